@@ -1,1 +1,132 @@
-fn main() {}
+//! `arrears`: the command line of the Arrears collections system.
+//!
+//! The binary is the imperative shell: it parses arguments, reads files through `arrears-io`,
+//! calls the pure engine, writes results and turns failures into plain sentences and exit
+//! codes (0 ok, 1 runtime error, 2 bad input or usage).
+
+mod daily;
+mod display;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "arrears", version, about = "Collections management: the daily delinquency run and more")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daily delinquency run over a portfolio folder as of a business date.
+    Run(daily::RunArgs),
+    /// Write a realistic synthetic portfolio (deterministic for a seed).
+    Generate(daily::GenerateArgs),
+    /// Generate a sample portfolio, run it, and show the summary.
+    Demo(daily::DemoArgs),
+    /// Convert a CSV portfolio folder to Parquet files with the spec's column types.
+    Convert(ConvertArgs),
+    /// Show the configuration (`--default` prints the built-in defaults as arrears.toml).
+    Config(ConfigArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ConvertArgs {
+    /// Folder with the CSV tables.
+    #[arg(long)]
+    portfolio: PathBuf,
+    /// Folder for the Parquet tables.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+struct ConfigArgs {
+    /// Print the built-in defaults.
+    #[arg(long)]
+    default: bool,
+    /// Print this file merged over the defaults.
+    #[arg(long, conflicts_with = "default")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum OutFormat {
+    Csv,
+    Parquet,
+    Both,
+}
+
+/// A failure with its exit code: 2 for bad input or usage, 1 for anything else.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    pub fn bad_input(error: impl Into<anyhow::Error>) -> Self {
+        Failure { code: 2, error: error.into() }
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure { code: 1, error: e.into() }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => daily::run(&a),
+        Command::Generate(a) => daily::generate(&a),
+        Command::Demo(a) => daily::demo(&a),
+        Command::Convert(a) => convert(&a),
+        Command::Config(a) => config(&a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn convert(a: &ConvertArgs) -> Result<(), Failure> {
+    let tables = arrears_io::convert::csv_to_parquet(&a.portfolio, &a.out).map_err(|e| match e {
+        arrears_io::IoError::Write { .. } => Failure::from(e),
+        other => Failure::bad_input(other),
+    })?;
+    println!("converted {} to Parquet in {}", tables.join(", "), a.out.display());
+    Ok(())
+}
+
+fn config(a: &ConfigArgs) -> Result<(), Failure> {
+    let file = match &a.config {
+        Some(p) => {
+            let f = arrears_io::config::ConfigFile::load(p).map_err(Failure::bad_input)?;
+            f.resolve(p).map_err(Failure::bad_input)?;
+            f
+        }
+        None => arrears_io::config::ConfigFile::defaults(),
+    };
+    let mut merged = arrears_io::config::ConfigFile::defaults();
+    if a.config.is_some() {
+        let d = merged.clone();
+        merged = arrears_io::config::ConfigFile {
+            business_timezone: file.business_timezone.or(d.business_timezone),
+            tolerance_minor: file.tolerance_minor.or(d.tolerance_minor),
+            buckets: file.buckets.or(d.buckets),
+            stages: file.stages.or(d.stages),
+            jurisdictions: file.jurisdictions.or(d.jurisdictions),
+        };
+    }
+    print!("{}", merged.to_toml());
+    std::io::Write::flush(&mut std::io::stdout()).context("writing to stdout")?;
+    Ok(())
+}

@@ -8,7 +8,7 @@ mod days;
 mod loan;
 mod summary;
 
-pub use days::{date_from_epoch_day, epoch_day};
+pub use days::{BookingClock, date_from_epoch_day, epoch_day};
 pub use loan::{AccountState, AccountStatus, LoanFacts, evaluate_loan};
 pub use summary::{BandTotals, CurrencyTotals, Summary, summarize};
 

@@ -1,0 +1,235 @@
+//! `arrears run`, `generate` and `demo`: the daily run from portfolio files.
+
+use crate::{Failure, OutFormat, display};
+use anyhow::Context;
+use arrears_domain::{Config, Severity, Table, TimeZoneName};
+use arrears_io::config::ConfigFile;
+use arrears_io::{IoError, write};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use jiff::civil::Date;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Folder with borrowers, loans, installments, payments (and optionally contacts,
+    /// promises) as NAME.csv or NAME.parquet.
+    #[arg(long)]
+    pub portfolio: PathBuf,
+    /// Business date of the run (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date)]
+    pub as_of: Date,
+    /// Output folder (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Which accounts files to write.
+    #[arg(long, value_enum, default_value = "both")]
+    pub format: OutFormat,
+    /// Business time zone (IANA), overriding the configuration file.
+    #[arg(long)]
+    pub business_tz: Option<String>,
+    /// Configuration file (arrears.toml); its keys replace the defaults.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Stop at the first bad row (exit code 2) instead of reporting it and going on.
+    #[arg(long)]
+    pub strict: bool,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct GenerateArgs {
+    /// Number of loans.
+    #[arg(long, default_value_t = 10_000)]
+    pub loans: u64,
+    /// Seed: the same seed gives the same files.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: GenFormat,
+    /// The business date the portfolio is realistic for.
+    #[arg(long, value_parser = parse_date, default_value = "2026-11-28")]
+    pub as_of: Date,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
+pub enum GenFormat {
+    Csv,
+    Parquet,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Keep the sample portfolio and results in this folder (default: a temporary folder).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 5_000)]
+    pub loans: u64,
+    #[arg(long, value_parser = parse_date, default_value = "2026-11-28")]
+    pub as_of: Date,
+}
+
+fn parse_date(s: &str) -> Result<Date, String> {
+    arrears_domain::parse::date("as_of", s).map_err(|e| e.detail)
+}
+
+/// IoErrors about the input are bad input (exit 2); the rest are runtime errors.
+fn input_failure(e: IoError) -> Failure {
+    match e {
+        IoError::Write { .. } => Failure::from(e),
+        other => Failure::bad_input(other),
+    }
+}
+
+pub fn load_config(path: Option<&Path>, business_tz: Option<&str>) -> Result<Config, Failure> {
+    let mut file = match path {
+        Some(p) => ConfigFile::load(p).map_err(Failure::bad_input)?,
+        None => ConfigFile::default(),
+    };
+    if let Some(tz) = business_tz {
+        TimeZoneName::parse("--business-tz", tz)
+            .map_err(|e| Failure::bad_input(anyhow::anyhow!("--business-tz: {}", e.detail)))?;
+        file.business_timezone = Some(tz.to_owned());
+    }
+    file.resolve(path.unwrap_or(Path::new("arrears.toml"))).map_err(Failure::bad_input)
+}
+
+fn progress_bar(show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+    }
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}
+
+/// The result of a run, for the caller to show.
+pub struct RunReport {
+    pub summary_json: serde_json::Value,
+    pub seconds: f64,
+}
+
+pub fn run(a: &RunArgs) -> Result<(), Failure> {
+    let report = run_daily(a)?;
+    if !a.quiet {
+        display::print_summary(&report.summary_json, report.seconds, &a.out);
+    }
+    Ok(())
+}
+
+pub fn run_daily(a: &RunArgs) -> Result<RunReport, Failure> {
+    let started = Instant::now();
+    let config = load_config(a.config.as_deref(), a.business_tz.as_deref())?;
+    // A progress display only for a person watching a large portfolio.
+    let large = dir_size(&a.portfolio) > 20 << 20;
+    let pb = progress_bar(!a.quiet && std::io::stderr().is_terminal() && large);
+    let read = arrears_io::read_portfolio(&a.portfolio, &|t: Table, n: u64| {
+        pb.set_message(format!("reading {}: {n} rows", t.name()));
+    })
+    .map_err(input_failure)?;
+    if a.strict
+        && let Some(r) = read.rejects.iter().find(|r| r.severity == Severity::Error)
+    {
+        pb.finish_and_clear();
+        return Err(Failure::bad_input(anyhow::anyhow!("strict mode: {}", write::describe(&read, r))));
+    }
+    pb.set_message(format!("computing {} loans", read.portfolio.loans.len()));
+    let states = arrears_engine::run_day(&read.portfolio, a.as_of, &config).map_err(Failure::from)?;
+    let summary = arrears_engine::summarize(&read.portfolio, &states, &config);
+    pb.set_message("writing results");
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let order = write::loan_order(&read.portfolio);
+    let p = &read.portfolio;
+    if matches!(a.format, OutFormat::Csv | OutFormat::Both) {
+        write::write_accounts_csv(&a.out.join("accounts.csv"), p, &states, &order, a.as_of, &config)?;
+    }
+    if matches!(a.format, OutFormat::Parquet | OutFormat::Both) {
+        write::write_accounts_parquet(&a.out.join("accounts.parquet"), p, &states, &order, a.as_of, &config)?;
+    }
+    write::write_rejects(&a.out.join("rejects.csv"), &read)?;
+    let counts = write::count_rejects(&read);
+    let summary_json = write::summary_json(a.as_of, &config, &summary, &counts);
+    write::write_json(&a.out.join("summary.json"), &summary_json)?;
+    pb.finish_and_clear();
+    Ok(RunReport { summary_json, seconds: started.elapsed().as_secs_f64() })
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
+
+pub fn generate(a: &GenerateArgs) -> Result<(), Failure> {
+    let stats = generate_into(&a.out, a.loans, a.seed, a.format, a.as_of)?;
+    println!("wrote {} to {}", stats, a.out.display());
+    Ok(())
+}
+
+fn generate_into(out: &Path, loans: u64, seed: u64, format: GenFormat, as_of: Date) -> Result<String, Failure> {
+    let opts = arrears_synth::GenOptions {
+        loans,
+        seed,
+        format: match format {
+            GenFormat::Csv => arrears_synth::Format::Csv,
+            GenFormat::Parquet => arrears_synth::Format::Parquet,
+        },
+        as_of,
+    };
+    let show = std::io::stderr().is_terminal() && loans >= 50_000;
+    let pb = if show {
+        let pb = ProgressBar::new(loans);
+        pb.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} loans {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        pb
+    } else {
+        ProgressBar::hidden()
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let stats = arrears_synth::generate(&opts, out, &|n| pb.set_position(n)).context("generating the portfolio")?;
+    pb.finish_and_clear();
+    Ok(format!("{stats}"))
+}
+
+pub fn demo(a: &DemoArgs) -> Result<(), Failure> {
+    let temp;
+    let dir = match &a.dir {
+        Some(d) => d.clone(),
+        None => {
+            temp = tempfile::tempdir().context("creating a temporary folder")?;
+            temp.path().to_owned()
+        }
+    };
+    let portfolio = dir.join("portfolio");
+    let out = dir.join("out");
+    println!("Generating a sample portfolio of {} loans in {} ...", a.loans, portfolio.display());
+    let stats = generate_into(&portfolio, a.loans, 42, GenFormat::Csv, a.as_of)?;
+    println!("  {stats}");
+    println!("Running the daily run as of {} ...\n", a.as_of);
+    let args = RunArgs {
+        portfolio,
+        as_of: a.as_of,
+        out: out.clone(),
+        format: OutFormat::Both,
+        business_tz: None,
+        config: None,
+        strict: false,
+        quiet: false,
+    };
+    let report = run_daily(&args)?;
+    display::print_summary(&report.summary_json, report.seconds, &out);
+    if a.dir.is_none() {
+        println!("\n(The sample lived in a temporary folder; pass --dir DIR to keep it.)");
+    }
+    Ok(())
+}

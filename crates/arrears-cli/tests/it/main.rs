@@ -1,0 +1,29 @@
+//! Integration tests of the `arrears` binary (one test binary; modules by feature).
+
+mod bad_input;
+mod cases;
+mod cli;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn arrears(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_arrears")).args(args).output().expect("the arrears binary runs")
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+pub fn text(o: &[u8]) -> String {
+    String::from_utf8_lossy(o).into_owned()
+}
+
+/// Writes a small portfolio folder from (file name, content) pairs.
+pub fn portfolio(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, content) in files {
+        std::fs::write(dir.path().join(name), content).expect("write portfolio file");
+    }
+    dir
+}
