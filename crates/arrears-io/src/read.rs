@@ -231,40 +231,61 @@ fn scan_parquet<P: TableParse>(
 ) -> Result<(), IoError> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let pq_err = |e: &dyn std::fmt::Display| IoError::Parquet { path: f.path.clone(), reason: e.to_string() };
-    let file = std::fs::File::open(&f.path).map_err(|e| IoError::io(&f.path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| pq_err(&e))?;
-    let schema = builder.schema().clone();
-    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let open = || -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>, IoError> {
+        let file = std::fs::File::open(&f.path).map_err(|e| IoError::io(&f.path, e))?;
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| pq_err(&e))
+    };
+    let first = open()?;
+    let names: Vec<String> = first.schema().fields().iter().map(|f| f.name().clone()).collect();
     layout(&f.path, P::SPECS, &names)?;
     // Read only the columns the table uses.
     let wanted: Vec<usize> = P::SPECS.iter().filter_map(|s| names.iter().position(|n| n == s.name)).collect();
-    let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), wanted);
-    let reader = builder.with_projection(mask).with_batch_size(CHUNK_ROWS).build().map_err(|e| pq_err(&e))?;
+    let groups = first.metadata().num_row_groups();
+    drop(first);
+    // Row groups are decoded in parallel, a window at a time (bounded memory), then parsed
+    // in parallel and applied in file order.
+    let window = rayon::current_num_threads().max(1) * 2;
+    let decode = |g: usize| -> Result<Vec<arrow::array::RecordBatch>, IoError> {
+        let builder = open()?;
+        let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), wanted.clone());
+        let reader = builder
+            .with_projection(mask)
+            .with_row_groups(vec![g])
+            .with_batch_size(CHUNK_ROWS)
+            .build()
+            .map_err(|e| pq_err(&e))?;
+        reader.map(|b| b.map_err(|e| pq_err(&e))).collect()
+    };
     let mut row_no = 0u64;
-    for batch in reader {
-        let batch = batch.map_err(|e| pq_err(&e))?;
-        let cols: Vec<PqCol> = P::SPECS
-            .iter()
-            .map(|s| {
-                PqCol::new(s, batch.column_by_name(s.name)).map_err(|found| IoError::ColumnType {
-                    path: f.path.clone(),
-                    column: s.name,
-                    found,
-                    expected: s.kind.parquet_name(),
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        let shared: &PortfolioBuilder = b;
-        let outs: Vec<P::Out> = (0..batch.num_rows())
-            .into_par_iter()
-            .with_min_len(4096)
-            .map(|row| p.parse(shared, &PqRow { cols: &cols, specs: P::SPECS, row }))
-            .collect();
-        for out in outs {
-            row_no += 1;
-            p.apply(b, RowRef { table: f.table, line: row_no }, out);
+    for start in (0..groups).step_by(window) {
+        let decoded: Vec<Result<Vec<arrow::array::RecordBatch>, IoError>> =
+            (start..(start + window).min(groups)).into_par_iter().map(decode).collect();
+        for batches in decoded {
+            for batch in batches? {
+                let cols: Vec<PqCol> = P::SPECS
+                    .iter()
+                    .map(|s| {
+                        PqCol::new(s, batch.column_by_name(s.name)).map_err(|found| IoError::ColumnType {
+                            path: f.path.clone(),
+                            column: s.name,
+                            found,
+                            expected: s.kind.parquet_name(),
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                let shared: &PortfolioBuilder = b;
+                let outs: Vec<P::Out> = (0..batch.num_rows())
+                    .into_par_iter()
+                    .with_min_len(4096)
+                    .map(|row| p.parse(shared, &PqRow { cols: &cols, specs: P::SPECS, row }))
+                    .collect();
+                for out in outs {
+                    row_no += 1;
+                    p.apply(b, RowRef { table: f.table, line: row_no }, out);
+                }
+                progress(f.table, row_no);
+            }
         }
-        progress(f.table, row_no);
     }
     Ok(())
 }

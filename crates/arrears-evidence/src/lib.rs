@@ -1,0 +1,15 @@
+//! Evidence that a borrower, a regulator or a court can check.
+//!
+//! `chain` is the audit log: every decision, contact and status change is an `Entry` that
+//! holds the hash of the entry before it, so editing, deleting or reordering any single entry
+//! breaks the chain at exactly that place (`verify` names it), and a signed `Head` over the
+//! last entry catches a truncated tail. `signing` gives every outbound message a lender
+//! ed25519 signature and a short verification code that names the signed record, so a
+//! borrower can tell a genuine notice from a forged one. The crate is pure: entries, keys and
+//! instants are passed in; files and the clock live at the edge.
+
+pub mod chain;
+pub mod signing;
+
+pub use chain::{Draft, Entry, Head, Tamper, append, verify};
+pub use signing::{LenderKey, MessageDraft, SignedMessage, VerifyError, verify_message};
