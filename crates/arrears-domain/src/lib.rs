@@ -8,12 +8,14 @@
 //! `parse` functions here and hand typed rows to the builder.
 
 pub mod config;
+mod idindex;
 pub mod parse;
 pub mod portfolio;
 pub mod reject;
 pub mod types;
 
 pub use config::{Bands, Config, ConfigError};
+pub use idindex::{Claim, Duplicate};
 pub use portfolio::{
     Borrower, BorrowerRow, ContactRow, Installment, InstallmentRow, Loan, LoanRow, LoanStatus,
     Payment, PaymentKind, PaymentRow, Portfolio, PortfolioBuilder, PromiseRow, Table,

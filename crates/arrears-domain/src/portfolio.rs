@@ -9,7 +9,7 @@
 
 use crate::reject::{FieldError, Reason, Reject, RowRef, Severity};
 use crate::types::{Bps, BorrowerId, Currency, Jurisdiction, LoanId, Minor, TimeZoneName};
-use hashbrown::HashMap;
+use crate::idindex::{Claim, Duplicate, IdIndex};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
@@ -279,7 +279,7 @@ struct PendingInstallment {
     loan: u32,
     seq: u32,
     line: u64,
-    row: Result<InstallmentRow, FieldError>,
+    row: Result<InstallmentRow, Box<FieldError>>,
 }
 
 #[derive(Debug)]
@@ -291,16 +291,16 @@ struct PendingPayment {
 /// Collects typed rows table by table and applies the cross-row rules.
 #[derive(Debug, Default)]
 pub struct PortfolioBuilder {
-    borrower_ix: HashMap<Box<str>, Option<u32>>,
+    borrower_ix: IdIndex,
     borrowers: Vec<Borrower>,
-    loan_ix: HashMap<Box<str>, Option<u32>>,
+    loan_ix: IdIndex,
     loans: Vec<(LoanRow, u32)>,
     installments: Vec<PendingInstallment>,
-    payment_ix: HashMap<Box<str>, Option<u32>>,
+    payment_ix: IdIndex,
     payments: Vec<PendingPayment>,
-    contact_ids: hashbrown::HashSet<Box<str>>,
+    contact_ids: IdIndex,
     contacts: Vec<ContactRow>,
-    promise_ids: hashbrown::HashSet<Box<str>>,
+    promise_ids: IdIndex,
     promises: Vec<PromiseRow>,
     rejects: Vec<Reject>,
     rows_read: [u64; 6],
@@ -323,6 +323,19 @@ impl PortfolioBuilder {
         self.rows_read[t.index()] += 1;
     }
 
+    /// Room for `rows` more rows of a table (a reader that knows its row count calls this,
+    /// so millions of rows are not copied while vectors grow).
+    pub fn reserve(&mut self, t: Table, rows: usize) {
+        match t {
+            Table::Borrowers => self.borrowers.reserve(rows),
+            Table::Loans => self.loans.reserve(rows),
+            Table::Installments => self.installments.reserve(rows),
+            Table::Payments => self.payments.reserve(rows),
+            Table::Contacts => self.contacts.reserve(rows),
+            Table::Promises => self.promises.reserve(rows),
+        }
+    }
+
     /// A row rejected by the reader (its key or a field could not be parsed).
     pub fn reject(&mut self, at: RowRef, e: FieldError) {
         self.count(at.table);
@@ -336,48 +349,44 @@ impl PortfolioBuilder {
 
     /// Claims a borrower id in file order: `Err(duplicate_id)` if an earlier row had it.
     /// Call before parsing the rest of the row, so a duplicate is reported as such.
-    pub fn claim_borrower(&mut self, at: RowRef, id: &str) -> Result<(), ()> {
+    pub fn claim_borrower(&mut self, at: RowRef, id: &str) -> Result<Claim, Duplicate> {
         claim(&mut self.borrower_ix, &mut self.rejects, &mut self.rows_read, at, "borrower_id", id)
     }
 
     /// A borrower whose id was claimed and whose fields parsed.
-    pub fn add_borrower(&mut self, _at: RowRef, row: BorrowerRow) {
+    pub fn add_borrower(&mut self, claim: Claim, row: BorrowerRow) {
         self.count(Table::Borrowers);
         let ix = self.borrowers.len() as u32;
-        if let Some(slot) = self.borrower_ix.get_mut(row.id.as_str()) {
-            *slot = Some(ix);
-        }
+        self.borrower_ix.accept(claim, ix);
         self.borrowers.push(row);
     }
 
-    pub fn claim_loan(&mut self, at: RowRef, id: &str) -> Result<(), ()> {
+    pub fn claim_loan(&mut self, at: RowRef, id: &str) -> Result<Claim, Duplicate> {
         claim(&mut self.loan_ix, &mut self.rejects, &mut self.rows_read, at, "loan_id", id)
     }
 
     /// A loan whose id was claimed and whose fields parsed; rejected if its borrower is
     /// unknown or was rejected.
-    pub fn add_loan(&mut self, at: RowRef, row: LoanRow) {
+    pub fn add_loan(&mut self, at: RowRef, claim: Claim, row: LoanRow) {
         self.count(Table::Loans);
-        let Some(Some(b)) = self.borrower_ix.get(row.borrower_id.as_str()).copied() else {
+        let Some(b) = self.borrower_ix.accepted(row.borrower_id.as_str()) else {
             let e = unknown("borrower_id", row.borrower_id.as_str(), "borrower");
             self.rejects.push(Reject::error(at, e));
             return;
         };
         let ix = self.loans.len() as u32;
-        if let Some(slot) = self.loan_ix.get_mut(row.id.as_str()) {
-            *slot = Some(ix);
-        }
+        self.loan_ix.accept(claim, ix);
         self.loans.push((row, b));
     }
 
     /// The index of an accepted loan (after the loans table is read).
     pub fn loan_index(&self, id: &str) -> Option<u32> {
-        self.loan_ix.get(id).copied().flatten()
+        self.loan_ix.accepted(id)
     }
 
     /// The index of an accepted borrower (after the borrowers table is read).
     pub fn borrower_index(&self, id: &str) -> Option<u32> {
-        self.borrower_ix.get(id).copied().flatten()
+        self.borrower_ix.accepted(id)
     }
 
     /// An installment whose key parsed. `loan` is `loan_index(loan_id)`; `row` the outcome of
@@ -392,28 +401,28 @@ impl PortfolioBuilder {
     ) {
         self.count(Table::Installments);
         match (loan, row) {
-            (Some(loan), row) => self.installments.push(PendingInstallment { loan, seq, line: at.line, row }),
+            (Some(loan), row) => {
+                self.installments.push(PendingInstallment { loan, seq, line: at.line, row: row.map_err(Box::new) })
+            }
             (None, Err(e)) => self.rejects.push(Reject::error(at, e)),
             (None, Ok(_)) => self.rejects.push(Reject::error(at, unknown("loan_id", loan_id, "loan"))),
         }
     }
 
-    pub fn claim_payment(&mut self, at: RowRef, id: &str) -> Result<(), ()> {
+    pub fn claim_payment(&mut self, at: RowRef, id: &str) -> Result<Claim, Duplicate> {
         claim(&mut self.payment_ix, &mut self.rejects, &mut self.rows_read, at, "payment_id", id)
     }
 
     /// A payment or reversal whose id was claimed and whose fields and loan parsed.
-    pub fn add_payment(&mut self, at: RowRef, id: &str, row: PaymentRow) {
+    pub fn add_payment(&mut self, at: RowRef, claim: Claim, row: PaymentRow) {
         self.count(Table::Payments);
         let ix = self.payments.len() as u32;
-        if let Some(slot) = self.payment_ix.get_mut(id) {
-            *slot = Some(ix);
-        }
+        self.payment_ix.accept(claim, ix);
         self.payments.push(PendingPayment { line: at.line, row });
     }
 
-    pub fn claim_contact(&mut self, at: RowRef, id: &str) -> Result<(), ()> {
-        claim_set(&mut self.contact_ids, &mut self.rejects, &mut self.rows_read, at, "contact_id", id)
+    pub fn claim_contact(&mut self, at: RowRef, id: &str) -> Result<Claim, Duplicate> {
+        claim(&mut self.contact_ids, &mut self.rejects, &mut self.rows_read, at, "contact_id", id)
     }
 
     pub fn add_contact(&mut self, _at: RowRef, row: ContactRow) {
@@ -421,8 +430,8 @@ impl PortfolioBuilder {
         self.contacts.push(row);
     }
 
-    pub fn claim_promise(&mut self, at: RowRef, id: &str) -> Result<(), ()> {
-        claim_set(&mut self.promise_ids, &mut self.rejects, &mut self.rows_read, at, "promise_id", id)
+    pub fn claim_promise(&mut self, at: RowRef, id: &str) -> Result<Claim, Duplicate> {
+        claim(&mut self.promise_ids, &mut self.rejects, &mut self.rows_read, at, "promise_id", id)
     }
 
     pub fn add_promise(&mut self, _at: RowRef, row: PromiseRow) {
@@ -475,8 +484,9 @@ impl PortfolioBuilder {
     /// Sorted by (loan, seq); returns the accepted installments grouped by loan and the count
     /// per loan.
     fn finish_installments(&mut self, n_loans: usize) -> (Vec<Installment>, Vec<u32>) {
-        let mut pending = std::mem::take(&mut self.installments);
-        pending.sort_unstable_by_key(|p| (p.loan, p.seq, p.line));
+        let all = std::mem::take(&mut self.installments);
+        let order = group_by_loan(&all, n_loans, |p| p.loan, |p| (p.seq, p.line));
+        let pending: Vec<&PendingInstallment> = order.iter().map(|&i| &all[i as usize]).collect();
         let mut out = Vec::with_capacity(pending.len());
         let mut counts = vec![0u32; n_loans];
         let at = |line| RowRef { table: Table::Installments, line };
@@ -487,10 +497,10 @@ impl PortfolioBuilder {
             let mut max_due: Option<Date> = None; // of accepted rows so far
             while i < pending.len() && pending[i].loan == loan {
                 let seq = pending[i].seq;
-                let first = &pending[i];
+                let first = pending[i];
                 let gap = seq > 1 && prev_seq != Some(seq - 1);
                 match &first.row {
-                    Err(e) => self.rejects.push(Reject::error(at(first.line), e.clone())),
+                    Err(e) => self.rejects.push(Reject::error(at(first.line), (**e).clone())),
                     Ok(_) if gap => self.rejects.push(Reject::error(
                         at(first.line),
                         FieldError::new("seq", Reason::SeqGap, format!("no installment {} of this loan", seq - 1)),
@@ -547,7 +557,7 @@ impl PortfolioBuilder {
             let rev = &pending[r];
             let target = rev.row.reverses.as_deref().unwrap_or("");
             let bad = |why: String| FieldError::new("reverses", Reason::InvalidReversal, why);
-            let err = match self.payment_ix.get(target).copied().flatten() {
+            let err = match self.payment_ix.accepted(target) {
                 None => Some(bad(format!("no accepted payment {target:?}"))),
                 Some(t) => {
                     let p = &pending[t as usize];
@@ -572,13 +582,12 @@ impl PortfolioBuilder {
                 self.rejects.push(Reject::error(at(rev.line), e));
             }
         }
-        let mut order: Vec<usize> = (0..pending.len())
-            .filter(|&i| pending[i].row.kind == PaymentKind::Payment)
-            .collect();
-        order.sort_unstable_by_key(|&i| (pending[i].row.loan, pending[i].row.received_at, pending[i].line));
+        let order = group_by_loan(&pending, n_loans, |p| p.row.loan, |p| (p.row.received_at, p.line));
         let mut counts = vec![0u32; n_loans];
         let out = order
             .into_iter()
+            .map(|i| i as usize)
+            .filter(|&i| pending[i].row.kind == PaymentKind::Payment)
             .map(|i| {
                 let p = &pending[i];
                 if let Some(c) = counts.get_mut(p.row.loan as usize) {
@@ -591,38 +600,49 @@ impl PortfolioBuilder {
     }
 }
 
-fn claim(
-    ix: &mut HashMap<Box<str>, Option<u32>>,
-    rejects: &mut Vec<Reject>,
-    rows_read: &mut [u64; 6],
-    at: RowRef,
-    column: &'static str,
-    id: &str,
-) -> Result<(), ()> {
-    if ix.contains_key(id) {
-        rows_read[at.table.index()] += 1;
-        rejects.push(Reject::error(at, dup(column, id)));
-        return Err(());
+/// The order of `items` grouped by loan in O(n) (a counting sort: loans are dense indexes),
+/// each loan's few items then ordered by `key`. Returns indexes, not moved items, so millions
+/// of rows are not copied.
+fn group_by_loan<T, K: Ord>(items: &[T], n_loans: usize, loan: impl Fn(&T) -> u32, key: impl Fn(&T) -> K) -> Vec<u32> {
+    let mut starts = vec![0u32; n_loans + 1];
+    for it in items {
+        if let Some(c) = starts.get_mut(loan(it) as usize + 1) {
+            *c += 1;
+        }
     }
-    ix.insert(id.into(), None);
-    Ok(())
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let mut next = starts.clone();
+    let mut order = vec![0u32; items.len()];
+    for (i, it) in items.iter().enumerate() {
+        if let Some(pos) = next.get_mut(loan(it) as usize) {
+            if let Some(slot) = order.get_mut(*pos as usize) {
+                *slot = i as u32;
+            }
+            *pos += 1;
+        }
+    }
+    for w in starts.windows(2) {
+        if let Some(group) = order.get_mut(w[0] as usize..w[1] as usize) {
+            group.sort_by_key(|&i| key(&items[i as usize]));
+        }
+    }
+    order
 }
 
-fn claim_set(
-    set: &mut hashbrown::HashSet<Box<str>>,
+fn claim(
+    ix: &mut IdIndex,
     rejects: &mut Vec<Reject>,
     rows_read: &mut [u64; 6],
     at: RowRef,
     column: &'static str,
     id: &str,
-) -> Result<(), ()> {
-    if set.contains(id) {
+) -> Result<Claim, Duplicate> {
+    ix.claim(id).inspect_err(|_| {
         rows_read[at.table.index()] += 1;
         rejects.push(Reject::error(at, dup(column, id)));
-        return Err(());
-    }
-    set.insert(id.into());
-    Ok(())
+    })
 }
 
 /// Summary counts of rejections.

@@ -241,6 +241,8 @@ fn scan_parquet<P: TableParse>(
     // Read only the columns the table uses.
     let wanted: Vec<usize> = P::SPECS.iter().filter_map(|s| names.iter().position(|n| n == s.name)).collect();
     let groups = first.metadata().num_row_groups();
+    let rows = usize::try_from(first.metadata().file_metadata().num_rows()).unwrap_or(0);
+    b.reserve(f.table, rows);
     drop(first);
     // Row groups are decoded in parallel, a window at a time (bounded memory), then parsed
     // in parallel and applied in file order.
@@ -257,6 +259,9 @@ fn scan_parquet<P: TableParse>(
         reader.map(|b| b.map_err(|e| pq_err(&e))).collect()
     };
     let mut row_no = 0u64;
+    // Reused across batches: allocating and freeing tens of MB per batch costs more in page
+    // faults than the parsing itself.
+    let mut outs: Vec<P::Out> = Vec::with_capacity(CHUNK_ROWS);
     for start in (0..groups).step_by(window) {
         let decoded: Vec<Result<Vec<arrow::array::RecordBatch>, IoError>> =
             (start..(start + window).min(groups)).into_par_iter().map(decode).collect();
@@ -274,12 +279,14 @@ fn scan_parquet<P: TableParse>(
                     })
                     .collect::<Result<_, _>>()?;
                 let shared: &PortfolioBuilder = b;
-                let outs: Vec<P::Out> = (0..batch.num_rows())
-                    .into_par_iter()
-                    .with_min_len(4096)
-                    .map(|row| p.parse(shared, &PqRow { cols: &cols, specs: P::SPECS, row }))
-                    .collect();
-                for out in outs {
+                outs.clear();
+                outs.par_extend(
+                    (0..batch.num_rows())
+                        .into_par_iter()
+                        .with_min_len(4096)
+                        .map(|row| p.parse(shared, &PqRow { cols: &cols, specs: P::SPECS, row })),
+                );
+                for out in outs.drain(..) {
                     row_no += 1;
                     p.apply(b, RowRef { table: f.table, line: row_no }, out);
                 }
@@ -417,13 +424,11 @@ impl TableParse for Borrowers {
             Ok(id) => id,
             Err(e) => return b.reject(at, e),
         };
-        if b.claim_borrower(at, id.as_str()).is_err() {
-            return;
-        }
+        let Ok(claim) = b.claim_borrower(at, id.as_str()) else { return };
         match out.row {
             Ok(row) => {
                 out.warnings.into_iter().for_each(|w| b.warn(at, w));
-                b.add_borrower(at, row);
+                b.add_borrower(claim, row);
             }
             Err(e) => b.reject(at, e),
         }
@@ -470,16 +475,14 @@ impl TableParse for Loans {
             Ok(id) => id,
             Err(e) => return b.reject(at, e),
         };
-        if b.claim_loan(at, id.as_str()).is_err() {
-            return;
-        }
+        let Ok(claim) = b.claim_loan(at, id.as_str()) else { return };
         match out.row {
             Ok(row) => {
                 let known = b.borrower_index(row.borrower_id.as_str()).is_some();
                 if known {
                     out.warnings.into_iter().for_each(|w| b.warn(at, w));
                 }
-                b.add_loan(at, row);
+                b.add_loan(at, claim, row);
             }
             Err(e) => b.reject(at, e),
         }
@@ -588,13 +591,11 @@ impl TableParse for Payments {
             Ok(id) => id,
             Err(e) => return b.reject(at, e),
         };
-        if b.claim_payment(at, &id).is_err() {
-            return;
-        }
+        let Ok(claim) = b.claim_payment(at, &id) else { return };
         match out.row {
             Ok((LoanRef::Known(loan), received_at, amount, kind, reverses)) => {
                 out.warnings.into_iter().for_each(|w| b.warn(at, w));
-                b.add_payment(at, &id, PaymentRow { loan, received_at, amount, kind, reverses });
+                b.add_payment(at, claim, PaymentRow { loan, received_at, amount, kind, reverses });
             }
             Ok((LoanRef::Unknown(l), ..)) => b.reject(at, unknown_loan(&l)),
             Err(e) => b.reject(at, e),
