@@ -468,7 +468,7 @@ impl PortfolioBuilder {
             p_at += np;
         }
         let mut rejects = self.rejects;
-        rejects.sort_by(|a, b| (a.at, a.severity).cmp(&(b.at, b.severity)));
+        rejects.sort_by_key(|r| (r.at, r.severity));
         let portfolio = Portfolio {
             borrowers: self.borrowers,
             loans,

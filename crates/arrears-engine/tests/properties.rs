@@ -4,6 +4,8 @@
 //! day, re-allocates payments from scratch for each one and sums the penalty day by day. The
 //! engine's sweep must agree with it exactly on random loans.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the report
+
 use arrears_domain::portfolio::{Installment, LoanStatus, Payment};
 use arrears_domain::{Bps, Config, Minor, TimeZoneName};
 use arrears_engine::{AccountState, LoanFacts, epoch_day};

@@ -46,7 +46,11 @@ impl ConfigFile {
         let bands = |b: &Bands| {
             b.ranges()
                 .into_iter()
-                .map(|(name, min_dpd, max_dpd)| BandFile { name, min_dpd, max_dpd })
+                .map(|(name, min_dpd, max_dpd)| BandFile {
+                    name,
+                    min_dpd,
+                    max_dpd,
+                })
                 .collect()
         };
         ConfigFile {
@@ -57,14 +61,24 @@ impl ConfigFile {
             jurisdictions: Some(
                 c.cost_caps()
                     .iter()
-                    .map(|(k, v)| (k.clone(), JurisdictionFile { max_annual_cost_bps: Some(i64::from(v.get())) }))
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            JurisdictionFile {
+                                max_annual_cost_bps: Some(i64::from(v.get())),
+                            },
+                        )
+                    })
                     .collect(),
             ),
         }
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, IoError> {
-        toml::from_str(text).map_err(|e| IoError::Config { path: path.to_owned(), reason: e.to_string() })
+        toml::from_str(text).map_err(|e| IoError::Config {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
     }
 
     pub fn load(path: &Path) -> Result<ConfigFile, IoError> {
@@ -78,15 +92,23 @@ impl ConfigFile {
 
     /// This file's keys over the defaults, validated into a `Config`.
     pub fn resolve(&self, path: &Path) -> Result<Config, IoError> {
-        let err = |reason: String| IoError::Config { path: path.to_owned(), reason };
+        let err = |reason: String| IoError::Config {
+            path: path.to_owned(),
+            reason,
+        };
         let d = Config::default();
         let tz = match &self.business_timezone {
-            Some(name) => TimeZoneName::parse("business_timezone", name).map_err(|e| err(e.detail))?,
+            Some(name) => {
+                TimeZoneName::parse("business_timezone", name).map_err(|e| err(e.detail))?
+            }
             None => d.business_tz.clone(),
         };
         let bands = |what: &'static str, b: &Option<Vec<BandFile>>, dflt: &Bands| match b {
             Some(list) => {
-                let v: Vec<_> = list.iter().map(|b| (b.name.clone(), b.min_dpd, b.max_dpd)).collect();
+                let v: Vec<_> = list
+                    .iter()
+                    .map(|b| (b.name.clone(), b.min_dpd, b.max_dpd))
+                    .collect();
                 Bands::new(what, &v).map_err(|e| err(e.to_string()))
             }
             None => Ok(dflt.clone()),
@@ -98,10 +120,20 @@ impl ConfigFile {
                 .iter()
                 .filter_map(|(k, v)| v.max_annual_cost_bps.map(|c| (k.clone(), c)))
                 .collect(),
-            None => d.cost_caps().iter().map(|(k, v)| (k.clone(), i64::from(v.get()))).collect(),
+            None => d
+                .cost_caps()
+                .iter()
+                .map(|(k, v)| (k.clone(), i64::from(v.get())))
+                .collect(),
         };
-        Config::new(tz, self.tolerance_minor.unwrap_or(d.tolerance_minor), buckets, stages, caps)
-            .map_err(|e| err(e.to_string()))
+        Config::new(
+            tz,
+            self.tolerance_minor.unwrap_or(d.tolerance_minor),
+            buckets,
+            stages,
+            caps,
+        )
+        .map_err(|e| err(e.to_string()))
     }
 }
 
@@ -118,7 +150,8 @@ mod tests {
 
     #[test]
     fn keys_replace_defaults() {
-        let f = ConfigFile::parse(Path::new("x"), "tolerance_minor = 100\n[jurisdictions]\n").unwrap();
+        let f =
+            ConfigFile::parse(Path::new("x"), "tolerance_minor = 100\n[jurisdictions]\n").unwrap();
         let c = f.resolve(Path::new("x")).unwrap();
         assert_eq!(c.tolerance_minor, 100);
         assert!(c.cost_caps().is_empty());
@@ -132,9 +165,19 @@ mod tests {
     fn bad_files_are_explained() {
         let e = ConfigFile::parse(Path::new("a.toml"), "tolerence_minor = 1").unwrap_err();
         assert!(e.to_string().contains("tolerence_minor"), "{e}");
-        let f = ConfigFile::parse(Path::new("a.toml"), "business_timezone = \"Nowhere/City\"").unwrap();
-        assert!(f.resolve(Path::new("a.toml")).unwrap_err().to_string().contains("Nowhere/City"));
-        let f = ConfigFile::parse(Path::new("a.toml"), "[[buckets]]\nname = \"a\"\nmin_dpd = 1\n").unwrap();
+        let f =
+            ConfigFile::parse(Path::new("a.toml"), "business_timezone = \"Nowhere/City\"").unwrap();
+        assert!(
+            f.resolve(Path::new("a.toml"))
+                .unwrap_err()
+                .to_string()
+                .contains("Nowhere/City")
+        );
+        let f = ConfigFile::parse(
+            Path::new("a.toml"),
+            "[[buckets]]\nname = \"a\"\nmin_dpd = 1\n",
+        )
+        .unwrap();
         assert!(f.resolve(Path::new("a.toml")).is_err());
         let f = ConfigFile::parse(Path::new("a.toml"), "tolerance_minor = -5").unwrap();
         assert!(f.resolve(Path::new("a.toml")).is_err());

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum IoError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: the portfolio has no {table} table (expected {table}.csv or {table}.parquet)")]
     MissingTable { path: PathBuf, table: &'static str },
     #[error("{path}: both {table}.csv and {table}.parquet exist; keep one")]
@@ -15,7 +18,12 @@ pub enum IoError {
     #[error("{path}: column {column:?} appears more than once in the header")]
     DuplicateColumn { path: PathBuf, column: String },
     #[error("{path}: column {column:?} has Parquet type {found}, expected {expected}")]
-    ColumnType { path: PathBuf, column: &'static str, found: String, expected: &'static str },
+    ColumnType {
+        path: PathBuf,
+        column: &'static str,
+        found: String,
+        expected: &'static str,
+    },
     #[error("{path}: not a readable CSV file: {reason}")]
     Csv { path: PathBuf, reason: String },
     #[error("{path}: not a readable Parquet file: {reason}")]
@@ -28,6 +36,9 @@ pub enum IoError {
 
 impl IoError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        IoError::Io { path: path.into(), source }
+        IoError::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

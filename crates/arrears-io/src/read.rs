@@ -8,8 +8,8 @@ use arrears_domain::parse;
 use arrears_domain::portfolio::{ContactRow, InstallmentRow, LoanRow, PaymentRow, PromiseRow};
 use arrears_domain::types::{BorrowerId, LoanId};
 use arrears_domain::{
-    BorrowerRow, Bps, Currency, FieldError, Jurisdiction, LoanStatus, Minor, PaymentKind, Portfolio,
-    PortfolioBuilder, Reason, Reject, RowRef, Table, TimeZoneName,
+    BorrowerRow, Bps, Currency, FieldError, Jurisdiction, LoanStatus, Minor, PaymentKind,
+    Portfolio, PortfolioBuilder, Reason, Reject, RowRef, Table, TimeZoneName,
 };
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -41,7 +41,10 @@ pub struct TableFile {
 
 impl TableFile {
     pub fn file_name(&self) -> String {
-        self.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+        self.path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default()
     }
 }
 
@@ -56,25 +59,48 @@ pub struct ReadOutcome {
 impl ReadOutcome {
     /// The file a reject refers to, by name (`payments.csv`).
     pub fn file_of(&self, t: Table) -> String {
-        self.files.iter().find(|f| f.table == t).map(TableFile::file_name).unwrap_or_else(|| t.name().to_owned())
+        self.files
+            .iter()
+            .find(|f| f.table == t)
+            .map(TableFile::file_name)
+            .unwrap_or_else(|| t.name().to_owned())
     }
 }
 
 /// Finds the tables of a portfolio folder.
 pub fn locate_tables(dir: &Path) -> Result<Vec<TableFile>, IoError> {
     if !dir.is_dir() {
-        return Err(IoError::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "no such folder")));
+        return Err(IoError::io(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such folder"),
+        ));
     }
     let mut out = Vec::new();
     for table in Table::ALL {
         let csv = dir.join(format!("{}.csv", table.name()));
         let pq = dir.join(format!("{}.parquet", table.name()));
         match (csv.is_file(), pq.is_file()) {
-            (true, true) => return Err(IoError::AmbiguousTable { path: dir.to_owned(), table: table.name() }),
-            (true, false) => out.push(TableFile { table, path: csv, format: Format::Csv }),
-            (false, true) => out.push(TableFile { table, path: pq, format: Format::Parquet }),
+            (true, true) => {
+                return Err(IoError::AmbiguousTable {
+                    path: dir.to_owned(),
+                    table: table.name(),
+                });
+            }
+            (true, false) => out.push(TableFile {
+                table,
+                path: csv,
+                format: Format::Csv,
+            }),
+            (false, true) => out.push(TableFile {
+                table,
+                path: pq,
+                format: Format::Parquet,
+            }),
             (false, false) if table.required() => {
-                return Err(IoError::MissingTable { path: dir.to_owned(), table: table.name() });
+                return Err(IoError::MissingTable {
+                    path: dir.to_owned(),
+                    table: table.name(),
+                });
             }
             (false, false) => {}
         }
@@ -85,7 +111,10 @@ pub fn locate_tables(dir: &Path) -> Result<Vec<TableFile>, IoError> {
 /// Reads and validates a whole portfolio. Bad rows become `Reject`s; only a file that cannot
 /// be read at all (or lacks a required column) is an error. `progress(table, rows)` is
 /// called as chunks are done.
-pub fn read_portfolio(dir: &Path, progress: &(dyn Fn(Table, u64) + Sync)) -> Result<ReadOutcome, IoError> {
+pub fn read_portfolio(
+    dir: &Path,
+    progress: &(dyn Fn(Table, u64) + Sync),
+) -> Result<ReadOutcome, IoError> {
     let files = locate_tables(dir)?;
     let mut b = PortfolioBuilder::new();
     for f in &files {
@@ -99,7 +128,11 @@ pub fn read_portfolio(dir: &Path, progress: &(dyn Fn(Table, u64) + Sync)) -> Res
         }
     }
     let (portfolio, rejects) = b.finish();
-    Ok(ReadOutcome { portfolio, rejects, files })
+    Ok(ReadOutcome {
+        portfolio,
+        rejects,
+        files,
+    })
 }
 
 /// The columns the spec defines for a table.
@@ -148,13 +181,20 @@ fn scan_csv<P: TableParse>(
         .has_headers(true)
         .buffer_capacity(1 << 20)
         .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
-    let csv_err = |e: csv::Error| IoError::Csv { path: f.path.clone(), reason: e.to_string() };
+    let csv_err = |e: csv::Error| IoError::Csv {
+        path: f.path.clone(),
+        reason: e.to_string(),
+    };
     let headers = rdr.byte_headers().map_err(csv_err)?.clone();
     let names: Vec<String> = headers
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            let h = if i == 0 { h.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(h) } else { h };
+            let h = if i == 0 {
+                h.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(h)
+            } else {
+                h
+            };
             String::from_utf8_lossy(h).into_owned()
         })
         .collect();
@@ -182,10 +222,20 @@ fn scan_csv<P: TableParse>(
                     return Err(FieldError::new(
                         P::SPECS[0].name,
                         Reason::InvalidValue,
-                        format!("the row has {} fields but the header has {width}", rec.len()),
+                        format!(
+                            "the row has {} fields but the header has {width}",
+                            rec.len()
+                        ),
                     ));
                 }
-                Ok(p.parse(shared, &CsvRow { rec, pos: &pos, specs: P::SPECS }))
+                Ok(p.parse(
+                    shared,
+                    &CsvRow {
+                        rec,
+                        pos: &pos,
+                        specs: P::SPECS,
+                    },
+                ))
             })
             .collect();
         for ((line, rec), out) in chunk.iter().zip(outs) {
@@ -193,7 +243,10 @@ fn scan_csv<P: TableParse>(
             if rec.len() == 1 && rec.get(0) == Some(b"") && width > 1 {
                 continue;
             }
-            let at = RowRef { table: f.table, line: *line };
+            let at = RowRef {
+                table: f.table,
+                line: *line,
+            };
             match out {
                 Ok(o) => p.apply(b, at, o),
                 Err(e) => b.reject(at, e),
@@ -210,14 +263,20 @@ fn layout(path: &Path, specs: &[ColSpec], names: &[String]) -> Result<Vec<Option
     let mut seen = HashMap::new();
     for (i, n) in names.iter().enumerate() {
         if seen.insert(n.as_str(), i).is_some() && specs.iter().any(|s| s.name == n) {
-            return Err(IoError::DuplicateColumn { path: path.to_owned(), column: n.clone() });
+            return Err(IoError::DuplicateColumn {
+                path: path.to_owned(),
+                column: n.clone(),
+            });
         }
     }
     specs
         .iter()
         .map(|s| match names.iter().position(|n| n == s.name) {
             Some(i) => Ok(Some(i)),
-            None if s.required => Err(IoError::MissingColumn { path: path.to_owned(), column: s.name }),
+            None if s.required => Err(IoError::MissingColumn {
+                path: path.to_owned(),
+                column: s.name,
+            }),
             None => Ok(None),
         })
         .collect()
@@ -230,16 +289,27 @@ fn scan_parquet<P: TableParse>(
     progress: &(dyn Fn(Table, u64) + Sync),
 ) -> Result<(), IoError> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let pq_err = |e: &dyn std::fmt::Display| IoError::Parquet { path: f.path.clone(), reason: e.to_string() };
+    let pq_err = |e: &dyn std::fmt::Display| IoError::Parquet {
+        path: f.path.clone(),
+        reason: e.to_string(),
+    };
     let open = || -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>, IoError> {
         let file = std::fs::File::open(&f.path).map_err(|e| IoError::io(&f.path, e))?;
         ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| pq_err(&e))
     };
     let first = open()?;
-    let names: Vec<String> = first.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let names: Vec<String> = first
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     layout(&f.path, P::SPECS, &names)?;
     // Read only the columns the table uses.
-    let wanted: Vec<usize> = P::SPECS.iter().filter_map(|s| names.iter().position(|n| n == s.name)).collect();
+    let wanted: Vec<usize> = P::SPECS
+        .iter()
+        .filter_map(|s| names.iter().position(|n| n == s.name))
+        .collect();
     let groups = first.metadata().num_row_groups();
     let rows = usize::try_from(first.metadata().file_metadata().num_rows()).unwrap_or(0);
     b.reserve(f.table, rows);
@@ -263,18 +333,23 @@ fn scan_parquet<P: TableParse>(
     // faults than the parsing itself.
     let mut outs: Vec<P::Out> = Vec::with_capacity(CHUNK_ROWS);
     for start in (0..groups).step_by(window) {
-        let decoded: Vec<Result<Vec<arrow::array::RecordBatch>, IoError>> =
-            (start..(start + window).min(groups)).into_par_iter().map(decode).collect();
+        let decoded: Vec<Result<Vec<arrow::array::RecordBatch>, IoError>> = (start
+            ..(start + window).min(groups))
+            .into_par_iter()
+            .map(decode)
+            .collect();
         for batches in decoded {
             for batch in batches? {
                 let cols: Vec<PqCol> = P::SPECS
                     .iter()
                     .map(|s| {
-                        PqCol::new(s, batch.column_by_name(s.name)).map_err(|found| IoError::ColumnType {
-                            path: f.path.clone(),
-                            column: s.name,
-                            found,
-                            expected: s.kind.parquet_name(),
+                        PqCol::new(s, batch.column_by_name(s.name)).map_err(|found| {
+                            IoError::ColumnType {
+                                path: f.path.clone(),
+                                column: s.name,
+                                found,
+                                expected: s.kind.parquet_name(),
+                            }
                         })
                     })
                     .collect::<Result<_, _>>()?;
@@ -284,11 +359,27 @@ fn scan_parquet<P: TableParse>(
                     (0..batch.num_rows())
                         .into_par_iter()
                         .with_min_len(4096)
-                        .map(|row| p.parse(shared, &PqRow { cols: &cols, specs: P::SPECS, row })),
+                        .map(|row| {
+                            p.parse(
+                                shared,
+                                &PqRow {
+                                    cols: &cols,
+                                    specs: P::SPECS,
+                                    row,
+                                },
+                            )
+                        }),
                 );
                 for out in outs.drain(..) {
                     row_no += 1;
-                    p.apply(b, RowRef { table: f.table, line: row_no }, out);
+                    p.apply(
+                        b,
+                        RowRef {
+                            table: f.table,
+                            line: row_no,
+                        },
+                        out,
+                    );
                 }
                 progress(f.table, row_no);
             }
@@ -330,7 +421,11 @@ fn optional_bool<R: Row>(r: &R, c: usize, warnings: &mut Vec<FieldError>) -> boo
     }
 }
 
-fn optional_date<R: Row>(r: &R, c: usize, warnings: &mut Vec<FieldError>) -> Option<jiff::civil::Date> {
+fn optional_date<R: Row>(
+    r: &R,
+    c: usize,
+    warnings: &mut Vec<FieldError>,
+) -> Option<jiff::civil::Date> {
     r.date(c).unwrap_or_else(|e| {
         warnings.push(e);
         None
@@ -354,7 +449,13 @@ fn zone(column: &'static str, s: &str) -> Result<TimeZoneName, FieldError> {
 }
 
 fn text_of<R: Row>(r: &R, c: usize) -> Result<&str, FieldError> {
-    r.text(c)?.ok_or_else(|| FieldError::new(r.spec(c).name, Reason::MissingValue, "required value is empty"))
+    r.text(c)?.ok_or_else(|| {
+        FieldError::new(
+            r.spec(c).name,
+            Reason::MissingValue,
+            "required value is empty",
+        )
+    })
 }
 
 /// The outcome of parsing one row: its key, then its fields (with warnings).
@@ -416,7 +517,11 @@ impl TableParse for Borrowers {
                 attorney_email: optional(r, 15, &mut w, parse::email),
             })
         })();
-        Parsed { key, row, warnings: w }
+        Parsed {
+            key,
+            row,
+            warnings: w,
+        }
     }
 
     fn apply(&self, b: &mut PortfolioBuilder, at: RowRef, out: Self::Out) {
@@ -424,7 +529,9 @@ impl TableParse for Borrowers {
             Ok(id) => id,
             Err(e) => return b.reject(at, e),
         };
-        let Ok(claim) = b.claim_borrower(at, id.as_str()) else { return };
+        let Ok(claim) = b.claim_borrower(at, id.as_str()) else {
+            return;
+        };
         match out.row {
             Ok(row) => {
                 out.warnings.into_iter().for_each(|w| b.warn(at, w));
@@ -467,7 +574,11 @@ impl TableParse for Loans {
                 status: optional(r, 8, &mut w, LoanStatus::parse).unwrap_or_default(),
             })
         })();
-        Parsed { key, row, warnings: w }
+        Parsed {
+            key,
+            row,
+            warnings: w,
+        }
     }
 
     fn apply(&self, b: &mut PortfolioBuilder, at: RowRef, out: Self::Out) {
@@ -475,7 +586,9 @@ impl TableParse for Loans {
             Ok(id) => id,
             Err(e) => return b.reject(at, e),
         };
-        let Ok(claim) = b.claim_loan(at, id.as_str()) else { return };
+        let Ok(claim) = b.claim_loan(at, id.as_str()) else {
+            return;
+        };
         match out.row {
             Ok(row) => {
                 let known = b.borrower_index(row.borrower_id.as_str()).is_some();
@@ -503,7 +616,11 @@ fn loan_ref(b: &PortfolioBuilder, id: &str) -> LoanRef {
 }
 
 fn unknown_loan(id: &str) -> FieldError {
-    FieldError::new("loan_id", Reason::UnknownReference, format!("no accepted loan {id:?}"))
+    FieldError::new(
+        "loan_id",
+        Reason::UnknownReference,
+        format!("no accepted loan {id:?}"),
+    )
 }
 
 struct Installments;
@@ -522,11 +639,17 @@ impl TableParse for Installments {
     fn parse<R: Row>(&self, b: &PortfolioBuilder, r: &R) -> Self::Out {
         let loan_id = text_of(r, 0)?;
         let seq = r.need(1, |r, c| r.int(c))?;
-        let seq = u32::try_from(seq)
-            .ok()
-            .filter(|s| *s >= 1)
-            .ok_or_else(|| FieldError::new("seq", Reason::OutOfRange, format!("{seq} is not a sequence number >= 1")))?;
-        let amount = |c: usize, name| r.need(c, |r, c| r.int(c)).and_then(|v| Minor::non_negative(name, v));
+        let seq = u32::try_from(seq).ok().filter(|s| *s >= 1).ok_or_else(|| {
+            FieldError::new(
+                "seq",
+                Reason::OutOfRange,
+                format!("{seq} is not a sequence number >= 1"),
+            )
+        })?;
+        let amount = |c: usize, name| {
+            r.need(c, |r, c| r.int(c))
+                .and_then(|v| Minor::non_negative(name, v))
+        };
         let row = (|| {
             Ok(InstallmentRow {
                 due_date: r.need(2, |r, c| r.date(c))?,
@@ -550,7 +673,16 @@ impl TableParse for Installments {
 struct Payments;
 
 impl TableParse for Payments {
-    type Out = Parsed<Box<str>, (LoanRef, jiff::Timestamp, Minor, PaymentKind, Option<Box<str>>)>;
+    type Out = Parsed<
+        Box<str>,
+        (
+            LoanRef,
+            jiff::Timestamp,
+            Minor,
+            PaymentKind,
+            Option<Box<str>>,
+        ),
+    >;
     const SPECS: &'static [ColSpec] = &[
         req("payment_id", Kind::Str),
         req("loan_id", Kind::Str),
@@ -573,17 +705,29 @@ impl TableParse for Payments {
             let reverses: Option<Box<str>> = r.text(5)?.map(Into::into);
             let reverses = match (kind, reverses) {
                 (PaymentKind::Reversal, None) => {
-                    return Err(FieldError::new("reverses", Reason::MissingValue, "a reversal must name the payment it reverses"));
+                    return Err(FieldError::new(
+                        "reverses",
+                        Reason::MissingValue,
+                        "a reversal must name the payment it reverses",
+                    ));
                 }
                 (PaymentKind::Payment, Some(_)) => {
-                    w.push(FieldError::new("reverses", Reason::InvalidValue, "set on a payment (kind payment); ignored"));
+                    w.push(FieldError::new(
+                        "reverses",
+                        Reason::InvalidValue,
+                        "set on a payment (kind payment); ignored",
+                    ));
                     None
                 }
                 (_, rev) => rev,
             };
             Ok((loan, received_at, amount, kind, reverses))
         })();
-        Parsed { key, row, warnings: w }
+        Parsed {
+            key,
+            row,
+            warnings: w,
+        }
     }
 
     fn apply(&self, b: &mut PortfolioBuilder, at: RowRef, out: Self::Out) {
@@ -591,11 +735,23 @@ impl TableParse for Payments {
             Ok(id) => id,
             Err(e) => return b.reject(at, e),
         };
-        let Ok(claim) = b.claim_payment(at, &id) else { return };
+        let Ok(claim) = b.claim_payment(at, &id) else {
+            return;
+        };
         match out.row {
             Ok((LoanRef::Known(loan), received_at, amount, kind, reverses)) => {
                 out.warnings.into_iter().for_each(|w| b.warn(at, w));
-                b.add_payment(at, claim, PaymentRow { loan, received_at, amount, kind, reverses });
+                b.add_payment(
+                    at,
+                    claim,
+                    PaymentRow {
+                        loan,
+                        received_at,
+                        amount,
+                        kind,
+                        reverses,
+                    },
+                );
             }
             Ok((LoanRef::Unknown(l), ..)) => b.reject(at, unknown_loan(&l)),
             Err(e) => b.reject(at, e),
@@ -607,7 +763,11 @@ fn one_of(column: &'static str, s: &str, allowed: &[&str]) -> Result<Box<str>, F
     if allowed.contains(&s) {
         Ok(s.into())
     } else {
-        Err(FieldError::new(column, Reason::InvalidValue, format!("{s:?} is not one of {}", allowed.join(", "))))
+        Err(FieldError::new(
+            column,
+            Reason::InvalidValue,
+            format!("{s:?} is not one of {}", allowed.join(", ")),
+        ))
     }
 }
 
@@ -640,19 +800,37 @@ impl TableParse for Contacts {
                 id: key.clone()?,
                 borrower: 0,
                 loan: None,
-                channel: one_of("channel", text_of(r, 3)?, &["sms", "call", "email", "letter", "push", "visit"])?,
+                channel: one_of(
+                    "channel",
+                    text_of(r, 3)?,
+                    &["sms", "call", "email", "letter", "push", "visit"],
+                )?,
                 direction: one_of("direction", text_of(r, 4)?, &["outbound", "inbound"])?,
                 at: r.need(5, |r, c| r.ts(c))?,
                 outcome: text_of(r, 6)?.into(),
                 target: optional(r, 7, &mut w, |_, s| Ok(s.into())),
                 party: optional(r, 8, &mut w, |c, s| {
-                    one_of(c, s, &["borrower", "co_borrower", "designated_contact", "third_party", "attorney"])
+                    one_of(
+                        c,
+                        s,
+                        &[
+                            "borrower",
+                            "co_borrower",
+                            "designated_contact",
+                            "third_party",
+                            "attorney",
+                        ],
+                    )
                 }),
                 agency_id: optional(r, 9, &mut w, |_, s| Ok(s.into())),
             };
             Ok((borrower, loan, row))
         })();
-        Parsed { key, row, warnings: w }
+        Parsed {
+            key,
+            row,
+            warnings: w,
+        }
     }
 
     fn apply(&self, b: &mut PortfolioBuilder, at: RowRef, out: Self::Out) {
@@ -668,7 +846,11 @@ impl TableParse for Contacts {
             Err(e) => return b.reject(at, e),
         };
         let Some(borrower) = b.borrower_index(&borrower_id) else {
-            let e = FieldError::new("borrower_id", Reason::UnknownReference, format!("no accepted borrower {borrower_id:?}"));
+            let e = FieldError::new(
+                "borrower_id",
+                Reason::UnknownReference,
+                format!("no accepted borrower {borrower_id:?}"),
+            );
             return b.reject(at, e);
         };
         row.borrower = borrower;
@@ -710,7 +892,11 @@ impl TableParse for Promises {
             };
             Ok((loan, row))
         })();
-        Parsed { key, row, warnings: Vec::new() }
+        Parsed {
+            key,
+            row,
+            warnings: Vec::new(),
+        }
     }
 
     fn apply(&self, b: &mut PortfolioBuilder, at: RowRef, out: Self::Out) {

@@ -37,11 +37,19 @@ pub(crate) struct ColSpec {
 }
 
 pub(crate) const fn req(name: &'static str, kind: Kind) -> ColSpec {
-    ColSpec { name, kind, required: true }
+    ColSpec {
+        name,
+        kind,
+        required: true,
+    }
 }
 
 pub(crate) const fn opt(name: &'static str, kind: Kind) -> ColSpec {
-    ColSpec { name, kind, required: false }
+    ColSpec {
+        name,
+        kind,
+        required: false,
+    }
 }
 
 /// Typed access to the cells of one row. `Ok(None)` is an empty or null cell (or a column
@@ -55,8 +63,18 @@ pub(crate) trait Row {
     fn spec(&self, c: usize) -> &ColSpec;
 
     /// A required cell: empty is `missing_value`.
-    fn need<T>(&self, c: usize, get: impl Fn(&Self, usize) -> Result<Option<T>, FieldError>) -> Result<T, FieldError> {
-        get(self, c)?.ok_or_else(|| FieldError::new(self.spec(c).name, Reason::MissingValue, "required value is empty"))
+    fn need<T>(
+        &self,
+        c: usize,
+        get: impl Fn(&Self, usize) -> Result<Option<T>, FieldError>,
+    ) -> Result<T, FieldError> {
+        get(self, c)?.ok_or_else(|| {
+            FieldError::new(
+                self.spec(c).name,
+                Reason::MissingValue,
+                "required value is empty",
+            )
+        })
     }
 }
 
@@ -69,7 +87,9 @@ pub(crate) struct CsvRow<'a> {
 
 impl CsvRow<'_> {
     fn raw(&self, c: usize) -> Result<Option<&str>, FieldError> {
-        let Some(Some(p)) = self.pos.get(c) else { return Ok(None) };
+        let Some(Some(p)) = self.pos.get(c) else {
+            return Ok(None);
+        };
         match self.rec.get(*p) {
             None | Some(b"") => Ok(None),
             Some(b) => std::str::from_utf8(b).map(Some).map_err(|_| {
@@ -84,16 +104,24 @@ impl Row for CsvRow<'_> {
         self.raw(c)
     }
     fn int(&self, c: usize) -> Result<Option<i64>, FieldError> {
-        self.raw(c)?.map(|s| parse::integer(self.specs[c].name, s)).transpose()
+        self.raw(c)?
+            .map(|s| parse::integer(self.specs[c].name, s))
+            .transpose()
     }
     fn date(&self, c: usize) -> Result<Option<Date>, FieldError> {
-        self.raw(c)?.map(|s| parse::date(self.specs[c].name, s)).transpose()
+        self.raw(c)?
+            .map(|s| parse::date(self.specs[c].name, s))
+            .transpose()
     }
     fn ts(&self, c: usize) -> Result<Option<Timestamp>, FieldError> {
-        self.raw(c)?.map(|s| parse::timestamp(self.specs[c].name, s)).transpose()
+        self.raw(c)?
+            .map(|s| parse::timestamp(self.specs[c].name, s))
+            .transpose()
     }
     fn boolean(&self, c: usize) -> Result<Option<bool>, FieldError> {
-        self.raw(c)?.map(|s| parse::boolean(self.specs[c].name, s)).transpose()
+        self.raw(c)?
+            .map(|s| parse::boolean(self.specs[c].name, s))
+            .transpose()
     }
     fn spec(&self, c: usize) -> &ColSpec {
         &self.specs[c]
@@ -118,11 +146,15 @@ impl PqCol {
         let dt = a.data_type();
         let col = match (spec.kind, dt) {
             (_, DataType::Null) => PqCol::Absent,
-            (Kind::Str, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => PqCol::Str(a.clone()),
+            (Kind::Str, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => {
+                PqCol::Str(a.clone())
+            }
             (Kind::Int, DataType::Int64) => PqCol::Int64(a.as_primitive().clone()),
             (Kind::Int, DataType::Int32) => PqCol::Int32(a.as_primitive().clone()),
             (Kind::Date, DataType::Date32) => PqCol::Date(a.as_primitive().clone()),
-            (Kind::Ts, DataType::Timestamp(unit, Some(tz))) if is_utc(tz) => PqCol::Ts(a.clone(), *unit),
+            (Kind::Ts, DataType::Timestamp(unit, Some(tz))) if is_utc(tz) => {
+                PqCol::Ts(a.clone(), *unit)
+            }
             (Kind::Bool, DataType::Boolean) => PqCol::Bool(a.as_boolean().clone()),
             _ => return Err(dt.to_string()),
         };
@@ -152,7 +184,9 @@ impl PqRow<'_> {
 impl Row for PqRow<'_> {
     fn text(&self, c: usize) -> Result<Option<&str>, FieldError> {
         let i = self.row;
-        let Some(PqCol::Str(a)) = self.col(c) else { return Ok(None) };
+        let Some(PqCol::Str(a)) = self.col(c) else {
+            return Ok(None);
+        };
         if a.is_null(i) {
             return Ok(None);
         }
@@ -178,7 +212,11 @@ impl Row for PqRow<'_> {
                 let days = a.value(i);
                 // jiff dates span years -9999..=9999.
                 if !(-4_371_587..=2_932_896).contains(&days) {
-                    return Err(FieldError::new(self.specs[c].name, Reason::InvalidValue, format!("date32 {days} is out of range")));
+                    return Err(FieldError::new(
+                        self.specs[c].name,
+                        Reason::InvalidValue,
+                        format!("date32 {days} is out of range"),
+                    ));
                 }
                 Ok(Some(arrears_engine::date_from_epoch_day(days)))
             }
@@ -187,13 +225,15 @@ impl Row for PqRow<'_> {
     }
     fn ts(&self, c: usize) -> Result<Option<Timestamp>, FieldError> {
         let i = self.row;
-        let Some(PqCol::Ts(a, unit)) = self.col(c) else { return Ok(None) };
+        let Some(PqCol::Ts(a, unit)) = self.col(c) else {
+            return Ok(None);
+        };
         if a.is_null(i) {
             return Ok(None);
         }
         use arrow::datatypes::{
-            TimestampMicrosecondType as Us, TimestampMillisecondType as Ms, TimestampNanosecondType as Ns,
-            TimestampSecondType as S,
+            TimestampMicrosecondType as Us, TimestampMillisecondType as Ms,
+            TimestampNanosecondType as Ns, TimestampSecondType as S,
         };
         let (secs, nanos) = match unit {
             TimeUnit::Second => (a.as_primitive::<S>().value(i), 0),
@@ -212,7 +252,11 @@ impl Row for PqRow<'_> {
         };
         // Proven: rem_euclid results are below 10^9.
         Timestamp::new(secs, nanos as i32).map(Some).map_err(|_| {
-            FieldError::new(self.specs[c].name, Reason::InvalidValue, "timestamp out of range")
+            FieldError::new(
+                self.specs[c].name,
+                Reason::InvalidValue,
+                "timestamp out of range",
+            )
         })
     }
     fn boolean(&self, c: usize) -> Result<Option<bool>, FieldError> {

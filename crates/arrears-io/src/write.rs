@@ -41,15 +41,26 @@ pub const ACCOUNT_COLUMNS: [&str; 20] = [
 /// Loan indexes in loan_id order (byte order), so output never depends on input row order.
 pub fn loan_order(p: &Portfolio) -> Vec<u32> {
     let mut order: Vec<u32> = (0..p.loans.len() as u32).collect();
-    let sorted = p.loans.windows(2).all(|w| w[0].id.as_str() <= w[1].id.as_str());
+    let sorted = p
+        .loans
+        .windows(2)
+        .all(|w| w[0].id.as_str() <= w[1].id.as_str());
     if !sorted {
-        order.par_sort_unstable_by(|a, b| p.loans[*a as usize].id.as_str().cmp(p.loans[*b as usize].id.as_str()));
+        order.par_sort_unstable_by(|a, b| {
+            p.loans[*a as usize]
+                .id
+                .as_str()
+                .cmp(p.loans[*b as usize].id.as_str())
+        });
     }
     order
 }
 
 fn write_err(path: &Path, e: impl std::fmt::Display) -> IoError {
-    IoError::Write { path: path.to_owned(), reason: e.to_string() }
+    IoError::Write {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    }
 }
 
 fn date_text(d: Option<Date>) -> String {
@@ -66,8 +77,10 @@ pub fn write_accounts_csv(
     config: &Config,
 ) -> Result<(), IoError> {
     let file = std::fs::File::create(path).map_err(|e| IoError::io(path, e))?;
-    let mut w = csv::WriterBuilder::new().from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
-    w.write_record(ACCOUNT_COLUMNS).map_err(|e| write_err(path, e))?;
+    let mut w =
+        csv::WriterBuilder::new().from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
+    w.write_record(ACCOUNT_COLUMNS)
+        .map_err(|e| write_err(path, e))?;
     let as_of = as_of.to_string();
     let mut ib = itoa::Buffer::new();
     for &i in order {
@@ -95,7 +108,11 @@ pub fn write_accounts_csv(
         for n in nums {
             rec.push_field(ib.format(n).as_bytes());
         }
-        rec.push_field(if s.penalty_rate_capped { b"true" } else { b"false" });
+        rec.push_field(if s.penalty_rate_capped {
+            b"true"
+        } else {
+            b"false"
+        });
         rec.push_field(ib.format(s.credit_minor).as_bytes());
         rec.push_field(date_text(s.oldest_unpaid_due_date).as_bytes());
         rec.push_field(date_text(s.last_payment_date).as_bytes());
@@ -112,7 +129,9 @@ pub fn accounts_schema() -> Schema {
         ACCOUNT_COLUMNS
             .iter()
             .map(|&c| match c {
-                "loan_id" | "borrower_id" | "status" | "bucket" | "stage" => f(c, DataType::Utf8, false),
+                "loan_id" | "borrower_id" | "status" | "bucket" | "stage" => {
+                    f(c, DataType::Utf8, false)
+                }
                 "as_of" => f(c, DataType::Date32, false),
                 "oldest_unpaid_due_date" | "last_payment_date" => f(c, DataType::Date32, true),
                 "penalty_rate_capped" => f(c, DataType::Boolean, false),
@@ -142,29 +161,45 @@ pub fn write_accounts_parquet(
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(1 << 20))
         .build();
-    let mut w = ArrowWriter::try_new(std::io::BufWriter::with_capacity(1 << 22, file), schema.clone(), Some(props))
-        .map_err(|e| write_err(path, e))?;
+    let mut w = ArrowWriter::try_new(
+        std::io::BufWriter::with_capacity(1 << 22, file),
+        schema.clone(),
+        Some(props),
+    )
+    .map_err(|e| write_err(path, e))?;
     let as_of_day = epoch_day(as_of);
     let batches: Vec<Result<RecordBatch, IoError>> = order
         .par_chunks(PARQUET_BATCH)
         .map(|chunk| {
-            let rows = || chunk.iter().map(|&i| (&p.loans[i as usize], &states[i as usize]));
+            let rows = || {
+                chunk
+                    .iter()
+                    .map(|&i| (&p.loans[i as usize], &states[i as usize]))
+            };
             let ints = |f: fn(&AccountState) -> i64| -> ArrayRef {
                 Arc::new(Int64Array::from_iter_values(rows().map(|(_, s)| f(s))))
             };
             let names = |bands: &arrears_domain::Bands, f: fn(&AccountState) -> u16| -> ArrayRef {
-                Arc::new(StringArray::from_iter_values(rows().map(|(_, s)| bands.name(usize::from(f(s))))))
+                Arc::new(StringArray::from_iter_values(
+                    rows().map(|(_, s)| bands.name(usize::from(f(s)))),
+                ))
             };
             let dates = |f: fn(&AccountState) -> Option<Date>| -> ArrayRef {
-                Arc::new(Date32Array::from_iter(rows().map(|(_, s)| f(s).map(epoch_day))))
+                Arc::new(Date32Array::from_iter(
+                    rows().map(|(_, s)| f(s).map(epoch_day)),
+                ))
             };
             let cols: Vec<ArrayRef> = vec![
-                Arc::new(StringArray::from_iter_values(rows().map(|(l, _)| l.id.as_str()))),
                 Arc::new(StringArray::from_iter_values(
-                    rows().map(|(l, _)| p.borrower_of(l).map(|b| b.id.as_str()).unwrap_or("")),
+                    rows().map(|(l, _)| l.id.as_str()),
                 )),
+                Arc::new(StringArray::from_iter_values(rows().map(|(l, _)| {
+                    p.borrower_of(l).map(|b| b.id.as_str()).unwrap_or("")
+                }))),
                 Arc::new(Date32Array::from_iter_values(rows().map(|_| as_of_day))),
-                Arc::new(StringArray::from_iter_values(rows().map(|(_, s)| s.status.code()))),
+                Arc::new(StringArray::from_iter_values(
+                    rows().map(|(_, s)| s.status.code()),
+                )),
                 ints(|s| i64::from(s.dpd)),
                 names(&config.buckets, |s| s.bucket),
                 names(&config.stages, |s| s.stage),
@@ -177,7 +212,9 @@ pub fn write_accounts_parquet(
                 ints(|s| s.outstanding_principal_minor),
                 ints(|s| s.penalty_accrued_minor),
                 ints(|s| s.penalty_paid_minor),
-                Arc::new(BooleanArray::from_iter(rows().map(|(_, s)| Some(s.penalty_rate_capped)))),
+                Arc::new(BooleanArray::from_iter(
+                    rows().map(|(_, s)| Some(s.penalty_rate_capped)),
+                )),
                 ints(|s| s.credit_minor),
                 dates(|s| s.oldest_unpaid_due_date),
                 dates(|s| s.last_payment_date),
@@ -200,7 +237,8 @@ pub fn write_rejects(path: &Path, read: &ReadOutcome) -> Result<(), IoError> {
     let file = std::fs::File::create(path).map_err(|e| IoError::io(path, e))?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
     let err = |e: csv::Error| write_err(path, e);
-    w.write_record(["file", "line", "column", "severity", "reason", "detail"]).map_err(err)?;
+    w.write_record(["file", "line", "column", "severity", "reason", "detail"])
+        .map_err(err)?;
     for r in &read.rejects {
         w.write_record([
             read.file_of(r.at.table).as_str(),
@@ -229,7 +267,8 @@ pub fn count_rejects(read: &ReadOutcome) -> RejectCounts {
     let mut c = RejectCounts::default();
     for t in Table::ALL {
         if read.files.iter().any(|f| f.table == t) {
-            c.read.insert(t.name(), read.portfolio.rows_read[t as usize]);
+            c.read
+                .insert(t.name(), read.portfolio.rows_read[t as usize]);
             c.rejected.insert(t.name(), 0);
         }
     }
@@ -253,9 +292,15 @@ fn band_json(b: &arrears_engine::BandTotals) -> serde_json::Value {
     })
 }
 
-fn currency_json(m: &BTreeMap<arrears_domain::Currency, arrears_engine::CurrencyTotals>) -> serde_json::Value {
+fn currency_json(
+    m: &BTreeMap<arrears_domain::Currency, arrears_engine::CurrencyTotals>,
+) -> serde_json::Value {
     // i128 sums are written as JSON numbers when they fit in i64 (always, in practice).
-    let n = |v: i128| i64::try_from(v).map(serde_json::Value::from).unwrap_or_else(|_| v.to_string().into());
+    let n = |v: i128| {
+        i64::try_from(v)
+            .map(serde_json::Value::from)
+            .unwrap_or_else(|_| v.to_string().into())
+    };
     m.iter()
         .map(|(cur, t)| {
             (
@@ -274,10 +319,20 @@ fn currency_json(m: &BTreeMap<arrears_domain::Currency, arrears_engine::Currency
 }
 
 /// The content of `summary.json`.
-pub fn summary_json(as_of: Date, config: &Config, summary: &Summary, counts: &RejectCounts) -> serde_json::Value {
+pub fn summary_json(
+    as_of: Date,
+    config: &Config,
+    summary: &Summary,
+    counts: &RejectCounts,
+) -> serde_json::Value {
     let reasons: serde_json::Map<String, serde_json::Value> = Reason::ALL
         .iter()
-        .map(|r| (r.code().to_owned(), counts.by_reason.get(r.code()).copied().unwrap_or(0).into()))
+        .map(|r| {
+            (
+                r.code().to_owned(),
+                counts.by_reason.get(r.code()).copied().unwrap_or(0).into(),
+            )
+        })
         .collect();
     serde_json::json!({
         "as_of": as_of.to_string(),
@@ -307,7 +362,15 @@ pub fn describe(read: &ReadOutcome, r: &Reject) -> String {
     format!(
         "{} {} {}, column {}: {} ({})",
         read.file_of(r.at.table),
-        if read.files.iter().any(|f| f.table == r.at.table && f.format == crate::Format::Parquet) { "row" } else { "line" },
+        if read
+            .files
+            .iter()
+            .any(|f| f.table == r.at.table && f.format == crate::Format::Parquet)
+        {
+            "row"
+        } else {
+            "line"
+        },
         r.at.line,
         r.column,
         r.detail,

@@ -1,6 +1,8 @@
 //! Reading portfolios: CSV and Parquet give the same portfolio, every row is accounted for,
 //! and row order in the files does not change the results.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the report
+
 use arrears_domain::{Config, Severity, Table};
 use jiff::civil::date;
 use std::path::Path;
@@ -26,10 +28,23 @@ fn reversed_lines(s: &str) -> String {
 #[test]
 fn every_row_is_accepted_or_rejected() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), &[("borrowers.csv", BORROWERS), ("loans.csv", LOANS), ("installments.csv", INSTALLMENTS), ("payments.csv", PAYMENTS)]);
+    write(
+        d.path(),
+        &[
+            ("borrowers.csv", BORROWERS),
+            ("loans.csv", LOANS),
+            ("installments.csv", INSTALLMENTS),
+            ("payments.csv", PAYMENTS),
+        ],
+    );
     let r = arrears_io::read_portfolio(d.path(), &|_, _| {}).unwrap();
     let p = &r.portfolio;
-    let errors = |t: Table| r.rejects.iter().filter(|x| x.at.table == t && x.severity == Severity::Error).count() as u64;
+    let errors = |t: Table| {
+        r.rejects
+            .iter()
+            .filter(|x| x.at.table == t && x.severity == Severity::Error)
+            .count() as u64
+    };
     assert_eq!(p.rows_read[Table::Borrowers as usize], 3);
     assert_eq!(p.borrowers.len() as u64 + errors(Table::Borrowers), 3);
     assert_eq!(p.loans.len() as u64 + errors(Table::Loans), 4);
@@ -37,11 +52,21 @@ fn every_row_is_accepted_or_rejected() {
     // P3 belongs to L3, rejected with its borrower; the reversal R2 is folded into P2.
     assert_eq!(errors(Table::Payments), 1);
     assert_eq!(p.payments.len(), 2);
-    assert_eq!(p.payments.iter().filter(|x| x.cancelled_at.is_some()).count(), 1);
+    assert_eq!(
+        p.payments
+            .iter()
+            .filter(|x| x.cancelled_at.is_some())
+            .count(),
+        1
+    );
     // B3 has no name -> rejected, so L3 and its installment and payment are rejected too.
     assert_eq!(p.borrowers.len(), 2);
     assert_eq!(p.loans.len(), 2);
-    let warnings: Vec<_> = r.rejects.iter().filter(|x| x.severity == Severity::Warning).collect();
+    let warnings: Vec<_> = r
+        .rejects
+        .iter()
+        .filter(|x| x.severity == Severity::Warning)
+        .collect();
     assert_eq!(warnings.len(), 1);
     assert_eq!(warnings[0].column, "phone");
     assert!(p.borrowers[1].phone.is_none());
@@ -50,7 +75,15 @@ fn every_row_is_accepted_or_rejected() {
 #[test]
 fn csv_parquet_and_shuffled_rows_give_the_same_results() {
     let csv = tempfile::tempdir().unwrap();
-    write(csv.path(), &[("borrowers.csv", BORROWERS), ("loans.csv", LOANS), ("installments.csv", INSTALLMENTS), ("payments.csv", PAYMENTS)]);
+    write(
+        csv.path(),
+        &[
+            ("borrowers.csv", BORROWERS),
+            ("loans.csv", LOANS),
+            ("installments.csv", INSTALLMENTS),
+            ("payments.csv", PAYMENTS),
+        ],
+    );
     let shuffled = tempfile::tempdir().unwrap();
     // Loans keep their duplicate last (the first row in file order wins), the rest reversed.
     write(
@@ -73,12 +106,23 @@ fn csv_parquet_and_shuffled_rows_give_the_same_results() {
         let out = tempfile::tempdir().unwrap();
         let order = arrears_io::write::loan_order(&r.portfolio);
         let path = out.path().join("accounts.csv");
-        arrears_io::write::write_accounts_csv(&path, &r.portfolio, &states, &order, date(2026, 11, 28), &cfg).unwrap();
+        arrears_io::write::write_accounts_csv(
+            &path,
+            &r.portfolio,
+            &states,
+            &order,
+            date(2026, 11, 28),
+            &cfg,
+        )
+        .unwrap();
         std::fs::read_to_string(path).unwrap()
     };
     let a = render(csv.path());
     assert_eq!(a.lines().count(), 3, "{a}");
-    assert!(a.contains("L2,B2,2026-11-28,sold,1,M1,early,20200,0,"), "{a}");
+    assert!(
+        a.contains("L2,B2,2026-11-28,sold,1,M1,early,20200,0,"),
+        "{a}"
+    );
     assert_eq!(a, render(shuffled.path()));
     assert_eq!(a, render(pq.path()));
 }

@@ -1,0 +1,276 @@
+//! The engine's inputs: the contact or escalation proposed, what is known about the borrower,
+//! and the contact history. All are plain data built at the edge from typed values; the
+//! structs are `#[non_exhaustive]`, so they are built with `new` and then have their public
+//! fields set, and adding a fact later breaks no caller.
+
+use crate::content::Binding;
+use crate::model::{Channel, Language, LocalWindow, Outcome, Party, PersonSource, Purpose, Target};
+use arrears_domain::types::{BorrowerId, LoanId};
+use arrears_domain::{Jurisdiction, TimeZoneName};
+use jiff::Timestamp;
+use jiff::civil::Date;
+
+/// The rendered text a written contact (or a call's voicemail or script) would carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Message {
+    pub text: String,
+    pub language: Language,
+    /// The legal case and visit records the message is bound to.
+    pub binding: Binding,
+    pub lender_name: String,
+    /// Set when an agency sends on the lender's behalf.
+    pub agency_name: Option<String>,
+    pub verification_code: String,
+    /// A voicemail left on a call (US-LCM applies where the pack has it).
+    pub voicemail: bool,
+}
+
+impl Message {
+    pub fn new(
+        text: impl Into<String>,
+        language: Language,
+        lender_name: impl Into<String>,
+        verification_code: impl Into<String>,
+    ) -> Message {
+        Message {
+            text: text.into(),
+            language,
+            binding: Binding::NONE,
+            lender_name: lender_name.into(),
+            agency_name: None,
+            verification_code: verification_code.into(),
+            voicemail: false,
+        }
+    }
+}
+
+/// The staff and recording planned for a visit (CN-VISIT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VisitPlan {
+    pub staff_count: u32,
+    pub recorded: bool,
+}
+
+/// A fee or penalty the lender proposes to charge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeeProposal {
+    /// A one-off collection or arrears charge.
+    CollectionFee {
+        amount_minor: i64,
+        contract_allows: bool,
+    },
+    /// Penalty interest on top of the contractual rate (delinquency spec section 5).
+    PenaltyRate {
+        annual_rate_bps: u32,
+        penalty_rate_bps: u32,
+    },
+}
+
+/// A contact or escalation that someone (a strategy, an agent, a dialer) wants to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProposedContact {
+    pub borrower_id: BorrowerId,
+    /// The debt the contact is about; `None` means every debt of the borrower, so per-debt
+    /// limits count the calls about any of them.
+    pub loan_id: Option<LoanId>,
+    pub channel: Channel,
+    pub party: Party,
+    /// The contact person (co-borrower, designated contact...) when the party is not the
+    /// borrower; found by target when not given.
+    pub person_id: Option<String>,
+    /// The phone number (call, SMS) or e-mail address (e-mail) used.
+    pub target: Option<Target>,
+    pub purpose: Purpose,
+    pub message: Option<Message>,
+    pub visit: Option<VisitPlan>,
+    /// Set when an agency makes the contact, or for a placement: the agency receiving it.
+    pub agency_id: Option<String>,
+    pub fee: Option<FeeProposal>,
+    /// The debt is past its statute of limitations (US-TIMEBAR).
+    pub time_barred: bool,
+}
+
+impl ProposedContact {
+    pub fn new(
+        borrower_id: BorrowerId,
+        channel: Channel,
+        party: Party,
+        target: Option<Target>,
+    ) -> ProposedContact {
+        ProposedContact {
+            borrower_id,
+            loan_id: None,
+            channel,
+            party,
+            person_id: None,
+            target,
+            purpose: Purpose::Collection,
+            message: None,
+            visit: None,
+            agency_id: None,
+            fee: None,
+            time_barred: false,
+        }
+    }
+}
+
+/// A person linked to the borrower (the `contact_persons` table). Targets print masked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ContactPerson {
+    pub person_id: String,
+    pub phone: Option<Target>,
+    pub email: Option<Target>,
+    pub source: PersonSource,
+    /// The person asked not to be contacted again.
+    pub refused: bool,
+}
+
+impl ContactPerson {
+    pub fn new(person_id: impl Into<String>, source: PersonSource) -> ContactPerson {
+        ContactPerson {
+            person_id: person_id.into(),
+            phone: None,
+            email: None,
+            source,
+            refused: false,
+        }
+    }
+
+    pub(crate) fn has_target(&self, t: &Target) -> bool {
+        self.phone.as_ref() == Some(t) || self.email.as_ref() == Some(t)
+    }
+}
+
+/// A notice sent before credit reporting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreditNotice {
+    pub sent_at: Timestamp,
+    /// The notice came back undeliverable.
+    pub bounced: bool,
+}
+
+/// What is known about the borrower when a contact is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BorrowerFacts {
+    pub borrower_id: BorrowerId,
+    pub jurisdiction: Jurisdiction,
+    /// The zone of the borrower's address; `None` when unknown (the pack's default zones
+    /// then apply, e.g. Asia/Shanghai for CN).
+    pub timezone: Option<TimeZoneName>,
+    /// The zone of the phone number's area when it differs.
+    pub phone_timezone: Option<TimeZoneName>,
+    /// The borrower's own phone numbers and e-mail addresses.
+    pub own_targets: Vec<Target>,
+    pub deceased: bool,
+    pub bankrupt: bool,
+    pub dispute_open: bool,
+    pub cease_contact: bool,
+    /// The borrower declared financial difficulty (GB-FORBEARANCE).
+    pub hardship: bool,
+    /// A forbearance offer (payment plan) is on record.
+    pub forbearance_offered: bool,
+    /// Last day (inclusive) of a GB breathing-space moratorium.
+    pub breathing_space_until: Option<Date>,
+    /// The attorney's phone and e-mail; when non-empty, contact goes to the attorney only.
+    pub attorney_targets: Vec<Target>,
+    /// Targets that opted out of electronic messages.
+    pub opted_out: Vec<Target>,
+    /// Hours the borrower agreed to be contacted (CN-HOURS), in local time.
+    pub agreed_contact_hours: Option<LocalWindow>,
+    pub contact_persons: Vec<ContactPerson>,
+    /// Every known channel of the borrower failed (ALL-LOCATE's "unreachable").
+    pub unreachable: bool,
+    /// The initial communication (US-VALIDATION, US-CREDIT "contacted").
+    pub initial_communication_at: Option<Timestamp>,
+    /// When the validation notice was sent (US-VALIDATION).
+    pub validation_notice_at: Option<Timestamp>,
+    /// When the notice preceding an agency placement was given (CN-AGENCY).
+    pub agency_notice_at: Option<Timestamp>,
+    /// The notice preceding negative credit reporting (CN-CREDIT, US-CREDIT).
+    pub credit_notice: Option<CreditNotice>,
+    /// A credit-report dispute is open (CN-CREDIT freezes negative updates).
+    pub credit_dispute_open: bool,
+}
+
+impl BorrowerFacts {
+    /// Facts with nothing on record but the borrower and jurisdiction.
+    pub fn new(borrower_id: BorrowerId, jurisdiction: Jurisdiction) -> BorrowerFacts {
+        BorrowerFacts {
+            borrower_id,
+            jurisdiction,
+            timezone: None,
+            phone_timezone: None,
+            own_targets: Vec::new(),
+            deceased: false,
+            bankrupt: false,
+            dispute_open: false,
+            cease_contact: false,
+            hardship: false,
+            forbearance_offered: false,
+            breathing_space_until: None,
+            attorney_targets: Vec::new(),
+            opted_out: Vec::new(),
+            agreed_contact_hours: None,
+            contact_persons: Vec::new(),
+            unreachable: false,
+            initial_communication_at: None,
+            validation_notice_at: None,
+            agency_notice_at: None,
+            credit_notice: None,
+            credit_dispute_open: false,
+        }
+    }
+}
+
+/// One past contact (the `contacts` table). A call whose outcome is a conversation
+/// (`right_party`, `promise`, `refused`, `dispute`) counts as one for US-7IN7 and
+/// CN-FREQ-CONNECTED; any other call outcome is an unanswered attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ContactRecord {
+    pub borrower_id: BorrowerId,
+    pub loan_id: Option<LoanId>,
+    pub channel: Channel,
+    pub target: Option<Target>,
+    pub party: Party,
+    pub agency_id: Option<String>,
+    pub at: Timestamp,
+    pub outcome: Outcome,
+}
+
+impl ContactRecord {
+    pub fn new(
+        borrower_id: BorrowerId,
+        channel: Channel,
+        party: Party,
+        at: Timestamp,
+        outcome: Outcome,
+    ) -> ContactRecord {
+        ContactRecord {
+            borrower_id,
+            loan_id: None,
+            channel,
+            target: None,
+            party,
+            agency_id: None,
+            at,
+            outcome,
+        }
+    }
+
+    pub fn is_call(&self) -> bool {
+        self.channel == Channel::Call
+    }
+
+    pub fn is_conversation(&self) -> bool {
+        self.is_call() && self.outcome.is_conversation()
+    }
+
+    pub fn is_unanswered_call(&self) -> bool {
+        self.is_call() && !self.outcome.is_conversation()
+    }
+}

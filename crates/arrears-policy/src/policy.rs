@@ -1,0 +1,341 @@
+//! Lender policy: making a pack stricter, never looser.
+//!
+//! A policy file names itself, lists the agencies the lender approved (CN-AGENCY) and may
+//! override the parameters of any rule:
+//!
+//! ```toml
+//! [policy]
+//! name = "acme-2026-11"
+//! approved_agencies = ["AG-EAST"]
+//!
+//! [rules."CN-HOURS"]
+//! end = "21:00"            # many lenders stop at 21:00
+//!
+//! [rules."CN-FREQ-CONNECTED"]
+//! max_per_local_day = 2
+//! ```
+//!
+//! `Pack::tighten` accepts only stricter values and refuses a looser one with an error that
+//! names the rule, the field, the pack's value and the proposed one. One policy can serve
+//! every jurisdiction: overrides of another country's rules are skipped by a pack they do not
+//! belong to. The approved-agency list is lender data, not a legal parameter, so it has no
+//! stricter direction: without it no agency is approved.
+
+use crate::pack::{Pack, PackSet, Params};
+use crate::params::ParamError;
+use crate::rule::RuleId;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Why a policy could not be read or applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    #[error("policy: {message}")]
+    Syntax { message: String },
+    #[error("policy: rule {rule:?} is not a rule id of the compliance spec")]
+    UnknownRule { rule: String },
+    #[error("policy: rule {rule}: {field}: {message}")]
+    Field {
+        rule: RuleId,
+        field: String,
+        message: String,
+    },
+    #[error(
+        "policy: rule {rule}: {field} = {proposed} is looser than the pack's {pack_value}; a policy may only tighten"
+    )]
+    Looser {
+        rule: RuleId,
+        field: String,
+        pack_value: String,
+        proposed: String,
+    },
+    #[error(
+        "policy: rule {rule}: {field} is fixed at {pack_value} by the pack; {proposed} is not allowed"
+    )]
+    Fixed {
+        rule: RuleId,
+        field: String,
+        pack_value: String,
+        proposed: String,
+    },
+    #[error("policy: rule {rule} is not in pack {pack}")]
+    RuleNotInPack { rule: RuleId, pack: String },
+}
+
+impl PolicyError {
+    fn from_param(rule: RuleId, e: ParamError) -> PolicyError {
+        match e {
+            ParamError::Missing { field } => PolicyError::Field {
+                rule,
+                field: field.into(),
+                message: "is required".into(),
+            },
+            ParamError::Invalid { field, message } => PolicyError::Field {
+                rule,
+                field,
+                message,
+            },
+            ParamError::Unknown { field } => PolicyError::Field {
+                rule,
+                field,
+                message: "is not a parameter of this rule".into(),
+            },
+            ParamError::Looser {
+                field,
+                pack_value,
+                proposed,
+            } => PolicyError::Looser {
+                rule,
+                field: field.into(),
+                pack_value,
+                proposed,
+            },
+            ParamError::Fixed {
+                field,
+                pack_value,
+                proposed,
+            } => PolicyError::Fixed {
+                rule,
+                field: field.into(),
+                pack_value,
+                proposed,
+            },
+        }
+    }
+}
+
+/// A parsed lender policy.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Policy {
+    name: String,
+    approved_agencies: BTreeSet<String>,
+    overrides: BTreeMap<RuleId, toml::Table>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    policy: RawPolicyHeader,
+    #[serde(default)]
+    rules: BTreeMap<String, toml::Table>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicyHeader {
+    name: String,
+    #[serde(default)]
+    approved_agencies: Vec<String>,
+}
+
+impl Policy {
+    pub fn parse(text: &str) -> Result<Policy, PolicyError> {
+        let raw: RawPolicy = toml::from_str(text).map_err(|e| PolicyError::Syntax {
+            message: e.to_string(),
+        })?;
+        if raw.policy.name.trim().is_empty() {
+            return Err(PolicyError::Syntax {
+                message: "[policy] name is empty".into(),
+            });
+        }
+        let mut overrides = BTreeMap::new();
+        for (code, table) in raw.rules {
+            let id = RuleId::parse(&code).ok_or(PolicyError::UnknownRule { rule: code })?;
+            overrides.insert(id, table);
+        }
+        let mut approved_agencies = BTreeSet::new();
+        for a in raw.policy.approved_agencies {
+            if a.trim().is_empty() {
+                return Err(PolicyError::Syntax {
+                    message: "[policy] approved_agencies has an empty id".into(),
+                });
+            }
+            approved_agencies.insert(a);
+        }
+        Ok(Policy {
+            name: raw.policy.name,
+            approved_agencies,
+            overrides,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn approved_agencies(&self) -> &BTreeSet<String> {
+        &self.approved_agencies
+    }
+
+    /// The rules this policy overrides.
+    pub fn overridden(&self) -> impl Iterator<Item = RuleId> + '_ {
+        self.overrides.keys().copied()
+    }
+}
+
+impl Pack {
+    /// The pack made stricter by `policy`. Overrides of rules that belong to another country
+    /// are skipped; an override of a rule this pack should carry but does not is an error.
+    pub fn tighten(&self, policy: &Policy) -> Result<Pack, PolicyError> {
+        let mut out = self.clone();
+        let country = self.jurisdiction().country().to_owned();
+        for (&id, table) in &policy.overrides {
+            if !id.belongs_to(&country) {
+                continue;
+            }
+            let pack_name = self.jurisdiction().as_str().to_owned();
+            let rule = out
+                .rules_mut()
+                .get_mut(&id)
+                .ok_or(PolicyError::RuleNotInPack {
+                    rule: id,
+                    pack: pack_name,
+                })?;
+            let base: &Params = &rule.params;
+            rule.params =
+                Params::read(id, table, Some(base)).map_err(|e| PolicyError::from_param(id, e))?;
+        }
+        out.approved_agencies
+            .extend(policy.approved_agencies.iter().cloned());
+        out.policy = Some(policy.name.clone());
+        Ok(out)
+    }
+}
+
+impl PackSet {
+    /// Every pack of the set tightened by the same policy.
+    pub fn tighten(&self, policy: &Policy) -> Result<PackSet, PolicyError> {
+        let mut out = self.clone();
+        for pack in out.packs_mut() {
+            *pack = pack.tighten(policy)?;
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Channel;
+
+    fn cn() -> Pack {
+        Pack::embedded("CN").unwrap()
+    }
+
+    #[test]
+    fn stricter_values_are_applied() {
+        let p = Policy::parse(
+            r#"
+            [policy]
+            name = "acme"
+            approved_agencies = ["AG-1"]
+            [rules."CN-HOURS"]
+            end = "21:00"
+            channels = ["call", "sms", "visit", "push"]
+            [rules."CN-FREQ-CONNECTED"]
+            max_per_local_day = 2
+            [rules."CN-RECORDS"]
+            retention_years = 7
+            [rules."CN-COST"]
+            max_annual_cost_bps = 1800
+            [rules."US-HOURS"]
+            start = "09:00"
+            "#,
+        )
+        .unwrap();
+        let t = cn().tighten(&p).unwrap();
+        let (_, hours) = t.hours().unwrap();
+        assert_eq!(hours.window.to_string(), "08:00-21:00");
+        assert!(hours.channels.contains(Channel::Push));
+        assert_eq!(
+            t.daily_cap(RuleId::CnFreqConnected)
+                .unwrap()
+                .max_per_local_day,
+            2
+        );
+        assert_eq!(t.records().unwrap().1.retention_years, 7);
+        assert_eq!(t.max_annual_cost_bps(), Some(1800));
+        assert!(t.approved_agencies().contains("AG-1"));
+        assert_eq!(t.policy(), Some("acme"));
+    }
+
+    #[test]
+    fn looser_values_are_refused_with_rule_field_and_values() {
+        let cases = [
+            ("CN-HOURS", "end = \"23:00\"", "end", "22:00", "23:00"),
+            ("CN-HOURS", "start = \"07:00\"", "start", "08:00", "07:00"),
+            (
+                "CN-FREQ-ATTEMPTS",
+                "max_per_local_day = 7",
+                "max_per_local_day",
+                "6",
+                "7",
+            ),
+            (
+                "CN-RECORDS",
+                "retention_years = 3",
+                "retention_years",
+                "5",
+                "3",
+            ),
+            (
+                "CN-COST",
+                "max_annual_cost_bps = 3600",
+                "max_annual_cost_bps",
+                "2400",
+                "3600",
+            ),
+            ("CN-VISIT", "min_staff = 1", "min_staff", "2", "1"),
+            (
+                "ALL-LOCATE",
+                "max_contacts_per_person = 2",
+                "max_contacts_per_person",
+                "1",
+                "2",
+            ),
+        ];
+        for (rule, body, field, pack_value, proposed) in cases {
+            let text = format!("[policy]\nname = \"x\"\n[rules.\"{rule}\"]\n{body}\n");
+            let err = cn().tighten(&Policy::parse(&text).unwrap()).unwrap_err();
+            assert_eq!(
+                err,
+                PolicyError::Looser {
+                    rule: RuleId::parse(rule).unwrap(),
+                    field: field.into(),
+                    pack_value: pack_value.into(),
+                    proposed: proposed.into()
+                },
+                "{rule}"
+            );
+            let msg = err.to_string();
+            assert!(
+                msg.contains(rule)
+                    && msg.contains(field)
+                    && msg.contains(pack_value)
+                    && msg.contains(proposed)
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_rules_and_fields_are_errors() {
+        assert!(matches!(
+            Policy::parse("[policy]\nname = \"x\"\n[rules.\"CN-HOURZ\"]\nend = \"21:00\"")
+                .unwrap_err(),
+            PolicyError::UnknownRule { .. }
+        ));
+        let p = Policy::parse("[policy]\nname = \"x\"\n[rules.\"CN-HOURS\"]\nfinish = \"21:00\"")
+            .unwrap();
+        assert!(
+            matches!(cn().tighten(&p).unwrap_err(), PolicyError::Field { field, .. } if field == "finish")
+        );
+        let p =
+            Policy::parse("[policy]\nname = \"x\"\n[rules.\"CN-COMPLAINT\"]\nhotline = \"95555\"")
+                .unwrap();
+        assert!(matches!(
+            cn().tighten(&p).unwrap_err(),
+            PolicyError::Fixed { .. }
+        ));
+    }
+}
