@@ -97,7 +97,8 @@ pub fn load_config(path: Option<&Path>, business_tz: Option<&str>) -> Result<Con
             .map_err(|e| Failure::bad_input(anyhow::anyhow!("--business-tz: {}", e.detail)))?;
         file.business_timezone = Some(tz.to_owned());
     }
-    file.resolve(path.unwrap_or(Path::new("arrears.toml"))).map_err(Failure::bad_input)
+    file.resolve(path.unwrap_or(Path::new("arrears.toml")))
+        .map_err(Failure::bad_input)
 }
 
 fn progress_bar(show: bool) -> ProgressBar {
@@ -106,7 +107,8 @@ fn progress_bar(show: bool) -> ProgressBar {
     }
     let pb = ProgressBar::new_spinner();
     pb.set_style(
-        ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
     pb
@@ -140,32 +142,58 @@ pub fn run_daily(a: &RunArgs) -> Result<RunReport, Failure> {
         && let Some(r) = read.rejects.iter().find(|r| r.severity == Severity::Error)
     {
         pb.finish_and_clear();
-        return Err(Failure::bad_input(anyhow::anyhow!("strict mode: {}", write::describe(&read, r))));
+        return Err(Failure::bad_input(anyhow::anyhow!(
+            "strict mode: {}",
+            write::describe(&read, r)
+        )));
     }
     pb.set_message(format!("computing {} loans", read.portfolio.loans.len()));
-    let states = arrears_engine::run_day(&read.portfolio, a.as_of, &config).map_err(Failure::from)?;
+    let states =
+        arrears_engine::run_day(&read.portfolio, a.as_of, &config).map_err(Failure::from)?;
     let summary = arrears_engine::summarize(&read.portfolio, &states, &config);
     pb.set_message("writing results");
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let order = write::loan_order(&read.portfolio);
     let p = &read.portfolio;
     if matches!(a.format, OutFormat::Csv | OutFormat::Both) {
-        write::write_accounts_csv(&a.out.join("accounts.csv"), p, &states, &order, a.as_of, &config)?;
+        write::write_accounts_csv(
+            &a.out.join("accounts.csv"),
+            p,
+            &states,
+            &order,
+            a.as_of,
+            &config,
+        )?;
     }
     if matches!(a.format, OutFormat::Parquet | OutFormat::Both) {
-        write::write_accounts_parquet(&a.out.join("accounts.parquet"), p, &states, &order, a.as_of, &config)?;
+        write::write_accounts_parquet(
+            &a.out.join("accounts.parquet"),
+            p,
+            &states,
+            &order,
+            a.as_of,
+            &config,
+        )?;
     }
     write::write_rejects(&a.out.join("rejects.csv"), &read)?;
     let counts = write::count_rejects(&read);
     let summary_json = write::summary_json(a.as_of, &config, &summary, &counts);
     write::write_json(&a.out.join("summary.json"), &summary_json)?;
     pb.finish_and_clear();
-    Ok(RunReport { summary_json, seconds: started.elapsed().as_secs_f64() })
+    Ok(RunReport {
+        summary_json,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 fn dir_size(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0)
 }
 
@@ -175,28 +203,40 @@ pub fn generate(a: &GenerateArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn generate_into(out: &Path, loans: u64, seed: u64, format: GenFormat, as_of: Date) -> Result<String, Failure> {
-    let opts = arrears_synth::GenOptions {
-        loans,
-        seed,
-        format: match format {
-            GenFormat::Csv => arrears_synth::Format::Csv,
-            GenFormat::Parquet => arrears_synth::Format::Parquet,
-        },
-        as_of,
-    };
+fn generate_into(
+    out: &Path,
+    loans: u64,
+    seed: u64,
+    format: GenFormat,
+    as_of: Date,
+) -> Result<String, Failure> {
     let show = std::io::stderr().is_terminal() && loans >= 50_000;
     let pb = if show {
         let pb = ProgressBar::new(loans);
         pb.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} loans {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template("{bar:40} {pos}/{len} loans {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         pb
     } else {
         ProgressBar::hidden()
     };
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let stats = arrears_synth::generate(&opts, out, &|n| pb.set_position(n)).context("generating the portfolio")?;
+    let stats = match format {
+        GenFormat::Csv => {
+            crate::generate::generate_csv(out, loans, seed, as_of, &|n| pb.set_position(n))?
+        }
+        GenFormat::Parquet => {
+            // Generated as CSV next to the target, then converted with the spec's types.
+            let tmp = tempfile::tempdir_in(out.parent().unwrap_or(Path::new(".")))
+                .context("creating a temporary folder")?;
+            let stats = crate::generate::generate_csv(tmp.path(), loans, seed, as_of, &|n| {
+                pb.set_position(n)
+            })?;
+            pb.set_message("converting to Parquet");
+            arrears_io::convert::csv_to_parquet(tmp.path(), out)?;
+            stats
+        }
+    };
     pb.finish_and_clear();
     Ok(format!("{stats}"))
 }
@@ -212,7 +252,11 @@ pub fn demo(a: &DemoArgs) -> Result<(), Failure> {
     };
     let portfolio = dir.join("portfolio");
     let out = dir.join("out");
-    println!("Generating a sample portfolio of {} loans in {} ...", a.loans, portfolio.display());
+    println!(
+        "Generating a sample portfolio of {} loans in {} ...",
+        a.loans,
+        portfolio.display()
+    );
     let stats = generate_into(&portfolio, a.loans, 42, GenFormat::Csv, a.as_of)?;
     println!("  {stats}");
     println!("Running the daily run as of {} ...\n", a.as_of);

@@ -18,7 +18,11 @@ pub fn money(minor: i64, currency: &str) -> String {
     if digits == 0 {
         format!("{sign}{whole} {currency}")
     } else {
-        format!("{sign}{whole}.{:0width$} {currency}", abs % scale, width = digits as usize)
+        format!(
+            "{sign}{whole}.{:0width$} {currency}",
+            abs % scale,
+            width = digits as usize
+        )
     }
 }
 
@@ -39,27 +43,59 @@ fn num(v: &Value) -> i64 {
 }
 
 pub fn print_summary(s: &Value, seconds: f64, out: &Path) {
-    println!("Daily run as of {} (business time zone {})", s["as_of"].as_str().unwrap_or(""), s["business_timezone"].as_str().unwrap_or(""));
+    println!(
+        "Daily run as of {} (business time zone {})",
+        s["as_of"].as_str().unwrap_or(""),
+        s["business_timezone"].as_str().unwrap_or("")
+    );
     println!("  loans computed: {}", num(&s["loans"]));
     let rejected = num(&s["rejected_rows"]);
     if rejected > 0 {
         let reasons: Vec<String> = s["rejected_by_reason"]
             .as_object()
-            .map(|m| m.iter().filter(|(_, v)| num(v) > 0).map(|(k, v)| format!("{k} {}", num(v))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, v)| num(v) > 0)
+                    .map(|(k, v)| format!("{k} {}", num(v)))
+                    .collect()
+            })
             .unwrap_or_default();
-        println!("  rows rejected:  {rejected} ({}); see rejects.csv", reasons.join(", "));
+        println!(
+            "  rows rejected:  {rejected} ({}); see rejects.csv",
+            reasons.join(", ")
+        );
     } else {
         println!("  rows rejected:  0");
     }
-    let currencies: Vec<String> = s["totals"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+    let currencies: Vec<String> = s["totals"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
     println!();
-    println!("  {:<10} {:>9}  {}", "bucket", "loans", currencies.iter().map(|c| format!("{:>24}", format!("overdue {c}"))).collect::<String>());
+    println!(
+        "  {:<10} {:>9}  {}",
+        "bucket",
+        "loans",
+        currencies
+            .iter()
+            .map(|c| format!("{:>24}", format!("overdue {c}")))
+            .collect::<String>()
+    );
     for b in s["buckets"].as_array().into_iter().flatten() {
         let cells: String = currencies
             .iter()
-            .map(|c| format!("{:>24}", money(num(&b["by_currency"][c]["overdue_minor"]), c)))
+            .map(|c| {
+                format!(
+                    "{:>24}",
+                    money(num(&b["by_currency"][c]["overdue_minor"]), c)
+                )
+            })
             .collect();
-        println!("  {:<10} {:>9}  {cells}", b["name"].as_str().unwrap_or(""), num(&b["loans"]));
+        println!(
+            "  {:<10} {:>9}  {cells}",
+            b["name"].as_str().unwrap_or(""),
+            num(&b["loans"])
+        );
     }
     println!();
     let stages: Vec<String> = s["stages"]

@@ -6,6 +6,7 @@
 
 mod daily;
 mod display;
+mod generate;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -13,7 +14,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "arrears", version, about = "Collections management: the daily delinquency run and more")]
+#[command(
+    name = "arrears",
+    version,
+    about = "Collections management: the daily delinquency run and more"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -69,13 +74,19 @@ pub struct Failure {
 
 impl Failure {
     pub fn bad_input(error: impl Into<anyhow::Error>) -> Self {
-        Failure { code: 2, error: error.into() }
+        Failure {
+            code: 2,
+            error: error.into(),
+        }
     }
 }
 
 impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(e: E) -> Self {
-        Failure { code: 1, error: e.into() }
+        Failure {
+            code: 1,
+            error: e.into(),
+        }
     }
 }
 
@@ -98,11 +109,16 @@ fn main() -> ExitCode {
 }
 
 fn convert(a: &ConvertArgs) -> Result<(), Failure> {
-    let tables = arrears_io::convert::csv_to_parquet(&a.portfolio, &a.out).map_err(|e| match e {
-        arrears_io::IoError::Write { .. } => Failure::from(e),
-        other => Failure::bad_input(other),
-    })?;
-    println!("converted {} to Parquet in {}", tables.join(", "), a.out.display());
+    let tables =
+        arrears_io::convert::csv_to_parquet(&a.portfolio, &a.out).map_err(|e| match e {
+            arrears_io::IoError::Write { .. } => Failure::from(e),
+            other => Failure::bad_input(other),
+        })?;
+    println!(
+        "converted {} to Parquet in {}",
+        tables.join(", "),
+        a.out.display()
+    );
     Ok(())
 }
 

@@ -22,7 +22,18 @@ fn run_with(files: &[(&str, &str)], extra: &[&str]) -> (std::process::Output, te
     }
     let p = portfolio(&all);
     let out = tempfile::tempdir().unwrap();
-    let mut args = vec!["run", "--portfolio", p.path().to_str().unwrap(), "--as-of", "2026-05-01", "--out", out.path().to_str().unwrap(), "--format", "csv", "-q"];
+    let mut args = vec![
+        "run",
+        "--portfolio",
+        p.path().to_str().unwrap(),
+        "--as-of",
+        "2026-05-01",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--format",
+        "csv",
+        "-q",
+    ];
     args.extend_from_slice(extra);
     (arrears(&args), out)
 }
@@ -33,7 +44,13 @@ fn rejects(out: &tempfile::TempDir) -> Vec<(String, u64, String, String, String)
     r.records()
         .map(|r| {
             let r = r.unwrap();
-            (r[0].to_owned(), r[1].parse().unwrap(), r[2].to_owned(), r[3].to_owned(), r[4].to_owned())
+            (
+                r[0].to_owned(),
+                r[1].parse().unwrap(),
+                r[2].to_owned(),
+                r[3].to_owned(),
+                r[4].to_owned(),
+            )
         })
         .collect()
 }
@@ -53,54 +70,109 @@ fn e(file: &str, line: u64, col: &str, reason: &str) -> (String, u64, String, St
 #[test]
 fn each_rejection_reason_names_file_line_and_column() {
     let pay = |rows: &str| format!("{PAY}{rows}");
-    assert_eq!(one_reject(&[("payments.csv", &pay("P1,L1,,100,,\n"))]), e("payments.csv", 2, "received_at", "missing_value"));
-    assert_eq!(one_reject(&[("payments.csv", &pay("P1,L1,2026-02-01T10:00:00,100,,\n"))]), e("payments.csv", 2, "received_at", "invalid_value"));
-    assert_eq!(one_reject(&[("payments.csv", &pay("P1,L1,2026-02-01T10:00:00Z,12.5,,\n"))]), e("payments.csv", 2, "amount_minor", "invalid_value"));
-    assert_eq!(one_reject(&[("payments.csv", &pay("P1,L1,2026-02-01T10:00:00Z,0,,\n"))]), e("payments.csv", 2, "amount_minor", "out_of_range"));
-    assert_eq!(one_reject(&[("payments.csv", &pay("P1,L9,2026-02-01T10:00:00Z,5,,\n"))]), e("payments.csv", 2, "loan_id", "unknown_reference"));
     assert_eq!(
-        one_reject(&[("payments.csv", &pay("P1,L1,2026-02-01T10:00:00Z,5,,\nP1,L1,2026-02-02T10:00:00Z,5,,\n"))]),
+        one_reject(&[("payments.csv", &pay("P1,L1,,100,,\n"))]),
+        e("payments.csv", 2, "received_at", "missing_value")
+    );
+    assert_eq!(
+        one_reject(&[("payments.csv", &pay("P1,L1,2026-02-01T10:00:00,100,,\n"))]),
+        e("payments.csv", 2, "received_at", "invalid_value")
+    );
+    assert_eq!(
+        one_reject(&[("payments.csv", &pay("P1,L1,2026-02-01T10:00:00Z,12.5,,\n"))]),
+        e("payments.csv", 2, "amount_minor", "invalid_value")
+    );
+    assert_eq!(
+        one_reject(&[("payments.csv", &pay("P1,L1,2026-02-01T10:00:00Z,0,,\n"))]),
+        e("payments.csv", 2, "amount_minor", "out_of_range")
+    );
+    assert_eq!(
+        one_reject(&[("payments.csv", &pay("P1,L9,2026-02-01T10:00:00Z,5,,\n"))]),
+        e("payments.csv", 2, "loan_id", "unknown_reference")
+    );
+    assert_eq!(
+        one_reject(&[(
+            "payments.csv",
+            &pay("P1,L1,2026-02-01T10:00:00Z,5,,\nP1,L1,2026-02-02T10:00:00Z,5,,\n")
+        )]),
         e("payments.csv", 3, "payment_id", "duplicate_id")
     );
     assert_eq!(
-        one_reject(&[("payments.csv", &pay("P1,L1,2026-02-01T10:00:00Z,5,reversal,P9\n"))]),
+        one_reject(&[(
+            "payments.csv",
+            &pay("P1,L1,2026-02-01T10:00:00Z,5,reversal,P9\n")
+        )]),
         e("payments.csv", 2, "reverses", "invalid_reversal")
     );
     assert_eq!(
-        one_reject(&[("payments.csv", &pay("P1,L1,2026-02-01T10:00:00Z,5,,\nR1,L1,2026-02-02T10:00:00Z,6,reversal,P1\n"))]),
+        one_reject(&[(
+            "payments.csv",
+            &pay("P1,L1,2026-02-01T10:00:00Z,5,,\nR1,L1,2026-02-02T10:00:00Z,6,reversal,P1\n")
+        )]),
         e("payments.csv", 3, "reverses", "invalid_reversal")
     );
     assert_eq!(
-        one_reject(&[("payments.csv", &pay("P1,L1,2026-02-01T10:00:00Z,5,,\nR1,L1,2026-02-02T10:00:00Z,5,reversal,P1\nR2,L1,2026-02-03T10:00:00Z,5,reversal,P1\n"))]),
+        one_reject(&[(
+            "payments.csv",
+            &pay(
+                "P1,L1,2026-02-01T10:00:00Z,5,,\nR1,L1,2026-02-02T10:00:00Z,5,reversal,P1\nR2,L1,2026-02-03T10:00:00Z,5,reversal,P1\n"
+            )
+        )]),
         e("payments.csv", 4, "reverses", "invalid_reversal")
     );
     assert_eq!(
-        one_reject(&[("payments.csv", &pay("P1,L1,2026-02-01T10:00:00Z,5,reversal,\n"))]),
+        one_reject(&[(
+            "payments.csv",
+            &pay("P1,L1,2026-02-01T10:00:00Z,5,reversal,\n")
+        )]),
         e("payments.csv", 2, "reverses", "missing_value")
     );
-    let inst = |rows: &str| format!("loan_id,seq,due_date,principal_minor,interest_minor,fee_minor\n{rows}");
+    let inst = |rows: &str| {
+        format!("loan_id,seq,due_date,principal_minor,interest_minor,fee_minor\n{rows}")
+    };
     assert_eq!(
-        one_reject(&[("installments.csv", &inst("L1,1,2026-02-01,1000,0,0\nL1,3,2026-04-01,1000,0,0\n"))]),
+        one_reject(&[(
+            "installments.csv",
+            &inst("L1,1,2026-02-01,1000,0,0\nL1,3,2026-04-01,1000,0,0\n")
+        )]),
         e("installments.csv", 3, "seq", "seq_gap")
     );
     assert_eq!(
-        one_reject(&[("installments.csv", &inst("L1,1,2026-02-01,1000,0,0\nL1,2,2026-01-01,1000,0,0\n"))]),
+        one_reject(&[(
+            "installments.csv",
+            &inst("L1,1,2026-02-01,1000,0,0\nL1,2,2026-01-01,1000,0,0\n")
+        )]),
         e("installments.csv", 3, "due_date", "due_date_order")
     );
     assert_eq!(
-        one_reject(&[("installments.csv", &inst("L1,1,2026-02-01,1000,0,0\nL1,1,2026-02-01,1000,0,0\n"))]),
+        one_reject(&[(
+            "installments.csv",
+            &inst("L1,1,2026-02-01,1000,0,0\nL1,1,2026-02-01,1000,0,0\n")
+        )]),
         e("installments.csv", 3, "seq", "duplicate_id")
     );
     assert_eq!(
-        one_reject(&[("installments.csv", &inst("L1,1,2026-02-01,1000,-1,0\nL1,2,2026-03-01,1000,0,0\n"))]),
+        one_reject(&[(
+            "installments.csv",
+            &inst("L1,1,2026-02-01,1000,-1,0\nL1,2,2026-03-01,1000,0,0\n")
+        )]),
         e("installments.csv", 2, "interest_minor", "out_of_range")
     );
     assert_eq!(
-        one_reject(&[("loans.csv", "loan_id,borrower_id,product,currency,principal_minor,annual_rate_bps,penalty_rate_bps,disbursed_on\nL1,B1,x,CNY,3000,-5,0,2026-01-01\n"), ("installments.csv", &inst("")), ]),
+        one_reject(&[
+            (
+                "loans.csv",
+                "loan_id,borrower_id,product,currency,principal_minor,annual_rate_bps,penalty_rate_bps,disbursed_on\nL1,B1,x,CNY,3000,-5,0,2026-01-01\n"
+            ),
+            ("installments.csv", &inst("")),
+        ]),
         e("loans.csv", 2, "annual_rate_bps", "out_of_range")
     );
     assert_eq!(
-        one_reject(&[("borrowers.csv", "borrower_id,name,timezone,jurisdiction\nB1,A,UTC,CN\nB2,,UTC,CN\n")]),
+        one_reject(&[(
+            "borrowers.csv",
+            "borrower_id,name,timezone,jurisdiction\nB1,A,UTC,CN\nB2,,UTC,CN\n"
+        )]),
         e("borrowers.csv", 3, "name", "missing_value")
     );
 }
@@ -109,10 +181,22 @@ fn each_rejection_reason_names_file_line_and_column() {
 fn a_rejected_parent_rejects_its_children_and_good_rows_still_run() {
     let (o, out) = run_with(
         &[
-            ("borrowers.csv", "borrower_id,name,timezone,jurisdiction\nB1,A,UTC,CN\nB2,B,Nowhere/Zone,CN\n"),
-            ("loans.csv", "loan_id,borrower_id,product,currency,principal_minor,annual_rate_bps,penalty_rate_bps,disbursed_on\nL1,B1,x,CNY,3000,0,0,2026-01-01\nL2,B2,x,CNY,3000,0,0,2026-01-01\n"),
-            ("installments.csv", &format!("{INST}L2,1,2026-02-01,1000,0,0\n")),
-            ("payments.csv", &format!("{PAY}P1,L2,2026-02-01T10:00:00Z,5,,\n")),
+            (
+                "borrowers.csv",
+                "borrower_id,name,timezone,jurisdiction\nB1,A,UTC,CN\nB2,B,Nowhere/Zone,CN\n",
+            ),
+            (
+                "loans.csv",
+                "loan_id,borrower_id,product,currency,principal_minor,annual_rate_bps,penalty_rate_bps,disbursed_on\nL1,B1,x,CNY,3000,0,0,2026-01-01\nL2,B2,x,CNY,3000,0,0,2026-01-01\n",
+            ),
+            (
+                "installments.csv",
+                &format!("{INST}L2,1,2026-02-01,1000,0,0\n"),
+            ),
+            (
+                "payments.csv",
+                &format!("{PAY}P1,L2,2026-02-01T10:00:00Z,5,,\n"),
+            ),
         ],
         &[],
     );
@@ -129,7 +213,9 @@ fn a_rejected_parent_rejects_its_children_and_good_rows_still_run() {
     );
     let accounts = std::fs::read_to_string(out.path().join("accounts.csv")).unwrap();
     assert_eq!(accounts.lines().count(), 2, "only L1 is computed");
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("summary.json")).unwrap())
+            .unwrap();
     assert_eq!(summary["rejected_rows"], 4);
     assert_eq!(summary["rejected_by_reason"]["unknown_reference"], 3);
 }
@@ -137,10 +223,17 @@ fn a_rejected_parent_rejects_its_children_and_good_rows_still_run() {
 #[test]
 fn malformed_optional_fields_are_warnings() {
     let (o, out) = run_with(
-        &[("borrowers.csv", "borrower_id,name,phone,timezone,jurisdiction,deceased\nB1,A,12345,UTC,CN,yes\n")],
+        &[(
+            "borrowers.csv",
+            "borrower_id,name,phone,timezone,jurisdiction,deceased\nB1,A,12345,UTC,CN,yes\n",
+        )],
         &["--strict"],
     );
-    assert!(o.status.success(), "warnings do not stop strict mode: {}", text(&o.stderr));
+    assert!(
+        o.status.success(),
+        "warnings do not stop strict mode: {}",
+        text(&o.stderr)
+    );
     let r = rejects(&out);
     assert_eq!(r.len(), 2);
     assert!(r.iter().all(|x| x.3 == "warning"));
@@ -150,22 +243,57 @@ fn malformed_optional_fields_are_warnings() {
 
 #[test]
 fn strict_mode_stops_at_the_first_bad_row() {
-    let (o, out) = run_with(&[("payments.csv", &format!("{PAY}P1,L1,2026-02-01T10:00:00Z,0,,\n"))], &["--strict"]);
+    let (o, out) = run_with(
+        &[(
+            "payments.csv",
+            &format!("{PAY}P1,L1,2026-02-01T10:00:00Z,0,,\n"),
+        )],
+        &["--strict"],
+    );
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o.stderr);
-    assert!(err.contains("payments.csv line 2, column amount_minor"), "{err}");
+    assert!(
+        err.contains("payments.csv line 2, column amount_minor"),
+        "{err}"
+    );
     assert!(!out.path().join("accounts.csv").exists());
 }
 
 #[test]
 fn missing_column_and_missing_table_are_clear_errors() {
-    let (o, _) = run_with(&[("loans.csv", "loan_id,borrower_id,product,currency,principal_minor,annual_rate_bps,disbursed_on\nL1,B1,x,CNY,3000,0,2026-01-01\n")], &[]);
+    let (o, _) = run_with(
+        &[(
+            "loans.csv",
+            "loan_id,borrower_id,product,currency,principal_minor,annual_rate_bps,disbursed_on\nL1,B1,x,CNY,3000,0,2026-01-01\n",
+        )],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("required column \"penalty_rate_bps\" is missing"), "{}", text(&o.stderr));
-    let p = portfolio(&[("borrowers.csv", BORROWERS), ("loans.csv", LOANS), ("installments.csv", INST)]);
-    let o = arrears(&["run", "--portfolio", p.path().to_str().unwrap(), "--as-of", "2026-05-01", "--out", "/tmp/none"]);
+    assert!(
+        text(&o.stderr).contains("required column \"penalty_rate_bps\" is missing"),
+        "{}",
+        text(&o.stderr)
+    );
+    let p = portfolio(&[
+        ("borrowers.csv", BORROWERS),
+        ("loans.csv", LOANS),
+        ("installments.csv", INST),
+    ]);
+    let o = arrears(&[
+        "run",
+        "--portfolio",
+        p.path().to_str().unwrap(),
+        "--as-of",
+        "2026-05-01",
+        "--out",
+        "/tmp/none",
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("no payments table"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("no payments table"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 proptest! {

@@ -13,8 +13,14 @@ fn as_of(case: &Path) -> String {
 }
 
 fn read_csv(path: &Path) -> Vec<Vec<String>> {
-    let mut r = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_path(path).expect("csv opens");
-    r.records().map(|r| r.expect("csv row").iter().map(str::to_owned).collect()).collect()
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_path(path)
+        .expect("csv opens");
+    r.records()
+        .map(|r| r.expect("csv row").iter().map(str::to_owned).collect())
+        .collect()
 }
 
 /// Runs one case; returns a description of every difference.
@@ -51,7 +57,11 @@ fn run_case(case: &Path, portfolio: &Path) -> Vec<String> {
     }
     let header = want.first().cloned().unwrap_or_default();
     if got.len() != want.len() {
-        diffs.push(format!("{} account rows, expected {}", got.len().saturating_sub(1), want.len().saturating_sub(1)));
+        diffs.push(format!(
+            "{} account rows, expected {}",
+            got.len().saturating_sub(1),
+            want.len().saturating_sub(1)
+        ));
     }
     for (g, w) in got.iter().zip(&want).skip(1) {
         for (i, col) in header.iter().enumerate() {
@@ -68,7 +78,11 @@ fn run_case(case: &Path, portfolio: &Path) -> Vec<String> {
     let want_rejects = case.join("expected/rejects.csv");
     if want_rejects.exists() {
         let key = |rows: Vec<Vec<String>>| -> Vec<Vec<String>> {
-            let mut v: Vec<Vec<String>> = rows.into_iter().skip(1).map(|r| r.into_iter().take(5).collect()).collect();
+            let mut v: Vec<Vec<String>> = rows
+                .into_iter()
+                .skip(1)
+                .map(|r| r.into_iter().take(5).collect())
+                .collect();
             v.sort();
             v
         };
@@ -103,14 +117,26 @@ fn case_dirs() -> Vec<std::path::PathBuf> {
 #[test]
 fn hand_derived_cases_from_csv() {
     let dirs = case_dirs();
-    assert!(dirs.len() >= 30, "expected at least 30 cases, found {}", dirs.len());
+    assert!(
+        dirs.len() >= 30,
+        "expected at least 30 cases, found {}",
+        dirs.len()
+    );
     let mut failures = Vec::new();
     for d in &dirs {
         for diff in run_case(d, d) {
-            failures.push(format!("{}: {diff}", d.file_name().unwrap_or_default().to_string_lossy()));
+            failures.push(format!(
+                "{}: {diff}",
+                d.file_name().unwrap_or_default().to_string_lossy()
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -123,13 +149,32 @@ fn hand_derived_cases_from_parquet() {
             continue;
         }
         let pq = tempfile::tempdir().expect("temp");
-        let o = arrears(&["convert", "--portfolio", &d.display().to_string(), "--out", &pq.path().display().to_string()]);
-        assert!(o.status.success(), "{}: convert failed: {}", d.display(), text(&o.stderr));
+        let o = arrears(&[
+            "convert",
+            "--portfolio",
+            &d.display().to_string(),
+            "--out",
+            &pq.path().display().to_string(),
+        ]);
+        assert!(
+            o.status.success(),
+            "{}: convert failed: {}",
+            d.display(),
+            text(&o.stderr)
+        );
         converted += 1;
         for diff in run_case(&d, pq.path()) {
-            failures.push(format!("{} (parquet): {diff}", d.file_name().unwrap_or_default().to_string_lossy()));
+            failures.push(format!(
+                "{} (parquet): {diff}",
+                d.file_name().unwrap_or_default().to_string_lossy()
+            ));
         }
     }
     assert!(converted >= 20, "only {converted} cases converted");
-    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -1,5 +1,7 @@
 //! Integration tests of the `arrears` binary (one test binary; modules by feature).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the report
+
 mod bad_input;
 mod cases;
 mod cli;
@@ -8,11 +10,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn arrears(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_arrears")).args(args).output().expect("the arrears binary runs")
+    Command::new(env!("CARGO_BIN_EXE_arrears"))
+        .args(args)
+        .output()
+        .expect("the arrears binary runs")
 }
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
 }
 
 pub fn text(o: &[u8]) -> String {
