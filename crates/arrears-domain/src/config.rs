@@ -11,11 +11,27 @@ pub enum ConfigError {
     #[error("{what}: needs at least one band")]
     NoBands { what: &'static str },
     #[error("{what}: the first band {name:?} must start at 0 days past due, not {min}")]
-    FirstNotZero { what: &'static str, name: String, min: u32 },
-    #[error("{what}: band {name:?} starts at {min} but the band before it ends at {prev_max}; bands must be contiguous")]
-    NotContiguous { what: &'static str, name: String, min: u32, prev_max: u32 },
+    FirstNotZero {
+        what: &'static str,
+        name: String,
+        min: u32,
+    },
+    #[error(
+        "{what}: band {name:?} starts at {min} but the band before it ends at {prev_max}; bands must be contiguous"
+    )]
+    NotContiguous {
+        what: &'static str,
+        name: String,
+        min: u32,
+        prev_max: u32,
+    },
     #[error("{what}: band {name:?} has max_dpd {max} below its min_dpd {min}")]
-    Inverted { what: &'static str, name: String, min: u32, max: u32 },
+    Inverted {
+        what: &'static str,
+        name: String,
+        min: u32,
+        max: u32,
+    },
     #[error("{what}: only the last band may be open-ended (no max_dpd); {name:?} is not last")]
     OpenNotLast { what: &'static str, name: String },
     #[error("{what}: the last band {name:?} must be open-ended (no max_dpd)")]
@@ -45,12 +61,19 @@ pub struct Bands {
 
 impl Bands {
     /// Bands from `(name, min_dpd, max_dpd)`; `None` max only on the last band.
-    pub fn new(what: &'static str, bands: &[(String, u32, Option<u32>)]) -> Result<Bands, ConfigError> {
+    pub fn new(
+        what: &'static str,
+        bands: &[(String, u32, Option<u32>)],
+    ) -> Result<Bands, ConfigError> {
         let Some(first) = bands.first() else {
             return Err(ConfigError::NoBands { what });
         };
         if first.1 != 0 {
-            return Err(ConfigError::FirstNotZero { what, name: first.0.clone(), min: first.1 });
+            return Err(ConfigError::FirstNotZero {
+                what,
+                name: first.0.clone(),
+                min: first.1,
+            });
         }
         let mut names: Vec<String> = Vec::with_capacity(bands.len());
         let mut mins = Vec::with_capacity(bands.len());
@@ -59,21 +82,44 @@ impl Bands {
                 return Err(ConfigError::EmptyName { what });
             }
             if names.contains(name) {
-                return Err(ConfigError::DuplicateName { what, name: name.clone() });
+                return Err(ConfigError::DuplicateName {
+                    what,
+                    name: name.clone(),
+                });
             }
             let last = i + 1 == bands.len();
             match max {
                 Some(max) if max < min => {
-                    return Err(ConfigError::Inverted { what, name: name.clone(), min: *min, max: *max });
+                    return Err(ConfigError::Inverted {
+                        what,
+                        name: name.clone(),
+                        min: *min,
+                        max: *max,
+                    });
                 }
-                Some(_) if last => return Err(ConfigError::LastClosed { what, name: name.clone() }),
-                None if !last => return Err(ConfigError::OpenNotLast { what, name: name.clone() }),
+                Some(_) if last => {
+                    return Err(ConfigError::LastClosed {
+                        what,
+                        name: name.clone(),
+                    });
+                }
+                None if !last => {
+                    return Err(ConfigError::OpenNotLast {
+                        what,
+                        name: name.clone(),
+                    });
+                }
                 _ => {}
             }
             if i > 0 {
                 let prev_max = bands[i - 1].2.unwrap_or(u32::MAX);
                 if prev_max.checked_add(1) != Some(*min) {
-                    return Err(ConfigError::NotContiguous { what, name: name.clone(), min: *min, prev_max });
+                    return Err(ConfigError::NotContiguous {
+                        what,
+                        name: name.clone(),
+                        min: *min,
+                        prev_max,
+                    });
                 }
             }
             names.push(name.clone());
@@ -96,7 +142,13 @@ impl Bands {
     }
 
     pub fn default_stages() -> Bands {
-        Self::fixed(&[("current", 0), ("early", 1), ("mid", 8), ("late", 91), ("bad_debt", 181)])
+        Self::fixed(&[
+            ("current", 0),
+            ("early", 1),
+            ("mid", 8),
+            ("late", 91),
+            ("bad_debt", 181),
+        ])
     }
 
     fn fixed(b: &[(&str, u32)]) -> Bands {
@@ -180,10 +232,17 @@ impl Config {
         for (code, bps) in caps {
             Jurisdiction::parse("jurisdiction", &code)
                 .map_err(|e| ConfigError::BadJurisdiction(code.clone(), e.detail))?;
-            let b = Bps::parse("max_annual_cost_bps", bps).map_err(|_| ConfigError::BadCap(code.clone(), bps))?;
+            let b = Bps::parse("max_annual_cost_bps", bps)
+                .map_err(|_| ConfigError::BadCap(code.clone(), bps))?;
             cost_caps.insert(code, b);
         }
-        Ok(Config { business_tz, tolerance_minor, buckets, stages, cost_caps })
+        Ok(Config {
+            business_tz,
+            tolerance_minor,
+            buckets,
+            stages,
+            cost_caps,
+        })
     }
 
     /// The cap for a borrower's jurisdiction: its own entry, else its country's, else none.
@@ -220,25 +279,42 @@ mod tests {
         assert_eq!(at(u32::MAX), "M6+");
         let s = Bands::default_stages();
         let st = |d| s.name(s.index_of(d)).to_owned();
-        assert_eq!((st(7), st(8), st(90), st(91), st(180), st(181)), (
-            "early".into(), "mid".into(), "mid".into(), "late".into(), "late".into(), "bad_debt".into()
-        ));
+        assert_eq!(
+            (st(7), st(8), st(90), st(91), st(180), st(181)),
+            (
+                "early".into(),
+                "mid".into(),
+                "mid".into(),
+                "late".into(),
+                "late".into(),
+                "bad_debt".into()
+            )
+        );
     }
 
     #[test]
     fn bands_must_be_contiguous_and_open() {
         assert!(Bands::new("b", &[b("a", 0, Some(5)), b("c", 6, None)]).is_ok());
-        assert!(matches!(Bands::new("b", &[b("a", 1, None)]), Err(ConfigError::FirstNotZero { .. })));
+        assert!(matches!(
+            Bands::new("b", &[b("a", 1, None)]),
+            Err(ConfigError::FirstNotZero { .. })
+        ));
         assert!(matches!(
             Bands::new("b", &[b("a", 0, Some(5)), b("c", 7, None)]),
             Err(ConfigError::NotContiguous { .. })
         ));
-        assert!(matches!(Bands::new("b", &[b("a", 0, Some(5))]), Err(ConfigError::LastClosed { .. })));
+        assert!(matches!(
+            Bands::new("b", &[b("a", 0, Some(5))]),
+            Err(ConfigError::LastClosed { .. })
+        ));
         assert!(matches!(
             Bands::new("b", &[b("a", 0, None), b("c", 6, None)]),
             Err(ConfigError::OpenNotLast { .. })
         ));
-        assert!(matches!(Bands::new("b", &[]), Err(ConfigError::NoBands { .. })));
+        assert!(matches!(
+            Bands::new("b", &[]),
+            Err(ConfigError::NoBands { .. })
+        ));
         let r = Bands::default_buckets().ranges();
         assert_eq!(r[1], b("M1", 1, Some(30)));
         assert_eq!(r[7], b("M6+", 181, None));
@@ -249,7 +325,14 @@ mod tests {
         let mut caps = BTreeMap::new();
         caps.insert("CN".to_owned(), 2400);
         caps.insert("US-NY".to_owned(), 1600);
-        let c = Config::new(TimeZoneName::utc(), 0, Bands::default_buckets(), Bands::default_stages(), caps).unwrap();
+        let c = Config::new(
+            TimeZoneName::utc(),
+            0,
+            Bands::default_buckets(),
+            Bands::default_stages(),
+            caps,
+        )
+        .unwrap();
         let j = |s| Jurisdiction::parse("j", s).unwrap();
         assert_eq!(c.cost_cap(&j("CN-11")).map(Bps::get), Some(2400));
         assert_eq!(c.cost_cap(&j("US-NY")).map(Bps::get), Some(1600));

@@ -34,7 +34,13 @@ impl IdIndex {
 
     pub(crate) fn claim(&mut self, id: &str) -> Result<Claim, Duplicate> {
         let hash = self.hasher.hash_one(id);
-        let Self { arena, ends, table, hasher, .. } = self;
+        let Self {
+            arena,
+            ends,
+            table,
+            hasher,
+            ..
+        } = self;
         let id_of = |c: u32| {
             let c = c as usize;
             let start = if c == 0 { 0 } else { ends[c - 1] };
@@ -53,6 +59,25 @@ impl IdIndex {
         self.ends.push(self.arena.len());
         self.accepted.push(None);
         Ok(Claim(c))
+    }
+
+    /// Room for `n` more ids of about `avg_len` bytes, so the table never rehashes mid-read.
+    pub(crate) fn reserve(&mut self, n: usize, avg_len: usize) {
+        let Self {
+            arena,
+            ends,
+            table,
+            hasher,
+            ..
+        } = self;
+        table.reserve(n, |&k| {
+            let k = k as usize;
+            let start = if k == 0 { 0 } else { ends[k - 1] };
+            hasher.hash_one(arena.get(start..ends[k]).unwrap_or(""))
+        });
+        self.arena.reserve(n * avg_len);
+        self.ends.reserve(n);
+        self.accepted.reserve(n);
     }
 
     pub(crate) fn accept(&mut self, c: Claim, index: u32) {

@@ -11,13 +11,16 @@ pub fn date(column: &'static str, s: &str) -> Result<Date, FieldError> {
     let shape_ok = b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
-        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
     let bad = |why: &str| FieldError::new(column, Reason::InvalidValue, format!("{s:?} {why}"));
     if !shape_ok {
         return Err(bad("is not a date YYYY-MM-DD"));
     }
     let num = |r: std::ops::Range<usize>| {
-        b[r].iter().fold(0i32, |acc, c| acc * 10 + i32::from(c - b'0'))
+        b[r].iter()
+            .fold(0i32, |acc, c| acc * 10 + i32::from(c - b'0'))
     };
     let (y, m, d) = (num(0..4), num(5..7), num(8..10));
     // Proven: y < 10000, m < 100, d < 100 fit the narrower integer types.
@@ -64,21 +67,27 @@ pub fn integer(column: &'static str, s: &str) -> Result<i64, FieldError> {
         ));
     }
     s.parse::<i64>().map_err(|_| {
-        FieldError::new(column, Reason::OutOfRange, format!("{s:?} does not fit in 64 bits"))
+        FieldError::new(
+            column,
+            Reason::OutOfRange,
+            format!("{s:?} does not fit in 64 bits"),
+        )
     })
 }
 
 /// E.164: `+`, then 8 to 15 digits, the first not 0.
 pub fn phone(column: &'static str, s: &str) -> Result<Box<str>, FieldError> {
     let ok = s.strip_prefix('+').is_some_and(|d| {
-        (8..=15).contains(&d.len())
-            && d.bytes().all(|c| c.is_ascii_digit())
-            && !d.starts_with('0')
+        (8..=15).contains(&d.len()) && d.bytes().all(|c| c.is_ascii_digit()) && !d.starts_with('0')
     });
     if ok {
         Ok(s.into())
     } else {
-        Err(FieldError::new(column, Reason::InvalidValue, format!("{s:?} is not an E.164 number")))
+        Err(FieldError::new(
+            column,
+            Reason::InvalidValue,
+            format!("{s:?} is not an E.164 number"),
+        ))
     }
 }
 
@@ -99,7 +108,11 @@ pub fn email(column: &'static str, s: &str) -> Result<Box<str>, FieldError> {
     if ok {
         Ok(s.into())
     } else {
-        Err(FieldError::new(column, Reason::InvalidValue, format!("{s:?} is not an e-mail address")))
+        Err(FieldError::new(
+            column,
+            Reason::InvalidValue,
+            format!("{s:?} is not an e-mail address"),
+        ))
     }
 }
 
@@ -109,11 +122,16 @@ pub fn language(column: &'static str, s: &str) -> Result<Box<str>, FieldError> {
     let primary_ok = parts
         .next()
         .is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_alphabetic()));
-    let rest_ok = parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_alphanumeric()));
+    let rest_ok =
+        parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_alphanumeric()));
     if primary_ok && rest_ok {
         Ok(s.into())
     } else {
-        Err(FieldError::new(column, Reason::InvalidValue, format!("{s:?} is not a BCP 47 language tag")))
+        Err(FieldError::new(
+            column,
+            Reason::InvalidValue,
+            format!("{s:?} is not a BCP 47 language tag"),
+        ))
     }
 }
 
@@ -124,8 +142,19 @@ mod tests {
     #[test]
     fn dates_are_strict() {
         assert_eq!(date("d", "2028-02-29").unwrap().to_string(), "2028-02-29");
-        for bad in ["2026-02-29", "2026-2-03", "2026-02-30", "20260203", " 2026-02-03", "2026-13-01"] {
-            assert_eq!(date("d", bad).unwrap_err().reason, Reason::InvalidValue, "{bad}");
+        for bad in [
+            "2026-02-29",
+            "2026-2-03",
+            "2026-02-30",
+            "20260203",
+            " 2026-02-03",
+            "2026-13-01",
+        ] {
+            assert_eq!(
+                date("d", bad).unwrap_err().reason,
+                Reason::InvalidValue,
+                "{bad}"
+            );
         }
     }
 
@@ -135,7 +164,12 @@ mod tests {
         assert_eq!(t.to_string(), "2026-11-27T13:05:00Z");
         assert!(timestamp("t", "2026-11-27T21:05:00Z").is_ok());
         assert!(timestamp("t", "2026-11-27T21:05:00.123-05:00").is_ok());
-        for bad in ["2026-11-27T21:05:00", "2026-11-27", "yesterday", "2026-11-27T21:05:00+08:00[Asia/Shanghai]"] {
+        for bad in [
+            "2026-11-27T21:05:00",
+            "2026-11-27",
+            "yesterday",
+            "2026-11-27T21:05:00+08:00[Asia/Shanghai]",
+        ] {
             assert!(timestamp("t", bad).is_err(), "{bad}");
         }
     }
@@ -146,7 +180,10 @@ mod tests {
         for bad in ["12.5", "1e3", " 1", "", "-", "+1", "0x10"] {
             assert!(integer("i", bad).is_err(), "{bad}");
         }
-        assert_eq!(integer("i", "99999999999999999999").unwrap_err().reason, Reason::OutOfRange);
+        assert_eq!(
+            integer("i", "99999999999999999999").unwrap_err().reason,
+            Reason::OutOfRange
+        );
         assert!(boolean("b", "true").unwrap());
         assert!(boolean("b", "TRUE").is_err());
     }

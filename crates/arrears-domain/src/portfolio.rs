@@ -7,9 +7,9 @@
 //! `finish` returns the accepted `Portfolio` with every rejection. Nothing is dropped silently:
 //! each row read is either accepted or named in a `Reject`.
 
-use crate::reject::{FieldError, Reason, Reject, RowRef, Severity};
-use crate::types::{Bps, BorrowerId, Currency, Jurisdiction, LoanId, Minor, TimeZoneName};
 use crate::idindex::{Claim, Duplicate, IdIndex};
+use crate::reject::{FieldError, Reason, Reject, RowRef, Severity};
+use crate::types::{BorrowerId, Bps, Currency, Jurisdiction, LoanId, Minor, TimeZoneName};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
@@ -175,7 +175,9 @@ pub struct Installment {
 
 impl Installment {
     pub fn total(&self) -> i128 {
-        i128::from(self.principal.get()) + i128::from(self.interest.get()) + i128::from(self.fee.get())
+        i128::from(self.principal.get())
+            + i128::from(self.interest.get())
+            + i128::from(self.fee.get())
     }
 }
 
@@ -307,11 +309,19 @@ pub struct PortfolioBuilder {
 }
 
 fn dup(column: &'static str, id: &str) -> FieldError {
-    FieldError::new(column, Reason::DuplicateId, format!("{id:?} appeared in an earlier row, which is kept"))
+    FieldError::new(
+        column,
+        Reason::DuplicateId,
+        format!("{id:?} appeared in an earlier row, which is kept"),
+    )
 }
 
 fn unknown(column: &'static str, id: &str, what: &str) -> FieldError {
-    FieldError::new(column, Reason::UnknownReference, format!("no accepted {what} {id:?}"))
+    FieldError::new(
+        column,
+        Reason::UnknownReference,
+        format!("no accepted {what} {id:?}"),
+    )
 }
 
 impl PortfolioBuilder {
@@ -326,13 +336,29 @@ impl PortfolioBuilder {
     /// Room for `rows` more rows of a table (a reader that knows its row count calls this,
     /// so millions of rows are not copied while vectors grow).
     pub fn reserve(&mut self, t: Table, rows: usize) {
+        const ID_BYTES: usize = 12;
         match t {
-            Table::Borrowers => self.borrowers.reserve(rows),
-            Table::Loans => self.loans.reserve(rows),
+            Table::Borrowers => {
+                self.borrowers.reserve(rows);
+                self.borrower_ix.reserve(rows, ID_BYTES);
+            }
+            Table::Loans => {
+                self.loans.reserve(rows);
+                self.loan_ix.reserve(rows, ID_BYTES);
+            }
             Table::Installments => self.installments.reserve(rows),
-            Table::Payments => self.payments.reserve(rows),
-            Table::Contacts => self.contacts.reserve(rows),
-            Table::Promises => self.promises.reserve(rows),
+            Table::Payments => {
+                self.payments.reserve(rows);
+                self.payment_ix.reserve(rows, ID_BYTES);
+            }
+            Table::Contacts => {
+                self.contacts.reserve(rows);
+                self.contact_ids.reserve(rows, ID_BYTES);
+            }
+            Table::Promises => {
+                self.promises.reserve(rows);
+                self.promise_ids.reserve(rows, ID_BYTES);
+            }
         }
     }
 
@@ -350,7 +376,14 @@ impl PortfolioBuilder {
     /// Claims a borrower id in file order: `Err(duplicate_id)` if an earlier row had it.
     /// Call before parsing the rest of the row, so a duplicate is reported as such.
     pub fn claim_borrower(&mut self, at: RowRef, id: &str) -> Result<Claim, Duplicate> {
-        claim(&mut self.borrower_ix, &mut self.rejects, &mut self.rows_read, at, "borrower_id", id)
+        claim(
+            &mut self.borrower_ix,
+            &mut self.rejects,
+            &mut self.rows_read,
+            at,
+            "borrower_id",
+            id,
+        )
     }
 
     /// A borrower whose id was claimed and whose fields parsed.
@@ -362,7 +395,14 @@ impl PortfolioBuilder {
     }
 
     pub fn claim_loan(&mut self, at: RowRef, id: &str) -> Result<Claim, Duplicate> {
-        claim(&mut self.loan_ix, &mut self.rejects, &mut self.rows_read, at, "loan_id", id)
+        claim(
+            &mut self.loan_ix,
+            &mut self.rejects,
+            &mut self.rows_read,
+            at,
+            "loan_id",
+            id,
+        )
     }
 
     /// A loan whose id was claimed and whose fields parsed; rejected if its borrower is
@@ -401,16 +441,28 @@ impl PortfolioBuilder {
     ) {
         self.count(Table::Installments);
         match (loan, row) {
-            (Some(loan), row) => {
-                self.installments.push(PendingInstallment { loan, seq, line: at.line, row: row.map_err(Box::new) })
-            }
+            (Some(loan), row) => self.installments.push(PendingInstallment {
+                loan,
+                seq,
+                line: at.line,
+                row: row.map_err(Box::new),
+            }),
             (None, Err(e)) => self.rejects.push(Reject::error(at, e)),
-            (None, Ok(_)) => self.rejects.push(Reject::error(at, unknown("loan_id", loan_id, "loan"))),
+            (None, Ok(_)) => self
+                .rejects
+                .push(Reject::error(at, unknown("loan_id", loan_id, "loan"))),
         }
     }
 
     pub fn claim_payment(&mut self, at: RowRef, id: &str) -> Result<Claim, Duplicate> {
-        claim(&mut self.payment_ix, &mut self.rejects, &mut self.rows_read, at, "payment_id", id)
+        claim(
+            &mut self.payment_ix,
+            &mut self.rejects,
+            &mut self.rows_read,
+            at,
+            "payment_id",
+            id,
+        )
     }
 
     /// A payment or reversal whose id was claimed and whose fields and loan parsed.
@@ -422,7 +474,14 @@ impl PortfolioBuilder {
     }
 
     pub fn claim_contact(&mut self, at: RowRef, id: &str) -> Result<Claim, Duplicate> {
-        claim(&mut self.contact_ids, &mut self.rejects, &mut self.rows_read, at, "contact_id", id)
+        claim(
+            &mut self.contact_ids,
+            &mut self.rejects,
+            &mut self.rows_read,
+            at,
+            "contact_id",
+            id,
+        )
     }
 
     pub fn add_contact(&mut self, _at: RowRef, row: ContactRow) {
@@ -431,7 +490,14 @@ impl PortfolioBuilder {
     }
 
     pub fn claim_promise(&mut self, at: RowRef, id: &str) -> Result<Claim, Duplicate> {
-        claim(&mut self.promise_ids, &mut self.rejects, &mut self.rows_read, at, "promise_id", id)
+        claim(
+            &mut self.promise_ids,
+            &mut self.rejects,
+            &mut self.rows_read,
+            at,
+            "promise_id",
+            id,
+        )
     }
 
     pub fn add_promise(&mut self, _at: RowRef, row: PromiseRow) {
@@ -489,7 +555,10 @@ impl PortfolioBuilder {
         let pending: Vec<&PendingInstallment> = order.iter().map(|&i| &all[i as usize]).collect();
         let mut out = Vec::with_capacity(pending.len());
         let mut counts = vec![0u32; n_loans];
-        let at = |line| RowRef { table: Table::Installments, line };
+        let at = |line| RowRef {
+            table: Table::Installments,
+            line,
+        };
         let mut i = 0;
         while i < pending.len() {
             let loan = pending[i].loan;
@@ -500,10 +569,16 @@ impl PortfolioBuilder {
                 let first = pending[i];
                 let gap = seq > 1 && prev_seq != Some(seq - 1);
                 match &first.row {
-                    Err(e) => self.rejects.push(Reject::error(at(first.line), (**e).clone())),
+                    Err(e) => self
+                        .rejects
+                        .push(Reject::error(at(first.line), (**e).clone())),
                     Ok(_) if gap => self.rejects.push(Reject::error(
                         at(first.line),
-                        FieldError::new("seq", Reason::SeqGap, format!("no installment {} of this loan", seq - 1)),
+                        FieldError::new(
+                            "seq",
+                            Reason::SeqGap,
+                            format!("no installment {} of this loan", seq - 1),
+                        ),
                     )),
                     Ok(r) if max_due.is_some_and(|m| r.due_date < m) => {
                         self.rejects.push(Reject::error(
@@ -511,7 +586,10 @@ impl PortfolioBuilder {
                             FieldError::new(
                                 "due_date",
                                 Reason::DueDateOrder,
-                                format!("{} is before the due date of an earlier installment", r.due_date),
+                                format!(
+                                    "{} is before the due date of an earlier installment",
+                                    r.due_date
+                                ),
                             ),
                         ))
                     }
@@ -552,7 +630,10 @@ impl PortfolioBuilder {
             .filter(|&i| pending[i].row.kind == PaymentKind::Reversal)
             .collect();
         reversals.sort_by_key(|&i| (pending[i].row.received_at, pending[i].line));
-        let at = |line| RowRef { table: Table::Payments, line };
+        let at = |line| RowRef {
+            table: Table::Payments,
+            line,
+        };
         for r in reversals {
             let rev = &pending[r];
             let target = rev.row.reverses.as_deref().unwrap_or("");
@@ -582,7 +663,12 @@ impl PortfolioBuilder {
                 self.rejects.push(Reject::error(at(rev.line), e));
             }
         }
-        let order = group_by_loan(&pending, n_loans, |p| p.row.loan, |p| (p.row.received_at, p.line));
+        let order = group_by_loan(
+            &pending,
+            n_loans,
+            |p| p.row.loan,
+            |p| (p.row.received_at, p.line),
+        );
         let mut counts = vec![0u32; n_loans];
         let out = order
             .into_iter()
@@ -593,7 +679,11 @@ impl PortfolioBuilder {
                 if let Some(c) = counts.get_mut(p.row.loan as usize) {
                     *c += 1;
                 }
-                Payment { received_at: p.row.received_at, amount: p.row.amount, cancelled_at: cancelled[i] }
+                Payment {
+                    received_at: p.row.received_at,
+                    amount: p.row.amount,
+                    cancelled_at: cancelled[i],
+                }
             })
             .collect();
         (out, counts)
@@ -603,7 +693,12 @@ impl PortfolioBuilder {
 /// The order of `items` grouped by loan in O(n) (a counting sort: loans are dense indexes),
 /// each loan's few items then ordered by `key`. Returns indexes, not moved items, so millions
 /// of rows are not copied.
-fn group_by_loan<T, K: Ord>(items: &[T], n_loans: usize, loan: impl Fn(&T) -> u32, key: impl Fn(&T) -> K) -> Vec<u32> {
+fn group_by_loan<T, K: Ord>(
+    items: &[T],
+    n_loans: usize,
+    loan: impl Fn(&T) -> u32,
+    key: impl Fn(&T) -> K,
+) -> Vec<u32> {
     let mut starts = vec![0u32; n_loans + 1];
     for it in items {
         if let Some(c) = starts.get_mut(loan(it) as usize + 1) {
@@ -647,6 +742,9 @@ fn claim(
 
 /// Summary counts of rejections.
 pub fn count_rejects(rejects: &[Reject]) -> (u64, u64) {
-    let errors = rejects.iter().filter(|r| r.severity == Severity::Error).count() as u64;
+    let errors = rejects
+        .iter()
+        .filter(|r| r.severity == Severity::Error)
+        .count() as u64;
     (errors, rejects.len() as u64 - errors)
 }

@@ -94,7 +94,11 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(column: &'static str, reason: Reason, detail: impl Into<String>) -> Self {
-        FieldError { column, reason, detail: detail.into() }
+        FieldError {
+            column,
+            reason,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -110,10 +114,22 @@ pub struct Reject {
 
 impl Reject {
     pub fn error(at: RowRef, e: FieldError) -> Self {
-        Reject { at, column: e.column, severity: Severity::Error, reason: e.reason, detail: e.detail }
+        Reject {
+            at,
+            column: e.column,
+            severity: Severity::Error,
+            reason: e.reason,
+            detail: e.detail,
+        }
     }
     pub fn warning(at: RowRef, e: FieldError) -> Self {
-        Reject { at, column: e.column, severity: Severity::Warning, reason: e.reason, detail: e.detail }
+        Reject {
+            at,
+            column: e.column,
+            severity: Severity::Warning,
+            reason: e.reason,
+            detail: e.detail,
+        }
     }
 }
 

@@ -60,7 +60,11 @@ impl Bps {
 
     pub fn parse(column: &'static str, v: i64) -> Result<Bps, FieldError> {
         if v < 0 {
-            return Err(FieldError::new(column, Reason::OutOfRange, format!("{v} is negative")));
+            return Err(FieldError::new(
+                column,
+                Reason::OutOfRange,
+                format!("{v} is negative"),
+            ));
         }
         if v > i64::from(Bps::MAX) {
             return Err(FieldError::new(
@@ -124,9 +128,16 @@ impl<K> Id<K> {
             ));
         }
         if s.chars().any(char::is_control) {
-            return Err(FieldError::new(column, Reason::InvalidValue, "id contains a control character"));
+            return Err(FieldError::new(
+                column,
+                Reason::InvalidValue,
+                "id contains a control character",
+            ));
         }
-        Ok(Id { value: s.into(), _kind: PhantomData })
+        Ok(Id {
+            value: s.into(),
+            _kind: PhantomData,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -136,7 +147,10 @@ impl<K> Id<K> {
 
 impl<K> Clone for Id<K> {
     fn clone(&self) -> Self {
-        Id { value: self.value.clone(), _kind: PhantomData }
+        Id {
+            value: self.value.clone(),
+            _kind: PhantomData,
+        }
     }
 }
 
@@ -229,7 +243,9 @@ impl Jurisdiction {
         if let Some(sub) = sub
             && (sub.is_empty()
                 || sub.len() > 3
-                || !sub.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
+                || !sub
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
         {
             return Err(bad());
         }
@@ -272,7 +288,11 @@ pub struct TimeZoneName {
 impl TimeZoneName {
     pub fn parse(column: &'static str, s: &str) -> Result<TimeZoneName, FieldError> {
         if s.is_empty() {
-            return Err(FieldError::new(column, Reason::MissingValue, "empty time zone"));
+            return Err(FieldError::new(
+                column,
+                Reason::MissingValue,
+                "empty time zone",
+            ));
         }
         match jiff::tz::db().get(s) {
             Ok(tz) => Ok(TimeZoneName { name: s.into(), tz }),
@@ -285,7 +305,10 @@ impl TimeZoneName {
     }
 
     pub fn utc() -> TimeZoneName {
-        TimeZoneName { name: "UTC".into(), tz: jiff::tz::TimeZone::UTC }
+        TimeZoneName {
+            name: "UTC".into(),
+            tz: jiff::tz::TimeZone::UTC,
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -343,7 +366,10 @@ mod tests {
         assert!(Minor::positive("a", 0).is_err());
         assert!(Minor::positive("a", 1).is_ok());
         assert!(Minor::non_negative("a", 0).is_ok());
-        assert_eq!(Minor::non_negative("a", -1).unwrap_err().reason, Reason::OutOfRange);
+        assert_eq!(
+            Minor::non_negative("a", -1).unwrap_err().reason,
+            Reason::OutOfRange
+        );
         assert!(Minor::non_negative("a", MAX_AMOUNT_MINOR + 1).is_err());
         assert_eq!(Bps::parse("r", -1).unwrap_err().reason, Reason::OutOfRange);
         assert_eq!(Bps::parse("r", 2400).unwrap().get(), 2400);
@@ -360,7 +386,10 @@ mod tests {
 
     #[test]
     fn ids() {
-        assert_eq!(LoanId::parse("loan_id", "").unwrap_err().reason, Reason::MissingValue);
+        assert_eq!(
+            LoanId::parse("loan_id", "").unwrap_err().reason,
+            Reason::MissingValue
+        );
         assert!(LoanId::parse("loan_id", "L\n1").is_err());
         assert_eq!(LoanId::parse("loan_id", "L-001").unwrap().as_str(), "L-001");
     }

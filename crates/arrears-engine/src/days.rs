@@ -8,7 +8,11 @@ use jiff::tz::TimeZone;
 /// Days since 1970-01-01 (proleptic Gregorian), so that `b - a` is the number of days
 /// between two dates. Howard Hinnant's `days_from_civil`.
 pub fn epoch_day(d: Date) -> i32 {
-    let (y, m, day) = (i32::from(d.year()), i32::from(d.month()), i32::from(d.day()));
+    let (y, m, day) = (
+        i32::from(d.year()),
+        i32::from(d.month()),
+        i32::from(d.day()),
+    );
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -45,7 +49,10 @@ impl BookingClock {
     pub fn new(zone: &TimeZoneName) -> Self {
         let tz = zone.tz().clone();
         let fixed_offset_secs = tz.to_fixed_offset().ok().map(|o| i64::from(o.seconds()));
-        BookingClock { fixed_offset_secs, tz }
+        BookingClock {
+            fixed_offset_secs,
+            tz,
+        }
     }
 
     pub fn day_of(&self, at: Timestamp) -> i32 {
@@ -65,25 +72,43 @@ mod tests {
     #[test]
     fn known_days() {
         assert_eq!(epoch_day(jiff::civil::date(1970, 1, 1)), 0);
-        assert_eq!(epoch_day(jiff::civil::date(2026, 11, 28)) - epoch_day(jiff::civil::date(2026, 11, 27)), 1);
-        assert_eq!(epoch_day(jiff::civil::date(2028, 3, 1)) - epoch_day(jiff::civil::date(2028, 2, 28)), 2);
+        assert_eq!(
+            epoch_day(jiff::civil::date(2026, 11, 28)) - epoch_day(jiff::civil::date(2026, 11, 27)),
+            1
+        );
+        assert_eq!(
+            epoch_day(jiff::civil::date(2028, 3, 1)) - epoch_day(jiff::civil::date(2028, 2, 28)),
+            2
+        );
     }
 
     #[test]
     fn booking_in_business_zone() {
         let sh = BookingClock::new(&TimeZoneName::parse("tz", "Asia/Shanghai").unwrap());
         let t: Timestamp = "2026-11-27T17:30:00Z".parse().unwrap();
-        assert_eq!(date_from_epoch_day(sh.day_of(t)), jiff::civil::date(2026, 11, 28));
+        assert_eq!(
+            date_from_epoch_day(sh.day_of(t)),
+            jiff::civil::date(2026, 11, 28)
+        );
         let utc = BookingClock::new(&TimeZoneName::utc());
-        assert_eq!(date_from_epoch_day(utc.day_of(t)), jiff::civil::date(2026, 11, 27));
+        assert_eq!(
+            date_from_epoch_day(utc.day_of(t)),
+            jiff::civil::date(2026, 11, 27)
+        );
         let before: Timestamp = "1969-12-31T23:59:59Z".parse().unwrap();
         assert_eq!(utc.day_of(before), -1);
         // New York, the night clocks go back: 2026-11-01 01:30 EST is 06:30Z.
         let ny = BookingClock::new(&TimeZoneName::parse("tz", "America/New_York").unwrap());
         let t: Timestamp = "2026-11-01T04:30:00Z".parse().unwrap(); // 00:30 EDT
-        assert_eq!(date_from_epoch_day(ny.day_of(t)), jiff::civil::date(2026, 11, 1));
+        assert_eq!(
+            date_from_epoch_day(ny.day_of(t)),
+            jiff::civil::date(2026, 11, 1)
+        );
         let t: Timestamp = "2026-11-01T03:59:59Z".parse().unwrap(); // 23:59:59 EDT on the 31st
-        assert_eq!(date_from_epoch_day(ny.day_of(t)), jiff::civil::date(2026, 10, 31));
+        assert_eq!(
+            date_from_epoch_day(ny.day_of(t)),
+            jiff::civil::date(2026, 10, 31)
+        );
     }
 
     proptest! {

@@ -27,14 +27,20 @@ pub enum EngineError {
 
 /// The daily run over a whole portfolio, as of business date `as_of`. Results are in the
 /// portfolio's loan order; the caller sorts for output.
-pub fn run_day(portfolio: &Portfolio, as_of: Date, config: &Config) -> Result<Vec<AccountState>, EngineError> {
+pub fn run_day(
+    portfolio: &Portfolio,
+    as_of: Date,
+    config: &Config,
+) -> Result<Vec<AccountState>, EngineError> {
     let clock = days::BookingClock::new(&config.business_tz);
     let as_of_day = epoch_day(as_of);
     portfolio
         .loans
         .par_iter()
         .map_init(loan::Scratch::default, |scratch, l| {
-            let cap = portfolio.borrower_of(l).and_then(|b| config.cost_cap(&b.jurisdiction));
+            let cap = portfolio
+                .borrower_of(l)
+                .and_then(|b| config.cost_cap(&b.jurisdiction));
             let facts = LoanFacts {
                 status: l.status,
                 annual_rate: l.annual_rate,
@@ -43,8 +49,12 @@ pub fn run_day(portfolio: &Portfolio, as_of: Date, config: &Config) -> Result<Ve
                 installments: portfolio.installments_of(l),
                 payments: portfolio.payments_of(l),
             };
-            evaluate_loan(&facts, as_of_day, &clock, config, scratch)
-                .map_err(|what| EngineError::Overflow { loan: l.id.to_string(), what })
+            evaluate_loan(&facts, as_of_day, &clock, config, scratch).map_err(|what| {
+                EngineError::Overflow {
+                    loan: l.id.to_string(),
+                    what,
+                }
+            })
         })
         .collect()
 }

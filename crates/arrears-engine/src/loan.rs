@@ -111,12 +111,17 @@ impl Waterfall<'_> {
     /// Number of installments P pays in full (a prefix).
     fn fully_paid(&self, p: i128) -> usize {
         // cum[0] = 0 <= p always; cum[i] is through installment i-1.
-        self.cum.partition_point(|c| c[TOT] <= p).saturating_sub(1).min(self.inst.len())
+        self.cum
+            .partition_point(|c| c[TOT] <= p)
+            .saturating_sub(1)
+            .min(self.inst.len())
     }
 
     /// Paid (fee, interest, principal) of installment `m`, the first not paid in full.
     fn partial(&self, m: usize, p: i128) -> [i128; 3] {
-        let Some(i) = self.inst.get(m) else { return [0; 3] };
+        let Some(i) = self.inst.get(m) else {
+            return [0; 3];
+        };
         let mut rem = (p - self.cum[m][TOT]).max(0);
         let mut take = |amount: i128| {
             let t = rem.min(amount);
@@ -175,7 +180,8 @@ pub fn evaluate_loan(
     s: &mut Scratch,
 ) -> Result<AccountState, &'static str> {
     s.due_days.clear();
-    s.due_days.extend(f.installments.iter().map(|i| epoch_day(i.due_date)));
+    s.due_days
+        .extend(f.installments.iter().map(|i| epoch_day(i.due_date)));
     s.cum.clear();
     s.cum.push([0; 4]);
     let mut acc = [0i128; 4];
@@ -186,7 +192,10 @@ pub fn evaluate_loan(
         acc[TOT] = acc[FEE] + acc[INT] + acc[PRIN];
         s.cum.push(acc);
     }
-    let wf = Waterfall { inst: f.installments, cum: &s.cum };
+    let wf = Waterfall {
+        inst: f.installments,
+        cum: &s.cum,
+    };
 
     // Payments: a payment counts from the day after its booking date (for the penalty's
     // "booked before t") until the day after its reversal's booking date. P as of D is the
@@ -224,11 +233,18 @@ pub fn evaluate_loan(
     let m = wf.fully_paid(p_as_of);
     let (dpd, oldest) = if overdue > i128::from(config.tolerance_minor) && m < n {
         let due = s.due_days[m];
-        ((as_of_day - due).max(0) as u32, Some(f.installments[m].due_date))
+        (
+            (as_of_day - due).max(0) as u32,
+            Some(f.installments[m].due_date),
+        )
     } else {
         (0, None)
     };
-    let prin_paid = if m >= n { wf.cum[n][PRIN] } else { wf.cum[m][PRIN] + wf.partial(m, p_as_of)[2] };
+    let prin_paid = if m >= n {
+        wf.cum[n][PRIN]
+    } else {
+        wf.cum[m][PRIN] + wf.partial(m, p_as_of)[2]
+    };
     let outstanding_principal = wf.cum[n][PRIN] - prin_paid;
 
     // Penalty: sum over days t <= D of base(t), the principal of installments due before t
@@ -312,10 +328,25 @@ mod tests {
     #[test]
     fn cap() {
         let b = Bps::new_const;
-        assert_eq!(effective_penalty_rate(b(2000), b(1000), Some(b(2400))), (400, true));
-        assert_eq!(effective_penalty_rate(b(3000), b(1000), Some(b(2400))), (0, true));
-        assert_eq!(effective_penalty_rate(b(1000), b(1000), Some(b(2400))), (1000, false));
-        assert_eq!(effective_penalty_rate(b(3000), b(0), Some(b(2400))), (0, false));
-        assert_eq!(effective_penalty_rate(b(3000), b(5000), None), (5000, false));
+        assert_eq!(
+            effective_penalty_rate(b(2000), b(1000), Some(b(2400))),
+            (400, true)
+        );
+        assert_eq!(
+            effective_penalty_rate(b(3000), b(1000), Some(b(2400))),
+            (0, true)
+        );
+        assert_eq!(
+            effective_penalty_rate(b(1000), b(1000), Some(b(2400))),
+            (1000, false)
+        );
+        assert_eq!(
+            effective_penalty_rate(b(3000), b(0), Some(b(2400))),
+            (0, false)
+        );
+        assert_eq!(
+            effective_penalty_rate(b(3000), b(5000), None),
+            (5000, false)
+        );
     }
 }

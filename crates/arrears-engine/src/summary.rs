@@ -42,7 +42,12 @@ pub struct Summary {
 }
 
 fn bands(names: impl Iterator<Item = String>) -> Vec<BandTotals> {
-    names.map(|name| BandTotals { name, ..Default::default() }).collect()
+    names
+        .map(|name| BandTotals {
+            name,
+            ..Default::default()
+        })
+        .collect()
 }
 
 /// Sums the run's results. `states[i]` belongs to `portfolio.loans[i]`.
@@ -56,7 +61,10 @@ pub fn summarize(portfolio: &Portfolio, states: &[AccountState], config: &Config
     };
     for (loan, st) in portfolio.loans.iter().zip(states) {
         let cur = loan.currency;
-        let status_ix = AccountStatus::ALL.iter().position(|x| *x == st.status).unwrap_or(0);
+        let status_ix = AccountStatus::ALL
+            .iter()
+            .position(|x| *x == st.status)
+            .unwrap_or(0);
         for band in [
             s.buckets.get_mut(usize::from(st.bucket)),
             s.stages.get_mut(usize::from(st.stage)),

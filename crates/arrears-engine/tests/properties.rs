@@ -37,7 +37,15 @@ fn at(day_n: i32, secs: i64) -> Timestamp {
 
 fn case() -> impl Strategy<Value = Case> {
     let inst = prop::collection::vec((0i32..40, 0i64..500, 0i64..300, 0i64..3_000), 0..6);
-    let pays = prop::collection::vec((0i32..200, 0i64..86_400, 1i64..4_000, prop::option::of(0i32..60)), 0..6);
+    let pays = prop::collection::vec(
+        (
+            0i32..200,
+            0i64..86_400,
+            1i64..4_000,
+            prop::option::of(0i32..60),
+        ),
+        0..6,
+    );
     (
         inst,
         pays,
@@ -71,7 +79,14 @@ fn case() -> impl Strategy<Value = Case> {
                 })
                 .collect();
             payments.sort_by_key(|p| p.received_at);
-            Case { installments, payments, annual, penalty, cap, tz }
+            Case {
+                installments,
+                payments,
+                annual,
+                penalty,
+                cap,
+                tz,
+            }
         })
 }
 
@@ -96,7 +111,8 @@ fn eval(c: &Case, as_of: Date) -> AccountState {
     let cfg = config(c.tz);
     let f = facts(c);
     let clock = arrears_engine_clock(&cfg);
-    arrears_engine::evaluate_loan(&f, epoch_day(as_of), &clock, &cfg, &mut Default::default()).unwrap()
+    arrears_engine::evaluate_loan(&f, epoch_day(as_of), &clock, &cfg, &mut Default::default())
+        .unwrap()
 }
 
 fn arrears_engine_clock(cfg: &Config) -> arrears_engine::BookingClock {
@@ -111,7 +127,9 @@ fn reference(c: &Case, as_of: Date) -> (i128, i128, u32, i128) {
     let paid_through = |d: Date| -> i128 {
         c.payments
             .iter()
-            .filter(|p| booking(p.received_at) <= d && p.cancelled_at.is_none_or(|x| booking(x) > d))
+            .filter(|p| {
+                booking(p.received_at) <= d && p.cancelled_at.is_none_or(|x| booking(x) > d)
+            })
             .map(|p| i128::from(p.amount.get()))
             .sum()
     };
@@ -120,7 +138,11 @@ fn reference(c: &Case, as_of: Date) -> (i128, i128, u32, i128) {
         let mut rem = p;
         let mut unpaid = 0;
         for i in &c.installments {
-            for (amount, is_prin) in [(i.fee.get(), false), (i.interest.get(), false), (i.principal.get(), true)] {
+            for (amount, is_prin) in [
+                (i.fee.get(), false),
+                (i.interest.get(), false),
+                (i.principal.get(), true),
+            ] {
                 let a = i128::from(amount);
                 let take = rem.min(a);
                 rem -= take;
@@ -146,10 +168,19 @@ fn reference(c: &Case, as_of: Date) -> (i128, i128, u32, i128) {
     let den = 3_650_000i128;
     let q = num / den;
     let r = num % den;
-    let penalty = if 2 * r > den || (2 * r == den && q % 2 == 1) { q + 1 } else { q };
+    let penalty = if 2 * r > den || (2 * r == den && q % 2 == 1) {
+        q + 1
+    } else {
+        q
+    };
     // dpd
     let total: i128 = c.installments.iter().map(|i| i.total()).sum();
-    let due: i128 = c.installments.iter().filter(|i| i.due_date < as_of).map(|i| i.total()).sum();
+    let due: i128 = c
+        .installments
+        .iter()
+        .filter(|i| i.due_date < as_of)
+        .map(|i| i.total())
+        .sum();
     let overdue = (due - p.min(total)).max(0);
     let mut dpd = 0;
     if overdue > 0 {

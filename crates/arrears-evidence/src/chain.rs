@@ -38,7 +38,15 @@ pub struct Draft {
     pub data: serde_json::Value,
 }
 
-fn digest(seq: u64, at: &str, kind: &str, b: &Option<String>, l: &Option<String>, data: &serde_json::Value, prev: &str) -> String {
+fn digest(
+    seq: u64,
+    at: &str,
+    kind: &str,
+    b: &Option<String>,
+    l: &Option<String>,
+    data: &serde_json::Value,
+    prev: &str,
+) -> String {
     let body = serde_json::json!([seq, at, kind, b, l, data, prev]);
     let mut h = Sha256::new();
     h.update(TAG);
@@ -49,7 +57,15 @@ fn digest(seq: u64, at: &str, kind: &str, b: &Option<String>, l: &Option<String>
 impl Entry {
     /// The hash this entry should carry, recomputed from its content.
     pub fn computed_hash(&self) -> String {
-        digest(self.seq, &self.at, &self.kind, &self.borrower_id, &self.loan_id, &self.data, &self.prev)
+        digest(
+            self.seq,
+            &self.at,
+            &self.kind,
+            &self.borrower_id,
+            &self.loan_id,
+            &self.data,
+            &self.prev,
+        )
     }
 }
 
@@ -60,8 +76,25 @@ pub fn append(prev: Option<&Entry>, d: Draft) -> Entry {
         None => (0, GENESIS.to_owned()),
     };
     let at = d.at.to_string();
-    let hash = digest(seq, &at, &d.kind, &d.borrower_id, &d.loan_id, &d.data, &prev_hash);
-    Entry { seq, at, kind: d.kind, borrower_id: d.borrower_id, loan_id: d.loan_id, data: d.data, prev: prev_hash, hash }
+    let hash = digest(
+        seq,
+        &at,
+        &d.kind,
+        &d.borrower_id,
+        &d.loan_id,
+        &d.data,
+        &prev_hash,
+    );
+    Entry {
+        seq,
+        at,
+        kind: d.kind,
+        borrower_id: d.borrower_id,
+        loan_id: d.loan_id,
+        data: d.data,
+        prev: prev_hash,
+        hash,
+    }
 }
 
 /// A signed statement of the last entry: what `verify` compares the tail with, so removing
@@ -78,11 +111,21 @@ pub struct Head {
 pub enum Tamper {
     #[error("entry {index} (seq {seq}) was altered: its content does not match its hash")]
     Altered { index: usize, seq: u64 },
-    #[error("entry {index}: expected seq {expected}, found {found}: an entry was removed, inserted or moved here")]
-    Sequence { index: usize, expected: u64, found: u64 },
-    #[error("entry {index} (seq {seq}) does not follow the entry before it: the chain was broken or reordered here")]
+    #[error(
+        "entry {index}: expected seq {expected}, found {found}: an entry was removed, inserted or moved here"
+    )]
+    Sequence {
+        index: usize,
+        expected: u64,
+        found: u64,
+    },
+    #[error(
+        "entry {index} (seq {seq}) does not follow the entry before it: the chain was broken or reordered here"
+    )]
     Link { index: usize, seq: u64 },
-    #[error("the log ends at seq {found:?} but its head says seq {expected}: entries were removed from the end or the head is stale")]
+    #[error(
+        "the log ends at seq {found:?} but its head says seq {expected}: entries were removed from the end or the head is stale"
+    )]
     Truncated { expected: u64, found: Option<u64> },
 }
 
@@ -95,7 +138,11 @@ pub fn verify(entries: &[Entry], head: Option<&Head>) -> Result<(), Tamper> {
             return Err(Tamper::Altered { index, seq: e.seq });
         }
         if e.seq != expected {
-            return Err(Tamper::Sequence { index, expected, found: e.seq });
+            return Err(Tamper::Sequence {
+                index,
+                expected,
+                found: e.seq,
+            });
         }
         if e.prev != prev_hash {
             return Err(Tamper::Link { index, seq: e.seq });
@@ -105,7 +152,12 @@ pub fn verify(entries: &[Entry], head: Option<&Head>) -> Result<(), Tamper> {
     if let Some(h) = head {
         match entries.last() {
             Some(last) if last.seq == h.seq && last.hash == h.hash => {}
-            last => return Err(Tamper::Truncated { expected: h.seq, found: last.map(|e| e.seq) }),
+            last => {
+                return Err(Tamper::Truncated {
+                    expected: h.seq,
+                    found: last.map(|e| e.seq),
+                });
+            }
         }
     }
     Ok(())
@@ -131,7 +183,11 @@ mod tests {
         for i in 0..n {
             let d = Draft {
                 at: jiff::Timestamp::from_second(1_700_000_000 + i as i64 * 60).unwrap(),
-                kind: if i % 2 == 0 { "plan.action".into() } else { "plan.block".into() },
+                kind: if i % 2 == 0 {
+                    "plan.action".into()
+                } else {
+                    "plan.block".into()
+                },
                 borrower_id: Some(format!("B{}", i % 3)),
                 loan_id: Some(format!("L{i}")),
                 data: serde_json::json!({"rule_ids": ["US-HOURS"], "i": i}),
@@ -145,7 +201,10 @@ mod tests {
     #[test]
     fn an_untouched_log_verifies() {
         let l = log(10);
-        let head = Head { seq: 9, hash: l[9].hash.clone() };
+        let head = Head {
+            seq: 9,
+            hash: l[9].hash.clone(),
+        };
         assert_eq!(verify(&l, Some(&head)), Ok(()));
         assert_eq!(verify(&[], None), Ok(()));
     }

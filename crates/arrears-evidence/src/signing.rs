@@ -19,7 +19,9 @@ pub struct LenderKey {
 
 impl std::fmt::Debug for LenderKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LenderKey").field("public", &self.public_hex()).finish_non_exhaustive()
+        f.debug_struct("LenderKey")
+            .field("public", &self.public_hex())
+            .finish_non_exhaustive()
     }
 }
 
@@ -30,7 +32,9 @@ pub enum VerifyError {
     BadPublicKey,
     #[error("the signature is malformed")]
     BadSignature,
-    #[error("the signature does not match the message: it was not issued by this lender as written")]
+    #[error(
+        "the signature does not match the message: it was not issued by this lender as written"
+    )]
     Forged,
     #[error("the verification code does not belong to this message")]
     CodeMismatch,
@@ -39,7 +43,9 @@ pub enum VerifyError {
 impl LenderKey {
     /// A key from 32 secret bytes (the edge draws them from the OS's random source).
     pub fn from_seed(seed: [u8; 32]) -> Self {
-        LenderKey { key: SigningKey::from_bytes(&seed) }
+        LenderKey {
+            key: SigningKey::from_bytes(&seed),
+        }
     }
 
     pub fn seed(&self) -> [u8; 32] {
@@ -87,11 +93,25 @@ impl MessageDraft {
     /// The verification code: 10 Crockford-style base32 characters (50 bits) of a hash of
     /// the message's identity, shown as `XXXXX-XXXXX`.
     pub fn code(&self) -> String {
-        code_of(&self.lender, &self.borrower_id, self.loan_id.as_deref(), &self.channel, &self.issued_at.to_string(), self.sequence)
+        code_of(
+            &self.lender,
+            &self.borrower_id,
+            self.loan_id.as_deref(),
+            &self.channel,
+            &self.issued_at.to_string(),
+            self.sequence,
+        )
     }
 }
 
-fn code_of(lender: &str, borrower: &str, loan: Option<&str>, channel: &str, at: &str, seq: u64) -> String {
+fn code_of(
+    lender: &str,
+    borrower: &str,
+    loan: Option<&str>,
+    channel: &str,
+    at: &str,
+    seq: u64,
+) -> String {
     let body = serde_json::json!(["arrears-code-v1", lender, borrower, loan, channel, at, seq]);
     let h = Sha256::digest(body.to_string().as_bytes());
     let spec = {
@@ -119,7 +139,11 @@ pub fn normalize_code(s: &str) -> String {
             u => u,
         })
         .collect();
-    if c.len() == 10 { format!("{}-{}", &c[..5], &c[5..]) } else { c }
+    if c.len() == 10 {
+        format!("{}-{}", &c[..5], &c[5..])
+    } else {
+        c
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,11 +191,19 @@ pub fn verify_message(public_hex: &str, m: &SignedMessage) -> Result<(), VerifyE
         .ok()
         .and_then(|v| v.try_into().ok())
         .ok_or(VerifyError::BadSignature)?;
-    let expected_code = code_of(&m.lender, &m.borrower_id, m.loan_id.as_deref(), &m.channel, &m.issued_at, m.sequence);
+    let expected_code = code_of(
+        &m.lender,
+        &m.borrower_id,
+        m.loan_id.as_deref(),
+        &m.channel,
+        &m.issued_at,
+        m.sequence,
+    );
     if expected_code != m.code {
         return Err(VerifyError::CodeMismatch);
     }
-    pk.verify(&m.signed_bytes(), &Signature::from_bytes(&sig)).map_err(|_| VerifyError::Forged)
+    pk.verify(&m.signed_bytes(), &Signature::from_bytes(&sig))
+        .map_err(|_| VerifyError::Forged)
 }
 
 #[cfg(test)]
@@ -194,17 +226,29 @@ mod tests {
     fn a_genuine_message_verifies_and_any_edit_does_not() {
         let key = LenderKey::from_seed([7; 32]);
         let mut d = draft();
-        d.text = format!("Acme: 您的借款 120.00 元已逾期。验证码 {}。退订回T", d.code());
+        d.text = format!(
+            "Acme: 您的借款 120.00 元已逾期。验证码 {}。退订回T",
+            d.code()
+        );
         let m = key.sign(d);
         assert_eq!(verify_message(&key.public_hex(), &m), Ok(()));
         let mut forged = m.clone();
         forged.text = forged.text.replace("120.00", "1200.00");
-        assert_eq!(verify_message(&key.public_hex(), &forged), Err(VerifyError::Forged));
+        assert_eq!(
+            verify_message(&key.public_hex(), &forged),
+            Err(VerifyError::Forged)
+        );
         let mut recoded = m.clone();
         recoded.sequence = 18;
-        assert_eq!(verify_message(&key.public_hex(), &recoded), Err(VerifyError::CodeMismatch));
+        assert_eq!(
+            verify_message(&key.public_hex(), &recoded),
+            Err(VerifyError::CodeMismatch)
+        );
         let other = LenderKey::from_seed([8; 32]);
-        assert_eq!(verify_message(&other.public_hex(), &m), Err(VerifyError::Forged));
+        assert_eq!(
+            verify_message(&other.public_hex(), &m),
+            Err(VerifyError::Forged)
+        );
         assert_eq!(verify_message("zz", &m), Err(VerifyError::BadPublicKey));
     }
 
