@@ -7,6 +7,7 @@
 mod daily;
 mod display;
 mod generate;
+mod policy_cmds;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -34,6 +35,10 @@ enum Command {
     Demo(daily::DemoArgs),
     /// Convert a CSV portfolio folder to Parquet files with the spec's column types.
     Convert(ConvertArgs),
+    /// The conduct rule packs (CN, US, GB).
+    Rules(policy_cmds::RulesArgs),
+    /// May this contact happen now? Answers as JSON: decision, rule_ids, earliest_allowed.
+    Check(policy_cmds::CheckArgs),
     /// Show the configuration (`--default` prints the built-in defaults as arrears.toml).
     Config(ConfigArgs),
 }
@@ -97,6 +102,8 @@ fn main() -> ExitCode {
         Command::Generate(a) => daily::generate(&a),
         Command::Demo(a) => daily::demo(&a),
         Command::Convert(a) => convert(&a),
+        Command::Rules(a) => policy_cmds::rules(&a),
+        Command::Check(a) => policy_cmds::check(&a),
         Command::Config(a) => config(&a),
     };
     match result {

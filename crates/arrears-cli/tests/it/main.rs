@@ -5,6 +5,7 @@
 mod bad_input;
 mod cases;
 mod cli;
+mod policy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,173 @@
+//! `arrears rules show` and `arrears check` through the real binary.
+
+use crate::{arrears, portfolio, text};
+
+fn us_portfolio() -> tempfile::TempDir {
+    portfolio(&[
+        (
+            "borrowers.csv",
+            "borrower_id,name,phone,email,timezone,jurisdiction,deceased\nB1,Mary,+12125550100,m@example.com,America/New_York,US-NY,false\nB2,Tom,+12125550101,,America/New_York,US-NY,true\n",
+        ),
+        (
+            "loans.csv",
+            "loan_id,borrower_id,product,currency,principal_minor,annual_rate_bps,penalty_rate_bps,disbursed_on\nL1,B1,x,USD,1000,0,0,2026-01-01\nL2,B2,x,USD,1000,0,0,2026-01-01\n",
+        ),
+        (
+            "installments.csv",
+            "loan_id,seq,due_date,principal_minor,interest_minor,fee_minor\nL1,1,2026-10-01,1000,0,0\nL2,1,2026-10-01,1000,0,0\n",
+        ),
+        (
+            "payments.csv",
+            "payment_id,loan_id,received_at,amount_minor\n",
+        ),
+        (
+            "contacts.csv",
+            "contact_id,borrower_id,loan_id,channel,direction,at,outcome,target,party\nC1,B1,L1,call,outbound,2026-11-20T15:00:00Z,right_party,+12125550100,borrower\n",
+        ),
+    ])
+}
+
+fn check(p: &tempfile::TempDir, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["check", "--portfolio", p.path().to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = arrears(&args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    serde_json::from_str(&text(&o.stdout)).unwrap()
+}
+
+#[test]
+fn check_answers_with_rule_ids_and_the_earliest_instant() {
+    let p = us_portfolio();
+    let call = |at: &str| {
+        check(
+            &p,
+            &[
+                "--borrower",
+                "B1",
+                "--loan",
+                "L1",
+                "--channel",
+                "call",
+                "--target",
+                "+12125550100",
+                "--at",
+                at,
+            ],
+        )
+    };
+    // 20:59 EST is allowed, 21:00 is not, and 08:00 EST the next morning is the earliest.
+    assert_eq!(call("2026-11-28T01:59:00Z")["decision"], "allow");
+    let denied = call("2026-11-28T02:00:00Z");
+    assert_eq!(denied["decision"], "deny");
+    assert_eq!(denied["rule_ids"], serde_json::json!(["US-HOURS"]));
+    assert_eq!(denied["earliest_allowed"], "2026-11-28T13:00:00Z");
+    // The conversation on 11-20 blocks calls about that debt for 7 days (11-20 is day 1).
+    let quiet = call("2026-11-24T15:00:00Z");
+    assert_eq!(quiet["decision"], "deny");
+    assert!(
+        quiet["rule_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "US-7IN7"),
+        "{quiet}"
+    );
+    assert_eq!(quiet["earliest_allowed"], "2026-11-27T13:00:00Z");
+    // An address-book number is never contactable; waiting does not help.
+    let third = check(
+        &p,
+        &[
+            "--borrower",
+            "B1",
+            "--channel",
+            "call",
+            "--target",
+            "+12125550199",
+            "--party",
+            "address_book",
+            "--at",
+            "2026-11-30T15:00:00Z",
+        ],
+    );
+    assert_eq!(third["decision"], "deny");
+    assert!(
+        third["rule_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "ALL-ONLY-DEBTOR")
+    );
+    assert_eq!(third["earliest_allowed"], serde_json::Value::Null);
+    // A deceased borrower gets no collection contact.
+    let dead = check(
+        &p,
+        &[
+            "--borrower",
+            "B2",
+            "--channel",
+            "call",
+            "--target",
+            "+12125550101",
+            "--at",
+            "2026-11-30T15:00:00Z",
+        ],
+    );
+    assert_eq!(dead["decision"], "deny");
+    assert!(
+        dead["rule_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "ALL-HOLD-DECEASED")
+    );
+}
+
+#[test]
+fn check_refuses_bad_input_with_exit_2() {
+    let p = us_portfolio();
+    let o = arrears(&[
+        "check",
+        "--portfolio",
+        p.path().to_str().unwrap(),
+        "--borrower",
+        "B9",
+        "--channel",
+        "call",
+        "--at",
+        "2026-11-30T15:00:00Z",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("B9"));
+    let o = arrears(&[
+        "check",
+        "--portfolio",
+        p.path().to_str().unwrap(),
+        "--borrower",
+        "B1",
+        "--channel",
+        "pigeon",
+        "--at",
+        "2026-11-30T15:00:00Z",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn rules_show_lists_every_rule_with_its_source() {
+    for (j, must) in [
+        ("CN", "CN-FREQ-CONNECTED"),
+        ("US-NY", "US-7IN7"),
+        ("GB", "GB-BREATHING-SPACE"),
+    ] {
+        let o = arrears(&["rules", "show", j]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let t = text(&o.stdout);
+        assert!(
+            t.contains(must) && t.contains("ALL-CONTENT") && t.contains("source:"),
+            "{j}: {t}"
+        );
+    }
+    let o = arrears(&["rules", "show", "CN", "--toml"]);
+    assert!(text(&o.stdout).contains("2400"));
+    assert_eq!(arrears(&["rules", "show", "XX"]).status.code(), Some(2));
+}
