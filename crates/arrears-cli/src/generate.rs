@@ -378,7 +378,7 @@ pub fn generate_csv(
                     }
                 }
             }
-            if loan_no % 10_000 == 0 {
+            if loan_no.is_multiple_of(10_000) {
                 progress(loan_no);
             }
         }
