@@ -694,7 +694,7 @@ impl TableParse for Payments {
 
     fn parse<R: Row>(&self, b: &PortfolioBuilder, r: &R) -> Self::Out {
         let key = text_of(r, 0).and_then(|s| {
-            arrears_domain::types::PaymentId::parse("payment_id", s).map(|id| id.as_str().into())
+            arrears_domain::types::PaymentId::check("payment_id", s).map(|()| s.into())
         });
         let mut w = Vec::new();
         let row = (|| {
@@ -790,7 +790,7 @@ impl TableParse for Contacts {
 
     fn parse<R: Row>(&self, _: &PortfolioBuilder, r: &R) -> Self::Out {
         let key = text_of(r, 0).and_then(|s| {
-            arrears_domain::types::ContactId::parse("contact_id", s).map(|id| id.as_str().into())
+            arrears_domain::types::ContactId::check("contact_id", s).map(|()| s.into())
         });
         let mut w = Vec::new();
         let row = (|| {
@@ -879,7 +879,7 @@ impl TableParse for Promises {
 
     fn parse<R: Row>(&self, b: &PortfolioBuilder, r: &R) -> Self::Out {
         let key = text_of(r, 0).and_then(|s| {
-            arrears_domain::types::PromiseId::parse("promise_id", s).map(|id| id.as_str().into())
+            arrears_domain::types::PromiseId::check("promise_id", s).map(|()| s.into())
         });
         let row = (|| {
             let loan = loan_ref(b, text_of(r, 1)?);
