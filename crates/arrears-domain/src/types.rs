@@ -118,7 +118,10 @@ impl<K> Id<K> {
 
     pub fn parse(column: &'static str, s: &str) -> Result<Self, FieldError> {
         Self::check(column, s)?;
-        Ok(Id { value: s.into(), _kind: PhantomData })
+        Ok(Id {
+            value: s.into(),
+            _kind: PhantomData,
+        })
     }
 
     /// The rules of `parse` without building the id, for ids a table only needs to claim.

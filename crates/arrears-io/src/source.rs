@@ -152,18 +152,19 @@ impl PqCol {
             (Kind::Int, DataType::Int64) => PqCol::Int64(a.as_primitive().clone()),
             (Kind::Int, DataType::Int32) => PqCol::Int32(a.as_primitive().clone()),
             (Kind::Date, DataType::Date32) => PqCol::Date(a.as_primitive().clone()),
-            (Kind::Ts, DataType::Timestamp(unit, Some(tz))) if is_utc(tz) => {
-                PqCol::Ts(a.clone(), *unit)
+            // Any zone annotation means the values are UTC instants (Parquet isAdjustedToUTC);
+            // only a timestamp without one (local wall time) is refused.
+            (Kind::Ts, DataType::Timestamp(unit, Some(_))) => PqCol::Ts(a.clone(), *unit),
+            (Kind::Str, DataType::Dictionary(_, v))
+                if matches!(**v, DataType::Utf8 | DataType::LargeUtf8) =>
+            {
+                PqCol::Str(arrow::compute::cast(a, &DataType::Utf8).map_err(|e| e.to_string())?)
             }
             (Kind::Bool, DataType::Boolean) => PqCol::Bool(a.as_boolean().clone()),
             _ => return Err(dt.to_string()),
         };
         Ok(col)
     }
-}
-
-fn is_utc(tz: &str) -> bool {
-    matches!(tz, "UTC" | "utc" | "+00:00" | "Z" | "Etc/UTC" | "GMT")
 }
 
 pub(crate) struct PqRow<'a> {
