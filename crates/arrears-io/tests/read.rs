@@ -126,3 +126,62 @@ fn csv_parquet_and_shuffled_rows_give_the_same_results() {
     assert_eq!(a, render(shuffled.path()));
     assert_eq!(a, render(pq.path()));
 }
+
+/// Parquet written by other tools: timestamps annotated with a named zone (values are UTC
+/// instants), dictionary-encoded strings, int32 integers; and a naive timestamp is refused.
+#[test]
+fn parquet_from_other_writers() {
+    use arrow::array::{
+        Array, ArrayRef, DictionaryArray, Int32Array, StringArray, TimestampMicrosecondArray,
+    };
+    use arrow::datatypes::{DataType, Field, Int32Type, Schema};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("borrowers.csv", BORROWERS),
+            ("loans.csv", LOANS),
+            ("installments.csv", INSTALLMENTS),
+        ],
+    );
+    let write_payments = |tz: Option<&str>| {
+        let ts = TimestampMicrosecondArray::from(vec![1_788_253_200_000_000i64]); // 2026-09-01T09:00:00Z
+        let ts: ArrayRef = Arc::new(match tz {
+            Some(z) => ts.with_timezone(z),
+            None => ts,
+        });
+        let dict: DictionaryArray<Int32Type> = vec!["L1"].into_iter().collect();
+        let schema = Schema::new(vec![
+            Field::new("payment_id", DataType::Utf8, false),
+            Field::new("loan_id", dict.data_type().clone(), false),
+            Field::new("received_at", ts.data_type().clone(), false),
+            Field::new("amount_minor", DataType::Int32, false),
+        ]);
+        let batch = arrow::array::RecordBatch::try_new(
+            Arc::new(schema.clone()),
+            vec![
+                Arc::new(StringArray::from(vec!["P1"])),
+                Arc::new(dict),
+                ts,
+                Arc::new(Int32Array::from(vec![10600])),
+            ],
+        )
+        .unwrap();
+        let f = std::fs::File::create(dir.path().join("payments.parquet")).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(f, Arc::new(schema), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    };
+    write_payments(Some("Asia/Shanghai"));
+    let r = arrears_io::read_portfolio(dir.path(), &|_, _| {}).unwrap();
+    assert_eq!(r.portfolio.payments.len(), 1);
+    assert_eq!(
+        r.portfolio.payments[0].received_at.to_string(),
+        "2026-09-01T09:00:00Z"
+    );
+    assert_eq!(r.portfolio.payments[0].amount.get(), 10600);
+    write_payments(None);
+    let e = arrears_io::read_portfolio(dir.path(), &|_, _| {}).unwrap_err();
+    assert!(e.to_string().contains("received_at"), "{e}");
+}
