@@ -185,3 +185,68 @@ fn parquet_from_other_writers() {
     let e = arrears_io::read_portfolio(dir.path(), &|_, _| {}).unwrap_err();
     assert!(e.to_string().contains("received_at"), "{e}");
 }
+
+mod order {
+    use super::*;
+    use proptest::prelude::*;
+
+    const B: &str = "borrower_id,name,timezone,jurisdiction\nB1,A,Asia/Shanghai,CN\nB2,B,America/New_York,US-NY\nB3,C,Europe/London,GB\n";
+    const L: &str = "loan_id,borrower_id,product,currency,principal_minor,annual_rate_bps,penalty_rate_bps,disbursed_on\nL1,B1,x,CNY,3000,2000,1000,2026-01-01\nL2,B2,x,USD,2000,0,3650,2026-01-01\nL3,B3,x,GBP,1000,500,500,2026-01-01\nL4,B1,x,CNY,500,0,0,2026-01-01\n";
+    const I: &str = "loan_id,seq,due_date,principal_minor,interest_minor,fee_minor\nL1,1,2026-08-01,1000,100,10\nL1,2,2026-09-01,1000,100,10\nL1,3,2026-10-01,1000,100,10\nL2,1,2026-09-15,1000,0,0\nL2,2,2026-10-15,1000,0,0\nL3,1,2026-11-01,1000,20,0\nL4,1,2026-11-27,500,0,0\n";
+    const P: &str = "payment_id,loan_id,received_at,amount_minor,kind,reverses\nP1,L1,2026-08-01T10:00:00+08:00,1110,,\nP2,L1,2026-09-20T10:00:00+08:00,500,,\nR2,L1,2026-09-25T10:00:00+08:00,500,reversal,P2\nP3,L2,2026-09-30T10:00:00-04:00,1500,,\nP4,L3,2026-10-30T10:00:00Z,2000,,\nP5,L1,2026-10-02T10:00:00+08:00,300,,\n";
+
+    fn permute(table: &str, perm: &[usize]) -> String {
+        let mut lines: Vec<&str> = table.lines().collect();
+        let header = lines.remove(0);
+        let n = lines.len();
+        let mut out: Vec<&str> = Vec::with_capacity(n);
+        let mut idx: Vec<usize> = (0..n).collect();
+        for (i, p) in perm.iter().enumerate().take(n) {
+            let j = i + p % (n - i);
+            idx.swap(i, j);
+        }
+        for i in idx {
+            out.push(lines[i]);
+        }
+        format!("{header}\n{}\n", out.join("\n"))
+    }
+
+    fn accounts(files: &[(&str, &str)]) -> String {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), files);
+        let r = arrears_io::read_portfolio(d.path(), &|_, _| {}).unwrap();
+        assert!(r.rejects.is_empty(), "{:?}", r.rejects);
+        let cfg = Config::default();
+        let states = arrears_engine::run_day(&r.portfolio, date(2026, 11, 28), &cfg).unwrap();
+        let order = arrears_io::write::loan_order(&r.portfolio);
+        let path = d.path().join("accounts.csv");
+        arrears_io::write::write_accounts_csv(
+            &path,
+            &r.portfolio,
+            &states,
+            &order,
+            date(2026, 11, 28),
+            &cfg,
+        )
+        .unwrap();
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// With unique ids, the order of rows in every file does not change any result.
+        #[test]
+        fn results_do_not_depend_on_row_order(pb in prop::collection::vec(0usize..100, 8), pl in prop::collection::vec(0usize..100, 8),
+                                              pi in prop::collection::vec(0usize..100, 8), pp in prop::collection::vec(0usize..100, 8)) {
+            let base = accounts(&[("borrowers.csv", B), ("loans.csv", L), ("installments.csv", I), ("payments.csv", P)]);
+            prop_assert_eq!(base.lines().count(), 5);
+            let shuffled = accounts(&[
+                ("borrowers.csv", &permute(B, &pb)),
+                ("loans.csv", &permute(L, &pl)),
+                ("installments.csv", &permute(I, &pi)),
+                ("payments.csv", &permute(P, &pp)),
+            ]);
+            prop_assert_eq!(base, shuffled);
+        }
+    }
+}
