@@ -25,13 +25,14 @@ pub(crate) struct IdIndex {
     hasher: foldhash::fast::FixedState,
 }
 
-impl IdIndex {
-    fn id(&self, c: u32) -> &str {
-        let c = c as usize;
-        let start = if c == 0 { 0 } else { self.ends[c - 1] };
-        self.arena.get(start..self.ends[c]).unwrap_or("")
-    }
+/// Claim `c`'s id in the arena: it ends at `ends[c]` and starts where claim c − 1 ends.
+fn id_at<'a>(arena: &'a str, ends: &[usize], c: u32) -> &'a str {
+    let c = c as usize;
+    let start = if c == 0 { 0 } else { ends[c - 1] };
+    arena.get(start..ends[c]).unwrap_or("")
+}
 
+impl IdIndex {
     pub(crate) fn claim(&mut self, id: &str) -> Result<Claim, Duplicate> {
         let hash = self.hasher.hash_one(id);
         let Self {
@@ -41,20 +42,11 @@ impl IdIndex {
             hasher,
             ..
         } = self;
-        let id_of = |c: u32| {
-            let c = c as usize;
-            let start = if c == 0 { 0 } else { ends[c - 1] };
-            arena.get(start..ends[c]).unwrap_or("")
-        };
-        if table.find(hash, |&c| id_of(c) == id).is_some() {
+        if table.find(hash, |&c| id_at(arena, ends, c) == id).is_some() {
             return Err(Duplicate);
         }
         let c = ends.len() as u32;
-        table.insert_unique(hash, c, |&k| {
-            let k = k as usize;
-            let start = if k == 0 { 0 } else { ends[k - 1] };
-            hasher.hash_one(arena.get(start..ends[k]).unwrap_or(""))
-        });
+        table.insert_unique(hash, c, |&k| hasher.hash_one(id_at(arena, ends, k)));
         self.arena.push_str(id);
         self.ends.push(self.arena.len());
         self.accepted.push(None);
@@ -70,11 +62,7 @@ impl IdIndex {
             hasher,
             ..
         } = self;
-        table.reserve(n, |&k| {
-            let k = k as usize;
-            let start = if k == 0 { 0 } else { ends[k - 1] };
-            hasher.hash_one(arena.get(start..ends[k]).unwrap_or(""))
-        });
+        table.reserve(n, |&k| hasher.hash_one(id_at(arena, ends, k)));
         self.arena.reserve(n * avg_len);
         self.ends.reserve(n);
         self.accepted.reserve(n);
@@ -89,7 +77,9 @@ impl IdIndex {
     /// The index of the accepted row with this id, if any.
     pub(crate) fn accepted(&self, id: &str) -> Option<u32> {
         let hash = self.hasher.hash_one(id);
-        let c = *self.table.find(hash, |&c| self.id(c) == id)?;
+        let c = *self
+            .table
+            .find(hash, |&c| id_at(&self.arena, &self.ends, c) == id)?;
         self.accepted.get(c as usize).copied().flatten()
     }
 }

@@ -172,6 +172,12 @@ impl<K> fmt::Display for Id<K> {
     }
 }
 
+impl<K> AsRef<str> for Id<K> {
+    fn as_ref(&self) -> &str {
+        &self.value
+    }
+}
+
 impl<K> std::borrow::Borrow<str> for Id<K> {
     fn borrow(&self) -> &str {
         &self.value

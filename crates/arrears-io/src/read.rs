@@ -8,8 +8,8 @@ use arrears_domain::parse;
 use arrears_domain::portfolio::{ContactRow, InstallmentRow, LoanRow, PaymentRow, PromiseRow};
 use arrears_domain::types::{BorrowerId, LoanId};
 use arrears_domain::{
-    BorrowerRow, Bps, Currency, FieldError, Jurisdiction, LoanStatus, Minor, PaymentKind,
-    Portfolio, PortfolioBuilder, Reason, Reject, RowRef, Table, TimeZoneName,
+    BorrowerRow, Bps, Claim, Currency, Duplicate, FieldError, Jurisdiction, LoanStatus, Minor,
+    PaymentKind, Portfolio, PortfolioBuilder, Reason, Reject, RowRef, Table, TimeZoneName,
 };
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -458,6 +458,32 @@ fn text_of<R: Row>(r: &R, c: usize) -> Result<&str, FieldError> {
     })
 }
 
+/// Records a row's key problem, duplicate or field problem (in that order, the order the
+/// rejection rules give) and returns the claim and the parsed row when there is none.
+fn claimed<K: AsRef<str>, T>(
+    b: &mut PortfolioBuilder,
+    at: RowRef,
+    key: Result<K, FieldError>,
+    row: Result<T, FieldError>,
+    claim: fn(&mut PortfolioBuilder, RowRef, &str) -> Result<Claim, Duplicate>,
+) -> Option<(Claim, T)> {
+    let id = match key {
+        Ok(id) => id,
+        Err(e) => {
+            b.reject(at, e);
+            return None;
+        }
+    };
+    let c = claim(b, at, id.as_ref()).ok()?;
+    match row {
+        Ok(r) => Some((c, r)),
+        Err(e) => {
+            b.reject(at, e);
+            None
+        }
+    }
+}
+
 /// The outcome of parsing one row: its key, then its fields (with warnings).
 struct Parsed<K, T> {
     key: Result<K, FieldError>,
@@ -525,19 +551,10 @@ impl TableParse for Borrowers {
     }
 
     fn apply(&self, b: &mut PortfolioBuilder, at: RowRef, out: Self::Out) {
-        let id = match out.key {
-            Ok(id) => id,
-            Err(e) => return b.reject(at, e),
-        };
-        let Ok(claim) = b.claim_borrower(at, id.as_str()) else {
-            return;
-        };
-        match out.row {
-            Ok(row) => {
-                out.warnings.into_iter().for_each(|w| b.warn(at, w));
-                b.add_borrower(claim, row);
-            }
-            Err(e) => b.reject(at, e),
+        let Parsed { key, row, warnings } = out;
+        if let Some((claim, row)) = claimed(b, at, key, row, PortfolioBuilder::claim_borrower) {
+            warnings.into_iter().for_each(|w| b.warn(at, w));
+            b.add_borrower(claim, row);
         }
     }
 }
@@ -582,22 +599,13 @@ impl TableParse for Loans {
     }
 
     fn apply(&self, b: &mut PortfolioBuilder, at: RowRef, out: Self::Out) {
-        let id = match out.key {
-            Ok(id) => id,
-            Err(e) => return b.reject(at, e),
-        };
-        let Ok(claim) = b.claim_loan(at, id.as_str()) else {
-            return;
-        };
-        match out.row {
-            Ok(row) => {
-                let known = b.borrower_index(row.borrower_id.as_str()).is_some();
-                if known {
-                    out.warnings.into_iter().for_each(|w| b.warn(at, w));
-                }
-                b.add_loan(at, claim, row);
+        let Parsed { key, row, warnings } = out;
+        if let Some((claim, row)) = claimed(b, at, key, row, PortfolioBuilder::claim_loan) {
+            // Warnings only for rows that are accepted (add_loan rejects an unknown borrower).
+            if b.borrower_index(row.borrower_id.as_str()).is_some() {
+                warnings.into_iter().for_each(|w| b.warn(at, w));
             }
-            Err(e) => b.reject(at, e),
+            b.add_loan(at, claim, row);
         }
     }
 }
@@ -731,16 +739,11 @@ impl TableParse for Payments {
     }
 
     fn apply(&self, b: &mut PortfolioBuilder, at: RowRef, out: Self::Out) {
-        let id = match out.key {
-            Ok(id) => id,
-            Err(e) => return b.reject(at, e),
-        };
-        let Ok(claim) = b.claim_payment(at, &id) else {
-            return;
-        };
-        match out.row {
-            Ok((LoanRef::Known(loan), received_at, amount, kind, reverses)) => {
-                out.warnings.into_iter().for_each(|w| b.warn(at, w));
+        let Parsed { key, row, warnings } = out;
+        match claimed(b, at, key, row, PortfolioBuilder::claim_payment) {
+            None => {}
+            Some((claim, (LoanRef::Known(loan), received_at, amount, kind, reverses))) => {
+                warnings.into_iter().for_each(|w| b.warn(at, w));
                 b.add_payment(
                     at,
                     claim,
@@ -753,8 +756,7 @@ impl TableParse for Payments {
                     },
                 );
             }
-            Ok((LoanRef::Unknown(l), ..)) => b.reject(at, unknown_loan(&l)),
-            Err(e) => b.reject(at, e),
+            Some((_, (LoanRef::Unknown(l), ..))) => b.reject(at, unknown_loan(&l)),
         }
     }
 }
@@ -834,16 +836,11 @@ impl TableParse for Contacts {
     }
 
     fn apply(&self, b: &mut PortfolioBuilder, at: RowRef, out: Self::Out) {
-        let id = match out.key {
-            Ok(id) => id,
-            Err(e) => return b.reject(at, e),
-        };
-        if b.claim_contact(at, &id).is_err() {
+        let Parsed { key, row, warnings } = out;
+        let Some((_, (borrower_id, loan_id, mut row))) =
+            claimed(b, at, key, row, PortfolioBuilder::claim_contact)
+        else {
             return;
-        }
-        let (borrower_id, loan_id, mut row) = match out.row {
-            Ok(r) => r,
-            Err(e) => return b.reject(at, e),
         };
         let Some(borrower) = b.borrower_index(&borrower_id) else {
             let e = FieldError::new(
@@ -860,7 +857,7 @@ impl TableParse for Contacts {
                 None => return b.reject(at, unknown_loan(&l)),
             }
         }
-        out.warnings.into_iter().for_each(|w| b.warn(at, w));
+        warnings.into_iter().for_each(|w| b.warn(at, w));
         b.add_contact(at, row);
     }
 }
@@ -900,20 +897,13 @@ impl TableParse for Promises {
     }
 
     fn apply(&self, b: &mut PortfolioBuilder, at: RowRef, out: Self::Out) {
-        let id = match out.key {
-            Ok(id) => id,
-            Err(e) => return b.reject(at, e),
-        };
-        if b.claim_promise(at, &id).is_err() {
-            return;
-        }
-        match out.row {
-            Ok((LoanRef::Known(l), mut row)) => {
+        match claimed(b, at, out.key, out.row, PortfolioBuilder::claim_promise) {
+            None => {}
+            Some((_, (LoanRef::Known(l), mut row))) => {
                 row.loan = l;
                 b.add_promise(at, row);
             }
-            Ok((LoanRef::Unknown(l), _)) => b.reject(at, unknown_loan(&l)),
-            Err(e) => b.reject(at, e),
+            Some((_, (LoanRef::Unknown(l), _))) => b.reject(at, unknown_loan(&l)),
         }
     }
 }
