@@ -72,6 +72,20 @@ fn every_row_is_accepted_or_rejected() {
     assert!(p.borrowers[1].phone.is_none());
 }
 
+/// The daily run as of 2026-11-28 over a folder, as the text of its accounts.csv.
+fn accounts_of(dir: &Path) -> String {
+    let r = arrears_io::read_portfolio(dir, &|_, _| {}).unwrap();
+    let cfg = Config::default();
+    let as_of = date(2026, 11, 28);
+    let states = arrears_engine::run_day(&r.portfolio, as_of, &cfg).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let order = arrears_io::write::loan_order(&r.portfolio);
+    let path = out.path().join("accounts.csv");
+    arrears_io::write::write_accounts_csv(&path, &r.portfolio, &states, &order, as_of, &cfg)
+        .unwrap();
+    std::fs::read_to_string(path).unwrap()
+}
+
 #[test]
 fn csv_parquet_and_shuffled_rows_give_the_same_results() {
     let csv = tempfile::tempdir().unwrap();
@@ -99,32 +113,14 @@ fn csv_parquet_and_shuffled_rows_give_the_same_results() {
     arrears_io::convert::csv_to_parquet(csv.path(), pq.path()).unwrap();
     assert!(pq.path().join("payments.parquet").exists());
 
-    let render = |dir: &Path| {
-        let r = arrears_io::read_portfolio(dir, &|_, _| {}).unwrap();
-        let cfg = Config::default();
-        let states = arrears_engine::run_day(&r.portfolio, date(2026, 11, 28), &cfg).unwrap();
-        let out = tempfile::tempdir().unwrap();
-        let order = arrears_io::write::loan_order(&r.portfolio);
-        let path = out.path().join("accounts.csv");
-        arrears_io::write::write_accounts_csv(
-            &path,
-            &r.portfolio,
-            &states,
-            &order,
-            date(2026, 11, 28),
-            &cfg,
-        )
-        .unwrap();
-        std::fs::read_to_string(path).unwrap()
-    };
-    let a = render(csv.path());
+    let a = accounts_of(csv.path());
     assert_eq!(a.lines().count(), 3, "{a}");
     assert!(
         a.contains("L2,B2,2026-11-28,sold,1,M1,early,20200,0,"),
         "{a}"
     );
-    assert_eq!(a, render(shuffled.path()));
-    assert_eq!(a, render(pq.path()));
+    assert_eq!(a, accounts_of(shuffled.path()));
+    assert_eq!(a, accounts_of(pq.path()));
 }
 
 /// Parquet written by other tools: timestamps annotated with a named zone (values are UTC
@@ -216,20 +212,7 @@ mod order {
         write(d.path(), files);
         let r = arrears_io::read_portfolio(d.path(), &|_, _| {}).unwrap();
         assert!(r.rejects.is_empty(), "{:?}", r.rejects);
-        let cfg = Config::default();
-        let states = arrears_engine::run_day(&r.portfolio, date(2026, 11, 28), &cfg).unwrap();
-        let order = arrears_io::write::loan_order(&r.portfolio);
-        let path = d.path().join("accounts.csv");
-        arrears_io::write::write_accounts_csv(
-            &path,
-            &r.portfolio,
-            &states,
-            &order,
-            date(2026, 11, 28),
-            &cfg,
-        )
-        .unwrap();
-        std::fs::read_to_string(path).unwrap()
+        accounts_of(d.path())
     }
 
     proptest! {
