@@ -143,7 +143,7 @@ pub fn accounts_schema() -> Schema {
 
 const PARQUET_BATCH: usize = 262_144;
 
-/// `accounts.parquet`, built in record batches (in parallel) and written with zstd.
+/// `accounts.parquet`, built in record batches (in parallel) and written with Snappy.
 pub fn write_accounts_parquet(
     path: &Path,
     p: &Portfolio,

@@ -316,3 +316,47 @@ proptest! {
         prop_assert!(!text(&o.stderr).contains("panicked"));
     }
 }
+
+#[test]
+fn parquet_rows_are_numbered_from_1_in_rejects() {
+    let csv = portfolio(&[
+        ("borrowers.csv", BORROWERS),
+        ("loans.csv", LOANS),
+        ("installments.csv", INST),
+        (
+            "payments.csv",
+            &format!(
+                "{PAY}P1,L1,2026-02-01T10:00:00Z,5,,\nP2,L1,2026-02-01T10:00:00Z,0,,\nP1,L1,2026-02-02T10:00:00Z,5,,\nP3,L9,2026-02-02T10:00:00Z,5,,\n"
+            ),
+        ),
+    ]);
+    let pq = tempfile::tempdir().unwrap();
+    let o = arrears(&[
+        "convert",
+        "--portfolio",
+        csv.path().to_str().unwrap(),
+        "--out",
+        pq.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = tempfile::tempdir().unwrap();
+    let o = arrears(&[
+        "run",
+        "--portfolio",
+        pq.path().to_str().unwrap(),
+        "--as-of",
+        "2026-05-01",
+        "--out",
+        out.path().to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        rejects(&out),
+        vec![
+            e("payments.parquet", 2, "amount_minor", "out_of_range"),
+            e("payments.parquet", 3, "payment_id", "duplicate_id"),
+            e("payments.parquet", 4, "loan_id", "unknown_reference"),
+        ]
+    );
+}
