@@ -237,6 +237,31 @@ fn demo_runs_on_built_in_sample_data() {
     .unwrap();
     assert_eq!(summary["loans"], 800);
     assert_eq!(summary["rejected_rows"], 0);
+    // A realistic sample: every bucket, stage and the file statuses are represented.
+    for group in ["buckets", "stages"] {
+        for b in summary[group].as_array().unwrap() {
+            assert!(
+                b["loans"].as_u64().unwrap() > 0,
+                "{group} {} is empty",
+                b["name"]
+            );
+        }
+    }
+    for cur in ["CNY", "USD", "GBP"] {
+        assert!(
+            summary["totals"][cur]["loans"].as_u64().unwrap() > 0,
+            "no {cur} loans"
+        );
+    }
+    let payments = std::fs::read_to_string(dir.path().join("portfolio/payments.csv")).unwrap();
+    assert!(payments.contains(",reversal,"), "the sample has reversals");
+    for t in ["contacts.csv", "promises.csv"] {
+        let rows = std::fs::read_to_string(dir.path().join("portfolio").join(t))
+            .unwrap()
+            .lines()
+            .count();
+        assert!(rows > 1, "{t} is empty");
+    }
     assert!(text(&o.stdout).contains("M6+"));
 }
 
