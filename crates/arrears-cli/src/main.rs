@@ -6,6 +6,7 @@
 
 mod daily;
 mod display;
+mod evidence_cmds;
 mod generate;
 mod policy_cmds;
 
@@ -39,6 +40,14 @@ enum Command {
     Rules(policy_cmds::RulesArgs),
     /// May this contact happen now? Answers as JSON: decision, rule_ids, earliest_allowed.
     Check(policy_cmds::CheckArgs),
+    /// The lender's signing key pair.
+    Keys(evidence_cmds::KeysArgs),
+    /// Issue a signed message with a verification code into the audit log.
+    Sign(evidence_cmds::SignArgs),
+    /// Is a message with this verification code genuine?
+    Verify(evidence_cmds::VerifyArgs),
+    /// The tamper-evident audit log.
+    Audit(evidence_cmds::AuditArgs),
     /// Show the configuration (`--default` prints the built-in defaults as arrears.toml).
     Config(ConfigArgs),
 }
@@ -103,6 +112,10 @@ fn main() -> ExitCode {
         Command::Demo(a) => daily::demo(&a),
         Command::Convert(a) => convert(&a),
         Command::Rules(a) => policy_cmds::rules(&a),
+        Command::Keys(a) => evidence_cmds::keys(&a),
+        Command::Sign(a) => evidence_cmds::sign(&a),
+        Command::Verify(a) => evidence_cmds::verify_code(&a),
+        Command::Audit(a) => evidence_cmds::audit(&a),
         Command::Check(a) => policy_cmds::check(&a),
         Command::Config(a) => config(&a),
     };

@@ -5,6 +5,7 @@
 mod bad_input;
 mod cases;
 mod cli;
+mod evidence;
 mod policy;
 
 use std::path::{Path, PathBuf};
