@@ -465,6 +465,22 @@ impl PortfolioBuilder {
         )
     }
 
+    /// Claims a chunk of payment ids at once, shard-parallel, exactly as `claim_payment` would
+    /// one by one in this order (`None`: a row without a usable id). Duplicates are reported
+    /// when their row is applied, with `duplicate`.
+    pub fn claim_payments(
+        &mut self,
+        ids: &[Option<&str>],
+    ) -> Vec<Option<Result<Claim, Duplicate>>> {
+        self.payment_ix.claim_batch(ids)
+    }
+
+    /// A row whose id an earlier row claimed.
+    pub fn duplicate(&mut self, at: RowRef, column: &'static str, id: &str) {
+        self.count(at.table);
+        self.rejects.push(Reject::error(at, dup(column, id)));
+    }
+
     /// A payment or reversal whose id was claimed and whose fields and loan parsed.
     pub fn add_payment(&mut self, at: RowRef, claim: Claim, row: PaymentRow) {
         self.count(Table::Payments);

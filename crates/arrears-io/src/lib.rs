@@ -10,6 +10,7 @@
 pub mod config;
 pub mod convert;
 mod error;
+pub mod feed;
 pub mod read;
 mod source;
 pub mod write;

@@ -153,6 +153,27 @@ pub(crate) trait TableParse: Sync {
     const SPECS: &'static [ColSpec];
     fn parse<R: Row>(&self, b: &PortfolioBuilder, r: &R) -> Self::Out;
     fn apply(&self, b: &mut PortfolioBuilder, at: RowRef, out: Self::Out);
+
+    /// Tables with millions of ids claim a whole chunk at once (shard-parallel) before its
+    /// rows are applied; `None` means rows claim one by one in `apply`.
+    fn claim_chunk(
+        &self,
+        _b: &mut PortfolioBuilder,
+        _outs: &[Self::Out],
+    ) -> Option<Vec<Option<Result<Claim, Duplicate>>>> {
+        None
+    }
+
+    /// `apply` for a row whose id `claim_chunk` already claimed.
+    fn apply_claimed(
+        &self,
+        b: &mut PortfolioBuilder,
+        at: RowRef,
+        out: Self::Out,
+        _pre: Option<Result<Claim, Duplicate>>,
+    ) {
+        self.apply(b, at, out)
+    }
 }
 
 const CHUNK_ROWS: usize = 65_536;
@@ -370,16 +391,18 @@ fn scan_parquet<P: TableParse>(
                             )
                         }),
                 );
-                for out in outs.drain(..) {
-                    row_no += 1;
-                    p.apply(
-                        b,
-                        RowRef {
-                            table: f.table,
-                            line: row_no,
-                        },
-                        out,
-                    );
+                let claims = p.claim_chunk(b, &outs);
+                let first = row_no;
+                row_no += outs.len() as u64;
+                for (i, out) in outs.drain(..).enumerate() {
+                    let at = RowRef {
+                        table: f.table,
+                        line: first + 1 + i as u64,
+                    };
+                    match &claims {
+                        Some(c) => p.apply_claimed(b, at, out, c.get(i).copied().flatten()),
+                        None => p.apply(b, at, out),
+                    }
                 }
                 progress(f.table, row_no);
             }
@@ -465,7 +488,7 @@ fn claimed<K: AsRef<str>, T>(
     at: RowRef,
     key: Result<K, FieldError>,
     row: Result<T, FieldError>,
-    claim: fn(&mut PortfolioBuilder, RowRef, &str) -> Result<Claim, Duplicate>,
+    claim: impl FnOnce(&mut PortfolioBuilder, RowRef, &str) -> Result<Claim, Duplicate>,
 ) -> Option<(Claim, T)> {
     let id = match key {
         Ok(id) => id,
@@ -485,13 +508,13 @@ fn claimed<K: AsRef<str>, T>(
 }
 
 /// The outcome of parsing one row: its key, then its fields (with warnings).
-struct Parsed<K, T> {
-    key: Result<K, FieldError>,
-    row: Result<T, FieldError>,
-    warnings: Vec<FieldError>,
+pub(crate) struct Parsed<K, T> {
+    pub(crate) key: Result<K, FieldError>,
+    pub(crate) row: Result<T, FieldError>,
+    pub(crate) warnings: Vec<FieldError>,
 }
 
-struct Borrowers;
+pub(crate) struct Borrowers;
 
 impl TableParse for Borrowers {
     type Out = Parsed<BorrowerId, BorrowerRow>;
@@ -559,7 +582,7 @@ impl TableParse for Borrowers {
     }
 }
 
-struct Loans;
+pub(crate) struct Loans;
 
 impl TableParse for Loans {
     type Out = Parsed<LoanId, LoanRow>;
@@ -611,7 +634,7 @@ impl TableParse for Loans {
 }
 
 /// The loan an id names, if accepted; otherwise the id, for the message.
-enum LoanRef {
+pub(crate) enum LoanRef {
     Known(u32),
     Unknown(Box<str>),
 }
@@ -631,7 +654,7 @@ fn unknown_loan(id: &str) -> FieldError {
     )
 }
 
-struct Installments;
+pub(crate) struct Installments;
 
 impl TableParse for Installments {
     type Out = Result<(LoanRef, u32, Result<InstallmentRow, FieldError>), FieldError>;
@@ -678,7 +701,7 @@ impl TableParse for Installments {
     }
 }
 
-struct Payments;
+pub(crate) struct Payments;
 
 impl TableParse for Payments {
     type Out = Parsed<
@@ -739,8 +762,38 @@ impl TableParse for Payments {
     }
 
     fn apply(&self, b: &mut PortfolioBuilder, at: RowRef, out: Self::Out) {
+        self.apply_claimed(b, at, out, None)
+    }
+
+    fn claim_chunk(
+        &self,
+        b: &mut PortfolioBuilder,
+        outs: &[Self::Out],
+    ) -> Option<Vec<Option<Result<Claim, Duplicate>>>> {
+        let ids: Vec<Option<&str>> = outs
+            .iter()
+            .map(|o| o.key.as_ref().ok().map(|k| &**k))
+            .collect();
+        Some(b.claim_payments(&ids))
+    }
+
+    fn apply_claimed(
+        &self,
+        b: &mut PortfolioBuilder,
+        at: RowRef,
+        out: Self::Out,
+        pre: Option<Result<Claim, Duplicate>>,
+    ) {
         let Parsed { key, row, warnings } = out;
-        match claimed(b, at, key, row, PortfolioBuilder::claim_payment) {
+        let claim = |b: &mut PortfolioBuilder, at: RowRef, id: &str| match pre {
+            Some(Err(d)) => {
+                b.duplicate(at, "payment_id", id);
+                Err(d)
+            }
+            Some(Ok(c)) => Ok(c),
+            None => b.claim_payment(at, id),
+        };
+        match claimed(b, at, key, row, claim) {
             None => {}
             Some((claim, (LoanRef::Known(loan), received_at, amount, kind, reverses))) => {
                 warnings.into_iter().for_each(|w| b.warn(at, w));
@@ -773,7 +826,7 @@ fn one_of(column: &'static str, s: &str, allowed: &[&str]) -> Result<Box<str>, F
     }
 }
 
-struct Contacts;
+pub(crate) struct Contacts;
 
 impl TableParse for Contacts {
     type Out = Parsed<Box<str>, (Box<str>, Option<Box<str>>, ContactRow)>;
@@ -862,7 +915,7 @@ impl TableParse for Contacts {
     }
 }
 
-struct Promises;
+pub(crate) struct Promises;
 
 impl TableParse for Promises {
     type Out = Parsed<Box<str>, (LoanRef, PromiseRow)>;
