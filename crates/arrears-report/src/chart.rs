@@ -1,0 +1,386 @@
+//! Inline SVG charts drawn with plotters' SVG backend (no `ttf`: plotters then estimates text
+//! widths and leaves the glyphs to the browser's own `sans-serif`, so nothing is loaded).
+//!
+//! This module draws counts and rates only; it never sees an amount. It is the one place
+//! where floating point is allowed, and only for drawing coordinates: rates arrive as integer
+//! hundredths of a percent together with their already printed label, so what a chart writes
+//! as text is the same string as the tables. Every chart comes out as one `<svg>` element with
+//! `class="chart"`, a `data-chart` name and a `<title>`; a chart that cannot be drawn becomes
+//! a small SVG saying so, so the page still opens.
+
+use plotters::backend::SVGBackend;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::html::escape;
+
+type DrawResult = Result<(), Box<dyn std::error::Error>>;
+
+const WIDTH: u32 = 960;
+const HEIGHT: u32 = 420;
+const FONT: &str = "sans-serif";
+
+/// Colours for series, cycled when there are more series than colours.
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+fn colour(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// A count or a rate in hundredths of a percent as a drawing coordinate. Counts and rates of
+/// a portfolio are far below 2^53, where `f64` is exact; beyond it only the pixel shifts.
+fn coord(value: u128, divisor: u128) -> f64 {
+    // Lossy above 2^53 by design (see above); divisor is 1 or 100.
+    value as f64 / divisor.max(1) as f64
+}
+
+fn index(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// One bar: its axis label, its height (None: no bar), the text printed on top.
+#[derive(Debug, Clone)]
+pub struct Bar {
+    pub label: String,
+    pub value: Option<u128>,
+    pub shown: String,
+}
+
+/// Bars for counts (`divisor` 1) or rates in hundredths (`divisor` 100, axis in percent).
+pub fn bars(name: &str, title: &str, y_desc: &str, bars: &[Bar], divisor: u128) -> String {
+    draw(name, title, |buf| {
+        let root = SVGBackend::with_string(buf, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let n = index(bars.len().max(1));
+        let top = bars
+            .iter()
+            .filter_map(|b| b.value)
+            .map(|v| coord(v, divisor))
+            .fold(0.0_f64, f64::max);
+        let y_top = if top > 0.0 { top * 1.15 } else { 1.0 };
+        let mut chart = ChartBuilder::on(&root)
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d((0u32..n).into_segmented(), 0.0_f64..y_top)?;
+        let label_of = |v: &SegmentValue<u32>| match v {
+            SegmentValue::CenterOf(i) => bars
+                .get(usize::try_from(*i).unwrap_or(usize::MAX))
+                .map(|b| b.label.clone())
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(bars.len())
+            .x_label_formatter(&label_of)
+            .y_desc(y_desc)
+            .label_style((FONT, 13))
+            .draw()?;
+        chart.draw_series(bars.iter().enumerate().filter_map(|(i, b)| {
+            let height = coord(b.value?, divisor);
+            let i = index(i);
+            let mut r = Rectangle::new(
+                [
+                    (SegmentValue::Exact(i), 0.0),
+                    (SegmentValue::Exact(i + 1), height),
+                ],
+                colour(0).filled(),
+            );
+            r.set_margin(0, 0, 6, 6);
+            Some(r)
+        }))?;
+        let on_top =
+            TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
+        chart.draw_series(bars.iter().enumerate().filter_map(|(i, b)| {
+            let height = coord(b.value?, divisor);
+            Some(Text::new(
+                b.shown.clone(),
+                (SegmentValue::CenterOf(index(i)), height),
+                on_top.clone(),
+            ))
+        }))?;
+        root.present()?;
+        Ok(())
+    })
+}
+
+/// Stacked areas of counts over dates: `series[k].1[t]` is the count of series k on date t.
+pub fn stacked_area(
+    name: &str,
+    title: &str,
+    dates: &[String],
+    series: &[(String, Vec<u64>)],
+) -> String {
+    draw(name, title, |buf| {
+        let root = SVGBackend::with_string(buf, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE)?;
+        // One date still gets a band: it is drawn from x 0 to x 1.
+        let n = dates.len();
+        let x_last = i32::try_from(n.saturating_sub(1).max(1)).unwrap_or(i32::MAX);
+        let mut cumulative: Vec<Vec<u64>> = Vec::with_capacity(series.len());
+        for (_, counts) in series {
+            let below = cumulative.last();
+            let sums = (0..n)
+                .map(|t| {
+                    let own = counts.get(t).copied().unwrap_or(0);
+                    own.saturating_add(below.and_then(|b| b.get(t)).copied().unwrap_or(0))
+                })
+                .collect();
+            cumulative.push(sums);
+        }
+        let total = cumulative
+            .last()
+            .and_then(|c| c.iter().copied().max())
+            .unwrap_or(0);
+        let y_top = total.saturating_add(total / 10).max(1);
+        let mut chart = ChartBuilder::on(&root)
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0i32..x_last, 0u64..y_top)?;
+        let label_of = |x: &i32| {
+            usize::try_from(*x)
+                .ok()
+                .and_then(|i| dates.get(i))
+                .cloned()
+                .unwrap_or_default()
+        };
+        chart
+            .configure_mesh()
+            .x_labels(n.clamp(2, 12))
+            .x_label_formatter(&label_of)
+            .y_desc("loans")
+            .label_style((FONT, 13))
+            .draw()?;
+        // Highest band first, so each lower band is drawn over the part it covers.
+        for (k, (label, _)) in series.iter().enumerate().rev() {
+            let Some(tops) = cumulative.get(k) else {
+                continue;
+            };
+            let mut points: Vec<(i32, u64)> = tops
+                .iter()
+                .enumerate()
+                .map(|(t, y)| (i32::try_from(t).unwrap_or(i32::MAX), *y))
+                .collect();
+            if let [only] = points.as_slice() {
+                points.push((1, only.1));
+            }
+            let c = colour(k);
+            chart
+                .draw_series(AreaSeries::new(points, 0, c.mix(0.85).filled()).border_style(c))?
+                .label(label.as_str())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font((FONT, 13))
+            .draw()?;
+        root.present()?;
+        Ok(())
+    })
+}
+
+/// One cell of a heat map: the rate in hundredths of a percent and its printed label.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub hundredths: u128,
+    pub shown: String,
+}
+
+/// A matrix of rates, `cells[row][column]`; `None` is a cell of a row without loans.
+pub fn heat_map(
+    name: &str,
+    title: &str,
+    rows: &[String],
+    columns: &[String],
+    cells: &[Vec<Option<Cell>>],
+) -> String {
+    draw(name, title, |buf| {
+        let height = (u32::try_from(rows.len()).unwrap_or(64) * 34 + 120).min(2400);
+        let root = SVGBackend::with_string(buf, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let nr = index(rows.len().max(1));
+        let nc = index(columns.len().max(1));
+        let mut chart = ChartBuilder::on(&root)
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(96)
+            .build_cartesian_2d((0u32..nc).into_segmented(), (0u32..nr).into_segmented())?;
+        // Row 0 is drawn at the top: display row y holds rows[nr - 1 - y].
+        let row_label = |v: &SegmentValue<u32>| match v {
+            SegmentValue::CenterOf(y) => nr
+                .checked_sub(y + 1)
+                .and_then(|r| rows.get(usize::try_from(r).unwrap_or(usize::MAX)))
+                .cloned()
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        let column_label = |v: &SegmentValue<u32>| match v {
+            SegmentValue::CenterOf(x) => columns
+                .get(usize::try_from(*x).unwrap_or(usize::MAX))
+                .cloned()
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(columns.len())
+            .y_labels(rows.len())
+            .x_label_formatter(&column_label)
+            .y_label_formatter(&row_label)
+            .x_desc("to")
+            .y_desc("from")
+            .label_style((FONT, 12))
+            .draw()?;
+        let mut shapes = Vec::new();
+        let mut labels = Vec::new();
+        let centred =
+            TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
+        let on_dark = centred.clone().color(&WHITE);
+        let on_light = centred.color(&BLACK);
+        for (r, row) in cells.iter().enumerate() {
+            let y = nr.saturating_sub(index(r) + 1);
+            for (c, cell) in row.iter().enumerate() {
+                let x = index(c);
+                let corners = [
+                    (SegmentValue::Exact(x), SegmentValue::Exact(y)),
+                    (SegmentValue::Exact(x + 1), SegmentValue::Exact(y + 1)),
+                ];
+                let Some(cell) = cell else {
+                    shapes.push(Rectangle::new(corners, RGBColor(238, 238, 238).filled()));
+                    continue;
+                };
+                // White at 0 %, dark red at 100 %.
+                let t = coord(cell.hundredths.min(10_000), 10_000);
+                let shade = |from: f64, to: f64| {
+                    // A channel value in 0..=255 by construction of t in [0, 1].
+                    (from + (to - from) * t).round().clamp(0.0, 255.0) as u8
+                };
+                let fill = RGBColor(shade(255.0, 165.0), shade(255.0, 15.0), shade(255.0, 21.0));
+                shapes.push(Rectangle::new(corners, fill.filled()));
+                let ink = if t > 0.5 { &on_dark } else { &on_light };
+                labels.push(Text::new(
+                    cell.shown.clone(),
+                    (SegmentValue::CenterOf(x), SegmentValue::CenterOf(y)),
+                    ink.clone(),
+                ));
+            }
+        }
+        chart.draw_series(shapes)?;
+        chart.draw_series(labels)?;
+        root.present()?;
+        Ok(())
+    })
+}
+
+/// Lines of rates (hundredths of a percent) over months on book, one per series.
+pub fn lines(
+    name: &str,
+    title: &str,
+    x_desc: &str,
+    series: &[(String, Vec<(u32, u128)>)],
+) -> String {
+    draw(name, title, |buf| {
+        let root = SVGBackend::with_string(buf, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let x_last = series
+            .iter()
+            .flat_map(|(_, points)| points.iter().map(|p| p.0))
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let top = series
+            .iter()
+            .flat_map(|(_, points)| points.iter().map(|p| coord(p.1, 100)))
+            .fold(0.0_f64, f64::max);
+        let y_top = if top > 0.0 {
+            (top * 1.15).min(100.0).max(top)
+        } else {
+            1.0
+        };
+        let mut chart = ChartBuilder::on(&root)
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0u32..x_last, 0.0_f64..y_top)?;
+        chart
+            .configure_mesh()
+            .x_labels(usize::try_from(x_last).unwrap_or(12).clamp(1, 24) + 1)
+            .x_desc(x_desc)
+            .y_desc("30+ rate %")
+            .label_style((FONT, 13))
+            .draw()?;
+        for (k, (label, points)) in series.iter().enumerate() {
+            let c = colour(k);
+            let xy: Vec<(u32, f64)> = points.iter().map(|(x, y)| (*x, coord(*y, 100))).collect();
+            chart
+                .draw_series(LineSeries::new(xy.clone(), c.stroke_width(2)))?
+                .label(label.as_str())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], c.stroke_width(2)));
+            chart.draw_series(xy.into_iter().map(|p| Circle::new(p, 3, c.filled())))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font((FONT, 13))
+            .draw()?;
+        root.present()?;
+        Ok(())
+    })
+}
+
+/// Runs one drawing into a string and turns it into the report's `<svg>` element.
+fn draw(name: &str, title: &str, paint: impl FnOnce(&mut String) -> DrawResult) -> String {
+    let mut svg = String::new();
+    match paint(&mut svg) {
+        Ok(()) => label(name, title, &svg),
+        Err(e) => failed(name, title, &e.to_string()),
+    }
+}
+
+/// Adds `class`, `data-chart`, `role` and a `<title>` to the `<svg>` plotters wrote.
+fn label(name: &str, title: &str, svg: &str) -> String {
+    let Some(rest) = svg.strip_prefix("<svg ") else {
+        return failed(name, title, "plotters wrote no <svg> element");
+    };
+    let Some(open_end) = rest.find('>') else {
+        return failed(name, title, "plotters wrote an unclosed <svg> tag");
+    };
+    let (attributes, body) = rest.split_at(open_end);
+    let body = body.strip_prefix('>').unwrap_or(body);
+    format!(
+        "<svg class=\"chart\" data-chart=\"{name}\" role=\"img\" {attributes}>\n<title>{title}</title>\n{body}",
+        name = escape(name),
+        title = escape(title),
+    )
+}
+
+fn failed(name: &str, title: &str, why: &str) -> String {
+    format!(
+        "<svg class=\"chart\" data-chart=\"{name}\" role=\"img\" width=\"{WIDTH}\" height=\"60\" \
+         viewBox=\"0 0 {WIDTH} 60\" xmlns=\"http://www.w3.org/2000/svg\">\n<title>{title}</title>\n\
+         <text x=\"10\" y=\"35\" font-family=\"{FONT}\">This chart could not be drawn: {why}</text>\n</svg>\n",
+        name = escape(name),
+        title = escape(title),
+        why = escape(why),
+    )
+}
