@@ -14,15 +14,21 @@ use std::time::Instant;
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
     /// Folder with borrowers, loans, installments, payments (and optionally contacts,
-    /// promises) as NAME.csv or NAME.parquet.
+    /// promises) as NAME.csv or NAME.parquet. Without it the run is over the store (`--db`).
     #[arg(long)]
-    pub portfolio: PathBuf,
+    pub portfolio: Option<PathBuf>,
+    /// The store to run over and write the date's snapshot into: an SQLite file path,
+    /// sqlite:PATH or postgres://… (default: arrears.db, when it exists). Ignored with
+    /// `--portfolio`.
+    #[arg(long, env = "ARREARS_DATABASE_URL")]
+    pub db: Option<String>,
     /// Business date of the run (YYYY-MM-DD).
     #[arg(long, value_parser = parse_date)]
     pub as_of: Date,
-    /// Output folder (created if missing).
-    #[arg(long)]
-    pub out: PathBuf,
+    /// Output folder (created if missing). Required with `--portfolio`; with the store,
+    /// writes the same files besides the snapshot.
+    #[arg(long, visible_alias = "export")]
+    pub out: Option<PathBuf>,
     /// Which accounts files to write.
     #[arg(long, value_enum, default_value = "both")]
     pub format: OutFormat,
@@ -75,7 +81,7 @@ pub struct DemoArgs {
     pub as_of: Date,
 }
 
-fn parse_date(s: &str) -> Result<Date, String> {
+pub fn parse_date(s: &str) -> Result<Date, String> {
     arrears_domain::parse::date("as_of", s).map_err(|e| e.detail)
 }
 
@@ -121,20 +127,37 @@ pub struct RunReport {
 }
 
 pub fn run(a: &RunArgs) -> Result<(), Failure> {
-    let report = run_daily(a)?;
-    if !a.quiet {
-        display::print_summary(&report.summary_json, report.seconds, &a.out);
+    match (&a.portfolio, &a.db) {
+        (Some(portfolio), _) => {
+            let Some(out) = &a.out else {
+                return Err(Failure::bad_input(anyhow::anyhow!(
+                    "--out DIR is required with --portfolio (where accounts.csv and the rest go)"
+                )));
+            };
+            let report = run_daily(a, portfolio, out)?;
+            if !a.quiet {
+                display::print_summary(&report.summary_json, report.seconds, Some(out));
+            }
+            Ok(())
+        }
+        (None, Some(db)) => crate::store_cmds::run_from_store(a, db),
+        (None, None) if Path::new("arrears.db").exists() => {
+            crate::store_cmds::run_from_store(a, "arrears.db")
+        }
+        (None, None) => Err(Failure::bad_input(anyhow::anyhow!(
+            "give --portfolio DIR (a run over files) or --db TARGET (a run over the store); \
+             there is no arrears.db here"
+        ))),
     }
-    Ok(())
 }
 
-pub fn run_daily(a: &RunArgs) -> Result<RunReport, Failure> {
+pub fn run_daily(a: &RunArgs, portfolio: &Path, out: &Path) -> Result<RunReport, Failure> {
     let started = Instant::now();
     let config = load_config(a.config.as_deref(), a.business_tz.as_deref())?;
     // A progress display only for a person watching a large portfolio.
-    let large = dir_size(&a.portfolio) > 20 << 20;
+    let large = dir_size(portfolio) > 20 << 20;
     let pb = progress_bar(!a.quiet && std::io::stderr().is_terminal() && large);
-    let read = arrears_io::read_portfolio(&a.portfolio, &|t: Table, n: u64| {
+    let read = arrears_io::read_portfolio(portfolio, &|t: Table, n: u64| {
         pb.set_message(format!("reading {}: {n} rows", t.name()));
     })
     .map_err(input_failure)?;
@@ -150,40 +173,47 @@ pub fn run_daily(a: &RunArgs) -> Result<RunReport, Failure> {
     pb.set_message(format!("computing {} loans", read.portfolio.loans.len()));
     let states =
         arrears_engine::run_day(&read.portfolio, a.as_of, &config).map_err(Failure::from)?;
-    let summary = arrears_engine::summarize(&read.portfolio, &states, &config);
     pb.set_message("writing results");
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let order = write::loan_order(&read.portfolio);
-    let p = &read.portfolio;
-    if matches!(a.format, OutFormat::Csv | OutFormat::Both) {
-        write::write_accounts_csv(
-            &a.out.join("accounts.csv"),
-            p,
-            &states,
-            &order,
-            a.as_of,
-            &config,
-        )?;
-    }
-    if matches!(a.format, OutFormat::Parquet | OutFormat::Both) {
-        write::write_accounts_parquet(
-            &a.out.join("accounts.parquet"),
-            p,
-            &states,
-            &order,
-            a.as_of,
-            &config,
-        )?;
-    }
-    write::write_rejects(&a.out.join("rejects.csv"), &read)?;
-    let counts = write::count_rejects(&read);
-    let summary_json = write::summary_json(a.as_of, &config, &summary, &counts);
-    write::write_json(&a.out.join("summary.json"), &summary_json)?;
+    let summary_json = write_outputs(out, a.format, &read, &states, a.as_of, &config)?;
     pb.finish_and_clear();
     Ok(RunReport {
         summary_json,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Writes what a run writes into `out` (accounts in the chosen formats, rejects.csv,
+/// summary.json) and returns the summary; the file mode and the store mode share it.
+pub fn write_outputs(
+    out: &Path,
+    format: OutFormat,
+    read: &arrears_io::ReadOutcome,
+    states: &[arrears_engine::AccountState],
+    as_of: Date,
+    config: &Config,
+) -> Result<serde_json::Value, Failure> {
+    let summary = arrears_engine::summarize(&read.portfolio, states, config);
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let order = write::loan_order(&read.portfolio);
+    let p = &read.portfolio;
+    if matches!(format, OutFormat::Csv | OutFormat::Both) {
+        write::write_accounts_csv(&out.join("accounts.csv"), p, states, &order, as_of, config)?;
+    }
+    if matches!(format, OutFormat::Parquet | OutFormat::Both) {
+        write::write_accounts_parquet(
+            &out.join("accounts.parquet"),
+            p,
+            states,
+            &order,
+            as_of,
+            config,
+        )?;
+    }
+    write::write_rejects(&out.join("rejects.csv"), read)?;
+    let counts = write::count_rejects(read);
+    let summary_json = write::summary_json(as_of, config, &summary, &counts);
+    write::write_json(&out.join("summary.json"), &summary_json)?;
+    Ok(summary_json)
 }
 
 fn dir_size(dir: &Path) -> u64 {
@@ -261,17 +291,18 @@ pub fn demo(a: &DemoArgs) -> Result<(), Failure> {
     println!("  {stats}");
     println!("Running the daily run as of {} ...\n", a.as_of);
     let args = RunArgs {
-        portfolio,
+        portfolio: Some(portfolio.clone()),
+        db: None,
         as_of: a.as_of,
-        out: out.clone(),
+        out: Some(out.clone()),
         format: OutFormat::Both,
         business_tz: None,
         config: None,
         strict: false,
         quiet: false,
     };
-    let report = run_daily(&args)?;
-    display::print_summary(&report.summary_json, report.seconds, &out);
+    let report = run_daily(&args, &portfolio, &out)?;
+    display::print_summary(&report.summary_json, report.seconds, Some(&out));
     if a.dir.is_none() {
         println!("\n(The sample lived in a temporary folder; pass --dir DIR to keep it.)");
     }

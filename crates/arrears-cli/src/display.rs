@@ -42,7 +42,7 @@ fn num(v: &Value) -> i64 {
     v.as_i64().unwrap_or(0)
 }
 
-pub fn print_summary(s: &Value, seconds: f64, out: &Path) {
+pub fn print_summary(s: &Value, seconds: f64, out: Option<&Path>) {
     println!(
         "Daily run as of {} (business time zone {})",
         s["as_of"].as_str().unwrap_or(""),
@@ -114,7 +114,10 @@ pub fn print_summary(s: &Value, seconds: f64, out: &Path) {
         .collect();
     println!("  statuses: {}", statuses.join(" · "));
     println!();
-    println!("  results in {} ({seconds:.2} s)", out.display());
+    match out {
+        Some(out) => println!("  results in {} ({seconds:.2} s)", out.display()),
+        None => println!("  computed in {seconds:.2} s"),
+    }
 }
 
 #[cfg(test)]

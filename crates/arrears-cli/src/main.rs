@@ -9,6 +9,7 @@ mod display;
 mod evidence_cmds;
 mod generate;
 mod policy_cmds;
+mod store_cmds;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -28,8 +29,17 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the daily delinquency run over a portfolio folder as of a business date.
+    /// Run the daily delinquency run as of a business date, over a portfolio folder
+    /// (`--portfolio`) or over the store (`--db`, writing the date's snapshot).
     Run(daily::RunArgs),
+    /// The store's schema: `db migrate` applies pending migrations, `db status` shows them.
+    Db(store_cmds::DbArgs),
+    /// Load a portfolio or a daily feed into the store (idempotent, one transaction).
+    Import(store_cmds::ImportArgs),
+    /// Portfolio reports between two dates from the store's history (CSV + report.html).
+    Report(store_cmds::ReportArgs),
+    /// A loan's history from the store: every snapshot date and its lifecycle events.
+    History(store_cmds::HistoryArgs),
     /// Write a realistic synthetic portfolio (deterministic for a seed).
     Generate(daily::GenerateArgs),
     /// Generate a sample portfolio, run it, and show the summary.
@@ -108,6 +118,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => daily::run(&a),
+        Command::Db(a) => store_cmds::db(&a),
+        Command::Import(a) => store_cmds::import(&a),
+        Command::Report(a) => store_cmds::report(&a),
+        Command::History(a) => store_cmds::history(&a),
         Command::Generate(a) => daily::generate(&a),
         Command::Demo(a) => daily::demo(&a),
         Command::Convert(a) => convert(&a),

@@ -472,7 +472,24 @@ impl PortfolioBuilder {
         &mut self,
         ids: &[Option<&str>],
     ) -> Vec<Option<Result<Claim, Duplicate>>> {
-        self.payment_ix.claim_batch(ids)
+        self.claim_batch(Table::Payments, ids)
+    }
+
+    /// `claim_payments` for any table with ids (installments have none: all `None`).
+    pub fn claim_batch(
+        &mut self,
+        table: Table,
+        ids: &[Option<&str>],
+    ) -> Vec<Option<Result<Claim, Duplicate>>> {
+        let ix = match table {
+            Table::Borrowers => &mut self.borrower_ix,
+            Table::Loans => &mut self.loan_ix,
+            Table::Payments => &mut self.payment_ix,
+            Table::Contacts => &mut self.contact_ids,
+            Table::Promises => &mut self.promise_ids,
+            Table::Installments => return vec![None; ids.len()],
+        };
+        ix.claim_batch(ids)
     }
 
     /// A row whose id an earlier row claimed.

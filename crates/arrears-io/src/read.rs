@@ -507,6 +507,36 @@ fn claimed<K: AsRef<str>, T>(
     }
 }
 
+/// The claim step of `claimed` for a row whose id `claim_chunk` may already have claimed:
+/// report a duplicate found there, or claim now with `fallback`.
+fn preclaimed(
+    pre: Option<Result<Claim, Duplicate>>,
+    column: &'static str,
+    fallback: fn(&mut PortfolioBuilder, RowRef, &str) -> Result<Claim, Duplicate>,
+) -> impl FnOnce(&mut PortfolioBuilder, RowRef, &str) -> Result<Claim, Duplicate> {
+    move |b, at, id| match pre {
+        Some(Err(d)) => {
+            b.duplicate(at, column, id);
+            Err(d)
+        }
+        Some(Ok(c)) => Ok(c),
+        None => fallback(b, at, id),
+    }
+}
+
+/// Claims a chunk's ids in one shard-parallel batch (tables whose key is `Parsed::key`).
+fn claim_keys<K: AsRef<str>, T>(
+    b: &mut PortfolioBuilder,
+    table: Table,
+    outs: &[Parsed<K, T>],
+) -> Vec<Option<Result<Claim, Duplicate>>> {
+    let ids: Vec<Option<&str>> = outs
+        .iter()
+        .map(|o| o.key.as_ref().ok().map(AsRef::as_ref))
+        .collect();
+    b.claim_batch(table, &ids)
+}
+
 /// The outcome of parsing one row: its key, then its fields (with warnings).
 pub(crate) struct Parsed<K, T> {
     pub(crate) key: Result<K, FieldError>,
@@ -770,11 +800,7 @@ impl TableParse for Payments {
         b: &mut PortfolioBuilder,
         outs: &[Self::Out],
     ) -> Option<Vec<Option<Result<Claim, Duplicate>>>> {
-        let ids: Vec<Option<&str>> = outs
-            .iter()
-            .map(|o| o.key.as_ref().ok().map(|k| &**k))
-            .collect();
-        Some(b.claim_payments(&ids))
+        Some(claim_keys(b, Table::Payments, outs))
     }
 
     fn apply_claimed(
@@ -785,14 +811,7 @@ impl TableParse for Payments {
         pre: Option<Result<Claim, Duplicate>>,
     ) {
         let Parsed { key, row, warnings } = out;
-        let claim = |b: &mut PortfolioBuilder, at: RowRef, id: &str| match pre {
-            Some(Err(d)) => {
-                b.duplicate(at, "payment_id", id);
-                Err(d)
-            }
-            Some(Ok(c)) => Ok(c),
-            None => b.claim_payment(at, id),
-        };
+        let claim = preclaimed(pre, "payment_id", PortfolioBuilder::claim_payment);
         match claimed(b, at, key, row, claim) {
             None => {}
             Some((claim, (LoanRef::Known(loan), received_at, amount, kind, reverses))) => {

@@ -1,0 +1,454 @@
+//! The commands that use the store (`arrears-store`: SQLite by default, PostgreSQL in
+//! production): `db migrate|status`, `import`, the daily run from the store (`run` without
+//! `--portfolio`) and `report`.
+//!
+//! The store is async (sqlx); the CLI stays synchronous and drives it on a small tokio
+//! runtime per command. Every command takes `--db TARGET` or `ARREARS_DATABASE_URL`: a path
+//! to an SQLite file, `sqlite:PATH`, or a `postgres://…` URL.
+
+use crate::Failure;
+use crate::daily::{self, RunArgs};
+use anyhow::{Context, anyhow};
+use arrears_domain::{Severity, Table};
+use arrears_io::ReadOutcome;
+use arrears_store::{DbTarget, ImportReport, Store, StoreError};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use jiff::civil::Date;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where the store is. Without `--db` or `ARREARS_DATABASE_URL`, `arrears.db` in the
+/// current folder.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DbOpt {
+    /// The store: an SQLite file path, sqlite:PATH, or postgres://user@host:port/db.
+    #[arg(
+        long = "db",
+        env = "ARREARS_DATABASE_URL",
+        default_value = "arrears.db"
+    )]
+    pub db: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DbArgs {
+    #[command(subcommand)]
+    pub command: DbCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum DbCommand {
+    /// Create the store if needed and apply every pending schema migration.
+    Migrate(DbOpt),
+    /// The schema version and what the store holds.
+    Status(DbOpt),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// A portfolio folder or a daily feed: any subset of the portfolio tables.
+    #[arg(long)]
+    pub portfolio: PathBuf,
+    #[command(flatten)]
+    pub db: DbOpt,
+    /// Where to write the rejected rows and conflicts (file, line, column, severity, reason,
+    /// detail).
+    #[arg(long, default_value = "rejects.csv")]
+    pub rejects: PathBuf,
+    /// Import nothing when any row is rejected or conflicts (exit code 2).
+    #[arg(long)]
+    pub strict: bool,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// First business date of the report (a snapshot date on or after it starts the range).
+    #[arg(long, value_parser = daily::parse_date)]
+    pub from: Date,
+    /// Last business date of the report.
+    #[arg(long, value_parser = daily::parse_date)]
+    pub to: Date,
+    /// Output folder for the CSV files and report.html.
+    #[arg(long, default_value = "report")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub db: DbOpt,
+    /// Configuration file (arrears.toml), for the order of buckets and stages.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct HistoryArgs {
+    /// The loan whose history to show.
+    #[arg(long)]
+    pub loan: String,
+    #[command(flatten)]
+    pub db: DbOpt,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .map_err(Failure::from)
+}
+
+/// Store errors about what the user gave (a target that does not parse, a feed folder that
+/// is not one) are bad input; the rest are runtime errors.
+fn store_failure(e: StoreError) -> Failure {
+    match e {
+        StoreError::Target(_) | StoreError::Feed(_) => Failure::bad_input(e),
+        other => Failure::from(other),
+    }
+}
+
+pub fn parse_target(s: &str) -> Result<DbTarget, Failure> {
+    DbTarget::parse(s).map_err(|e| Failure::bad_input(anyhow!("--db: {e}")))
+}
+
+async fn open(db: &DbOpt) -> Result<Store, Failure> {
+    let target = parse_target(&db.db)?;
+    Store::open(&target).await.map_err(store_failure)
+}
+
+pub fn db(a: &DbArgs) -> Result<(), Failure> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        match &a.command {
+            DbCommand::Migrate(db) => {
+                let store = open(db).await?;
+                let s = store.status().await.map_err(store_failure)?;
+                println!(
+                    "{}: schema at version {} ({})",
+                    s.target,
+                    s.applied_version.unwrap_or(0),
+                    s.applied_description.as_deref().unwrap_or("empty")
+                );
+                store.close().await;
+            }
+            DbCommand::Status(db) => {
+                let store = open(db).await?;
+                let s = store.status().await.map_err(store_failure)?;
+                println!("store:    {} ({})", s.target, s.backend);
+                println!(
+                    "schema:   version {} of {}{}",
+                    s.applied_version.unwrap_or(0),
+                    s.latest_version,
+                    s.applied_description
+                        .as_deref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
+                );
+                println!("rows:");
+                for (t, n) in &s.rows {
+                    println!("  {t:<14} {n:>12}");
+                }
+                match (&s.first_snapshot, &s.last_snapshot) {
+                    (Some(a), Some(b)) => {
+                        println!("snapshots: {} business dates, {a} to {b}", s.snapshot_dates)
+                    }
+                    _ => println!("snapshots: none yet (arrears run --as-of D --db …)"),
+                }
+                store.close().await;
+            }
+        }
+        Ok(())
+    })
+}
+
+fn spinner(show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+    }
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}
+
+/// Writes the feed's rejects and the import's conflicts into one file in the shape of
+/// `arrears run`'s `rejects.csv`; a conflict is a row per differing column with reason
+/// `conflict`.
+fn write_rejects_and_conflicts(
+    path: &Path,
+    read: &ReadOutcome,
+    report: Option<&ImportReport>,
+) -> Result<u64, Failure> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
+    let ctx = || format!("writing {}", path.display());
+    w.write_record(["file", "line", "column", "severity", "reason", "detail"])
+        .with_context(ctx)?;
+    let mut n = 0u64;
+    for r in &read.rejects {
+        w.write_record([
+            read.file_of(r.at.table).as_str(),
+            &r.at.line.to_string(),
+            r.column,
+            r.severity.code(),
+            r.reason.code(),
+            &r.detail,
+        ])
+        .with_context(ctx)?;
+        n += 1;
+    }
+    for c in report.map(|r| r.conflicts.as_slice()).unwrap_or(&[]) {
+        let file = read.file_of(c.table);
+        for col in &c.columns {
+            w.write_record([
+                file.as_str(),
+                &c.line.to_string(),
+                col.column,
+                "error",
+                "conflict",
+                &c.to_string(),
+            ])
+            .with_context(ctx)?;
+        }
+        n += 1;
+    }
+    w.flush().with_context(ctx)?;
+    Ok(n)
+}
+
+pub fn import(a: &ImportArgs) -> Result<(), Failure> {
+    let started = Instant::now();
+    let rt = runtime()?;
+    let pb = Arc::new(spinner(!a.quiet && std::io::stderr().is_terminal()));
+    let outcome = rt.block_on(async {
+        let store = open(&a.db).await?;
+        let p = Arc::clone(&pb);
+        pb.set_message(format!("reading {}", a.portfolio.display()));
+        let feed = arrears_store::read_feed(
+            &store,
+            &a.portfolio,
+            Arc::new(move |t: Table, n: u64| {
+                p.set_message(format!("reading {}: {n} rows", t.name()));
+            }),
+        )
+        .await
+        .map_err(store_failure)?;
+        let has_errors = feed
+            .report
+            .rejects
+            .iter()
+            .any(|r| r.severity == Severity::Error);
+        if a.strict && has_errors {
+            store.close().await;
+            return Ok((feed, None));
+        }
+        let source = a.portfolio.display().to_string();
+        let p = Arc::clone(&pb);
+        let report = store
+            .import(&feed.rows, &source, &move |msg: &str, n: u64| {
+                if n > 0 {
+                    p.set_message(format!("{msg}: {n} rows"));
+                } else {
+                    p.set_message(msg.to_owned());
+                }
+            })
+            .await
+            .map_err(store_failure)?;
+        store.close().await;
+        Ok::<_, Failure>((feed, Some(report)))
+    })?;
+    pb.finish_and_clear();
+    let (feed, report) = outcome;
+    let problems = write_rejects_and_conflicts(&a.rejects, &feed.report, report.as_ref())?;
+    let Some(report) = report else {
+        let first = feed
+            .report
+            .rejects
+            .iter()
+            .find(|r| r.severity == Severity::Error)
+            .map(|r| arrears_io::write::describe(&feed.report, r))
+            .unwrap_or_default();
+        return Err(Failure::bad_input(anyhow!(
+            "strict mode: nothing imported; {first} (every problem is in {})",
+            a.rejects.display()
+        )));
+    };
+    if !a.quiet {
+        print_import(a, &feed.report, &report, problems, started);
+    }
+    Ok(())
+}
+
+fn print_import(
+    a: &ImportArgs,
+    read: &ReadOutcome,
+    report: &ImportReport,
+    problems: u64,
+    started: Instant,
+) {
+    let counts = arrears_io::write::count_rejects(read);
+    println!(
+        "Import of {} into {}",
+        a.portfolio.display(),
+        parse_target(&a.db.db)
+            .map(|t| t.to_string())
+            .unwrap_or_default()
+    );
+    println!(
+        "  {:<14} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "table", "read", "rejected", "inserted", "updated", "unchanged", "conflicts"
+    );
+    for t in &report.tables {
+        let read = counts.read.get(t.table).copied().unwrap_or(0);
+        if read == 0 && t.rows == 0 {
+            continue;
+        }
+        println!(
+            "  {:<14} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            t.table,
+            read,
+            counts.rejected.get(t.table).copied().unwrap_or(0),
+            t.inserted,
+            t.updated,
+            t.unchanged,
+            t.conflicts
+        );
+    }
+    if report.changed_nothing() {
+        println!("  the store already held every row: nothing changed");
+    }
+    if problems > 0 {
+        println!(
+            "  {problems} rejected rows, warnings or conflicts: see {}",
+            a.rejects.display()
+        );
+    }
+    println!("  done in {:.2} s", started.elapsed().as_secs_f64());
+}
+
+/// `arrears run --as-of D --db …`: the daily run over the stored portfolio, written as that
+/// date's snapshot (replacing an earlier run of the date) and, with `--out`/`--export`, as
+/// the files of the file mode.
+pub fn run_from_store(a: &RunArgs, db: &str) -> Result<(), Failure> {
+    let started = Instant::now();
+    let config = daily::load_config(a.config.as_deref(), a.business_tz.as_deref())?;
+    let rt = runtime()?;
+    let pb = spinner(!a.quiet && std::io::stderr().is_terminal());
+    let (store, read) = rt.block_on(async {
+        let store = open(&DbOpt { db: db.to_owned() }).await?;
+        pb.set_message("loading the portfolio from the store");
+        let portfolio = store.load_portfolio().await.map_err(store_failure)?;
+        Ok::<_, Failure>((
+            store,
+            ReadOutcome {
+                portfolio,
+                rejects: Vec::new(),
+                files: Vec::new(),
+            },
+        ))
+    })?;
+    pb.set_message(format!("computing {} loans", read.portfolio.loans.len()));
+    let states =
+        arrears_engine::run_day(&read.portfolio, a.as_of, &config).map_err(Failure::from)?;
+    pb.set_message("writing the snapshot");
+    let snap = rt.block_on(async {
+        let r = store
+            .write_snapshot(a.as_of, &read.portfolio, &states, &config)
+            .await
+            .map_err(store_failure);
+        store.close().await;
+        r
+    })?;
+    let summary_json = match &a.out {
+        Some(out) => {
+            pb.set_message("writing results");
+            daily::write_outputs(out, a.format, &read, &states, a.as_of, &config)?
+        }
+        None => {
+            let summary = arrears_engine::summarize(&read.portfolio, &states, &config);
+            let counts = arrears_io::write::count_rejects(&read);
+            arrears_io::write::summary_json(a.as_of, &config, &summary, &counts)
+        }
+    };
+    pb.finish_and_clear();
+    if !a.quiet {
+        crate::display::print_summary(
+            &summary_json,
+            started.elapsed().as_secs_f64(),
+            a.out.as_deref(),
+        );
+        println!(
+            "  snapshot of {} written to {} (run {}: {} loans{}, {} lifecycle events)",
+            a.as_of,
+            parse_target(db).map(|t| t.to_string()).unwrap_or_default(),
+            snap.run_id,
+            snap.loans,
+            if snap.replaced > 0 {
+                format!(", replacing {} rows of an earlier run", snap.replaced)
+            } else {
+                String::new()
+            },
+            snap.events
+        );
+    }
+    Ok(())
+}
+
+/// `arrears history --loan ID`: the loan on every snapshot date, and its lifecycle events.
+pub fn history(a: &HistoryArgs) -> Result<(), Failure> {
+    let rt = runtime()?;
+    let (snaps, events) = rt.block_on(async {
+        let store = open(&a.db).await?;
+        let snaps = store.loan_snapshots(&a.loan).await.map_err(store_failure)?;
+        let events = store.loan_events(&a.loan).await.map_err(store_failure)?;
+        store.close().await;
+        Ok::<_, Failure>((snaps, events))
+    })?;
+    if snaps.is_empty() && events.is_empty() {
+        return Err(Failure::bad_input(anyhow!(
+            "the store has no snapshot of loan {:?}",
+            a.loan
+        )));
+    }
+    println!("Loan {} on every snapshot date", a.loan);
+    println!(
+        "  {:<10} {:<11} {:>5} {:<7} {:<9} {:>18} {:>18} {:>16}",
+        "as_of", "status", "dpd", "bucket", "stage", "overdue", "outstanding", "paid"
+    );
+    for r in &snaps {
+        let m = |v: i64| crate::display::money(v, &r.currency);
+        println!(
+            "  {:<10} {:<11} {:>5} {:<7} {:<9} {:>18} {:>18} {:>16}",
+            r.as_of.to_string(),
+            r.status,
+            r.dpd,
+            r.bucket,
+            r.stage,
+            m(r.overdue_minor),
+            m(r.outstanding_principal_minor),
+            m(r.paid_minor)
+        );
+    }
+    println!("Lifecycle events");
+    for e in &events {
+        println!(
+            "  {} {:<7} {} -> {}",
+            e.effective_on,
+            e.kind,
+            e.from.as_deref().unwrap_or("(first snapshot)"),
+            e.to
+        );
+    }
+    Ok(())
+}
+
+pub fn report(_a: &ReportArgs) -> Result<(), Failure> {
+    Err(Failure::from(anyhow!("report: wiring in progress")))
+}

@@ -1,0 +1,305 @@
+//! The store: a lender's portfolio and its daily history in SQLite (by default, one file) or
+//! PostgreSQL (in production), behind one [`Store`] type.
+//!
+//! This crate owns everything that knows SQL: the schema and its migrations (applied on
+//! [`Store::open`]), imports of portfolio files and daily feeds in one transaction each
+//! ([`Store::import`], idempotent, with conflicts returned), rebuilding the domain
+//! `Portfolio` for a daily run ([`Store::load_portfolio`]), one snapshot row per loan and
+//! business date with the lifecycle events derived from consecutive snapshots
+//! ([`Store::write_snapshot`]), and the portfolio reports ([`report`]). The engine never sees
+//! a database; file formats stay in `arrears-io`, which also validates feeds
+//! (`arrears_io::feed`) against what the store answers here ([`Store::lookup`]).
+//!
+//! Why an enum over `SqlitePool`/`PgPool` and not `sqlx::Any`: the PostgreSQL bulk path needs
+//! `COPY … FROM STDIN` on a real `PgConnection`, which `Any` cannot give; `Any` also narrows
+//! the types to a common subset and decides the backend at run time per query. With the
+//! enum, each statement is compiled for both drivers (`sql.rs` is the only code that matches
+//! on the backend to call sqlx), the few dialect differences (casts to `date`, reading dates
+//! and instants back, JSON arrays as id sets) are spelled out in one place, and the rest of
+//! the crate is written once against plain cells. Queries are run-time `sqlx::query`
+//! strings: no live database or offline cache is needed to build.
+
+mod import;
+mod load;
+pub mod report;
+mod schema;
+mod snapshot;
+mod sql;
+mod target;
+
+pub use import::{Conflict, ImportReport, TableCounts};
+pub use report::html::render_html;
+pub use snapshot::{LoanEvent, SnapshotReport, SnapshotRow};
+pub use target::{DbTarget, TargetError};
+
+use sql::{Dialect, Tx, Ty};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::str::FromStr;
+use std::time::Duration;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Everything that can go wrong with the store. A rejected row is not an error (it is a
+/// `Reject`), nor is a conflict (it is returned in the `ImportReport`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("could not open the store {target}: {source}")]
+    Open { target: String, source: sqlx::Error },
+    #[error("could not bring the schema of {target} up to date: {source}")]
+    Migrate {
+        target: String,
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("the store failed while {what}: {source}")]
+    Db { what: String, source: sqlx::Error },
+    /// A stored value that does not read back as its domain type.
+    #[error("the store holds a bad value in {table} {key}, column {column}: {detail}")]
+    Corrupt {
+        table: &'static str,
+        key: String,
+        column: &'static str,
+        detail: String,
+    },
+    #[error(transparent)]
+    Feed(#[from] arrears_io::feed::FeedError),
+    /// A bug, or stored rows that break the portfolio's rules.
+    #[error("internal error in the store: {0}")]
+    Internal(String),
+}
+
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A portfolio store on SQLite or PostgreSQL, migrated to the latest schema.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: Pool,
+    target: DbTarget,
+}
+
+/// What `arrears db status` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub target: String,
+    pub backend: &'static str,
+    /// The last migration applied, and the last this build knows.
+    pub applied_version: Option<i64>,
+    pub applied_description: Option<String>,
+    pub latest_version: i64,
+    /// Rows per portfolio table, in `Table::ALL` order.
+    pub rows: Vec<(&'static str, i64)>,
+    /// Business dates with a snapshot: how many, the first and the last.
+    pub snapshot_dates: i64,
+    pub first_snapshot: Option<String>,
+    pub last_snapshot: Option<String>,
+}
+
+impl Store {
+    /// Opens (creating an SQLite file if missing) and applies pending migrations.
+    pub async fn open(target: &DbTarget) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            target: target.to_string(),
+            source,
+        };
+        let pool = match target {
+            DbTarget::Sqlite(path) => {
+                let opts = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    // WAL: readers never block the writer, and a killed writer leaves the
+                    // last committed state. NORMAL sync is durable across process crashes.
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(60))
+                    .pragma("temp_store", "memory")
+                    .pragma("cache_size", "-65536");
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(opts)
+                    .await
+                    .map_err(open_err)?;
+                SQLITE_MIGRATIONS
+                    .run(&pool)
+                    .await
+                    .map_err(|source| StoreError::Migrate {
+                        target: target.to_string(),
+                        source,
+                    })?;
+                Pool::Sqlite(pool)
+            }
+            DbTarget::Postgres(url) => {
+                let opts = PgConnectOptions::from_str(url).map_err(open_err)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(opts)
+                    .await
+                    .map_err(open_err)?;
+                POSTGRES_MIGRATIONS
+                    .run(&pool)
+                    .await
+                    .map_err(|source| StoreError::Migrate {
+                        target: target.to_string(),
+                        source,
+                    })?;
+                Pool::Postgres(pool)
+            }
+        };
+        Ok(Store {
+            pool,
+            target: target.clone(),
+        })
+    }
+
+    pub fn target(&self) -> &DbTarget {
+        &self.target
+    }
+
+    /// Closes the pool (waits for connections to be returned).
+    pub async fn close(self) {
+        match self.pool {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+        }
+    }
+
+    pub(crate) fn dialect(&self) -> Dialect {
+        match self.pool {
+            Pool::Sqlite(_) => Dialect::Sqlite,
+            Pool::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
+        let err = |source| StoreError::Db {
+            what: "starting a transaction".into(),
+            source,
+        };
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await.map_err(err)?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await.map_err(err)?),
+        })
+    }
+
+    /// A transaction that sees one consistent state for all its reads.
+    pub(crate) async fn begin_read(&self) -> Result<Tx, StoreError> {
+        let mut tx = self.begin().await?;
+        if tx.dialect() == Dialect::Postgres {
+            tx.exec(
+                "starting a read",
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                &[],
+            )
+            .await?;
+        }
+        Ok(tx)
+    }
+
+    /// The applied schema version and what the store holds.
+    pub async fn status(&self) -> Result<Status, StoreError> {
+        let latest = match self.pool {
+            Pool::Sqlite(_) => &SQLITE_MIGRATIONS,
+            Pool::Postgres(_) => &POSTGRES_MIGRATIONS,
+        }
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or(0);
+        let mut tx = self.begin_read().await?;
+        let applied = tx
+            .fetch_all(
+                "reading the applied migrations",
+                "SELECT version, description FROM _sqlx_migrations WHERE success \
+                 ORDER BY version DESC LIMIT 1",
+                &[],
+                &[Ty::Int, Ty::Text],
+            )
+            .await?;
+        let (applied_version, applied_description) = match applied.first() {
+            Some(r) => (r[0].int(), r[1].text().map(str::to_owned)),
+            None => (None, None),
+        };
+        let mut rows = Vec::new();
+        for t in schema::TABLES {
+            let n = tx
+                .fetch_all(
+                    "counting rows",
+                    &format!("SELECT CAST(COUNT(*) AS BIGINT) FROM {}", t.name),
+                    &[],
+                    &[Ty::Int],
+                )
+                .await?;
+            rows.push((t.name, n.first().and_then(|r| r[0].int()).unwrap_or(0)));
+        }
+        let d = self.dialect();
+        let snaps = tx
+            .fetch_all(
+                "reading snapshot dates",
+                &format!(
+                    "SELECT CAST(COUNT(*) AS BIGINT), {}, {} FROM (SELECT DISTINCT as_of FROM snapshots) d",
+                    d.select("MIN(as_of)", Ty::Date),
+                    d.select("MAX(as_of)", Ty::Date)
+                ),
+                &[],
+                &[Ty::Int, Ty::Date, Ty::Date],
+            )
+            .await?;
+        tx.commit().await?;
+        let (snapshot_dates, first_snapshot, last_snapshot) = match snaps.first() {
+            Some(r) => (
+                r[0].int().unwrap_or(0),
+                r[1].text().map(str::to_owned),
+                r[2].text().map(str::to_owned),
+            ),
+            None => (0, None, None),
+        };
+        Ok(Status {
+            target: self.target.to_string(),
+            backend: self.target.backend_name(),
+            applied_version,
+            applied_description,
+            latest_version: latest,
+            rows,
+            snapshot_dates,
+            first_snapshot,
+            last_snapshot,
+        })
+    }
+}
+
+/// Reads a portfolio folder or daily feed against the store: the survey, the store's answer
+/// ([`Store::lookup`]) and the validating read (`arrears_io::feed`). Blocking file work runs
+/// on tokio's blocking pool.
+pub async fn read_feed(
+    store: &Store,
+    dir: &std::path::Path,
+    progress: std::sync::Arc<dyn Fn(arrears_domain::Table, u64) + Send + Sync>,
+) -> Result<arrears_io::feed::FeedOutcome, StoreError> {
+    use arrears_io::feed;
+    let join = |e: tokio::task::JoinError| StoreError::Internal(format!("reading task: {e}"));
+    let d = dir.to_owned();
+    let (files, mentions) = tokio::task::spawn_blocking(move || {
+        let files = feed::locate_feed(&d)?;
+        let mentions = feed::survey(&files)?;
+        Ok::<_, feed::FeedError>((files, mentions))
+    })
+    .await
+    .map_err(join)??;
+    let known = store.lookup(&mentions).await?;
+    drop(mentions);
+    let outcome = tokio::task::spawn_blocking(move || feed::read_feed(files, &known, &*progress))
+        .await
+        .map_err(join)??;
+    Ok(outcome)
+}

@@ -1,0 +1,2 @@
+//! report.html
+pub fn render_html() {}

@@ -1,0 +1,2 @@
+//! Portfolio reports.
+pub mod html;
