@@ -16,7 +16,7 @@ use crate::html::escape;
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
-const WIDTH: u32 = 960;
+const WIDTH: u32 = 680;
 const HEIGHT: u32 = 420;
 const FONT: &str = "sans-serif";
 
@@ -45,8 +45,31 @@ fn coord(value: u128, divisor: u128) -> f64 {
     value as f64 / divisor.max(1) as f64
 }
 
-fn index(i: usize) -> u32 {
-    u32::try_from(i).unwrap_or(u32::MAX)
+/// A position (index of a bar, date, row or column) as a drawing coordinate. Positions are
+/// small; `f64` holds every integer below 2^53 exactly.
+fn at(i: usize) -> f64 {
+    // Exact for any position a page can show (see above).
+    i as f64
+}
+
+/// Axis labels for counts: integers only, so no tick says half a loan.
+fn whole(x: &f64) -> String {
+    if (x - x.round()).abs() < 1e-6 {
+        format!("{x:.0}")
+    } else {
+        String::new()
+    }
+}
+
+/// The category whose centre is at `x`, for axis labels: plotters puts its key points on
+/// round numbers, and with one label per unit those are the integers, the centres.
+fn category(labels: &[String], x: f64) -> String {
+    let nearest = x.round();
+    if (x - nearest).abs() > 1e-6 || nearest < 0.0 {
+        return String::new();
+    }
+    // Non-negative and integral here; a value past the end simply finds no label.
+    labels.get(nearest as usize).cloned().unwrap_or_default()
 }
 
 /// One bar: its axis label, its height (None: no bar), the text printed on top.
@@ -62,7 +85,8 @@ pub fn bars(name: &str, title: &str, y_desc: &str, bars: &[Bar], divisor: u128) 
     draw(name, title, |buf| {
         let root = SVGBackend::with_string(buf, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE)?;
-        let n = index(bars.len().max(1));
+        let n = at(bars.len().max(1));
+        let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
         let top = bars
             .iter()
             .filter_map(|b| b.value)
@@ -71,46 +95,35 @@ pub fn bars(name: &str, title: &str, y_desc: &str, bars: &[Bar], divisor: u128) 
         let y_top = if top > 0.0 { top * 1.15 } else { 1.0 };
         let mut chart = ChartBuilder::on(&root)
             .margin(16)
+            .margin_right(40)
             .x_label_area_size(48)
             .y_label_area_size(64)
-            .build_cartesian_2d((0u32..n).into_segmented(), 0.0_f64..y_top)?;
-        let label_of = |v: &SegmentValue<u32>| match v {
-            SegmentValue::CenterOf(i) => bars
-                .get(usize::try_from(*i).unwrap_or(usize::MAX))
-                .map(|b| b.label.clone())
-                .unwrap_or_default(),
-            _ => String::new(),
-        };
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(bars.len())
+            .build_cartesian_2d(-0.5_f64..n - 0.5, 0.0_f64..y_top)?;
+        let label_of = |x: &f64| category(&labels, *x);
+        let mut mesh = chart.configure_mesh();
+        if divisor == 1 {
+            mesh.y_label_formatter(&whole);
+        }
+        mesh.disable_x_mesh()
+            .light_line_style(RGBColor(245, 245, 245))
+            .x_labels(bars.len().max(1))
             .x_label_formatter(&label_of)
             .y_desc(y_desc)
             .label_style((FONT, 13))
             .draw()?;
         chart.draw_series(bars.iter().enumerate().filter_map(|(i, b)| {
             let height = coord(b.value?, divisor);
-            let i = index(i);
-            let mut r = Rectangle::new(
-                [
-                    (SegmentValue::Exact(i), 0.0),
-                    (SegmentValue::Exact(i + 1), height),
-                ],
+            let x = at(i);
+            Some(Rectangle::new(
+                [(x - 0.4, 0.0), (x + 0.4, height)],
                 colour(0).filled(),
-            );
-            r.set_margin(0, 0, 6, 6);
-            Some(r)
+            ))
         }))?;
         let on_top =
             TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
         chart.draw_series(bars.iter().enumerate().filter_map(|(i, b)| {
             let height = coord(b.value?, divisor);
-            Some(Text::new(
-                b.shown.clone(),
-                (SegmentValue::CenterOf(index(i)), height),
-                on_top.clone(),
-            ))
+            Some(Text::new(b.shown.clone(), (at(i), height), on_top.clone()))
         }))?;
         root.present()?;
         Ok(())
@@ -129,7 +142,7 @@ pub fn stacked_area(
         root.fill(&WHITE)?;
         // One date still gets a band: it is drawn from x 0 to x 1.
         let n = dates.len();
-        let x_last = i32::try_from(n.saturating_sub(1).max(1)).unwrap_or(i32::MAX);
+        let x_last = at(n.saturating_sub(1).max(1));
         let mut cumulative: Vec<Vec<u64>> = Vec::with_capacity(series.len());
         for (_, counts) in series {
             let below = cumulative.last();
@@ -145,22 +158,19 @@ pub fn stacked_area(
             .last()
             .and_then(|c| c.iter().copied().max())
             .unwrap_or(0);
-        let y_top = total.saturating_add(total / 10).max(1);
+        let y_top = coord(u128::from(total), 1).max(1.0) * 1.1;
         let mut chart = ChartBuilder::on(&root)
             .margin(16)
+            .margin_right(40)
             .x_label_area_size(48)
             .y_label_area_size(64)
-            .build_cartesian_2d(0i32..x_last, 0u64..y_top)?;
-        let label_of = |x: &i32| {
-            usize::try_from(*x)
-                .ok()
-                .and_then(|i| dates.get(i))
-                .cloned()
-                .unwrap_or_default()
-        };
+            .build_cartesian_2d(0.0_f64..x_last, 0.0_f64..y_top)?;
+        let label_of = |x: &f64| category(dates, *x);
         chart
             .configure_mesh()
             .x_labels(n.clamp(2, 12))
+            .y_label_formatter(&whole)
+            .light_line_style(RGBColor(245, 245, 245))
             .x_label_formatter(&label_of)
             .y_desc("loans")
             .label_style((FONT, 13))
@@ -170,17 +180,17 @@ pub fn stacked_area(
             let Some(tops) = cumulative.get(k) else {
                 continue;
             };
-            let mut points: Vec<(i32, u64)> = tops
+            let mut points: Vec<(f64, f64)> = tops
                 .iter()
                 .enumerate()
-                .map(|(t, y)| (i32::try_from(t).unwrap_or(i32::MAX), *y))
+                .map(|(t, y)| (at(t), coord(u128::from(*y), 1)))
                 .collect();
             if let [only] = points.as_slice() {
-                points.push((1, only.1));
+                points.push((1.0, only.1));
             }
             let c = colour(k);
             chart
-                .draw_series(AreaSeries::new(points, 0, c.mix(0.85).filled()).border_style(c))?
+                .draw_series(AreaSeries::new(points, 0.0, c.mix(0.85).filled()).border_style(c))?
                 .label(label.as_str())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled()));
         }
@@ -212,37 +222,30 @@ pub fn heat_map(
     cells: &[Vec<Option<Cell>>],
 ) -> String {
     draw(name, title, |buf| {
-        let height = (u32::try_from(rows.len()).unwrap_or(64) * 34 + 120).min(2400);
+        let height = u32::try_from(rows.len())
+            .unwrap_or(u32::MAX)
+            .saturating_mul(34)
+            .saturating_add(120)
+            .min(2400);
         let root = SVGBackend::with_string(buf, (WIDTH, height)).into_drawing_area();
         root.fill(&WHITE)?;
-        let nr = index(rows.len().max(1));
-        let nc = index(columns.len().max(1));
+        let nr = rows.len().max(1);
+        let nc = columns.len().max(1);
         let mut chart = ChartBuilder::on(&root)
             .margin(16)
+            .margin_right(40)
             .x_label_area_size(48)
             .y_label_area_size(96)
-            .build_cartesian_2d((0u32..nc).into_segmented(), (0u32..nr).into_segmented())?;
+            .build_cartesian_2d(-0.5_f64..at(nc) - 0.5, -0.5_f64..at(nr) - 0.5)?;
         // Row 0 is drawn at the top: display row y holds rows[nr - 1 - y].
-        let row_label = |v: &SegmentValue<u32>| match v {
-            SegmentValue::CenterOf(y) => nr
-                .checked_sub(y + 1)
-                .and_then(|r| rows.get(usize::try_from(r).unwrap_or(usize::MAX)))
-                .cloned()
-                .unwrap_or_default(),
-            _ => String::new(),
-        };
-        let column_label = |v: &SegmentValue<u32>| match v {
-            SegmentValue::CenterOf(x) => columns
-                .get(usize::try_from(*x).unwrap_or(usize::MAX))
-                .cloned()
-                .unwrap_or_default(),
-            _ => String::new(),
-        };
+        let upside_down: Vec<String> = rows.iter().rev().cloned().collect();
+        let row_label = |y: &f64| category(&upside_down, *y);
+        let column_label = |x: &f64| category(columns, *x);
         chart
             .configure_mesh()
             .disable_mesh()
-            .x_labels(columns.len())
-            .y_labels(rows.len())
+            .x_labels(nc)
+            .y_labels(nr)
             .x_label_formatter(&column_label)
             .y_label_formatter(&row_label)
             .x_desc("to")
@@ -256,13 +259,10 @@ pub fn heat_map(
         let on_dark = centred.clone().color(&WHITE);
         let on_light = centred.color(&BLACK);
         for (r, row) in cells.iter().enumerate() {
-            let y = nr.saturating_sub(index(r) + 1);
+            let y = at(nr.saturating_sub(r + 1));
             for (c, cell) in row.iter().enumerate() {
-                let x = index(c);
-                let corners = [
-                    (SegmentValue::Exact(x), SegmentValue::Exact(y)),
-                    (SegmentValue::Exact(x + 1), SegmentValue::Exact(y + 1)),
-                ];
+                let x = at(c);
+                let corners = [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)];
                 let Some(cell) = cell else {
                     shapes.push(Rectangle::new(corners, RGBColor(238, 238, 238).filled()));
                     continue;
@@ -276,11 +276,7 @@ pub fn heat_map(
                 let fill = RGBColor(shade(255.0, 165.0), shade(255.0, 15.0), shade(255.0, 21.0));
                 shapes.push(Rectangle::new(corners, fill.filled()));
                 let ink = if t > 0.5 { &on_dark } else { &on_light };
-                labels.push(Text::new(
-                    cell.shown.clone(),
-                    (SegmentValue::CenterOf(x), SegmentValue::CenterOf(y)),
-                    ink.clone(),
-                ));
+                labels.push(Text::new(cell.shown.clone(), (x, y), ink.clone()));
             }
         }
         chart.draw_series(shapes)?;
@@ -306,6 +302,8 @@ pub fn lines(
             .max()
             .unwrap_or(0)
             .max(1);
+        let x_labels = usize::try_from(x_last).unwrap_or(24).clamp(1, 24) + 1;
+        let x_last = coord(u128::from(x_last), 1);
         let top = series
             .iter()
             .flat_map(|(_, points)| points.iter().map(|p| coord(p.1, 100)))
@@ -317,19 +315,25 @@ pub fn lines(
         };
         let mut chart = ChartBuilder::on(&root)
             .margin(16)
+            .margin_right(40)
             .x_label_area_size(48)
             .y_label_area_size(64)
-            .build_cartesian_2d(0u32..x_last, 0.0_f64..y_top)?;
+            .build_cartesian_2d(0.0_f64..x_last, 0.0_f64..y_top)?;
         chart
             .configure_mesh()
-            .x_labels(usize::try_from(x_last).unwrap_or(12).clamp(1, 24) + 1)
+            .x_labels(x_labels)
+            .x_label_formatter(&whole)
+            .light_line_style(RGBColor(245, 245, 245))
             .x_desc(x_desc)
             .y_desc("30+ rate %")
             .label_style((FONT, 13))
             .draw()?;
         for (k, (label, points)) in series.iter().enumerate() {
             let c = colour(k);
-            let xy: Vec<(u32, f64)> = points.iter().map(|(x, y)| (*x, coord(*y, 100))).collect();
+            let xy: Vec<(f64, f64)> = points
+                .iter()
+                .map(|(x, y)| (coord(u128::from(*x), 1), coord(*y, 100)))
+                .collect();
             chart
                 .draw_series(LineSeries::new(xy.clone(), c.stroke_width(2)))?
                 .label(label.as_str())

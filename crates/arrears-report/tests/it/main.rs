@@ -1,0 +1,8 @@
+//! One integration-test binary for arrears-report: hand-worked histories, properties over
+//! generated histories, the HTML tables against the CSV files, and the page in a real browser.
+
+mod browser;
+mod common;
+mod hand;
+mod html_tables;
+mod props;
