@@ -121,9 +121,10 @@ pub fn bars(name: &str, title: &str, y_desc: &str, bars: &[Bar], divisor: u128) 
         }))?;
         let on_top =
             TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
-        chart.draw_series(bars.iter().enumerate().filter_map(|(i, b)| {
-            let height = coord(b.value?, divisor);
-            Some(Text::new(b.shown.clone(), (at(i), height), on_top.clone()))
+        // A bar without a value (a rate of nothing) still says so at the baseline.
+        chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
+            let height = b.value.map_or(0.0, |v| coord(v, divisor));
+            Text::new(b.shown.clone(), (at(i), height), on_top.clone())
         }))?;
         root.present()?;
         Ok(())
@@ -308,11 +309,8 @@ pub fn lines(
             .iter()
             .flat_map(|(_, points)| points.iter().map(|p| coord(p.1, 100)))
             .fold(0.0_f64, f64::max);
-        let y_top = if top > 0.0 {
-            (top * 1.15).min(100.0).max(top)
-        } else {
-            1.0
-        };
+        // Headroom above the highest point, so a line at 100 % is not drawn on the frame.
+        let y_top = if top > 0.0 { top * 1.15 } else { 1.0 };
         let mut chart = ChartBuilder::on(&root)
             .margin(16)
             .margin_right(40)

@@ -32,9 +32,9 @@ pub fn escape(text: &str) -> String {
 const STYLE: &str = "\
 body{font-family:sans-serif;margin:24px;color:#222;background:#fff}\
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em}\
-.pair{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}\
-svg.chart{max-width:100%;height:auto;border:1px solid #ddd}\
-.table{max-height:420px;overflow:auto}\
+.pair{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:24px;align-items:start}\
+svg.chart{width:100%;height:auto;border:1px solid #ddd}\
+.table{max-height:520px;overflow:auto}\
 table{border-collapse:collapse;font-size:12px}\
 th,td{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}\
 th{background:#f4f4f4;position:sticky;top:0}\

@@ -147,7 +147,11 @@ fn report_renders_in_headless_chromium() {
         "screenshot is {shot_size} bytes, a blank page {blank_size}: the page looks empty"
     );
     assert_eq!(&std::fs::read(&shot).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
-    if let Some(keep) = std::env::var_os("ARREARS_REPORT_SCREENSHOT") {
-        std::fs::copy(&shot, keep).unwrap();
+    // For a person to look at: ARREARS_REPORT_KEEP=DIR keeps the page and the screenshot.
+    if let Some(keep) = std::env::var_os("ARREARS_REPORT_KEEP") {
+        let keep = Path::new(&keep);
+        std::fs::create_dir_all(keep).unwrap();
+        std::fs::copy(&shot, keep.join("report.png")).unwrap();
+        std::fs::copy(tmp.path().join("out/report.html"), keep.join("report.html")).unwrap();
     }
 }

@@ -79,6 +79,11 @@ fn check_tables_equal_csv(h: &History) {
     let dir = tempfile::tempdir().unwrap();
     write(&report, dir.path()).unwrap();
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(
+        !html.contains("could not be drawn"),
+        "a chart failed to draw"
+    );
+    assert_eq!(html.matches("<svg class=\"chart\"").count(), 5);
     let found = tables(&html);
 
     let mut by_file: BTreeMap<&str, Vec<&HtmlTable>> = BTreeMap::new();
@@ -190,5 +195,22 @@ proptest! {
     fn html_tables_equal_the_csv_files_of_generated_histories(h in crate::props::history()) {
         prop_assume!(h.days.iter().any(|d| !d.loans.is_empty()));
         check_tables_equal_csv(&h);
+    }
+}
+
+#[test]
+fn degenerate_histories_still_draw_every_chart() {
+    // One date (no period, roll matrix from the date to itself), and dates without loans.
+    let mut one_day = worked_history();
+    one_day.days.truncate(1);
+    let mut no_loans = worked_history();
+    for d in &mut no_loans.days {
+        d.loans.clear();
+    }
+    for h in [one_day, no_loans] {
+        let html = arrears_report::render_html(&build(&h).unwrap());
+        assert!(!html.contains("could not be drawn"), "{html}");
+        assert_eq!(html.matches("<svg class=\"chart\"").count(), 5);
+        assert_eq!(html.matches("<title>").count(), 1 + 5);
     }
 }
