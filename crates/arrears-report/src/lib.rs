@@ -9,9 +9,13 @@
 //! - delinquency (30+ days past due) by vintage over months on book ([`VintageRow`]),
 //! - the bucket and stage distribution of every date ([`DistributionRow`]).
 //!
-//! [`write`] is the only I/O: it writes one CSV per table and a self-contained `report.html`
+//! [`write()`] is the only I/O: it writes one CSV per table and a self-contained `report.html`
 //! ([`render_html`]) with inline SVG charts and, beside every chart, an HTML table holding
 //! exactly the cells of the CSV (both are printed by the same [`Table`] code).
+//!
+//! Charts are drawn with plotters' SVG backend without its `ttf` feature: labels are SVG
+//! `<text>` in the browser's `sans-serif`, so no font file is read or embedded. Axes are `f64`
+//! drawing coordinates (plotters' integer axes can overflow on small ranges).
 //!
 //! Amounts are integer minor units, summed in `i128` and checked back into `i64`, and are
 //! always kept per currency: no row adds amounts of two currencies. Loan counts may be summed
@@ -135,7 +139,10 @@ pub struct RollRow {
     pub roll_rate: Pct,
 }
 
-/// Flows between two consecutive snapshot dates, for one currency.
+/// Flows between two consecutive snapshot dates, for one currency (the loan's, which never
+/// changes). Every currency of the history has a row in every period, zeros included. A loan
+/// absent from the to-date snapshot is counted at the start but is neither cured, nor a
+/// write-off flow, nor a recovery: nothing is known about it at the end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeriodRow {
     pub from_date: Date,
@@ -264,7 +271,7 @@ pub enum ReportError {
     },
 }
 
-/// The files [`write`] creates in its directory, in this order.
+/// The files [`write()`] creates in its directory, in this order.
 pub const FILES: [&str; 5] = [
     "roll_rates.csv",
     "periods.csv",
