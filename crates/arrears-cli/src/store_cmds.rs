@@ -252,7 +252,7 @@ pub fn import(a: &ImportArgs) -> Result<(), Failure> {
         let source = a.portfolio.display().to_string();
         let p = Arc::clone(&pb);
         let report = store
-            .import(&feed.rows, &source, &move |msg: &str, n: u64| {
+            .import(&feed, &source, &move |msg: &str, n: u64| {
                 if n > 0 {
                     p.set_message(format!("{msg}: {n} rows"));
                 } else {
@@ -449,6 +449,70 @@ pub fn history(a: &HistoryArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn report(_a: &ReportArgs) -> Result<(), Failure> {
-    Err(Failure::from(anyhow!("report: wiring in progress")))
+pub fn report(a: &ReportArgs) -> Result<(), Failure> {
+    if a.from > a.to {
+        return Err(Failure::bad_input(anyhow!(
+            "--from {} is after --to {}",
+            a.from,
+            a.to
+        )));
+    }
+    let config = daily::load_config(a.config.as_deref(), None)?;
+    let rt = runtime()?;
+    let history = rt.block_on(async {
+        let store = open(&a.db).await?;
+        let dates = store
+            .snapshot_dates(a.from, a.to)
+            .await
+            .map_err(store_failure)?;
+        let mut days = Vec::with_capacity(dates.len());
+        for d in dates {
+            let rows = store.snapshot_rows(d).await.map_err(store_failure)?;
+            days.push(arrears_report::Day {
+                as_of: d,
+                loans: rows
+                    .into_iter()
+                    .map(|r| arrears_report::LoanDay {
+                        loan_id: r.loan_id,
+                        status: r.status,
+                        dpd: r.dpd,
+                        bucket: r.bucket,
+                        stage: r.stage,
+                        overdue_minor: r.overdue_minor,
+                        outstanding_principal_minor: r.outstanding_principal_minor,
+                        paid_minor: r.paid_minor,
+                        currency: r.currency,
+                        disbursed_on: r.disbursed_on,
+                    })
+                    .collect(),
+            });
+        }
+        store.close().await;
+        Ok::<_, Failure>(days)
+    })?;
+    if history.is_empty() {
+        return Err(Failure::bad_input(anyhow!(
+            "the store has no snapshot between {} and {}; run `arrears run --as-of D --db …` first",
+            a.from,
+            a.to
+        )));
+    }
+    let h = arrears_report::History {
+        days: history,
+        buckets: config.buckets.names().iter().map(|s| s.to_string()).collect(),
+        stages: config.stages.names().iter().map(|s| s.to_string()).collect(),
+    };
+    let report = arrears_report::build(&h).map_err(Failure::from)?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let files = arrears_report::write(&report, &a.out).map_err(Failure::from)?;
+    println!(
+        "Report {} to {} over {} snapshot dates:",
+        a.from,
+        a.to,
+        h.days.len()
+    );
+    for f in files {
+        println!("  {}", f.display());
+    }
+    Ok(())
 }

@@ -17,7 +17,7 @@ use crate::schema::{self, TableDef};
 use crate::sql::{Cell, Dialect, Tx, Ty, json_array};
 use crate::{Store, StoreError};
 use arrears_domain::{Minor, PaymentKind, Table};
-use arrears_io::feed::{FeedRows, Known, KnownPayment, Mentions};
+use arrears_io::feed::{Known, KnownPayment, Mentions};
 use std::collections::HashSet;
 
 /// Rows of one table in an import, by what became of them.
@@ -268,75 +268,123 @@ impl Store {
     }
 
     /// Writes a feed's accepted rows in one transaction. `source` names the feed in the
-    /// `imports` log; `progress(message, rows)` reports staging as it goes.
+    /// `imports` log; `progress(message, rows)` reports loading as it goes.
+    ///
+    /// Table by table, parents first: rows whose key the store did not hold when the feed
+    /// was read go straight into their table (COPY / batched INSERTs); rows whose key it
+    /// held are staged into a temporary table and merged (unchanged, allowed update, or
+    /// conflict). A full load therefore writes every row once. Should another import have
+    /// added the same key in between, the insert fails on the key and the whole import
+    /// rolls back, leaving the store as it was.
     pub async fn import(
         &self,
-        rows: &FeedRows,
+        feed: &crate::Feed,
         source: &str,
         progress: &(dyn Fn(&str, u64) + Sync),
     ) -> Result<ImportReport, StoreError> {
+        let rows = &feed.rows;
+        let known = &feed.known;
         let mut tx = self.begin().await?;
         let d = tx.dialect();
-        for t in schema::TABLES {
-            for sql in stage_ddl(d, t) {
-                tx.exec("creating a staging table", &sql, &[]).await?;
-            }
-        }
-        let counts = rows.counts();
-        for t in schema::TABLES {
-            let n = counts[t.table as usize];
-            if n == 0 {
-                continue;
-            }
-            let stage = t.stage();
-            let mut cols = vec!["line"];
-            cols.extend(t.col_names());
-            let what = format!("staging {}", t.name);
-            let msg = format!("staging {}", t.name);
-            let report = |done: u64| progress(&msg, done);
-            macro_rules! load {
-                ($v:expr, $cells:path) => {
-                    tx.bulk_load(
-                        &what,
-                        &stage,
-                        &cols,
-                        $v.iter().map(|l| {
-                            let mut c = vec![Cell::Int(i64::try_from(l.line).ok())];
-                            c.extend($cells(&l.row));
-                            c
-                        }),
-                        &report,
-                    )
-                    .await?
-                };
-            }
-            match t.table {
-                Table::Borrowers => load!(rows.borrowers, schema::borrower_cells),
-                Table::Loans => load!(rows.loans, schema::loan_cells),
-                Table::Installments => load!(rows.installments, schema::installment_cells),
-                Table::Payments => load!(rows.payments, schema::payment_cells),
-                Table::Contacts => load!(rows.contacts, schema::contact_cells),
-                Table::Promises => load!(rows.promises, schema::promise_cells),
-            };
-            if d == Dialect::Postgres {
-                tx.exec(
-                    "analyzing a staging table",
-                    &format!("ANALYZE {stage}"),
-                    &[],
-                )
-                .await?;
-            }
-        }
-
         let mut report = ImportReport::default();
         for t in schema::TABLES {
-            let staged = counts[t.table as usize] as u64;
+            let staged_table = t.stage();
+            let mut stage_cols = vec!["line"];
+            stage_cols.extend(t.col_names());
+            let cols = t.col_names();
+            let loading = format!("loading {}", t.name);
+            let staging = format!("staging {}", t.name);
+            let load_progress = |done: u64| progress(&loading, done);
+            let stage_progress = |done: u64| progress(&staging, done);
+            // (new rows inserted directly, rows staged for the merge)
+            macro_rules! split_load {
+                ($v:expr, $cells:path, $stored:expr) => {{
+                    let stored = $stored;
+                    let (old, new): (Vec<_>, Vec<_>) = $v.iter().partition(|l| stored(&l.row));
+                    let mut inserted = 0;
+                    if !new.is_empty() {
+                        inserted = tx
+                            .bulk_load(
+                                &loading,
+                                t.name,
+                                &cols,
+                                new.iter().map(|l| $cells(&l.row)),
+                                &load_progress,
+                            )
+                            .await?;
+                    }
+                    let mut staged = 0;
+                    if !old.is_empty() {
+                        for sql in stage_ddl(d, t) {
+                            tx.exec("creating a staging table", &sql, &[]).await?;
+                        }
+                        staged = tx
+                            .bulk_load(
+                                &staging,
+                                &staged_table,
+                                &stage_cols,
+                                old.iter().map(|l| {
+                                    let mut c = vec![Cell::Int(i64::try_from(l.line).ok())];
+                                    c.extend($cells(&l.row));
+                                    c
+                                }),
+                                &stage_progress,
+                            )
+                            .await?;
+                    }
+                    (inserted, staged)
+                }};
+            }
+            let (direct, staged) = match t.table {
+                Table::Borrowers => split_load!(
+                    rows.borrowers,
+                    schema::borrower_cells,
+                    |r: &arrears_domain::BorrowerRow| known.borrowers.contains(r.id.as_str())
+                ),
+                Table::Loans => split_load!(
+                    rows.loans,
+                    schema::loan_cells,
+                    |r: &arrears_domain::LoanRow| known.loans.contains_key(r.id.as_str())
+                ),
+                Table::Installments => split_load!(
+                    rows.installments,
+                    schema::installment_cells,
+                    |r: &arrears_io::feed::FeedInstallment| known
+                        .installments
+                        .get(r.loan_id.as_str())
+                        .is_some_and(|seqs| seqs.iter().any(|(s, _)| *s == r.seq))
+                ),
+                Table::Payments => split_load!(
+                    rows.payments,
+                    schema::payment_cells,
+                    |r: &arrears_io::feed::FeedPayment| known.payments.contains_key(r.id.as_str())
+                ),
+                Table::Contacts => split_load!(
+                    rows.contacts,
+                    schema::contact_cells,
+                    |r: &arrears_io::feed::FeedContact| known.contacts.contains(r.id.as_str())
+                ),
+                Table::Promises => split_load!(
+                    rows.promises,
+                    schema::promise_cells,
+                    |r: &arrears_io::feed::FeedPromise| known.promises.contains(r.id.as_str())
+                ),
+            };
             let mut c = TableCounts {
                 table: t.name,
-                rows: staged,
+                rows: direct + staged,
+                inserted: direct,
                 ..TableCounts::default()
             };
             if staged > 0 {
+                if d == Dialect::Postgres {
+                    tx.exec(
+                        "analyzing a staging table",
+                        &format!("ANALYZE {staged_table}"),
+                        &[],
+                    )
+                    .await?;
+                }
                 progress(&format!("merging {}", t.name), staged);
                 let conflicts = find_conflicts(&mut tx, t).await?;
                 c.conflicts = conflicts.len() as u64;
@@ -346,29 +394,30 @@ impl Store {
                         .exec(&format!("updating {}", t.name), &update_sql(t), &[])
                         .await?;
                 }
-                c.inserted = tx
+                // A staged key the store does not hold (none, unless the feed's rows and the
+                // lookup disagree): inserted like a new row.
+                let late = tx
                     .exec(&format!("inserting {}", t.name), &insert_sql(t), &[])
                     .await?;
+                c.inserted += late;
                 c.unchanged = staged
-                    .checked_sub(c.conflicts + c.updated + c.inserted)
+                    .checked_sub(c.conflicts + c.updated + late)
                     .ok_or_else(|| {
                         StoreError::Internal(format!(
                             "{}: {} rows staged but {} conflicts, {} updates, {} inserts",
-                            t.name, staged, c.conflicts, c.updated, c.inserted
+                            t.name, staged, c.conflicts, c.updated, late
                         ))
                     })?;
+                if d == Dialect::Sqlite {
+                    tx.exec(
+                        "dropping a staging table",
+                        &format!("DROP TABLE IF EXISTS temp.{staged_table}"),
+                        &[],
+                    )
+                    .await?;
+                }
             }
             report.tables.push(c);
-        }
-        if d == Dialect::Sqlite {
-            for t in schema::TABLES {
-                tx.exec(
-                    "dropping a staging table",
-                    &format!("DROP TABLE IF EXISTS temp.{}", t.stage()),
-                    &[],
-                )
-                .await?;
-            }
         }
         if !report.changed_nothing() {
             let id = tx

@@ -6,7 +6,8 @@
 //! ([`Store::import`], idempotent, with conflicts returned), rebuilding the domain
 //! `Portfolio` for a daily run ([`Store::load_portfolio`]), one snapshot row per loan and
 //! business date with the lifecycle events derived from consecutive snapshots
-//! ([`Store::write_snapshot`]), and the portfolio reports ([`report`]). The engine never sees
+//! ([`Store::write_snapshot`]), and the history queries the reports read
+//! ([`Store::snapshot_rows`], [`Store::loan_snapshots`], [`Store::loan_events`]). The engine never sees
 //! a database; file formats stay in `arrears-io`, which also validates feeds
 //! (`arrears_io::feed`) against what the store answers here ([`Store::lookup`]).
 //!
@@ -21,14 +22,12 @@
 
 mod import;
 mod load;
-pub mod report;
 mod schema;
 mod snapshot;
 mod sql;
 mod target;
 
-pub use import::{Conflict, ImportReport, TableCounts};
-pub use report::html::render_html;
+pub use import::{Conflict, ConflictColumn, ImportReport, TableCounts};
 pub use snapshot::{LoanEvent, SnapshotReport, SnapshotRow};
 pub use target::{DbTarget, TargetError};
 
@@ -278,6 +277,17 @@ impl Store {
     }
 }
 
+/// A feed read and validated against the store: its accepted rows, its rejects (in the
+/// shape `arrears_io::write` takes), and what the store held of its ids when it was read,
+/// which tells `Store::import` the new rows (loaded straight into their tables) from the
+/// rows to compare with stored ones (staged and merged).
+#[derive(Debug)]
+pub struct Feed {
+    pub rows: arrears_io::feed::FeedRows,
+    pub report: arrears_io::ReadOutcome,
+    known: arrears_io::feed::Known,
+}
+
 /// Reads a portfolio folder or daily feed against the store: the survey, the store's answer
 /// ([`Store::lookup`]) and the validating read (`arrears_io::feed`). Blocking file work runs
 /// on tokio's blocking pool.
@@ -285,7 +295,7 @@ pub async fn read_feed(
     store: &Store,
     dir: &std::path::Path,
     progress: std::sync::Arc<dyn Fn(arrears_domain::Table, u64) + Send + Sync>,
-) -> Result<arrears_io::feed::FeedOutcome, StoreError> {
+) -> Result<Feed, StoreError> {
     use arrears_io::feed;
     let join = |e: tokio::task::JoinError| StoreError::Internal(format!("reading task: {e}"));
     let d = dir.to_owned();
@@ -298,8 +308,16 @@ pub async fn read_feed(
     .map_err(join)??;
     let known = store.lookup(&mentions).await?;
     drop(mentions);
-    let outcome = tokio::task::spawn_blocking(move || feed::read_feed(files, &known, &*progress))
-        .await
-        .map_err(join)??;
-    Ok(outcome)
+    let (outcome, known) = tokio::task::spawn_blocking(move || {
+        let outcome = feed::read_feed(files, &known, &*progress);
+        (outcome, known)
+    })
+    .await
+    .map_err(join)?;
+    let outcome = outcome?;
+    Ok(Feed {
+        rows: outcome.rows,
+        report: outcome.report,
+        known,
+    })
 }

@@ -1,2 +1,0 @@
-//! report.html
-pub fn render_html() {}

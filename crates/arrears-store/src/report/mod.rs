@@ -1,2 +1,0 @@
-//! Portfolio reports.
-pub mod html;
