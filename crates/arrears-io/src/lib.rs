@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod convert;
+pub mod extensions;
 mod error;
 pub mod feed;
 pub mod read;
