@@ -6,8 +6,8 @@ use anyhow::{Context, anyhow};
 use arrears_domain::Jurisdiction;
 use arrears_domain::types::{BorrowerId, LoanId};
 use arrears_policy::{
-    BorrowerFacts, Channel, ContactRecord, Decision, Language, Message, Outcome, Pack, PackSet,
-    Party, ProposedContact, Target,
+    BorrowerFacts, Channel, ContactRecord, Decision, Language, Message, Pack, PackSet, Party,
+    ProposedContact, Target,
 };
 use std::path::PathBuf;
 
@@ -117,45 +117,14 @@ pub fn check(a: &CheckArgs) -> Result<(), Failure> {
             ))
         })?;
     let bid = BorrowerId::parse("--borrower", &a.borrower).map_err(|e| bad(e.detail))?;
-    let mut facts = BorrowerFacts::new(bid.clone(), b.jurisdiction.clone());
-    facts.timezone = Some(b.timezone.clone());
-    facts.phone_timezone = b.phone_timezone.clone();
-    facts.deceased = b.deceased;
-    facts.bankrupt = b.bankrupt;
-    facts.cease_contact = b.cease_contact;
-    facts.dispute_open = b.dispute_open;
-    facts.hardship = b.hardship;
-    facts.breathing_space_until = b.breathing_space_until;
-    facts.own_targets = [&b.phone, &b.email]
-        .into_iter()
-        .flatten()
-        .filter_map(|t| Target::parse(t).ok())
-        .collect();
-    facts.attorney_targets = [&b.attorney_phone, &b.attorney_email]
-        .into_iter()
-        .flatten()
-        .filter_map(|t| Target::parse(t).ok())
-        .collect();
+    let facts = BorrowerFacts::from_borrower(b);
     let history: Vec<ContactRecord> = p
         .contacts
         .iter()
         .filter(|c| c.borrower as usize == bix)
         .filter_map(|c| {
-            let channel = Channel::parse(&c.channel).ok()?;
-            let party = c
-                .party
-                .as_deref()
-                .map_or(Ok(Party::Borrower), Party::parse)
-                .ok()?;
-            let outcome = Outcome::parse(&c.outcome).ok()?;
-            let mut r = ContactRecord::new(bid.clone(), channel, party, c.at, outcome);
-            r.loan_id = c
-                .loan
-                .and_then(|l| p.loans.get(l as usize))
-                .map(|l| l.id.clone());
-            r.target = c.target.as_deref().and_then(|t| Target::parse(t).ok());
-            r.agency_id = c.agency_id.as_deref().map(str::to_owned);
-            Some(r)
+            let loan = c.loan.and_then(|l| p.loans.get(l as usize)).map(|l| &l.id);
+            ContactRecord::from_row(&bid, loan, c)
         })
         .collect();
     let channel = Channel::parse(&a.channel).map_err(bad)?;

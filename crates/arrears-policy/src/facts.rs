@@ -6,7 +6,7 @@
 use crate::content::Binding;
 use crate::model::{Channel, Language, LocalWindow, Outcome, Party, PersonSource, Purpose, Target};
 use arrears_domain::types::{BorrowerId, LoanId};
-use arrears_domain::{Jurisdiction, TimeZoneName};
+use arrears_domain::{BorrowerRow, ContactRow, Jurisdiction, TimeZoneName};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
@@ -226,6 +226,35 @@ impl BorrowerFacts {
     }
 }
 
+impl BorrowerFacts {
+    /// The facts a `borrowers` row gives (the portfolio files and the store hold the same
+    /// row): zones, holds, flags, and the borrower's and attorney's own phone numbers and
+    /// e-mail addresses (a value that is not a phone number or address is left out). Facts
+    /// the row does not carry (opt-outs, notices, contact persons…) stay as `new` sets them.
+    pub fn from_borrower(b: &BorrowerRow) -> BorrowerFacts {
+        let mut f = BorrowerFacts::new(b.id.clone(), b.jurisdiction.clone());
+        f.timezone = Some(b.timezone.clone());
+        f.phone_timezone = b.phone_timezone.clone();
+        f.deceased = b.deceased;
+        f.bankrupt = b.bankrupt;
+        f.cease_contact = b.cease_contact;
+        f.dispute_open = b.dispute_open;
+        f.hardship = b.hardship;
+        f.breathing_space_until = b.breathing_space_until;
+        f.own_targets = [&b.phone, &b.email]
+            .into_iter()
+            .flatten()
+            .filter_map(|t| Target::parse(t).ok())
+            .collect();
+        f.attorney_targets = [&b.attorney_phone, &b.attorney_email]
+            .into_iter()
+            .flatten()
+            .filter_map(|t| Target::parse(t).ok())
+            .collect();
+        f
+    }
+}
+
 /// One past contact (the `contacts` table). A call whose outcome is a conversation
 /// (`right_party`, `promise`, `refused`, `dispute`) counts as one for US-7IN7 and
 /// CN-FREQ-CONNECTED; any other call outcome is an unanswered attempt.
@@ -260,6 +289,29 @@ impl ContactRecord {
             at,
             outcome,
         }
+    }
+
+    /// A `contacts` row as the engine counts it, about `borrower_id` and the loan the caller
+    /// resolved (`row.borrower` and `row.loan` are not read). `None` when the row's channel,
+    /// party or outcome is not in the vocabulary: such a row is not counted. A target that
+    /// is not a phone number or address is left out.
+    pub fn from_row(
+        borrower_id: &BorrowerId,
+        loan_id: Option<&LoanId>,
+        row: &ContactRow,
+    ) -> Option<ContactRecord> {
+        let channel = Channel::parse(&row.channel).ok()?;
+        let party = row
+            .party
+            .as_deref()
+            .map_or(Ok(Party::Borrower), Party::parse)
+            .ok()?;
+        let outcome = Outcome::parse(&row.outcome).ok()?;
+        let mut r = ContactRecord::new(borrower_id.clone(), channel, party, row.at, outcome);
+        r.loan_id = loan_id.cloned();
+        r.target = row.target.as_deref().and_then(|t| Target::parse(t).ok());
+        r.agency_id = row.agency_id.as_deref().map(str::to_owned);
+        Some(r)
     }
 
     pub fn is_call(&self) -> bool {

@@ -23,11 +23,16 @@
 mod import;
 mod load;
 mod schema;
+mod service;
 mod snapshot;
 mod sql;
 mod target;
 
 pub use import::{Conflict, ConflictColumn, ImportReport, TableCounts};
+pub use service::{
+    Access, BorrowerContacts, BorrowerFlag, EventMeta, Ingested, NewContact, ServiceError,
+    ServiceEvent, StoredContact, StoredUser,
+};
 pub use snapshot::{LoanEvent, SnapshotReport, SnapshotRow};
 pub use target::{DbTarget, TargetError};
 
@@ -123,7 +128,7 @@ impl Store {
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(60))
                     .pragma("temp_store", "memory")
-                    .pragma("cache_size", "-65536");
+                    .pragma("cache_size", "-262144");
                 let pool = SqlitePoolOptions::new()
                     .max_connections(4)
                     .connect_with(opts)

@@ -1,0 +1,1004 @@
+//! The `/v1` routes: the pre-contact check, recording contacts, event ingest, accounts and
+//! message verification. Handlers parse every field into its domain type first (a bad value
+//! is a 422 naming the field), then ask the store and the compliance engine.
+
+use crate::auth::{Actor, sha256_hex};
+use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::{AppState, now};
+use arrears_domain::parse;
+use arrears_domain::types::{BorrowerId, LoanId};
+use arrears_policy::{
+    BorrowerFacts, Channel, ContactRecord, Decision, Language, Message, Outcome, Party,
+    ProposedContact, Target,
+};
+use arrears_store::{
+    Access, BorrowerContacts, BorrowerFlag, EventMeta, Ingested, NewContact, ServiceError,
+    ServiceEvent,
+};
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /v1/contacts/check`: may this contact happen at `at`?
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct CheckRequest {
+    pub borrower_id: String,
+    /// The debt the contact is about; absent means every debt of the borrower.
+    #[serde(default)]
+    pub loan_id: Option<String>,
+    /// sms, call, email, letter, push, visit, or an escalation (agency_placement,
+    /// legal_referral, credit_report, fee).
+    pub channel: String,
+    /// The phone number (E.164) or e-mail address to be used.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// borrower (default), co_borrower, designated_contact, third_party, attorney.
+    #[serde(default)]
+    pub party: Option<String>,
+    /// The instant of the contact, RFC 3339 with an offset.
+    pub at: String,
+    /// The message text, for channels that carry one (vetted by the content rules).
+    #[serde(default)]
+    pub text: Option<String>,
+    /// The lender's name as the message states it.
+    #[serde(default)]
+    pub lender: Option<String>,
+    /// The message's verification code.
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
+/// The answer, exactly as `arrears check` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+pub struct CheckResponse {
+    /// `allow` or `deny`.
+    pub decision: String,
+    /// Every rule that failed (empty when allowed).
+    pub rule_ids: Vec<String>,
+    /// For a denial: the first instant the same contact would pass (RFC 3339), or null when
+    /// waiting cannot help. Null when allowed.
+    pub earliest_allowed: Option<String>,
+}
+
+/// `POST /v1/contacts` (and the `contact` event): a contact that happened.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct ContactRequest {
+    /// Unique across contacts; also the idempotency key of `POST /v1/contacts`.
+    pub contact_id: String,
+    pub borrower_id: String,
+    #[serde(default)]
+    pub loan_id: Option<String>,
+    /// sms, call, email, letter, push, visit.
+    pub channel: String,
+    /// outbound (default; checked against the rules) or inbound (the borrower called).
+    #[serde(default)]
+    pub direction: Option<String>,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub party: Option<String>,
+    /// When it happened, RFC 3339 with an offset.
+    pub at: String,
+    /// right_party, promise, refused, dispute, no_answer, wrong_party, busy, voicemail, sent,
+    /// delivered, bounced, failed.
+    pub outcome: String,
+    #[serde(default)]
+    pub agency_id: Option<String>,
+    /// The text a written contact carried (vetted by the content rules).
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub lender: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
+/// An event for `POST /v1/events`: an id (the idempotency key) and a `type` with its fields.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct EventRequest {
+    /// Unique per event: a replay with the same body changes nothing, with another body is a
+    /// conflict.
+    pub event_id: String,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// A borrower status change (dispute opened or resolved, cease-contact, hardship,
+/// deceased, bankrupt).
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct BorrowerChange {
+    pub borrower_id: String,
+    /// When it took effect, RFC 3339.
+    pub at: String,
+}
+
+/// A payment received.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct PaymentEvent {
+    pub payment_id: String,
+    pub loan_id: String,
+    pub received_at: String,
+    /// Integer minor units (cents, fen), more than zero.
+    pub amount_minor: i64,
+}
+
+/// A payment cancelled (same loan and amount as the payment it reverses).
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct ReversalEvent {
+    pub payment_id: String,
+    pub loan_id: String,
+    pub reverses: String,
+    pub received_at: String,
+    pub amount_minor: i64,
+}
+
+/// A promise to pay.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct PromiseEvent {
+    pub promise_id: String,
+    pub loan_id: String,
+    pub created_at: String,
+    pub amount_minor: i64,
+    /// YYYY-MM-DD.
+    pub due_date: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventBody {
+    Payment(PaymentEvent),
+    Reversal(ReversalEvent),
+    /// A contact attempt and its outcome (checked like `POST /v1/contacts`).
+    Contact(Box<ContactRequest>),
+    PromiseToPay(PromiseEvent),
+    DisputeOpened(BorrowerChange),
+    DisputeResolved(BorrowerChange),
+    CeaseContact(BorrowerChange),
+    /// The borrower declared financial difficulty.
+    Hardship(BorrowerChange),
+    HardshipEnded(BorrowerChange),
+    Deceased(BorrowerChange),
+    Bankrupt(BorrowerChange),
+}
+
+impl EventBody {
+    fn kind(&self) -> &'static str {
+        match self {
+            EventBody::Payment(_) => "payment",
+            EventBody::Reversal(_) => "reversal",
+            EventBody::Contact(_) => "contact",
+            EventBody::PromiseToPay(_) => "promise_to_pay",
+            EventBody::DisputeOpened(_) => "dispute_opened",
+            EventBody::DisputeResolved(_) => "dispute_resolved",
+            EventBody::CeaseContact(_) => "cease_contact",
+            EventBody::Hardship(_) => "hardship",
+            EventBody::HardshipEnded(_) => "hardship_ended",
+            EventBody::Deceased(_) => "deceased",
+            EventBody::Bankrupt(_) => "bankrupt",
+        }
+    }
+}
+
+/// What became of a recorded contact or event.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Recorded {
+    /// `recorded` (201) or `already_recorded` (200, a replay that changed nothing).
+    pub status: String,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SnapshotJson {
+    /// The business date, YYYY-MM-DD.
+    pub as_of: String,
+    pub status: String,
+    pub dpd: u32,
+    pub bucket: String,
+    pub stage: String,
+    pub currency: String,
+    pub due_to_date_minor: i64,
+    pub paid_minor: i64,
+    pub overdue_minor: i64,
+    pub overdue_fee_minor: i64,
+    pub overdue_interest_minor: i64,
+    pub overdue_principal_minor: i64,
+    pub outstanding_principal_minor: i64,
+    pub penalty_accrued_minor: i64,
+    pub penalty_paid_minor: i64,
+    pub penalty_rate_capped: bool,
+    pub credit_minor: i64,
+    pub oldest_unpaid_due_date: Option<String>,
+    pub last_payment_date: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LifecycleEventJson {
+    pub effective_on: String,
+    /// status, bucket or stage.
+    pub kind: String,
+    pub from: Option<String>,
+    pub to: String,
+}
+
+/// `GET /v1/accounts/{loan_id}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Account {
+    pub loan_id: String,
+    pub borrower_id: String,
+    /// The latest daily-run snapshot, or null before the first run.
+    pub latest: Option<SnapshotJson>,
+    /// Business dates with a snapshot.
+    pub snapshot_dates: Vec<String>,
+    /// Status, bucket and stage transitions, oldest first.
+    pub events: Vec<LifecycleEventJson>,
+}
+
+/// `GET /v1/verify/{code}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Verification {
+    /// `genuine`, or `not_genuine` when the record fails its signature check.
+    pub status: String,
+    pub code: String,
+    pub lender: String,
+    pub issued_at: String,
+    pub channel: String,
+    pub text: String,
+}
+
+fn field(e: arrears_domain::FieldError) -> ApiError {
+    ApiError::invalid(
+        "invalid_field",
+        format!("Field {}: {}.", e.column, e.detail),
+    )
+}
+
+fn vocab(column: &str, e: arrears_policy::VocabularyError) -> ApiError {
+    ApiError::invalid("invalid_field", format!("Field {column}: {e}."))
+}
+
+fn instant(column: &'static str, s: &str) -> Result<Timestamp, ApiError> {
+    parse::timestamp(column, s).map_err(field)
+}
+
+fn plain_id(column: &'static str, s: &str) -> Result<String, ApiError> {
+    arrears_domain::types::ContactId::check(column, s).map_err(field)?;
+    Ok(s.to_owned())
+}
+
+fn amount(column: &'static str, v: i64) -> Result<i64, ApiError> {
+    arrears_domain::Minor::positive(column, v)
+        .map(|m| m.get())
+        .map_err(field)
+}
+
+/// Maps what the store refused to an answer.
+fn service_error(e: ServiceError) -> ApiError {
+    match e {
+        ServiceError::UnknownBorrower(b) => {
+            ApiError::not_found("unknown_borrower", format!("There is no borrower {b:?}."))
+        }
+        ServiceError::UnknownLoan(l) => {
+            ApiError::not_found("unknown_loan", format!("There is no loan {l:?}."))
+        }
+        ServiceError::UnknownPayment(p) => {
+            ApiError::not_found("unknown_payment", format!("There is no payment {p:?}."))
+        }
+        ServiceError::Duplicate { what, id } => ApiError::conflict(
+            "duplicate_id",
+            format!("A {what} with id {id:?} is already stored with other data."),
+        ),
+        ServiceError::LoanOfAnotherBorrower { loan, borrower } => ApiError::invalid(
+            "loan_of_another_borrower",
+            format!("Loan {loan:?} is not a loan of borrower {borrower:?}."),
+        ),
+        ServiceError::Invalid(why) => ApiError::invalid("invalid_event", format!("{why}.")),
+        e @ (ServiceError::TokenNameTaken(_) | ServiceError::UsernameTaken(_)) => {
+            ApiError::conflict("name_taken", e.to_string())
+        }
+        ServiceError::Store(e) => ApiError::internal(e),
+        other => ApiError::internal(other),
+    }
+}
+
+/// The contact a request proposes, parsed.
+struct Proposal {
+    proposed: ProposedContact,
+    loan_id: Option<LoanId>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn proposal(
+    borrower_id: &BorrowerId,
+    loan_id: Option<&str>,
+    channel: &str,
+    party: Option<&str>,
+    target: Option<&str>,
+    text: Option<&str>,
+    lender: Option<&str>,
+    code: Option<&str>,
+    language: Option<&str>,
+) -> Result<Proposal, ApiError> {
+    let channel = Channel::parse(channel).map_err(|e| vocab("channel", e))?;
+    let party = party
+        .map(Party::parse)
+        .transpose()
+        .map_err(|e| vocab("party", e))?
+        .unwrap_or(Party::Borrower);
+    let target = target
+        .map(Target::parse)
+        .transpose()
+        .map_err(|e| vocab("target", e))?;
+    let loan_id = loan_id
+        .map(|l| LoanId::parse("loan_id", l))
+        .transpose()
+        .map_err(field)?;
+    let mut proposed = ProposedContact::new(borrower_id.clone(), channel, party, target);
+    proposed.loan_id = loan_id.clone();
+    if let Some(text) = text {
+        let lang = language
+            .and_then(|l| Language::parse(l).ok())
+            .unwrap_or(Language::En);
+        proposed.message = Some(Message::new(
+            text,
+            lang,
+            lender.unwrap_or_default(),
+            code.unwrap_or_default(),
+        ));
+    }
+    Ok(Proposal { proposed, loan_id })
+}
+
+/// The engine's decision over the store's facts and history (the conversion from rows is
+/// `arrears_policy`'s, shared with `arrears check` over files).
+fn decide(
+    state: &AppState,
+    proposed: &ProposedContact,
+    bc: &BorrowerContacts,
+    at: Timestamp,
+) -> Decision {
+    let facts = BorrowerFacts::from_borrower(&bc.borrower);
+    let history: Vec<ContactRecord> = bc
+        .contacts
+        .iter()
+        .filter_map(|c| ContactRecord::from_row(&bc.borrower.id, c.loan_id.as_ref(), &c.row))
+        .collect();
+    arrears_policy::check(proposed, &facts, &history, at, state.packs())
+}
+
+fn answer(d: &Decision) -> CheckResponse {
+    match d {
+        Decision::Allow(_) => CheckResponse {
+            decision: "allow".into(),
+            rule_ids: Vec::new(),
+            earliest_allowed: None,
+        },
+        Decision::Deny {
+            rule_ids,
+            earliest_allowed,
+        } => CheckResponse {
+            decision: "deny".into(),
+            rule_ids: rule_ids.iter().map(|r| r.as_str().to_owned()).collect(),
+            earliest_allowed: earliest_allowed.map(|t| t.to_string()),
+        },
+    }
+}
+
+/// Logs a read of a borrower's data; a failure to log fails the request (no unlogged reads).
+async fn log_access(
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    borrower_id: &str,
+    loan_id: Option<&str>,
+) -> Result<(), ApiError> {
+    state
+        .store()
+        .log_access(&Access {
+            at: now(),
+            actor: actor.0.clone(),
+            action: action.to_owned(),
+            borrower_id: Some(borrower_id.to_owned()),
+            loan_id: loan_id.map(str::to_owned),
+        })
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// Checks that a loan named in a request is one of the borrower's.
+async fn own_loan(
+    state: &AppState,
+    bc: &BorrowerContacts,
+    loan_id: Option<&LoanId>,
+) -> Result<(), ApiError> {
+    let Some(l) = loan_id else { return Ok(()) };
+    if bc.loan_ids.contains(l) {
+        return Ok(());
+    }
+    match state
+        .store()
+        .loan_borrower(l.as_str())
+        .await
+        .map_err(ApiError::internal)?
+    {
+        None => Err(ApiError::not_found(
+            "unknown_loan",
+            format!("There is no loan {:?}.", l.as_str()),
+        )),
+        Some(_) => Err(ApiError::invalid(
+            "loan_of_another_borrower",
+            format!(
+                "Loan {:?} is not a loan of borrower {:?}.",
+                l.as_str(),
+                bc.borrower.id.as_str()
+            ),
+        )),
+    }
+}
+
+/// May this contact happen at `at`? The same engine and JSON as `arrears check`.
+#[utoipa::path(
+    post,
+    path = "/v1/contacts/check",
+    tag = "contacts",
+    request_body = CheckRequest,
+    responses(
+        (status = 200, description = "The decision", body = CheckResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 404, description = "Unknown borrower or loan", body = ErrorBody),
+        (status = 422, description = "A field with a bad value", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn check_contact(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    ApiJson(req): ApiJson<CheckRequest>,
+) -> Result<axum::Json<CheckResponse>, ApiError> {
+    let bid = BorrowerId::parse("borrower_id", &req.borrower_id).map_err(field)?;
+    let at = instant("at", &req.at)?;
+    let bc = state
+        .store()
+        .borrower_contacts(bid.as_str())
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "unknown_borrower",
+                format!("There is no borrower {:?}.", bid.as_str()),
+            )
+        })?;
+    let p = proposal(
+        &bid,
+        req.loan_id.as_deref(),
+        &req.channel,
+        req.party.as_deref(),
+        req.target.as_deref(),
+        req.text.as_deref(),
+        req.lender.as_deref(),
+        req.code.as_deref(),
+        bc.borrower.language.as_deref(),
+    )?;
+    own_loan(&state, &bc, p.loan_id.as_ref()).await?;
+    log_access(
+        &state,
+        &actor,
+        "contacts.check",
+        bid.as_str(),
+        p.loan_id.as_ref().map(|l| l.as_str()),
+    )
+    .await?;
+    let d = decide(&state, &p.proposed, &bc, at);
+    let out = answer(&d);
+    let rules: Vec<&str> = out.rule_ids.iter().map(String::as_str).collect();
+    state.metrics().decision(d.is_allowed(), &rules);
+    Ok(axum::Json(out))
+}
+
+/// A contact request parsed into what the store records and what the engine checks.
+fn contact_event(req: &ContactRequest) -> Result<(NewContact, Option<ProposedContact>), ApiError> {
+    let bid = BorrowerId::parse("borrower_id", &req.borrower_id).map_err(field)?;
+    let at = instant("at", &req.at)?;
+    let direction = req.direction.as_deref().unwrap_or("outbound");
+    if !matches!(direction, "outbound" | "inbound") {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            format!("Field direction: {direction:?} is not outbound or inbound."),
+        ));
+    }
+    let outcome = Outcome::parse(&req.outcome).map_err(|e| vocab("outcome", e))?;
+    let p = proposal(
+        &bid,
+        req.loan_id.as_deref(),
+        &req.channel,
+        req.party.as_deref(),
+        req.target.as_deref(),
+        req.text.as_deref(),
+        req.lender.as_deref(),
+        req.code.as_deref(),
+        None,
+    )?;
+    if p.proposed.channel.is_escalation() {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            format!(
+                "Field channel: {} is an escalation, not a contact.",
+                p.proposed.channel
+            ),
+        ));
+    }
+    let agency_id = req
+        .agency_id
+        .as_deref()
+        .map(|a| plain_id("agency_id", a))
+        .transpose()?;
+    let mut proposed = p.proposed;
+    proposed.agency_id = agency_id.clone();
+    let contact = NewContact {
+        contact_id: plain_id("contact_id", &req.contact_id)?,
+        borrower_id: bid,
+        loan_id: p.loan_id,
+        channel: proposed.channel.code().to_owned(),
+        direction: direction.to_owned(),
+        at,
+        outcome: outcome.code().to_owned(),
+        // The target as the engine reads it (an e-mail address in lower case).
+        target: proposed.target.as_ref().map(|t| t.as_str().to_owned()),
+        party: Some(proposed.party.code().to_owned()),
+        agency_id,
+    };
+    Ok((contact, (direction == "outbound").then_some(proposed)))
+}
+
+/// The store's event for a request body.
+fn service_event(body: &EventBody) -> Result<(ServiceEvent, Option<ProposedContact>), ApiError> {
+    let flag = |c: &BorrowerChange, flag: BorrowerFlag, value: bool| {
+        Ok((
+            ServiceEvent::Flag {
+                borrower_id: BorrowerId::parse("borrower_id", &c.borrower_id).map_err(field)?,
+                flag,
+                value,
+                at: instant("at", &c.at)?,
+            },
+            None,
+        ))
+    };
+    let loan = |s: &str| LoanId::parse("loan_id", s).map_err(field);
+    match body {
+        EventBody::Payment(p) => Ok((
+            ServiceEvent::Payment {
+                payment_id: plain_id("payment_id", &p.payment_id)?,
+                loan_id: loan(&p.loan_id)?,
+                received_at: instant("received_at", &p.received_at)?,
+                amount_minor: amount("amount_minor", p.amount_minor)?,
+            },
+            None,
+        )),
+        EventBody::Reversal(p) => Ok((
+            ServiceEvent::Reversal {
+                payment_id: plain_id("payment_id", &p.payment_id)?,
+                loan_id: loan(&p.loan_id)?,
+                reverses: plain_id("reverses", &p.reverses)?,
+                received_at: instant("received_at", &p.received_at)?,
+                amount_minor: amount("amount_minor", p.amount_minor)?,
+            },
+            None,
+        )),
+        EventBody::Contact(c) => {
+            let (contact, proposed) = contact_event(c)?;
+            Ok((ServiceEvent::Contact(contact), proposed))
+        }
+        EventBody::PromiseToPay(p) => Ok((
+            ServiceEvent::Promise {
+                promise_id: plain_id("promise_id", &p.promise_id)?,
+                loan_id: loan(&p.loan_id)?,
+                created_at: instant("created_at", &p.created_at)?,
+                amount_minor: amount("amount_minor", p.amount_minor)?,
+                due_date: parse::date("due_date", &p.due_date).map_err(field)?,
+            },
+            None,
+        )),
+        EventBody::DisputeOpened(c) => flag(c, BorrowerFlag::DisputeOpen, true),
+        EventBody::DisputeResolved(c) => flag(c, BorrowerFlag::DisputeOpen, false),
+        EventBody::CeaseContact(c) => flag(c, BorrowerFlag::CeaseContact, true),
+        EventBody::Hardship(c) => flag(c, BorrowerFlag::Hardship, true),
+        EventBody::HardshipEnded(c) => flag(c, BorrowerFlag::Hardship, false),
+        EventBody::Deceased(c) => flag(c, BorrowerFlag::Deceased, true),
+        EventBody::Bankrupt(c) => flag(c, BorrowerFlag::Bankrupt, true),
+    }
+}
+
+/// JSON with object keys sorted at every level, so that the same event sent with its keys
+/// in another order (or other whitespace) has the same hash.
+pub fn canonical_json(v: &serde_json::Value) -> String {
+    fn write(v: &serde_json::Value, out: &mut String) {
+        match v {
+            serde_json::Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                    out.push(':');
+                    if let Some(x) = m.get(k) {
+                        write(x, out);
+                    }
+                }
+                out.push('}');
+            }
+            serde_json::Value::Array(a) => {
+                out.push('[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(x, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut s = String::new();
+    write(v, &mut s);
+    s
+}
+
+/// Refused with the rule ids: the contact breaks the rules and is not recorded.
+struct Denied(Vec<String>, Option<String>);
+
+/// Ingests one event (a contact or any other), answering 201, 200 (replay), 409 or 422.
+async fn ingest(
+    state: &AppState,
+    actor: &Actor,
+    event_id: &str,
+    kind: &str,
+    raw: &serde_json::Value,
+    event: ServiceEvent,
+    proposed: Option<ProposedContact>,
+) -> Result<Response, ApiError> {
+    let body = canonical_json(raw);
+    let hash = sha256_hex(body.as_bytes());
+    let meta = EventMeta {
+        event_id,
+        kind,
+        body: &body,
+        body_sha256: &hash,
+        received_at: now(),
+        actor: &actor.0,
+    };
+    let at = match &event {
+        ServiceEvent::Contact(c) => Some(c.at),
+        _ => None,
+    };
+    let outcome = state
+        .store()
+        .ingest(&meta, &event, |bc| {
+            let (Some(p), Some(at)) = (&proposed, at) else {
+                return Ok(());
+            };
+            match decide(state, p, bc, at) {
+                Decision::Allow(_) => Ok(()),
+                Decision::Deny {
+                    rule_ids,
+                    earliest_allowed,
+                } => Err(Denied(
+                    rule_ids.iter().map(|r| r.as_str().to_owned()).collect(),
+                    earliest_allowed.map(|t| t.to_string()),
+                )),
+            }
+        })
+        .await
+        .map_err(service_error)?;
+    let recorded = |status: StatusCode, s: &str| {
+        (
+            status,
+            axum::Json(Recorded {
+                status: s.to_owned(),
+                id: event_id.to_owned(),
+            }),
+        )
+            .into_response()
+    };
+    match outcome {
+        Ingested::Recorded => Ok(recorded(StatusCode::CREATED, "recorded")),
+        Ingested::AlreadyRecorded => Ok(recorded(StatusCode::OK, "already_recorded")),
+        Ingested::Conflict => Err(ApiError::conflict(
+            "event_conflict",
+            format!(
+                "Id {event_id:?} was already recorded with a different body; nothing was changed."
+            ),
+        )),
+        Ingested::Refused(Denied(rules, earliest)) => {
+            let r: Vec<&str> = rules.iter().map(String::as_str).collect();
+            state.metrics().refused(&r);
+            let mut e = ApiError::invalid(
+                "contact_denied",
+                format!(
+                    "The conduct rules deny this contact ({}); it was not recorded.",
+                    rules.join(", ")
+                ),
+            );
+            e.denial = Some((rules, earliest));
+            Err(e)
+        }
+    }
+}
+
+/// Records a contact that happened. An outbound contact the rules deny is refused (422 with
+/// the rule ids) and not recorded. Idempotent by `contact_id`.
+#[utoipa::path(
+    post,
+    path = "/v1/contacts",
+    tag = "contacts",
+    request_body = ContactRequest,
+    responses(
+        (status = 201, description = "Recorded", body = Recorded),
+        (status = 200, description = "The same contact was recorded before", body = Recorded),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 404, description = "Unknown borrower or loan", body = ErrorBody),
+        (status = 409, description = "The id was recorded with other data", body = ErrorBody),
+        (status = 422, description = "A bad value, or a contact the rules deny (with rule_ids)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn record_contact(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    ApiJson(raw): ApiJson<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let req: ContactRequest = serde_json::from_value(raw.clone()).map_err(|e| {
+        ApiError::invalid("invalid_body", format!("The body is not a contact: {e}."))
+    })?;
+    let (contact, proposed) = contact_event(&req)?;
+    let id = contact.contact_id.clone();
+    ingest(
+        &state,
+        &actor,
+        &id,
+        "contact",
+        &raw,
+        ServiceEvent::Contact(contact),
+        proposed,
+    )
+    .await
+}
+
+/// Ingests an event, idempotently by `event_id`.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "events",
+    request_body = EventRequest,
+    responses(
+        (status = 201, description = "Recorded", body = Recorded),
+        (status = 200, description = "Already recorded with the same body; nothing changed", body = Recorded),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 404, description = "Unknown borrower, loan or payment", body = ErrorBody),
+        (status = 409, description = "The id was recorded with another body, or a row id is taken", body = ErrorBody),
+        (status = 422, description = "A bad value, an event that contradicts the store, or a contact the rules deny", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn ingest_event(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    ApiJson(raw): ApiJson<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let req: EventRequest = serde_json::from_value(raw.clone()).map_err(|e| {
+        ApiError::invalid("invalid_body", format!("The body is not an event: {e}."))
+    })?;
+    let event_id = plain_id("event_id", &req.event_id)?;
+    let (event, proposed) = service_event(&req.body)?;
+    ingest(
+        &state,
+        &actor,
+        &event_id,
+        req.body.kind(),
+        &raw,
+        event,
+        proposed,
+    )
+    .await
+}
+
+/// A loan's latest daily-run state and its lifecycle events.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{loan_id}",
+    tag = "accounts",
+    params(("loan_id" = String, Path, description = "The loan")),
+    responses(
+        (status = 200, description = "The account", body = Account),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 404, description = "Unknown loan", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_account(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(loan_id): Path<String>,
+) -> Result<axum::Json<Account>, ApiError> {
+    let store = state.store();
+    let borrower_id = store
+        .loan_borrower(&loan_id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| {
+            ApiError::not_found("unknown_loan", format!("There is no loan {loan_id:?}."))
+        })?;
+    log_access(&state, &actor, "accounts.get", &borrower_id, Some(&loan_id)).await?;
+    let snaps = store
+        .loan_snapshots(&loan_id)
+        .await
+        .map_err(ApiError::internal)?;
+    let events = store
+        .loan_events(&loan_id)
+        .await
+        .map_err(ApiError::internal)?;
+    let latest = snaps.last().map(|s| SnapshotJson {
+        as_of: s.as_of.to_string(),
+        status: s.status.clone(),
+        dpd: s.dpd,
+        bucket: s.bucket.clone(),
+        stage: s.stage.clone(),
+        currency: s.currency.clone(),
+        due_to_date_minor: s.due_to_date_minor,
+        paid_minor: s.paid_minor,
+        overdue_minor: s.overdue_minor,
+        overdue_fee_minor: s.overdue_fee_minor,
+        overdue_interest_minor: s.overdue_interest_minor,
+        overdue_principal_minor: s.overdue_principal_minor,
+        outstanding_principal_minor: s.outstanding_principal_minor,
+        penalty_accrued_minor: s.penalty_accrued_minor,
+        penalty_paid_minor: s.penalty_paid_minor,
+        penalty_rate_capped: s.penalty_rate_capped,
+        credit_minor: s.credit_minor,
+        oldest_unpaid_due_date: s.oldest_unpaid_due_date.map(|d| d.to_string()),
+        last_payment_date: s.last_payment_date.map(|d| d.to_string()),
+    });
+    Ok(axum::Json(Account {
+        loan_id,
+        borrower_id,
+        latest,
+        snapshot_dates: snaps.iter().map(|s| s.as_of.to_string()).collect(),
+        events: events
+            .into_iter()
+            .map(|e| LifecycleEventJson {
+                effective_on: e.effective_on.to_string(),
+                kind: e.kind,
+                from: e.from,
+                to: e.to,
+            })
+            .collect(),
+    }))
+}
+
+/// Is a message with this verification code genuine? Needs `--keys` and `--audit-log`.
+#[utoipa::path(
+    get,
+    path = "/v1/verify/{code}",
+    tag = "messages",
+    params(("code" = String, Path, description = "The verification code printed on the message")),
+    responses(
+        (status = 200, description = "The message issued with this code, and whether its signature holds", body = Verification),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 404, description = "No message with this code was issued", body = ErrorBody),
+        (status = 503, description = "Verification is not configured on this server", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn verify_code(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(code): Path<String>,
+) -> Result<axum::Json<Verification>, ApiError> {
+    use arrears_evidence::{Entry, SignedMessage, signing::normalize_code, verify_message};
+    let Some(ev) = state.evidence() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "verification_unavailable",
+            "Message verification is not configured on this server (start it with --keys and --audit-log).",
+        ));
+    };
+    let code = normalize_code(&code);
+    let log = ev.audit_log.clone();
+    let text = tokio::task::spawn_blocking(move || std::fs::read_to_string(&log))
+        .await
+        .map_err(ApiError::internal)?;
+    let text = match text {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    let found = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
+        .filter(|e| e.kind == "message")
+        .find_map(|e| {
+            let m: SignedMessage = serde_json::from_value(e.data).ok()?;
+            (m.code == code).then_some(m)
+        });
+    let Some(m) = found else {
+        return Err(ApiError::not_found(
+            "not_issued",
+            format!(
+                "No message with code {code} was issued by this lender: do not pay or reply to it; keep it as evidence and report it."
+            ),
+        ));
+    };
+    log_access(
+        &state,
+        &actor,
+        "messages.verify",
+        &m.borrower_id,
+        m.loan_id.as_deref(),
+    )
+    .await?;
+    let status = match verify_message(&ev.public_key_hex, &m) {
+        Ok(()) => "genuine",
+        Err(_) => "not_genuine",
+    };
+    Ok(axum::Json(Verification {
+        status: status.into(),
+        code: m.code,
+        lender: m.lender,
+        issued_at: m.issued_at,
+        channel: m.channel,
+        text: m.text,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_ignores_key_order_and_whitespace() {
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"b": 1, "a": {"y": [1, "x"], "x": null}}"#).unwrap();
+        let b: serde_json::Value =
+            serde_json::from_str(r#"{"a":{"x":null,"y":[1,"x"]},"b":1}"#).unwrap();
+        assert_eq!(canonical_json(&a), canonical_json(&b));
+        assert_eq!(canonical_json(&a), r#"{"a":{"x":null,"y":[1,"x"]},"b":1}"#);
+        let c: serde_json::Value = serde_json::from_str(r#"{"b": 2, "a": {}}"#).unwrap();
+        assert_ne!(canonical_json(&a), canonical_json(&c));
+    }
+
+    #[test]
+    fn events_parse_by_type() {
+        let e: EventRequest = serde_json::from_str(
+            r#"{"event_id":"E1","type":"dispute_opened","borrower_id":"B1","at":"2026-11-27T10:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(e.body.kind(), "dispute_opened");
+        let (ev, proposed) = service_event(&e.body).unwrap();
+        assert!(proposed.is_none());
+        assert!(matches!(
+            ev,
+            ServiceEvent::Flag {
+                flag: BorrowerFlag::DisputeOpen,
+                value: true,
+                ..
+            }
+        ));
+        let bad: Result<EventRequest, _> =
+            serde_json::from_str(r#"{"event_id":"E1","type":"lottery","borrower_id":"B1"}"#);
+        assert!(bad.is_err());
+        let e: EventRequest = serde_json::from_str(
+            r#"{"event_id":"E2","type":"payment","payment_id":"P1","loan_id":"L1","received_at":"2026-11-27T10:00:00Z","amount_minor":0}"#,
+        )
+        .unwrap();
+        assert_eq!(service_event(&e.body).unwrap_err().code, "invalid_field");
+    }
+}

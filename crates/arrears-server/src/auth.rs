@@ -1,0 +1,129 @@
+//! Access: API tokens for systems and password hashes for people.
+//!
+//! A token is 256 bits from the OS's random source, shown once as `arr_` + 64 hex digits;
+//! the store keeps only its SHA-256 (a slow password hash adds nothing to a secret with that
+//! much entropy, and a fast one keeps every request's lookup cheap). A request to a protected
+//! route sends `Authorization: Bearer TOKEN`; the token's name is the actor written to the
+//! access log. Passwords are hashed with argon2id (PHC strings with their own salt and
+//! parameters).
+
+use crate::AppState;
+use crate::error::ApiError;
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use sha2::{Digest, Sha256};
+
+/// Who made a request (the token's name), put in the request's extensions by
+/// [`require_token`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(pub String);
+
+const TOKEN_PREFIX: &str = "arr_";
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        s.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    }
+    s
+}
+
+/// The SHA-256 of `data`, as lower-case hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+/// A new random token (`arr_` + 64 hex digits) and the hash the store keeps of it.
+pub fn new_token() -> Result<(String, String), getrandom::Error> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret)?;
+    let token = format!("{TOKEN_PREFIX}{}", hex(&secret));
+    let hash = sha256_hex(token.as_bytes());
+    Ok((token, hash))
+}
+
+/// An argon2id PHC string for a password.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Whether `password` matches a stored PHC string (false for a malformed one).
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(h) => Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// The bearer token of a request, if it sent one.
+fn bearer(req: &Request) -> Option<&str> {
+    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Middleware for the protected routes: 401 without a live token.
+pub async fn require_token(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let Some(token) = bearer(&req) else {
+        return Err(ApiError::unauthorized());
+    };
+    // Tokens are ASCII of fixed shape; anything else cannot be one, and is not looked up.
+    if !token.starts_with(TOKEN_PREFIX) || token.len() != TOKEN_PREFIX.len() + 64 {
+        return Err(ApiError::unauthorized());
+    }
+    let hash = sha256_hex(token.as_bytes());
+    let name = state
+        .store()
+        .token_name(&hash)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(ApiError::unauthorized)?;
+    req.extensions_mut().insert(Actor(name));
+    Ok(next.run(req).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let (a, ha) = new_token().unwrap();
+        let (b, hb) = new_token().unwrap();
+        assert_ne!(a, b);
+        assert_ne!(ha, hb);
+        assert!(a.starts_with("arr_") && a.len() == 68, "{a}");
+        assert_eq!(ha, sha256_hex(a.as_bytes()));
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn passwords_verify_only_themselves() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("correct hors", &h));
+        assert!(!verify_password("correct horse", "not a hash"));
+    }
+}

@@ -1,0 +1,283 @@
+//! The Arrears service over HTTP: the only crate that knows HTTP. [`app`] builds the axum
+//! router over an [`AppState`] (the store, the embedded rule packs, the metrics and the
+//! optional message-verification keys) and [`serve`] runs it until a shutdown signal, letting
+//! requests in flight finish. Public routes are `/healthz`, `/readyz` (the store answers),
+//! Prometheus `/metrics` and the OpenAPI document `/v1/openapi.json`, generated from the
+//! handlers' annotations (utoipa); every other `/v1` route needs a bearer token ([`auth`]).
+//! The `/v1` handlers (`api.rs`) parse each field into its domain type, ask the store
+//! (`arrears-store`, the only code that knows SQL) and the compliance engine
+//! (`arrears_policy::check`), and answer JSON; every error has the shape of [`error`], with
+//! 4xx for anything the client sent. Handlers may read the clock (this is the edge); the
+//! engine is handed the instant.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod metrics;
+
+use arrears_policy::PackSet;
+use arrears_store::Store;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The largest request body accepted (an event or a check is well under 1 KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Where genuine messages are looked up for `/v1/verify/{code}`: the lender's public key and
+/// the audit log (JSON lines) that `arrears sign` writes.
+#[derive(Debug, Clone)]
+pub struct Evidence {
+    pub public_key_hex: String,
+    pub audit_log: PathBuf,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    packs: PackSet,
+    metrics: metrics::Metrics,
+    evidence: Option<Evidence>,
+}
+
+/// What every handler shares. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    #[error("could not load the rule packs: {0}")]
+    Packs(#[from] arrears_policy::PackError),
+    #[error("the server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl AppState {
+    pub fn new(store: Store, evidence: Option<Evidence>) -> Result<AppState, ServerError> {
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                store,
+                packs: PackSet::embedded()?,
+                metrics: metrics::Metrics::default(),
+                evidence,
+            }),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn packs(&self) -> &PackSet {
+        &self.inner.packs
+    }
+
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn evidence(&self) -> Option<&Evidence> {
+        self.inner.evidence.as_ref()
+    }
+}
+
+/// The instant now. The service's handlers are the edge where the clock may be read (for
+/// when an event was received and when data was read); the engine is always handed one.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn now() -> jiff::Timestamp {
+    jiff::Timestamp::now()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Arrears",
+        description = "Collections management: the pre-contact compliance check, contacts, events, accounts and message verification. Every /v1 route but this document needs `Authorization: Bearer TOKEN` (arrears tokens create). Errors are `{\"error\": {\"code\", \"message\"}}`."
+    ),
+    modifiers(&BearerScheme),
+    components(schemas(error::ErrorBody, error::ErrorDetail))
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The service is alive.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Alive", body = String)))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The service can answer: the store responds.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = String),
+        (status = 503, description = "The store does not answer", body = error::ErrorBody)))]
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, error::ApiError> {
+    match state.store().ping().await {
+        Ok(()) => Ok("ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            Err(error::ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "The store does not answer.",
+            ))
+        }
+    }
+}
+
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Metrics", body = String, content_type = "text/plain")))]
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics().render(),
+    )
+        .into_response()
+}
+
+/// This document.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI document", body = Object)))]
+async fn openapi_json(State(doc): State<Arc<String>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        doc.as_str().to_owned(),
+    )
+        .into_response()
+}
+
+/// Counts and logs every request by its route template, status and latency.
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let res = next.run(req).await;
+    let took = start.elapsed();
+    let status = res.status().as_u16();
+    state.metrics().request(&method, &route, status, took);
+    tracing::info!(
+        %method,
+        %route,
+        status,
+        latency_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
+    res
+}
+
+/// The OpenAPI document of [`app`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routers().2
+}
+
+fn routers() -> (
+    OpenApiRouter<AppState>,
+    OpenApiRouter<AppState>,
+    utoipa::openapi::OpenApi,
+) {
+    let protected = OpenApiRouter::new()
+        .routes(routes!(api::check_contact))
+        .routes(routes!(api::record_contact))
+        .routes(routes!(api::ingest_event))
+        .routes(routes!(api::get_account))
+        .routes(routes!(api::verify_code));
+    let public = OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics_text));
+    let mut doc = ApiDoc::openapi();
+    doc.merge(protected.get_openapi().clone());
+    doc.merge(public.get_openapi().clone());
+    let (_, own) = OpenApiRouter::<Arc<String>>::new()
+        .routes(routes!(openapi_json))
+        .split_for_parts();
+    doc.merge(own);
+    (protected, public, doc)
+}
+
+/// The service's router.
+pub fn app(state: AppState) -> Router {
+    let (protected, public, doc) = routers();
+    let doc = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".to_owned()));
+    let protected: Router<AppState> = Router::from(protected).route_layer(
+        middleware::from_fn_with_state(state.clone(), auth::require_token),
+    );
+    let public: Router<AppState> = Router::from(public);
+    let doc_route = Router::new()
+        .route("/v1/openapi.json", axum::routing::get(openapi_json))
+        .with_state(doc);
+    protected
+        .merge(public)
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .with_state(state.clone())
+        .merge(doc_route)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state, observe))
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// Serves [`app`] on `listener` until `shutdown` resolves, then lets requests in flight
+/// finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

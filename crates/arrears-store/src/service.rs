@@ -1,0 +1,956 @@
+//! What the running service (`arrears serve`) reads and writes: a borrower's facts and
+//! contact history for one compliance check, events ingested through the API (idempotent by
+//! event id), API tokens (stored as SHA-256 hashes), users (argon2 hashes made by the
+//! caller) and the access log of every read of a borrower's data.
+//!
+//! An event changes the same tables a feed import does (payments, contacts, promises, the
+//! borrower's flags), so the next check and the next daily run see it; flag changes are also
+//! kept, never deleted, in `borrower_state_changes`, with the event that made them. Each
+//! event is applied in one transaction together with its `ingested_events` row, which holds
+//! the SHA-256 of its canonical body: the same id with the same body is "already recorded",
+//! the same id with another body is a conflict, and nothing is applied twice.
+//!
+//! A contact is recorded only if the caller's `decide` (the compliance engine, which this
+//! crate does not know) allows it, over the borrower's facts and history read in the same
+//! transaction after the borrower's row is locked: two contacts recorded at once for one
+//! borrower are decided one after the other, so a cap cannot be passed by racing.
+
+use crate::schema::{self, date_text, ts_text};
+use crate::sql::{Cell, Dialect, Tx, Ty};
+use crate::{Store, StoreError};
+use arrears_domain::portfolio::ContactRow;
+use arrears_domain::types::{BorrowerId, LoanId};
+use arrears_domain::{BorrowerRow, Jurisdiction, TimeZoneName, parse};
+use jiff::Timestamp;
+use jiff::civil::Date;
+
+/// A request the store refuses because of what it holds (the service answers these with
+/// 4xx), or a store failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("there is no borrower {0:?}")]
+    UnknownBorrower(String),
+    #[error("there is no loan {0:?}")]
+    UnknownLoan(String),
+    #[error("there is no payment {0:?}")]
+    UnknownPayment(String),
+    #[error("loan {loan:?} is not a loan of borrower {borrower:?}")]
+    LoanOfAnotherBorrower { loan: String, borrower: String },
+    /// An id the event would create is already stored (by a feed or another event).
+    #[error("a {what} with id {id:?} is already stored")]
+    Duplicate { what: &'static str, id: String },
+    /// The event contradicts what is stored (a reversal of another loan's payment, …).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("a live token named {0:?} exists already; revoke it first")]
+    TokenNameTaken(String),
+    #[error("a user named {0:?} exists already")]
+    UsernameTaken(String),
+}
+
+/// A borrower as stored, with their loans and every contact recorded about them: what a
+/// compliance check needs.
+#[derive(Debug, Clone)]
+pub struct BorrowerContacts {
+    pub borrower: BorrowerRow,
+    pub loan_ids: Vec<LoanId>,
+    /// Oldest first.
+    pub contacts: Vec<StoredContact>,
+}
+
+/// One stored contact. `row.borrower` and `row.loan` are not indexes into any portfolio here
+/// (they are 0 and `None`); the loan is `loan_id`.
+#[derive(Debug, Clone)]
+pub struct StoredContact {
+    pub loan_id: Option<LoanId>,
+    pub row: ContactRow,
+}
+
+/// A borrower flag that events set or clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BorrowerFlag {
+    DisputeOpen,
+    CeaseContact,
+    Hardship,
+    Deceased,
+    Bankrupt,
+}
+
+impl BorrowerFlag {
+    /// The `borrowers` column (and `borrower_state_changes.flag`).
+    pub fn column(self) -> &'static str {
+        match self {
+            BorrowerFlag::DisputeOpen => "dispute_open",
+            BorrowerFlag::CeaseContact => "cease_contact",
+            BorrowerFlag::Hardship => "hardship",
+            BorrowerFlag::Deceased => "deceased",
+            BorrowerFlag::Bankrupt => "bankrupt",
+        }
+    }
+}
+
+/// A contact that happened, to be recorded (the `contacts` columns).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewContact {
+    pub contact_id: String,
+    pub borrower_id: BorrowerId,
+    pub loan_id: Option<LoanId>,
+    pub channel: String,
+    pub direction: String,
+    pub at: Timestamp,
+    pub outcome: String,
+    pub target: Option<String>,
+    pub party: Option<String>,
+    pub agency_id: Option<String>,
+}
+
+/// An event's effect on the store, its values already parsed at the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServiceEvent {
+    Payment {
+        payment_id: String,
+        loan_id: LoanId,
+        received_at: Timestamp,
+        amount_minor: i64,
+    },
+    /// Cancels an earlier payment of the same loan and amount.
+    Reversal {
+        payment_id: String,
+        loan_id: LoanId,
+        reverses: String,
+        received_at: Timestamp,
+        amount_minor: i64,
+    },
+    Contact(NewContact),
+    Promise {
+        promise_id: String,
+        loan_id: LoanId,
+        created_at: Timestamp,
+        amount_minor: i64,
+        due_date: Date,
+    },
+    /// Dispute opened or resolved, cease-contact, hardship, deceased, bankrupt.
+    Flag {
+        borrower_id: BorrowerId,
+        flag: BorrowerFlag,
+        value: bool,
+        at: Timestamp,
+    },
+}
+
+/// The bookkeeping of an ingested event.
+#[derive(Debug, Clone)]
+pub struct EventMeta<'a> {
+    pub event_id: &'a str,
+    /// The event's type as the API names it (`payment`, `dispute_opened`, …).
+    pub kind: &'a str,
+    /// The event's canonical JSON and its SHA-256 (hex).
+    pub body: &'a str,
+    pub body_sha256: &'a str,
+    pub received_at: Timestamp,
+    /// Who sent it (the API token's name).
+    pub actor: &'a str,
+}
+
+/// What became of an ingested event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested<E> {
+    Recorded,
+    /// The same id with the same body was recorded before; nothing changed.
+    AlreadyRecorded,
+    /// The same id was recorded before with another body; nothing changed.
+    Conflict,
+    /// `decide` refused the contact; nothing changed.
+    Refused(E),
+}
+
+/// A stored user (for login).
+#[derive(Debug, Clone)]
+pub struct StoredUser {
+    pub username: String,
+    pub role: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub disabled: bool,
+}
+
+/// One read of a borrower's data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub at: Timestamp,
+    pub actor: String,
+    /// What was read (`contacts.check`, `accounts.get`, …).
+    pub action: String,
+    pub borrower_id: Option<String>,
+    pub loan_id: Option<String>,
+}
+
+fn text(s: &str) -> Cell {
+    Cell::Text(Some(s.to_owned()))
+}
+
+fn opt_text(s: Option<&str>) -> Cell {
+    Cell::Text(s.map(str::to_owned))
+}
+
+fn ts(t: Timestamp) -> Cell {
+    Cell::Text(Some(ts_text(t)))
+}
+
+fn int(v: i64) -> Cell {
+    Cell::Int(Some(v))
+}
+
+fn corrupt(table: &'static str, key: &str, column: &'static str, detail: String) -> StoreError {
+    StoreError::Corrupt {
+        table,
+        key: key.to_owned(),
+        column,
+        detail,
+    }
+}
+
+/// Reads a borrower row (selected in `schema::BORROWERS` column order).
+fn borrower_row(r: &[Cell]) -> Result<BorrowerRow, StoreError> {
+    let key = r.first().and_then(Cell::text).unwrap_or("?").to_owned();
+    let col = |name: &'static str| {
+        schema::BORROWERS
+            .cols
+            .iter()
+            .position(|c| c.name == name)
+            .and_then(|i| r.get(i))
+    };
+    let bad = |column: &'static str, detail: String| corrupt("borrowers", &key, column, detail);
+    let opt = |name: &'static str| col(name).and_then(Cell::text);
+    let need = |name: &'static str| opt(name).ok_or_else(|| bad(name, "empty".into()));
+    let flag = |name: &'static str| {
+        col(name)
+            .and_then(Cell::boolean)
+            .ok_or_else(|| bad(name, "empty".into()))
+    };
+    let boxed = |name: &'static str| opt(name).map(Into::into);
+    let field = |e: arrears_domain::FieldError| bad(e.column, e.detail);
+    Ok(BorrowerRow {
+        id: BorrowerId::parse("borrower_id", need("borrower_id")?).map_err(field)?,
+        name: need("name")?.into(),
+        phone: boxed("phone"),
+        email: boxed("email"),
+        timezone: TimeZoneName::parse("timezone", need("timezone")?).map_err(field)?,
+        jurisdiction: Jurisdiction::parse("jurisdiction", need("jurisdiction")?).map_err(field)?,
+        language: boxed("language"),
+        deceased: flag("deceased")?,
+        bankrupt: flag("bankrupt")?,
+        cease_contact: flag("cease_contact")?,
+        phone_timezone: opt("phone_timezone")
+            .map(|z| TimeZoneName::parse("phone_timezone", z))
+            .transpose()
+            .map_err(field)?,
+        dispute_open: flag("dispute_open")?,
+        hardship: flag("hardship")?,
+        breathing_space_until: opt("breathing_space_until")
+            .map(|s| parse::date("breathing_space_until", s))
+            .transpose()
+            .map_err(field)?,
+        attorney_phone: boxed("attorney_phone"),
+        attorney_email: boxed("attorney_email"),
+    })
+}
+
+const CONTACT_COLS: &str =
+    "contact_id, loan_id, channel, direction, at, outcome, target, party, agency_id";
+
+/// Reads a contact selected as `CONTACT_COLS` (with `at` through `Dialect::select`).
+fn stored_contact(r: &[Cell]) -> Result<StoredContact, StoreError> {
+    let key = r.first().and_then(Cell::text).unwrap_or("?").to_owned();
+    let bad = |column: &'static str, detail: String| corrupt("contacts", &key, column, detail);
+    let t = |i: usize| r.get(i).and_then(Cell::text);
+    let need = |i: usize, name: &'static str| t(i).ok_or_else(|| bad(name, "empty".into()));
+    let at_text = need(4, "at")?;
+    let at = at_text
+        .parse::<Timestamp>()
+        .map_err(|e| bad("at", format!("{at_text:?}: {e}")))?;
+    let loan_id = t(1)
+        .map(|l| LoanId::parse("loan_id", l))
+        .transpose()
+        .map_err(|e| bad("loan_id", e.detail))?;
+    Ok(StoredContact {
+        loan_id,
+        row: ContactRow {
+            id: need(0, "contact_id")?.into(),
+            borrower: 0,
+            loan: None,
+            channel: need(2, "channel")?.into(),
+            direction: need(3, "direction")?.into(),
+            at,
+            outcome: need(5, "outcome")?.into(),
+            target: t(6).map(Into::into),
+            party: t(7).map(Into::into),
+            agency_id: t(8).map(Into::into),
+        },
+    })
+}
+
+/// The borrower, their loans and contacts, read in `tx`.
+async fn borrower_contacts_in(
+    tx: &mut Tx,
+    borrower_id: &str,
+) -> Result<Option<BorrowerContacts>, StoreError> {
+    let d = tx.dialect();
+    let cols: Vec<String> = schema::BORROWERS
+        .cols
+        .iter()
+        .map(|c| d.select(c.name, c.ty))
+        .collect();
+    let tys: Vec<Ty> = schema::BORROWERS.cols.iter().map(|c| c.ty).collect();
+    let id = text(borrower_id);
+    let rows = tx
+        .fetch_all(
+            "reading a borrower",
+            &format!(
+                "SELECT {} FROM borrowers WHERE borrower_id = $1",
+                cols.join(", ")
+            ),
+            std::slice::from_ref(&id),
+            &tys,
+        )
+        .await?;
+    let Some(r) = rows.first() else {
+        return Ok(None);
+    };
+    let borrower = borrower_row(r)?;
+    let loans = tx
+        .fetch_all(
+            "reading a borrower's loans",
+            "SELECT loan_id FROM loans WHERE borrower_id = $1 ORDER BY loan_id",
+            std::slice::from_ref(&id),
+            &[Ty::Text],
+        )
+        .await?;
+    let loan_ids = loans
+        .iter()
+        .filter_map(|r| r[0].text())
+        .map(|l| LoanId::parse("loan_id", l).map_err(|e| corrupt("loans", l, "loan_id", e.detail)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let select = CONTACT_COLS.replace(" at,", &format!(" {},", d.select("at", Ty::Ts)));
+    let mut contacts = Vec::new();
+    tx.fetch(
+        "reading a borrower's contacts",
+        &format!("SELECT {select} FROM contacts WHERE borrower_id = $1 ORDER BY at, contact_id"),
+        &[id],
+        &[
+            Ty::Text,
+            Ty::Text,
+            Ty::Text,
+            Ty::Text,
+            Ty::Ts,
+            Ty::Text,
+            Ty::Text,
+            Ty::Text,
+            Ty::Text,
+        ],
+        |r| {
+            contacts.push(stored_contact(r)?);
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(Some(BorrowerContacts {
+        borrower,
+        loan_ids,
+        contacts,
+    }))
+}
+
+/// The borrower that owns `loan_id`, read in `tx`.
+async fn loan_owner(tx: &mut Tx, loan_id: &str) -> Result<Option<String>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "reading a loan",
+            "SELECT borrower_id FROM loans WHERE loan_id = $1",
+            &[text(loan_id)],
+            &[Ty::Text],
+        )
+        .await?;
+    Ok(rows.first().and_then(|r| r[0].text()).map(str::to_owned))
+}
+
+/// Whether `SELECT 1 FROM table WHERE col = $1` finds a row.
+async fn exists(tx: &mut Tx, table: &str, col: &str, value: &str) -> Result<bool, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "looking up an id",
+            &format!("SELECT 'x' FROM {table} WHERE {col} = $1"),
+            &[text(value)],
+            &[Ty::Text],
+        )
+        .await?;
+    Ok(!rows.is_empty())
+}
+
+/// Takes the borrower's row lock (PostgreSQL) or the write lock (SQLite) so that decisions
+/// about one borrower are taken one after the other; false when there is no such borrower.
+async fn lock_borrower(tx: &mut Tx, borrower_id: &str) -> Result<bool, StoreError> {
+    let n = tx
+        .exec(
+            "locking a borrower",
+            "UPDATE borrowers SET name = name WHERE borrower_id = $1",
+            &[text(borrower_id)],
+        )
+        .await?;
+    Ok(n > 0)
+}
+
+impl Store {
+    /// Whether the store answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut tx = self.begin_read().await?;
+        tx.fetch_all("pinging the store", "SELECT 'ok'", &[], &[Ty::Text])
+            .await?;
+        tx.commit().await
+    }
+
+    /// A borrower's facts, loans and contact history, or `None` when there is no such
+    /// borrower.
+    pub async fn borrower_contacts(
+        &self,
+        borrower_id: &str,
+    ) -> Result<Option<BorrowerContacts>, StoreError> {
+        let mut tx = self.begin_read().await?;
+        let out = borrower_contacts_in(&mut tx, borrower_id).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The borrower that owns a loan, or `None` when there is no such loan.
+    pub async fn loan_borrower(&self, loan_id: &str) -> Result<Option<String>, StoreError> {
+        let mut tx = self.begin_read().await?;
+        let out = loan_owner(&mut tx, loan_id).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Applies one event, idempotently (see the module docs). `decide` is asked about an
+    /// outbound contact, with the borrower's facts and history before it.
+    pub async fn ingest<E>(
+        &self,
+        meta: &EventMeta<'_>,
+        event: &ServiceEvent,
+        decide: impl FnOnce(&BorrowerContacts) -> Result<(), E>,
+    ) -> Result<Ingested<E>, ServiceError> {
+        match self.ingest_once(meta, event, decide).await {
+            Err(ServiceError::Store(StoreError::Db { what, source })) => {
+                // The same event recorded at the same moment by another request wins the
+                // primary key; answer as a replay would.
+                match self.event_hash(meta.event_id).await? {
+                    Some(h) if h == meta.body_sha256 => Ok(Ingested::AlreadyRecorded),
+                    Some(_) => Ok(Ingested::Conflict),
+                    None => Err(StoreError::Db { what, source }.into()),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn event_hash(&self, event_id: &str) -> Result<Option<String>, StoreError> {
+        let mut tx = self.begin_read().await?;
+        let h = stored_hash(&mut tx, event_id).await?;
+        tx.commit().await?;
+        Ok(h)
+    }
+
+    async fn ingest_once<E>(
+        &self,
+        meta: &EventMeta<'_>,
+        event: &ServiceEvent,
+        decide: impl FnOnce(&BorrowerContacts) -> Result<(), E>,
+    ) -> Result<Ingested<E>, ServiceError> {
+        let mut tx = self.begin().await?;
+        let d = tx.dialect();
+        // Lock first, so that the replay check and the decision see every earlier event.
+        let borrower = match event {
+            ServiceEvent::Contact(c) => Some(c.borrower_id.as_str()),
+            ServiceEvent::Flag { borrower_id, .. } => Some(borrower_id.as_str()),
+            _ => None,
+        };
+        if let Some(b) = borrower
+            && !lock_borrower(&mut tx, b).await?
+        {
+            return Err(ServiceError::UnknownBorrower(b.to_owned()));
+        }
+        match stored_hash(&mut tx, meta.event_id).await? {
+            Some(h) if h == meta.body_sha256 => return Ok(Ingested::AlreadyRecorded),
+            Some(_) => return Ok(Ingested::Conflict),
+            None => {}
+        }
+        if let ServiceEvent::Contact(c) = event {
+            let facts = borrower_contacts_in(&mut tx, c.borrower_id.as_str())
+                .await?
+                .ok_or_else(|| ServiceError::UnknownBorrower(c.borrower_id.as_str().to_owned()))?;
+            if let Some(l) = &c.loan_id
+                && !facts.loan_ids.contains(l)
+            {
+                return Err(match loan_owner(&mut tx, l.as_str()).await? {
+                    None => ServiceError::UnknownLoan(l.as_str().to_owned()),
+                    Some(_) => ServiceError::LoanOfAnotherBorrower {
+                        loan: l.as_str().to_owned(),
+                        borrower: c.borrower_id.as_str().to_owned(),
+                    },
+                });
+            }
+            if exists(&mut tx, "contacts", "contact_id", &c.contact_id).await? {
+                return Err(ServiceError::Duplicate {
+                    what: "contact",
+                    id: c.contact_id.clone(),
+                });
+            }
+            if c.direction == "outbound"
+                && let Err(e) = decide(&facts)
+            {
+                return Ok(Ingested::Refused(e));
+            }
+        }
+        tx.exec(
+            "recording the event",
+            &format!(
+                "INSERT INTO ingested_events (event_id, kind, body_sha256, body, received_at, actor) \
+                 VALUES ($1, $2, $3, $4, {}, $6)",
+                d.param(5, Ty::Ts)
+            ),
+            &[
+                text(meta.event_id),
+                text(meta.kind),
+                text(meta.body_sha256),
+                text(meta.body),
+                ts(meta.received_at),
+                text(meta.actor),
+            ],
+        )
+        .await?;
+        apply(&mut tx, meta, event).await?;
+        tx.commit().await?;
+        Ok(Ingested::Recorded)
+    }
+
+    /// Stores a new API token's hash under a name; one live token per name.
+    pub async fn create_token(
+        &self,
+        name: &str,
+        token_sha256: &str,
+        at: Timestamp,
+    ) -> Result<(), ServiceError> {
+        let mut tx = self.begin().await?;
+        let d = tx.dialect();
+        let live = tx
+            .fetch_all(
+                "looking up a token name",
+                "SELECT 'x' FROM api_tokens WHERE name = $1 AND revoked_at IS NULL",
+                &[text(name)],
+                &[Ty::Text],
+            )
+            .await?;
+        if !live.is_empty() {
+            return Err(ServiceError::TokenNameTaken(name.to_owned()));
+        }
+        tx.exec(
+            "storing a token",
+            &format!(
+                "INSERT INTO api_tokens (name, token_sha256, created_at) VALUES ($1, $2, {})",
+                d.param(3, Ty::Ts)
+            ),
+            &[text(name), text(token_sha256), ts(at)],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Revokes the live token of a name; false when there is none.
+    pub async fn revoke_token(&self, name: &str, at: Timestamp) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let d = tx.dialect();
+        let n = tx
+            .exec(
+                "revoking a token",
+                &format!(
+                    "UPDATE api_tokens SET revoked_at = {} WHERE name = $2 AND revoked_at IS NULL",
+                    d.param(1, Ty::Ts)
+                ),
+                &[ts(at), text(name)],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// The name of the live token with this hash.
+    pub async fn token_name(&self, token_sha256: &str) -> Result<Option<String>, StoreError> {
+        let mut tx = self.begin_read().await?;
+        let rows = tx
+            .fetch_all(
+                "looking up a token",
+                "SELECT name FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL",
+                &[text(token_sha256)],
+                &[Ty::Text],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(rows.first().and_then(|r| r[0].text()).map(str::to_owned))
+    }
+
+    /// Adds a user. `role` is one of agent, supervisor, compliance, admin (the schema checks
+    /// it); `password_hash` an argon2id PHC string.
+    pub async fn add_user(
+        &self,
+        username: &str,
+        role: &str,
+        password_hash: &str,
+        at: Timestamp,
+    ) -> Result<(), ServiceError> {
+        let mut tx = self.begin().await?;
+        let d = tx.dialect();
+        if exists(&mut tx, "users", "username", username).await? {
+            return Err(ServiceError::UsernameTaken(username.to_owned()));
+        }
+        tx.exec(
+            "adding a user",
+            &format!(
+                "INSERT INTO users (username, role, password_hash, created_at) VALUES ($1, $2, $3, {})",
+                d.param(4, Ty::Ts)
+            ),
+            &[text(username), text(role), text(password_hash), ts(at)],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn user(&self, username: &str) -> Result<Option<StoredUser>, StoreError> {
+        let mut tx = self.begin_read().await?;
+        let rows = tx
+            .fetch_all(
+                "looking up a user",
+                "SELECT username, role, password_hash, disabled FROM users WHERE username = $1",
+                &[text(username)],
+                &[Ty::Text, Ty::Text, Ty::Text, Ty::Bool],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(rows.first().map(|r| StoredUser {
+            username: r[0].text().unwrap_or_default().to_owned(),
+            role: r[1].text().unwrap_or_default().to_owned(),
+            password_hash: r[2].text().unwrap_or_default().to_owned(),
+            disabled: r[3].boolean().unwrap_or(true),
+        }))
+    }
+
+    /// Records one read of a borrower's data.
+    pub async fn log_access(&self, a: &Access) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let d = tx.dialect();
+        tx.exec(
+            "logging an access",
+            &format!(
+                "INSERT INTO access_log (at, actor, action, borrower_id, loan_id) VALUES ({}, $2, $3, $4, $5)",
+                d.param(1, Ty::Ts)
+            ),
+            &[
+                ts(a.at),
+                text(&a.actor),
+                text(&a.action),
+                opt_text(a.borrower_id.as_deref()),
+                opt_text(a.loan_id.as_deref()),
+            ],
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// The access log of a borrower, oldest first.
+    pub async fn access_log(&self, borrower_id: &str) -> Result<Vec<Access>, StoreError> {
+        let d = self.dialect();
+        let mut tx = self.begin_read().await?;
+        let rows = tx
+            .fetch_all(
+                "reading the access log",
+                &format!(
+                    "SELECT {}, actor, action, borrower_id, loan_id FROM access_log \
+                     WHERE borrower_id = $1 ORDER BY access_id",
+                    d.select("at", Ty::Ts)
+                ),
+                &[text(borrower_id)],
+                &[Ty::Ts, Ty::Text, Ty::Text, Ty::Text, Ty::Text],
+            )
+            .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                let at = r[0].text().unwrap_or_default();
+                Ok(Access {
+                    at: at
+                        .parse()
+                        .map_err(|e| corrupt("access_log", at, "at", format!("{e}")))?,
+                    actor: r[1].text().unwrap_or_default().to_owned(),
+                    action: r[2].text().unwrap_or_default().to_owned(),
+                    borrower_id: r[3].text().map(str::to_owned),
+                    loan_id: r[4].text().map(str::to_owned),
+                })
+            })
+            .collect()
+    }
+
+    /// How many state changes events made to a borrower's flags (for tests and audits).
+    pub async fn count_state_changes(&self, borrower_id: &str) -> Result<i64, StoreError> {
+        let mut tx = self.begin_read().await?;
+        let n = tx
+            .fetch_all(
+                "counting state changes",
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM borrower_state_changes WHERE borrower_id = $1",
+                &[text(borrower_id)],
+                &[Ty::Int],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(n.first().and_then(|r| r[0].int()).unwrap_or(0))
+    }
+}
+
+async fn stored_hash(tx: &mut Tx, event_id: &str) -> Result<Option<String>, StoreError> {
+    let rows = tx
+        .fetch_all(
+            "looking up an event",
+            "SELECT body_sha256 FROM ingested_events WHERE event_id = $1",
+            &[text(event_id)],
+            &[Ty::Text],
+        )
+        .await?;
+    Ok(rows.first().and_then(|r| r[0].text()).map(str::to_owned))
+}
+
+/// The event's effect (its `ingested_events` row is already written in `tx`).
+async fn apply(
+    tx: &mut Tx,
+    meta: &EventMeta<'_>,
+    event: &ServiceEvent,
+) -> Result<(), ServiceError> {
+    let d = tx.dialect();
+    match event {
+        ServiceEvent::Payment {
+            payment_id,
+            loan_id,
+            received_at,
+            amount_minor,
+        } => {
+            need_loan(tx, loan_id).await?;
+            no_duplicate(tx, "payments", "payment_id", "payment", payment_id).await?;
+            insert_payment(
+                tx,
+                d,
+                payment_id,
+                loan_id,
+                *received_at,
+                *amount_minor,
+                None,
+            )
+            .await?;
+        }
+        ServiceEvent::Reversal {
+            payment_id,
+            loan_id,
+            reverses,
+            received_at,
+            amount_minor,
+        } => {
+            need_loan(tx, loan_id).await?;
+            no_duplicate(tx, "payments", "payment_id", "payment", payment_id).await?;
+            let rows = tx
+                .fetch_all(
+                    "reading the reversed payment",
+                    &format!(
+                        "SELECT loan_id, {}, kind FROM payments WHERE payment_id = $1",
+                        d.select("amount_minor", Ty::Int)
+                    ),
+                    &[text(reverses)],
+                    &[Ty::Text, Ty::Int, Ty::Text],
+                )
+                .await?;
+            let Some(r) = rows.first() else {
+                return Err(ServiceError::UnknownPayment(reverses.clone()));
+            };
+            if r[2].text() != Some("payment") {
+                return Err(ServiceError::Invalid(format!(
+                    "{reverses:?} is a reversal, not a payment"
+                )));
+            }
+            if r[0].text() != Some(loan_id.as_str()) {
+                return Err(ServiceError::Invalid(format!(
+                    "payment {reverses:?} belongs to another loan"
+                )));
+            }
+            if r[1].int() != Some(*amount_minor) {
+                return Err(ServiceError::Invalid(format!(
+                    "amount {amount_minor} differs from payment {reverses:?} amount {}",
+                    r[1].int().unwrap_or(0)
+                )));
+            }
+            if exists(tx, "payments", "reverses", reverses).await? {
+                return Err(ServiceError::Invalid(format!(
+                    "payment {reverses:?} was already reversed"
+                )));
+            }
+            insert_payment(
+                tx,
+                d,
+                payment_id,
+                loan_id,
+                *received_at,
+                *amount_minor,
+                Some(reverses),
+            )
+            .await?;
+        }
+        ServiceEvent::Contact(c) => {
+            tx.exec(
+                "recording a contact",
+                &format!(
+                    "INSERT INTO contacts ({CONTACT_COLS}, borrower_id) \
+                     VALUES ($1, $2, $3, $4, {}, $6, $7, $8, $9, $10)",
+                    d.param(5, Ty::Ts)
+                ),
+                &[
+                    text(&c.contact_id),
+                    opt_text(c.loan_id.as_ref().map(|l| l.as_str())),
+                    text(&c.channel),
+                    text(&c.direction),
+                    ts(c.at),
+                    text(&c.outcome),
+                    opt_text(c.target.as_deref()),
+                    opt_text(c.party.as_deref()),
+                    opt_text(c.agency_id.as_deref()),
+                    text(c.borrower_id.as_str()),
+                ],
+            )
+            .await?;
+        }
+        ServiceEvent::Promise {
+            promise_id,
+            loan_id,
+            created_at,
+            amount_minor,
+            due_date,
+        } => {
+            need_loan(tx, loan_id).await?;
+            no_duplicate(tx, "promises", "promise_id", "promise", promise_id).await?;
+            tx.exec(
+                "recording a promise",
+                &format!(
+                    "INSERT INTO promises (promise_id, loan_id, created_at, amount_minor, due_date) \
+                     VALUES ($1, $2, {}, $4, {})",
+                    d.param(3, Ty::Ts),
+                    d.param(5, Ty::Date)
+                ),
+                &[
+                    text(promise_id),
+                    text(loan_id.as_str()),
+                    ts(*created_at),
+                    int(*amount_minor),
+                    text(&date_text(*due_date)),
+                ],
+            )
+            .await?;
+        }
+        ServiceEvent::Flag {
+            borrower_id,
+            flag,
+            value,
+            at,
+        } => {
+            let col = flag.column();
+            tx.exec(
+                "changing a borrower flag",
+                &format!("UPDATE borrowers SET {col} = $2 WHERE borrower_id = $1"),
+                &[text(borrower_id.as_str()), Cell::Bool(Some(*value))],
+            )
+            .await?;
+            tx.exec(
+                "recording a state change",
+                &format!(
+                    "INSERT INTO borrower_state_changes \
+                     (borrower_id, flag, value, effective_at, event_id, recorded_at) \
+                     VALUES ($1, $2, $3, {}, $5, {})",
+                    d.param(4, Ty::Ts),
+                    d.param(6, Ty::Ts)
+                ),
+                &[
+                    text(borrower_id.as_str()),
+                    text(col),
+                    Cell::Bool(Some(*value)),
+                    ts(*at),
+                    text(meta.event_id),
+                    ts(meta.received_at),
+                ],
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn need_loan(tx: &mut Tx, loan: &LoanId) -> Result<(), ServiceError> {
+    match loan_owner(tx, loan.as_str()).await? {
+        Some(_) => Ok(()),
+        None => Err(ServiceError::UnknownLoan(loan.as_str().to_owned())),
+    }
+}
+
+async fn no_duplicate(
+    tx: &mut Tx,
+    table: &str,
+    col: &str,
+    what: &'static str,
+    id: &str,
+) -> Result<(), ServiceError> {
+    if exists(tx, table, col, id).await? {
+        return Err(ServiceError::Duplicate {
+            what,
+            id: id.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+async fn insert_payment(
+    tx: &mut Tx,
+    d: Dialect,
+    payment_id: &str,
+    loan_id: &LoanId,
+    received_at: Timestamp,
+    amount_minor: i64,
+    reverses: Option<&str>,
+) -> Result<(), StoreError> {
+    tx.exec(
+        "recording a payment",
+        &format!(
+            "INSERT INTO payments (payment_id, loan_id, received_at, amount_minor, kind, reverses) \
+             VALUES ($1, $2, {}, $4, $5, $6)",
+            d.param(3, Ty::Ts)
+        ),
+        &[
+            text(payment_id),
+            text(loan_id.as_str()),
+            ts(received_at),
+            int(amount_minor),
+            text(if reverses.is_some() {
+                "reversal"
+            } else {
+                "payment"
+            }),
+            opt_text(reverses),
+        ],
+    )
+    .await
+    .map(|_| ())
+}
