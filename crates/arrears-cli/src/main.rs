@@ -9,6 +9,7 @@ mod display;
 mod evidence_cmds;
 mod generate;
 mod policy_cmds;
+mod server_cmds;
 mod store_cmds;
 
 use anyhow::Context;
@@ -60,6 +61,12 @@ enum Command {
     Audit(evidence_cmds::AuditArgs),
     /// Show the configuration (`--default` prints the built-in defaults as arrears.toml).
     Config(ConfigArgs),
+    /// Serve the HTTP API over the store (prints `listening on http://ADDR` first).
+    Serve(server_cmds::ServeArgs),
+    /// API tokens for systems calling the service (`tokens create --name NAME`).
+    Tokens(server_cmds::TokensArgs),
+    /// People who use the service (`users add --username U --role R --password-stdin`).
+    Users(server_cmds::UsersArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -132,6 +139,9 @@ fn main() -> ExitCode {
         Command::Audit(a) => evidence_cmds::audit(&a),
         Command::Check(a) => policy_cmds::check(&a),
         Command::Config(a) => config(&a),
+        Command::Serve(a) => server_cmds::serve(&a),
+        Command::Tokens(a) => server_cmds::tokens(&a),
+        Command::Users(a) => server_cmds::users(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,7 @@ mod cases;
 mod cli;
 mod evidence;
 mod policy;
+mod server;
 mod store;
 
 use std::path::{Path, PathBuf};

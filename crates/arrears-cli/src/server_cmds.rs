@@ -1,0 +1,241 @@
+//! `arrears serve` (the HTTP service of `arrears-server` over the store), `arrears tokens`
+//! (API tokens for systems, shown once, stored hashed) and `arrears users` (people, with
+//! argon2 password hashes).
+
+use crate::Failure;
+use crate::store_cmds::{DbOpt, parse_target};
+use anyhow::{Context, anyhow};
+use arrears_server::{AppState, Evidence, auth};
+use arrears_store::{ServiceError, Store};
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbOpt,
+    /// Address to listen on; port 0 picks a free port (printed on the first line).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The lender's key folder (lender.pub), for `/v1/verify/{code}`.
+    #[arg(long, requires = "audit_log")]
+    pub keys: Option<PathBuf>,
+    /// The audit log that `arrears sign` writes, for `/v1/verify/{code}`.
+    #[arg(long, requires = "keys")]
+    pub audit_log: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TokensArgs {
+    #[command(subcommand)]
+    pub command: TokensCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum TokensCommand {
+    /// Create an API token for a system and print it once (only its hash is stored).
+    Create {
+        /// Who the token is for (named in the access log); one live token per name.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        db: DbOpt,
+    },
+    /// Revoke the live token of a name.
+    Revoke {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        db: DbOpt,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct UsersArgs {
+    #[command(subcommand)]
+    pub command: UsersCommand,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Role {
+    Agent,
+    Supervisor,
+    Compliance,
+    Admin,
+}
+
+impl Role {
+    fn code(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Supervisor => "supervisor",
+            Role::Compliance => "compliance",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum UsersCommand {
+    /// Add a user; the password is read from standard input (argon2id hash stored).
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_enum)]
+        role: Role,
+        /// Read the password from standard input (one line); the only way to give it, so it
+        /// never shows in the process list or shell history.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[command(flatten)]
+        db: DbOpt,
+    },
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .map_err(Failure::from)
+}
+
+async fn open(db: &DbOpt) -> Result<Store, Failure> {
+    let target = parse_target(&db.db)?;
+    Store::open(&target)
+        .await
+        .map_err(|e| Failure::from(anyhow!(e)))
+}
+
+#[allow(clippy::disallowed_methods)]
+fn now() -> jiff::Timestamp {
+    // The edge: when a token or user was created is the wall clock's business.
+    jiff::Timestamp::now()
+}
+
+fn service_failure(e: ServiceError) -> Failure {
+    match e {
+        ServiceError::Store(e) => Failure::from(anyhow!(e)),
+        other => Failure::bad_input(anyhow!(other)),
+    }
+}
+
+pub fn serve(a: &ServeArgs) -> Result<(), Failure> {
+    // Logs go to stderr (RUST_LOG filters; info by default), stdout carries the address.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    let evidence = match (&a.keys, &a.audit_log) {
+        (Some(keys), Some(log)) => {
+            let p = keys.join("lender.pub");
+            let public_key_hex = std::fs::read_to_string(&p)
+                .with_context(|| format!("reading {}", p.display()))
+                .map_err(Failure::bad_input)?
+                .trim()
+                .to_owned();
+            Some(Evidence {
+                public_key_hex,
+                audit_log: log.clone(),
+            })
+        }
+        _ => None,
+    };
+    let rt = runtime()?;
+    rt.block_on(async {
+        let store = open(&a.db).await?;
+        let state = AppState::new(store.clone(), evidence).map_err(|e| anyhow!(e))?;
+        let listener = tokio::net::TcpListener::bind(a.listen)
+            .await
+            .with_context(|| format!("listening on {}", a.listen))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let mut out = std::io::stdout();
+        writeln!(out, "listening on http://{addr}").context("writing to stdout")?;
+        out.flush().context("writing to stdout")?;
+        tracing::info!(%addr, store = %store.target(), "serving");
+        arrears_server::serve(listener, state, arrears_server::shutdown_signal())
+            .await
+            .map_err(|e| anyhow!(e))?;
+        store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+pub fn tokens(a: &TokensArgs) -> Result<(), Failure> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        match &a.command {
+            TokensCommand::Create { name, db } => {
+                arrears_domain::types::ContactId::check("--name", name)
+                    .map_err(|e| Failure::bad_input(anyhow!("--name: {}", e.detail)))?;
+                let store = open(db).await?;
+                let (token, hash) = auth::new_token().map_err(|e| anyhow!("{e}"))?;
+                store
+                    .create_token(name, &hash, now())
+                    .await
+                    .map_err(service_failure)?;
+                store.close().await;
+                println!("{token}");
+                eprintln!(
+                    "token {name:?} created; it is shown only now. Send it as `Authorization: Bearer TOKEN`."
+                );
+            }
+            TokensCommand::Revoke { name, db } => {
+                let store = open(db).await?;
+                let revoked = store
+                    .revoke_token(name, now())
+                    .await
+                    .map_err(|e| anyhow!(e))?;
+                store.close().await;
+                if !revoked {
+                    return Err(Failure::bad_input(anyhow!("no live token named {name:?}")));
+                }
+                println!("token {name:?} revoked");
+            }
+        }
+        Ok(())
+    })
+}
+
+pub fn users(a: &UsersArgs) -> Result<(), Failure> {
+    let UsersCommand::Add {
+        username,
+        role,
+        password_stdin: _,
+        db,
+    } = &a.command;
+    if username.is_empty() || username.len() > 64 || username.chars().any(char::is_control) {
+        return Err(Failure::bad_input(anyhow!(
+            "--username must be 1 to 64 characters without control characters"
+        )));
+    }
+    let mut input = String::new();
+    std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut input)
+        .context("reading the password from standard input")?;
+    let password = input.strip_suffix('\n').unwrap_or(&input);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.chars().count() < 12 {
+        return Err(Failure::bad_input(anyhow!(
+            "the password must have at least 12 characters"
+        )));
+    }
+    let hash = auth::hash_password(password).map_err(|e| anyhow!("hashing the password: {e}"))?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let store = open(db).await?;
+        store
+            .add_user(username, role.code(), &hash, now())
+            .await
+            .map_err(service_failure)?;
+        store.close().await;
+        println!("user {username:?} added as {}", role.code());
+        Ok(())
+    })
+}

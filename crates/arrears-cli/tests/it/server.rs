@@ -1,0 +1,995 @@
+//! `arrears serve` as a real process on port 0, over a fresh SQLite file and a fresh
+//! PostgreSQL database (`crate::store::fresh`), with a small US portfolio imported through
+//! `arrears import` and a token from `arrears tokens create`; requests go over loopback with
+//! a plain HTTP client.
+
+use crate::store::{Backend, TestDb, fresh};
+use crate::{arrears, portfolio, text};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+
+/// B1 lives in New York (UTC-5 in November) and had a conversation about L1 on 11-20.
+fn us_portfolio() -> tempfile::TempDir {
+    portfolio(&[
+        (
+            "borrowers.csv",
+            "borrower_id,name,phone,email,timezone,jurisdiction,deceased\n\
+             B1,Mary,+12125550100,m@example.com,America/New_York,US-NY,false\n\
+             B2,Tom,+12125550101,,America/New_York,US-NY,false\n",
+        ),
+        (
+            "loans.csv",
+            "loan_id,borrower_id,product,currency,principal_minor,annual_rate_bps,penalty_rate_bps,disbursed_on\n\
+             L1,B1,x,USD,100000,0,0,2026-01-01\n\
+             L2,B2,x,USD,100000,0,0,2026-01-01\n",
+        ),
+        (
+            "installments.csv",
+            "loan_id,seq,due_date,principal_minor,interest_minor,fee_minor\n\
+             L1,1,2026-10-01,100000,0,0\n\
+             L2,1,2026-10-01,100000,0,0\n",
+        ),
+        (
+            "payments.csv",
+            "payment_id,loan_id,received_at,amount_minor\n",
+        ),
+        (
+            "contacts.csv",
+            "contact_id,borrower_id,loan_id,channel,direction,at,outcome,target,party\n\
+             C1,B1,L1,call,outbound,2026-11-20T15:00:00Z,right_party,+12125550100,borrower\n",
+        ),
+    ])
+}
+
+/// A running `arrears serve`; stopped with SIGTERM (a graceful shutdown) when dropped.
+struct Server {
+    child: Option<Child>,
+    base: String,
+    token: String,
+    db: TestDb,
+    portfolio: tempfile::TempDir,
+    _logs: tempfile::TempDir,
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = arrears(args);
+    assert!(
+        o.status.success(),
+        "arrears {}: {}{}",
+        args.join(" "),
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    text(&o.stdout)
+}
+
+/// Imports the portfolio, creates a token and starts the server on a free port.
+fn spawn_app(db: TestDb, extra: &[&str]) -> Server {
+    let p = us_portfolio();
+    ok(&[
+        "import",
+        "--portfolio",
+        p.path().to_str().unwrap(),
+        "--db",
+        &db.target,
+        "--quiet",
+        "--rejects",
+        "/dev/null",
+    ]);
+    let token = ok(&["tokens", "create", "--name", "dialer", "--db", &db.target])
+        .trim()
+        .to_owned();
+    let logs = tempfile::tempdir().unwrap();
+    let err = std::fs::File::create(logs.path().join("stderr.log")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_arrears"))
+        .args(["serve", "--db", &db.target, "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(err)
+        .spawn()
+        .expect("arrears serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!(
+                "first line {line:?}; stderr: {}",
+                std::fs::read_to_string(logs.path().join("stderr.log")).unwrap_or_default()
+            )
+        })
+        .to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    assert!(!base.ends_with(":0"), "the real port is printed: {base}");
+    Server {
+        child: Some(child),
+        base,
+        token,
+        db,
+        portfolio: p,
+        _logs: logs,
+    }
+}
+
+impl Server {
+    /// Sends SIGTERM and waits; true when the server exited successfully.
+    fn stop(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(s)) = c.try_wait() {
+                return s.success();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        false
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn on_both(f: impl Fn(&Server, Backend)) {
+    for b in [Backend::Sqlite, Backend::Postgres] {
+        if let Some(db) = fresh(b) {
+            let s = spawn_app(db, &[]);
+            f(&s, b);
+        }
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// A response's status and body (JSON when it parses, else a JSON string).
+struct Res {
+    status: u16,
+    body: Value,
+    raw: String,
+    content_type: String,
+}
+
+fn finish(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Res {
+    let mut r = r.expect("the request is answered");
+    let status = r.status().as_u16();
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let raw = r
+        .body_mut()
+        .with_config()
+        .limit(10 << 20)
+        .read_to_string()
+        .unwrap();
+    let body = serde_json::from_str(&raw).unwrap_or(Value::String(raw.clone()));
+    Res {
+        status,
+        body,
+        raw,
+        content_type,
+    }
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POST raw text with the token and a JSON content type.
+    fn post_raw(&self, path: &str, body: &str) -> Res {
+        finish(
+            agent()
+                .post(self.url(path))
+                .header("Authorization", &format!("Bearer {}", self.token))
+                .header("Content-Type", "application/json")
+                .send(body),
+        )
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Res {
+        self.post_raw(path, &body.to_string())
+    }
+
+    fn get(&self, path: &str) -> Res {
+        finish(
+            agent()
+                .get(self.url(path))
+                .header("Authorization", &format!("Bearer {}", self.token))
+                .call(),
+        )
+    }
+
+    fn get_anon(&self, path: &str) -> Res {
+        finish(agent().get(self.url(path)).call())
+    }
+
+    fn check(&self, body: Value) -> Value {
+        let r = self.post("/v1/contacts/check", &body);
+        assert_eq!(r.status, 200, "{}", r.raw);
+        r.body
+    }
+
+    fn call_check(&self, at: &str) -> Value {
+        self.check(json!({
+            "borrower_id": "B1", "loan_id": "L1", "channel": "call",
+            "target": "+12125550100", "at": at
+        }))
+    }
+
+    fn metrics(&self) -> String {
+        let r = self.get_anon("/metrics");
+        assert_eq!(r.status, 200);
+        r.raw
+    }
+}
+
+/// The error shape every 4xx has.
+fn assert_error(r: &Res, status: u16, code: &str) {
+    assert_eq!(r.status, status, "{}", r.raw);
+    assert!(
+        r.content_type.starts_with("application/json"),
+        "{}",
+        r.content_type
+    );
+    assert_eq!(r.body["error"]["code"], code, "{}", r.raw);
+    let msg = r.body["error"]["message"].as_str().unwrap_or("");
+    assert!(msg.len() > 10 && msg.ends_with('.'), "a sentence: {msg:?}");
+}
+
+fn store_of(s: &Server) -> (tokio::runtime::Runtime, arrears_store::Store) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let target = arrears_store::DbTarget::parse(&s.db.target).unwrap();
+    let store = rt.block_on(arrears_store::Store::open(&target)).unwrap();
+    (rt, store)
+}
+
+#[test]
+fn checks_answer_exactly_as_arrears_check_does() {
+    on_both(|s, _| {
+        // 20:59 EST is allowed; 21:00 is not, and 08:00 EST the next morning is the earliest.
+        for (at, decision) in [
+            ("2026-11-28T01:59:00Z", "allow"),
+            ("2026-11-28T02:00:00Z", "deny"),
+            ("2026-11-24T15:00:00Z", "deny"),
+        ] {
+            let api = s.call_check(at);
+            assert_eq!(api["decision"], decision, "{at}: {api}");
+            let cli = ok(&[
+                "check",
+                "--portfolio",
+                s.portfolio.path().to_str().unwrap(),
+                "--borrower",
+                "B1",
+                "--loan",
+                "L1",
+                "--channel",
+                "call",
+                "--target",
+                "+12125550100",
+                "--at",
+                at,
+            ]);
+            let cli: Value = serde_json::from_str(&cli).unwrap();
+            assert_eq!(api, cli, "the API and `arrears check` agree at {at}");
+        }
+        let denied = s.call_check("2026-11-28T02:00:00Z");
+        assert_eq!(denied["rule_ids"], json!(["US-HOURS"]));
+        assert_eq!(denied["earliest_allowed"], "2026-11-28T13:00:00Z");
+        let allowed = s.call_check("2026-11-28T01:59:00Z");
+        assert_eq!(
+            allowed,
+            json!({"decision": "allow", "rule_ids": [], "earliest_allowed": null})
+        );
+        // The conversation of 11-20 (day 1) blocks calls about L1 until day 8, 08:00 local.
+        let quiet = s.call_check("2026-11-24T15:00:00Z");
+        assert_eq!(quiet["rule_ids"], json!(["US-7IN7"]), "{quiet}");
+        assert_eq!(quiet["earliest_allowed"], "2026-11-27T13:00:00Z");
+        // An address-book party is never contactable: no earliest instant.
+        let third = s.check(json!({
+            "borrower_id": "B1", "channel": "call", "target": "+12125559999",
+            "party": "address_book", "at": "2026-11-28T15:00:00Z"
+        }));
+        assert_eq!(third["decision"], "deny");
+        assert_eq!(third["earliest_allowed"], Value::Null);
+        // Decisions are counted by rule id.
+        let m = s.metrics();
+        assert!(
+            m.contains("arrears_contact_denials_total{rule_id=\"US-HOURS\"} 2"),
+            "{m}"
+        );
+        assert!(
+            m.contains("arrears_contact_checks_total{decision=\"allow\"} 2"),
+            "{m}"
+        );
+        assert!(
+            m.contains("arrears_http_requests_total{method=\"POST\",route=\"/v1/contacts/check\",status=\"200\"}"),
+            "{m}"
+        );
+        assert!(m.contains(
+            "arrears_http_request_duration_seconds_bucket{route=\"/v1/contacts/check\",le=\"+Inf\"}"
+        ));
+        // Every check read the borrower's data: each is in the access log, by token name.
+        let (rt, store) = store_of(s);
+        let log = rt.block_on(store.access_log("B1")).unwrap();
+        assert_eq!(log.len(), 7, "{log:?}");
+        assert!(
+            log.iter()
+                .all(|a| a.actor == "dialer" && a.action == "contacts.check")
+        );
+        assert_eq!(log[0].loan_id.as_deref(), Some("L1"));
+    });
+}
+
+#[test]
+fn a_dispute_event_holds_contact_until_resolved_and_replays_are_idempotent() {
+    on_both(|s, _| {
+        let at = "2026-11-28T15:00:00Z";
+        assert_eq!(s.call_check(at)["decision"], "allow");
+        let opened = json!({
+            "event_id": "EV-1", "type": "dispute_opened",
+            "borrower_id": "B1", "at": "2026-11-28T14:00:00Z"
+        });
+        let r = s.post("/v1/events", &opened);
+        assert_eq!(r.status, 201, "{}", r.raw);
+        assert_eq!(r.body["status"], "recorded");
+        let held = s.call_check(at);
+        assert_eq!(held["decision"], "deny");
+        assert_eq!(held["rule_ids"], json!(["ALL-HOLD-DISPUTE"]));
+        assert_eq!(
+            held["earliest_allowed"],
+            Value::Null,
+            "waiting does not help"
+        );
+        // The same event again (keys in another order): nothing changes.
+        let r = s.post_raw(
+            "/v1/events",
+            r#"{"at": "2026-11-28T14:00:00Z", "borrower_id": "B1", "type": "dispute_opened", "event_id": "EV-1"}"#,
+        );
+        assert_eq!(r.status, 200, "{}", r.raw);
+        assert_eq!(r.body["status"], "already_recorded");
+        // The same id with another body is a conflict, and changes nothing either.
+        let mut changed = opened.clone();
+        changed["type"] = json!("dispute_resolved");
+        assert_error(&s.post("/v1/events", &changed), 409, "event_conflict");
+        assert_eq!(s.call_check(at)["rule_ids"], json!(["ALL-HOLD-DISPUTE"]));
+        let (rt, store) = store_of(s);
+        assert_eq!(rt.block_on(store.count_state_changes("B1")).unwrap(), 1);
+        // Resolved: contact is allowed again.
+        let r = s.post(
+            "/v1/events",
+            &json!({"event_id": "EV-2", "type": "dispute_resolved", "borrower_id": "B1",
+                    "at": "2026-11-28T14:30:00Z"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.raw);
+        assert_eq!(s.call_check(at)["decision"], "allow");
+        assert_eq!(rt.block_on(store.count_state_changes("B1")).unwrap(), 2);
+        // Cease-contact, deceased and bankrupt stop calls too.
+        for (i, kind, rule) in [
+            (3, "cease_contact", "ALL-CEASE"),
+            (4, "bankrupt", "ALL-HOLD-BANKRUPT"),
+            (5, "deceased", "ALL-HOLD-DECEASED"),
+        ] {
+            let r = s.post(
+                "/v1/events",
+                &json!({"event_id": format!("EV-{i}"), "type": kind, "borrower_id": "B1",
+                        "at": "2026-11-28T14:40:00Z"}),
+            );
+            assert_eq!(r.status, 201, "{}", r.raw);
+            let d = s.call_check(at);
+            assert!(
+                d["rule_ids"].as_array().unwrap().iter().any(|r| r == rule),
+                "{kind}: {d}"
+            );
+        }
+        // An event about an unknown borrower is a 404 and records nothing.
+        let r = s.post(
+            "/v1/events",
+            &json!({"event_id": "EV-9", "type": "hardship", "borrower_id": "NOPE",
+                    "at": "2026-11-28T14:00:00Z"}),
+        );
+        assert_error(&r, 404, "unknown_borrower");
+        let r = s.post(
+            "/v1/events",
+            &json!({"event_id": "EV-9", "type": "hardship", "borrower_id": "B2",
+                    "at": "2026-11-28T14:00:00Z"}),
+        );
+        assert_eq!(r.status, 201, "the failed attempt left no trace: {}", r.raw);
+    });
+}
+
+#[test]
+fn a_denied_contact_cannot_be_recorded_and_recorded_ones_count() {
+    on_both(|s, _| {
+        let contact = |id: &str, at: &str| {
+            json!({"contact_id": id, "borrower_id": "B1", "loan_id": "L1", "channel": "call",
+                   "target": "+12125550100", "at": at, "outcome": "right_party"})
+        };
+        // 21:30 in New York: US-HOURS.
+        let r = s.post("/v1/contacts", &contact("C-late", "2026-11-28T02:30:00Z"));
+        assert_error(&r, 422, "contact_denied");
+        assert_eq!(r.body["error"]["rule_ids"], json!(["US-HOURS"]));
+        assert_eq!(r.body["error"]["earliest_allowed"], "2026-11-28T13:00:00Z");
+        let m = s.metrics();
+        assert!(
+            m.contains("arrears_contacts_refused_total{rule_id=\"US-HOURS\"} 1"),
+            "{m}"
+        );
+        // Retried at an allowed time: recorded; replayed: already recorded; changed: 409.
+        let good = contact("C-ok", "2026-11-28T15:00:00Z");
+        let r = s.post("/v1/contacts", &good);
+        assert_eq!(r.status, 201, "{}", r.raw);
+        let r = s.post("/v1/contacts", &good);
+        assert_eq!(r.status, 200, "{}", r.raw);
+        assert_eq!(r.body["status"], "already_recorded");
+        let mut changed = good.clone();
+        changed["outcome"] = json!("no_answer");
+        assert_error(&s.post("/v1/contacts", &changed), 409, "event_conflict");
+        // The recorded conversation now blocks calls about L1 for 7 days (US-7IN7) ...
+        let next = s.call_check("2026-11-30T15:00:00Z");
+        assert_eq!(next["rule_ids"], json!(["US-7IN7"]), "{next}");
+        // ... and so a second call recorded the same day is refused.
+        let r = s.post("/v1/contacts", &contact("C-again", "2026-11-28T16:00:00Z"));
+        assert_error(&r, 422, "contact_denied");
+        // An inbound call (the borrower called) is not a contact the rules restrict.
+        let mut inbound = contact("C-in", "2026-11-28T03:00:00Z");
+        inbound["direction"] = json!("inbound");
+        assert_eq!(s.post("/v1/contacts", &inbound).status, 201);
+        // The contact event of the feed goes through the same check.
+        let mut ev = contact("C-ev", "2026-11-28T02:30:00Z");
+        ev["event_id"] = json!("EV-C");
+        ev["type"] = json!("contact");
+        assert_error(&s.post("/v1/events", &ev), 422, "contact_denied");
+        // A loan of another borrower is refused.
+        let mut other = contact("C-x", "2026-11-28T15:00:00Z");
+        other["loan_id"] = json!("L2");
+        assert_error(
+            &s.post("/v1/contacts", &other),
+            422,
+            "loan_of_another_borrower",
+        );
+    });
+}
+
+#[test]
+fn payments_and_promises_reach_the_store_and_the_next_daily_run() {
+    on_both(|s, _| {
+        let pay = json!({"event_id": "EV-P1", "type": "payment", "payment_id": "P-1",
+                         "loan_id": "L1", "received_at": "2026-11-02T10:00:00Z",
+                         "amount_minor": 2500});
+        assert_eq!(s.post("/v1/events", &pay).status, 201);
+        assert_eq!(s.post("/v1/events", &pay).status, 200);
+        // The payment id is taken: another event cannot book it again.
+        let mut again = pay.clone();
+        again["event_id"] = json!("EV-P2");
+        assert_error(&s.post("/v1/events", &again), 409, "duplicate_id");
+        // A reversal of a different amount contradicts the store.
+        let bad_rev = json!({"event_id": "EV-R0", "type": "reversal", "payment_id": "P-R",
+                             "loan_id": "L1", "reverses": "P-1",
+                             "received_at": "2026-11-03T10:00:00Z", "amount_minor": 100});
+        assert_error(&s.post("/v1/events", &bad_rev), 422, "invalid_event");
+        let promise = json!({"event_id": "EV-PR", "type": "promise_to_pay",
+                             "promise_id": "PR-1", "loan_id": "L1",
+                             "created_at": "2026-11-02T10:00:00Z", "amount_minor": 5000,
+                             "due_date": "2026-11-20"});
+        assert_eq!(s.post("/v1/events", &promise).status, 201);
+        let unknown = json!({"event_id": "EV-P3", "type": "payment", "payment_id": "P-3",
+                             "loan_id": "L404", "received_at": "2026-11-02T10:00:00Z",
+                             "amount_minor": 1});
+        assert_error(&s.post("/v1/events", &unknown), 404, "unknown_loan");
+
+        let acct = s.get("/v1/accounts/L1");
+        assert_eq!(acct.status, 200, "{}", acct.raw);
+        assert_eq!(acct.body["latest"], Value::Null, "no daily run yet");
+        let out = tempfile::tempdir().unwrap();
+        ok(&[
+            "run",
+            "--as-of",
+            "2026-11-27",
+            "--db",
+            &s.db.target,
+            "--out",
+            out.path().to_str().unwrap(),
+            "--format",
+            "csv",
+        ]);
+        let acct = s.get("/v1/accounts/L1");
+        assert_eq!(acct.status, 200, "{}", acct.raw);
+        let latest = &acct.body["latest"];
+        assert_eq!(latest["as_of"], "2026-11-27");
+        assert_eq!(latest["paid_minor"], 2500, "{latest}");
+        assert_eq!(latest["overdue_minor"], 97500, "{latest}");
+        assert_eq!(latest["currency"], "USD");
+        assert_eq!(acct.body["borrower_id"], "B1");
+        assert_eq!(acct.body["snapshot_dates"], json!(["2026-11-27"]));
+        assert!(
+            acct.body["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["kind"] == "bucket"),
+            "{}",
+            acct.raw
+        );
+        // A valid reversal: the next run sees the payment cancelled.
+        let rev = json!({"event_id": "EV-R1", "type": "reversal", "payment_id": "P-R",
+                         "loan_id": "L1", "reverses": "P-1",
+                         "received_at": "2026-11-03T10:00:00Z", "amount_minor": 2500});
+        assert_eq!(s.post("/v1/events", &rev).status, 201);
+        ok(&[
+            "run",
+            "--as-of",
+            "2026-11-28",
+            "--db",
+            &s.db.target,
+            "--out",
+            out.path().to_str().unwrap(),
+            "--format",
+            "csv",
+        ]);
+        let acct = s.get("/v1/accounts/L1");
+        assert_eq!(acct.body["latest"]["paid_minor"], 0, "{}", acct.raw);
+        assert_error(&s.get("/v1/accounts/L404"), 404, "unknown_loan");
+        let (rt, store) = store_of(s);
+        let log = rt.block_on(store.access_log("B1")).unwrap();
+        assert_eq!(
+            log.iter().filter(|a| a.action == "accounts.get").count(),
+            3,
+            "{log:?}"
+        );
+    });
+}
+
+#[test]
+fn every_v1_route_but_the_document_needs_a_live_token() {
+    on_both(|s, _| {
+        let body = json!({"borrower_id": "B1", "channel": "call", "at": "2026-11-28T15:00:00Z"})
+            .to_string();
+        for (method, path) in [
+            ("POST", "/v1/contacts/check"),
+            ("POST", "/v1/contacts"),
+            ("POST", "/v1/events"),
+            ("GET", "/v1/accounts/L1"),
+            ("GET", "/v1/verify/ABCDE-FGHJK"),
+        ] {
+            for auth in [
+                None,
+                Some("Bearer nope".to_owned()),
+                Some(format!("Basic {}", s.token)),
+                Some(format!("Bearer {}x", s.token)),
+            ] {
+                let a = agent();
+                let r = match method {
+                    "POST" => {
+                        let mut q = a
+                            .post(s.url(path))
+                            .header("Content-Type", "application/json");
+                        if let Some(h) = &auth {
+                            q = q.header("Authorization", h);
+                        }
+                        finish(q.send(&body))
+                    }
+                    _ => {
+                        let mut q = a.get(s.url(path));
+                        if let Some(h) = &auth {
+                            q = q.header("Authorization", h);
+                        }
+                        finish(q.call())
+                    }
+                };
+                assert_error(&r, 401, "unauthorized");
+            }
+        }
+        assert_eq!(s.get_anon("/v1/openapi.json").status, 200);
+        assert_eq!(s.get_anon("/healthz").status, 200);
+        let ready = s.get_anon("/readyz");
+        assert_eq!(ready.status, 200, "{}", ready.raw);
+        // A revoked token stops working at once.
+        ok(&["tokens", "revoke", "--name", "dialer", "--db", &s.db.target]);
+        assert_error(&s.get("/v1/accounts/L1"), 401, "unauthorized");
+    });
+}
+
+#[test]
+fn bad_input_is_a_4xx_json_error_never_a_500() {
+    on_both(|s, _| {
+        let r = s.post_raw("/v1/contacts/check", "{\"borrower_id\": \"B1\",");
+        assert_error(&r, 400, "malformed_json");
+        let r = s.post_raw("/v1/events", "not json at all");
+        assert_error(&r, 400, "malformed_json");
+        let r = s.post_raw(
+            "/v1/contacts/check",
+            r#"{"borrower_id": 7, "channel": "call", "at": "2026-11-28T15:00:00Z"}"#,
+        );
+        assert_error(&r, 422, "invalid_body");
+        let r = s.post_raw("/v1/contacts/check", r#"{"borrower_id": "B1"}"#);
+        assert_error(&r, 422, "invalid_body");
+        let r = s.post_raw("/v1/events", r#"{"event_id": "E", "type": "lottery_win"}"#);
+        assert_error(&r, 422, "invalid_body");
+        let r = s.post_raw(
+            "/v1/events",
+            r#"{"event_id": "E", "type": "payment", "payment_id": "P", "loan_id": "L1", "received_at": "2026-11-02T10:00:00Z", "amount_minor": 12.5}"#,
+        );
+        assert_error(&r, 422, "invalid_body");
+        for (field, value) in [
+            ("at", "2026-11-28 15:00"),
+            ("at", "yesterday"),
+            ("channel", "pigeon"),
+            ("target", "not-a-phone"),
+            ("party", "neighbour"),
+            ("borrower_id", ""),
+        ] {
+            let mut b = json!({"borrower_id": "B1", "channel": "call",
+                               "target": "+12125550100", "at": "2026-11-28T15:00:00Z"});
+            b[field] = json!(value);
+            let r = s.post("/v1/contacts/check", &b);
+            assert_error(&r, 422, "invalid_field");
+        }
+        let r = s.post(
+            "/v1/contacts/check",
+            &json!({"borrower_id": "NOPE", "channel": "call", "at": "2026-11-28T15:00:00Z"}),
+        );
+        assert_error(&r, 404, "unknown_borrower");
+        let r = s.post(
+            "/v1/contacts/check",
+            &json!({"borrower_id": "B1", "loan_id": "L404", "channel": "call",
+                    "at": "2026-11-28T15:00:00Z"}),
+        );
+        assert_error(&r, 404, "unknown_loan");
+        // Not JSON by content type.
+        let r = finish(
+            agent()
+                .post(s.url("/v1/contacts/check"))
+                .header("Authorization", &format!("Bearer {}", s.token))
+                .header("Content-Type", "text/plain")
+                .send("{}"),
+        );
+        assert_error(&r, 415, "unsupported_media_type");
+        // Oversized.
+        let big = format!(
+            r#"{{"borrower_id": "B1", "channel": "call", "at": "2026-11-28T15:00:00Z", "text": "{}"}}"#,
+            "x".repeat(100_000)
+        );
+        assert_error(
+            &s.post_raw("/v1/contacts/check", &big),
+            413,
+            "body_too_large",
+        );
+        // Unknown routes and methods.
+        assert_error(&s.get("/v1/nothing"), 404, "not_found");
+        assert_error(&s.get("/v1/contacts/check"), 405, "method_not_allowed");
+        // Random bytes as a body.
+        let junk: String = (0..2000u32)
+            .map(|i| char::from_u32(0x20 + (i * 7919) % 0x5e).unwrap())
+            .collect();
+        for path in ["/v1/contacts/check", "/v1/contacts", "/v1/events"] {
+            let r = s.post_raw(path, &junk);
+            assert!(
+                (400..500).contains(&r.status),
+                "{path}: {} {}",
+                r.status,
+                r.raw
+            );
+        }
+        let m = s.metrics();
+        assert!(!m.contains("status=\"5"), "no 5xx answered: {m}");
+    });
+}
+
+#[test]
+fn sql_metacharacters_in_every_field_are_harmless() {
+    on_both(|s, _| {
+        let evil = "'; DROP TABLE loans; --";
+        let evil2 = "\" OR 1=1; DELETE FROM borrowers WHERE '1'='1";
+        for e in [evil, evil2] {
+            for field in [
+                "borrower_id",
+                "loan_id",
+                "channel",
+                "target",
+                "party",
+                "at",
+                "text",
+            ] {
+                let mut b = json!({"borrower_id": "B1", "loan_id": "L1", "channel": "call",
+                                   "target": "+12125550100", "at": "2026-11-28T15:00:00Z"});
+                b[field] = json!(e);
+                let r = s.post("/v1/contacts/check", &b);
+                assert!(r.status < 500, "check {field}: {} {}", r.status, r.raw);
+            }
+            for field in [
+                "contact_id",
+                "borrower_id",
+                "loan_id",
+                "channel",
+                "direction",
+                "target",
+                "party",
+                "at",
+                "outcome",
+                "agency_id",
+            ] {
+                let mut b = json!({"contact_id": "C-sql", "borrower_id": "B2", "channel": "sms",
+                                   "target": "+12125550101", "at": "2026-11-28T03:00:00Z",
+                                   "outcome": "sent", "direction": "inbound"});
+                b[field] = json!(e);
+                let r = s.post("/v1/contacts", &b);
+                assert!(r.status < 500, "contact {field}: {} {}", r.status, r.raw);
+            }
+            for (kind, fields) in [
+                ("dispute_opened", vec!["event_id", "borrower_id", "at"]),
+                (
+                    "payment",
+                    vec!["event_id", "payment_id", "loan_id", "received_at"],
+                ),
+                (
+                    "promise_to_pay",
+                    vec![
+                        "event_id",
+                        "promise_id",
+                        "loan_id",
+                        "created_at",
+                        "due_date",
+                    ],
+                ),
+            ] {
+                for field in fields {
+                    let mut b = json!({"event_id": "EV-sql", "type": kind, "borrower_id": "B2",
+                                       "at": "2026-11-28T03:00:00Z", "payment_id": "P-sql",
+                                       "promise_id": "PR-sql", "loan_id": "L2",
+                                       "received_at": "2026-11-02T10:00:00Z",
+                                       "created_at": "2026-11-02T10:00:00Z",
+                                       "due_date": "2026-12-01", "amount_minor": 1});
+                    b[field] = json!(e);
+                    let r = s.post("/v1/events", &b);
+                    assert!(r.status < 500, "{kind} {field}: {} {}", r.status, r.raw);
+                }
+            }
+            let enc = e
+                .replace(' ', "%20")
+                .replace('"', "%22")
+                .replace('\'', "%27");
+            assert!(s.get(&format!("/v1/accounts/{enc}")).status < 500);
+            // Not configured here: a 503 answer, never a failure.
+            assert_error(
+                &s.get(&format!("/v1/verify/{enc}")),
+                503,
+                "verification_unavailable",
+            );
+        }
+        // An id full of metacharacters was stored verbatim, as a value: the exact event
+        // again is a replay.
+        let r = s.post(
+            "/v1/events",
+            &json!({"event_id": "EV-sql", "type": "payment", "borrower_id": "B2",
+                    "at": "2026-11-28T03:00:00Z", "payment_id": evil,
+                    "promise_id": "PR-sql", "loan_id": "L2",
+                    "received_at": "2026-11-02T10:00:00Z",
+                    "created_at": "2026-11-02T10:00:00Z",
+                    "due_date": "2026-12-01", "amount_minor": 1}),
+        );
+        assert_eq!(r.status, 200, "{}", r.raw);
+        assert_eq!(r.body["status"], "already_recorded");
+        // Nothing was dropped or deleted.
+        let acct = s.get("/v1/accounts/L1");
+        assert_eq!(acct.status, 200, "{}", acct.raw);
+        assert_eq!(s.call_check("2026-11-28T15:00:00Z")["decision"], "allow");
+        let status = ok(&["db", "status", "--db", &s.db.target]);
+        assert!(
+            status
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["loans", "2"]),
+            "{status}"
+        );
+        assert!(
+            status
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["borrowers", "2"]),
+            "{status}"
+        );
+        let m = s.metrics();
+        assert!(!m.contains("status=\"500\""), "{m}");
+    });
+}
+
+#[test]
+fn the_openapi_document_lists_every_route() {
+    on_both(|s, _| {
+        let r = s.get_anon("/v1/openapi.json");
+        assert_eq!(r.status, 200);
+        assert!(r.content_type.starts_with("application/json"));
+        let doc = &r.body;
+        assert!(
+            doc["openapi"].as_str().unwrap().starts_with("3."),
+            "{}",
+            r.raw
+        );
+        let paths = doc["paths"].as_object().unwrap();
+        for (path, method) in [
+            ("/v1/contacts/check", "post"),
+            ("/v1/contacts", "post"),
+            ("/v1/events", "post"),
+            ("/v1/accounts/{loan_id}", "get"),
+            ("/v1/verify/{code}", "get"),
+            ("/v1/openapi.json", "get"),
+            ("/healthz", "get"),
+            ("/readyz", "get"),
+            ("/metrics", "get"),
+        ] {
+            assert!(
+                paths.get(path).and_then(|p| p.get(method)).is_some(),
+                "{method} {path} missing from {}",
+                r.raw
+            );
+        }
+        assert!(
+            doc["components"]["securitySchemes"]["bearer"].is_object(),
+            "{}",
+            r.raw
+        );
+        assert!(doc["components"]["schemas"]["CheckRequest"].is_object());
+        assert!(doc["components"]["schemas"]["EventRequest"].is_object());
+    });
+}
+
+#[test]
+fn verification_reports_genuine_forged_and_unconfigured() {
+    let Some(db) = fresh(Backend::Sqlite) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let log = dir.path().join("audit.jsonl");
+    let (k, l) = (keys.to_str().unwrap(), log.to_str().unwrap());
+    ok(&["keys", "init", "--dir", k]);
+    let signed = ok(&[
+        "sign",
+        "--keys",
+        k,
+        "--log",
+        l,
+        "--lender",
+        "Acme Lending",
+        "--borrower",
+        "B1",
+        "--channel",
+        "sms",
+        "--text",
+        "Your payment is due. Code {code}",
+        "--at",
+        "2026-11-28T15:00:00Z",
+    ]);
+    let code = signed.trim().to_owned();
+    assert_eq!(code.len(), 11, "{signed:?}");
+    let s = spawn_app(db, &["--keys", k, "--audit-log", l]);
+    let r = s.get(&format!("/v1/verify/{}", code.to_lowercase()));
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.body["status"], "genuine");
+    assert_eq!(r.body["lender"], "Acme Lending");
+    assert!(r.body["text"].as_str().unwrap().contains(&code));
+    assert_error(&s.get("/v1/verify/AAAAA-BBBBB"), 404, "not_issued");
+    assert_error(
+        &s.get("/v1/verify/%27%3B%20DROP%20TABLE%20loans%3B%20--"),
+        404,
+        "not_issued",
+    );
+    // A record whose text was edited fails its signature.
+    let edited = std::fs::read_to_string(&log)
+        .unwrap()
+        .replace("Your payment is due", "Pay into account 123");
+    std::fs::write(&log, edited).unwrap();
+    let r = s.get(&format!("/v1/verify/{code}"));
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.body["status"], "not_genuine");
+    drop(s);
+    // Without keys and log, verification says it is not configured.
+    let db = fresh(Backend::Sqlite).unwrap();
+    let s = spawn_app(db, &[]);
+    assert_error(
+        &s.get(&format!("/v1/verify/{code}")),
+        503,
+        "verification_unavailable",
+    );
+}
+
+#[test]
+fn tokens_and_users_are_created_once_and_stored_hashed() {
+    let db = fresh(Backend::Sqlite).unwrap();
+    let t = &db.target;
+    let token = ok(&["tokens", "create", "--name", "gateway", "--db", t]);
+    let token = token.trim();
+    assert!(token.starts_with("arr_") && token.len() == 68, "{token}");
+    let again = arrears(&["tokens", "create", "--name", "gateway", "--db", t]);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again.stderr));
+    let add = |user: &str, role: &str, password: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_arrears"))
+            .args([
+                "users",
+                "add",
+                "--username",
+                user,
+                "--role",
+                role,
+                "--password-stdin",
+                "--db",
+                t,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A refused argument ends the command before it reads: the pipe may be closed.
+        let _ = c
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes());
+        c.wait_with_output().unwrap()
+    };
+    let o = add("ann", "agent", "a long enough secret");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        add("ann", "admin", "another long secret").status.code(),
+        Some(2)
+    );
+    assert_eq!(add("bob", "agent", "short").status.code(), Some(2));
+    assert_eq!(
+        add("bob", "owner", "a long enough secret").status.code(),
+        Some(2)
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let target = arrears_store::DbTarget::parse(t).unwrap();
+    let store = rt.block_on(arrears_store::Store::open(&target)).unwrap();
+    let ann = rt.block_on(store.user("ann")).unwrap().unwrap();
+    assert_eq!(ann.role, "agent");
+    assert!(ann.password_hash.starts_with("$argon2id$"));
+    assert!(!ann.password_hash.contains("secret"));
+    assert!(arrears_server::auth::verify_password(
+        "a long enough secret",
+        &ann.password_hash
+    ));
+    // Only the token's hash is stored.
+    let hash = arrears_server::auth::sha256_hex(token.as_bytes());
+    assert_eq!(
+        rt.block_on(store.token_name(&hash)).unwrap().as_deref(),
+        Some("gateway")
+    );
+    assert_eq!(rt.block_on(store.token_name(token)).unwrap(), None);
+}
+
+#[test]
+fn sigterm_stops_the_server_gracefully() {
+    let db = fresh(Backend::Sqlite).unwrap();
+    let mut s = spawn_app(db, &[]);
+    assert_eq!(s.get_anon("/healthz").status, 200);
+    assert!(s.stop(), "exit status 0 after SIGTERM");
+    let r = agent().get(s.url("/healthz")).call();
+    assert!(r.is_err(), "nothing listens any more");
+}
