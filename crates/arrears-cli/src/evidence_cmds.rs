@@ -80,9 +80,34 @@ pub enum AuditCommand {
         #[arg(long, default_value = "audit.jsonl")]
         log: PathBuf,
     },
+    /// Write one borrower's complete record (decisions, messages with their text, contacts)
+    /// as BORROWER.json and a readable BORROWER.html.
+    Export {
+        #[arg(long)]
+        borrower: String,
+        #[arg(long, default_value = "audit.jsonl")]
+        log: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Delete records: a borrower's (`--borrower`) or all before an instant (`--before`).
+    /// Refused while any of them is younger than its pack's retention (CN-RECORDS,
+    /// US-RECORDS; a record of unknown jurisdiction is held by the strictest pack).
+    Delete {
+        #[arg(long, default_value = "audit.jsonl")]
+        log: PathBuf,
+        #[arg(long, required_unless_present = "before")]
+        borrower: Option<String>,
+        /// RFC 3339 instant: the records before it.
+        #[arg(long)]
+        before: Option<String>,
+        /// The instant of the deletion (RFC 3339); default now.
+        #[arg(long)]
+        at: Option<String>,
+    },
 }
 
-fn head_path(log: &Path) -> PathBuf {
+pub(crate) fn head_path(log: &Path) -> PathBuf {
     let mut p = log.as_os_str().to_owned();
     p.push(".head");
     PathBuf::from(p)
@@ -124,7 +149,7 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn load_key(dir: &Path) -> Result<LenderKey, Failure> {
+pub(crate) fn load_key(dir: &Path) -> Result<LenderKey, Failure> {
     let path = dir.join("lender.key");
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -139,7 +164,7 @@ fn load_key(dir: &Path) -> Result<LenderKey, Failure> {
     Ok(LenderKey::from_seed(seed))
 }
 
-fn read_log(log: &Path) -> Result<Vec<Entry>, Failure> {
+pub(crate) fn read_log(log: &Path) -> Result<Vec<Entry>, Failure> {
     if !log.exists() {
         return Ok(Vec::new());
     }
@@ -160,7 +185,7 @@ fn read_log(log: &Path) -> Result<Vec<Entry>, Failure> {
         .collect()
 }
 
-fn read_head(log: &Path) -> Result<Option<Head>, Failure> {
+pub(crate) fn read_head(log: &Path) -> Result<Option<Head>, Failure> {
     let p = head_path(log);
     if !p.exists() {
         return Ok(None);
@@ -275,7 +300,16 @@ pub fn verify_code(a: &VerifyArgs) -> Result<(), Failure> {
 }
 
 pub fn audit(a: &AuditArgs) -> Result<(), Failure> {
-    let AuditCommand::Verify { log } = &a.command;
+    let log = match &a.command {
+        AuditCommand::Verify { log } => log,
+        AuditCommand::Export { borrower, log, out } => return export(borrower, log, out),
+        AuditCommand::Delete {
+            log,
+            borrower,
+            before,
+            at,
+        } => return delete(log, borrower.as_deref(), before.as_deref(), at.as_deref()),
+    };
     let entries = read_log(log)?;
     match verify(&entries, read_head(log)?.as_ref()) {
         Ok(()) => {
@@ -290,4 +324,267 @@ pub fn audit(a: &AuditArgs) -> Result<(), Failure> {
             })
         }
     }
+}
+
+fn parse_instant(flag: &'static str, s: &str) -> Result<jiff::Timestamp, Failure> {
+    arrears_domain::parse::timestamp(flag, s)
+        .map_err(|e| Failure::bad_input(anyhow!("{flag}: {}", e.detail)))
+}
+
+/// HTML text with `& < > " '` escaped, so a record's text can never become markup.
+pub(crate) fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One line describing an entry for the HTML page.
+fn describe(e: &Entry) -> (String, String) {
+    let d = &e.data;
+    let s = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+    let list = |k: &str| {
+        d.get(k)
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    match e.kind.as_str() {
+        "plan.action" => (
+            format!(
+                "planned {} ({}) by rule {}, arm {}, between {} and {}",
+                s("kind"),
+                s("channel"),
+                s("rule_id"),
+                s("arm"),
+                s("not_before"),
+                s("not_after")
+            ),
+            s("text"),
+        ),
+        "plan.block" => (
+            format!(
+                "blocked {} by rule {}: {}; earliest allowed {}",
+                s("kind"),
+                s("rule_id"),
+                list("rule_ids"),
+                d.get("earliest_allowed")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("never")
+            ),
+            s("note"),
+        ),
+        "plan.proposal" => (
+            format!("internal {} by rule {}", s("kind"), s("rule_id")),
+            String::new(),
+        ),
+        "message" => (
+            format!(
+                "message issued by {} on {} ({}), code {}",
+                s("lender"),
+                s("issued_at"),
+                s("channel"),
+                s("code")
+            ),
+            s("text"),
+        ),
+        other => (other.to_owned(), d.to_string()),
+    }
+}
+
+fn export(borrower: &str, log: &Path, out: &Path) -> Result<(), Failure> {
+    let entries = read_log(log)?;
+    let chain = verify(&entries, read_head(log)?.as_ref());
+    let mine: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.borrower_id.as_deref() == Some(borrower))
+        .collect();
+    if mine.is_empty() {
+        return Err(Failure::bad_input(anyhow!(
+            "{}: no record of borrower {borrower:?}",
+            log.display()
+        )));
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let messages: Vec<&serde_json::Value> = mine
+        .iter()
+        .filter(|e| e.kind == "message")
+        .map(|e| &e.data)
+        .collect();
+    let json = serde_json::json!({
+        "borrower_id": borrower,
+        "log": log.display().to_string(),
+        "chain": match &chain { Ok(()) => "intact".to_owned(), Err(e) => format!("TAMPERED: {e}") },
+        "entries": mine,
+        "messages": messages,
+        "counts": {
+            "decisions": mine.iter().filter(|e| e.kind.starts_with("plan.")).count(),
+            "messages": messages.len(),
+            "contacts": mine.iter().filter(|e| e.kind == "contact").count(),
+        },
+    });
+    let safe: String = borrower
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let json_path = out.join(format!("{safe}.json"));
+    std::fs::write(
+        &json_path,
+        serde_json::to_string_pretty(&json).context("encoding the record")?,
+    )
+    .with_context(|| format!("writing {}", json_path.display()))?;
+    let mut html = String::new();
+    html.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Record of borrower ");
+    html.push_str(&escape_html(borrower));
+    html.push_str("</title>\n<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 8px;vertical-align:top;text-align:left}pre{white-space:pre-wrap;margin:0}</style></head><body>\n");
+    html.push_str(&format!(
+        "<h1>Record of borrower {}</h1>\n",
+        escape_html(borrower)
+    ));
+    html.push_str(&format!(
+        "<p>From {}: {} entries for this borrower; audit chain {}.</p>\n",
+        escape_html(&log.display().to_string()),
+        mine.len(),
+        escape_html(&match &chain {
+            Ok(()) => "intact".to_owned(),
+            Err(e) => format!("TAMPERED: {e}"),
+        })
+    ));
+    html.push_str("<table><tr><th>seq</th><th>at</th><th>kind</th><th>loan</th><th>what</th><th>text</th></tr>\n");
+    for e in &mine {
+        let (what, text) = describe(e);
+        html.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><pre>{}</pre></td></tr>\n",
+            e.seq,
+            escape_html(&e.at),
+            escape_html(&e.kind),
+            escape_html(e.loan_id.as_deref().unwrap_or("")),
+            escape_html(&what),
+            escape_html(&text)
+        ));
+    }
+    html.push_str("</table>\n</body></html>\n");
+    let html_path = out.join(format!("{safe}.html"));
+    std::fs::write(&html_path, html).with_context(|| format!("writing {}", html_path.display()))?;
+    println!(
+        "wrote {} and {} ({} entries)",
+        json_path.display(),
+        html_path.display(),
+        mine.len()
+    );
+    Ok(())
+}
+
+fn delete(
+    log: &Path,
+    borrower: Option<&str>,
+    before: Option<&str>,
+    at: Option<&str>,
+) -> Result<(), Failure> {
+    let at = match at {
+        Some(s) => parse_instant("--at", s)?,
+        // The edge may read the clock; the policy and evidence crates never do.
+        #[allow(clippy::disallowed_methods)]
+        None => jiff::Timestamp::now(),
+    };
+    let before = before.map(|s| parse_instant("--before", s)).transpose()?;
+    let entries = read_log(log)?;
+    let packs = arrears_policy::PackSet::embedded().context("loading the rule packs")?;
+    let stamp = |e: &Entry| arrears_domain::parse::timestamp("at", &e.at).ok();
+    let selected: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| borrower.is_none_or(|b| e.borrower_id.as_deref() == Some(b)))
+        .filter(|e| before.is_none_or(|t| stamp(e).is_some_and(|x| x < t)))
+        .collect();
+    if selected.is_empty() {
+        println!("nothing to delete");
+        return Ok(());
+    }
+    // The last collection activity on each debt (US-RECORDS counts from it).
+    let mut last_activity: std::collections::HashMap<&str, jiff::Timestamp> = Default::default();
+    for e in &entries {
+        if let (Some(k), Some(t)) = (e.loan_id.as_deref().or(e.borrower_id.as_deref()), stamp(e)) {
+            let v = last_activity.entry(k).or_insert(t);
+            *v = (*v).max(t);
+        }
+    }
+    // A borrower's jurisdiction, from any entry of theirs that records it (a signed message
+    // does not; the plan decision next to it does).
+    let mut jurisdiction_of: std::collections::HashMap<&str, &str> = Default::default();
+    for e in &entries {
+        if let (Some(b), Some(j)) = (
+            e.borrower_id.as_deref(),
+            e.data.get("jurisdiction").and_then(|v| v.as_str()),
+        ) {
+            jurisdiction_of.insert(b, j);
+        }
+    }
+    for e in &selected {
+        let record_at = stamp(e).ok_or_else(|| {
+            Failure::bad_input(anyhow!("entry {}: bad instant {:?}", e.seq, e.at))
+        })?;
+        let last = e
+            .loan_id
+            .as_deref()
+            .or(e.borrower_id.as_deref())
+            .and_then(|k| last_activity.get(k))
+            .copied()
+            .unwrap_or(record_at);
+        let jurisdiction = e
+            .data
+            .get("jurisdiction")
+            .and_then(|v| v.as_str())
+            .or_else(|| {
+                e.borrower_id
+                    .as_deref()
+                    .and_then(|b| jurisdiction_of.get(b).copied())
+            })
+            .and_then(|j| arrears_domain::Jurisdiction::parse("jurisdiction", j).ok());
+        // Unknown jurisdiction: every pack must allow it.
+        let judged: Vec<&arrears_policy::Pack> =
+            match jurisdiction.as_ref().and_then(|j| packs.get(j)) {
+                Some(p) => vec![p],
+                None => packs.iter().collect(),
+            };
+        for pack in judged {
+            if let Err(hold) = arrears_policy::check_deletion(pack, record_at, last, at) {
+                return Err(Failure::bad_input(anyhow!(
+                    "refused: entry {} ({} of {}) must be kept under {} until {}; no record was deleted",
+                    e.seq,
+                    e.kind,
+                    e.at,
+                    hold.rule_id.as_str(),
+                    hold.earliest_deletion
+                )));
+            }
+        }
+    }
+    Err(Failure {
+        code: 1,
+        error: anyhow!(
+            "the retention of all {} selected entries has passed, so deleting them is permitted; \
+             Arrears does not yet rewrite a hash-chained log (removing entries would break the chain): \
+             archive the log with `audit export` and its head instead. No record was deleted.",
+            selected.len()
+        ),
+    })
 }

@@ -8,6 +8,7 @@ mod daily;
 mod display;
 mod evidence_cmds;
 mod generate;
+mod plan_cmds;
 mod policy_cmds;
 mod server_cmds;
 mod store_cmds;
@@ -51,6 +52,10 @@ enum Command {
     Rules(policy_cmds::RulesArgs),
     /// May this contact happen now? Answers as JSON: decision, rule_ids, earliest_allowed.
     Check(policy_cmds::CheckArgs),
+    /// Today's action plan: actions.csv, blocked.csv, plan_summary.json, audit entries.
+    Plan(plan_cmds::PlanArgs),
+    /// Collection strategy files: check one, or show the default.
+    Strategy(plan_cmds::StrategyArgs),
     /// The lender's signing key pair.
     Keys(evidence_cmds::KeysArgs),
     /// Issue a signed message with a verification code into the audit log.
@@ -133,6 +138,8 @@ fn main() -> ExitCode {
         Command::Demo(a) => daily::demo(&a),
         Command::Convert(a) => convert(&a),
         Command::Rules(a) => policy_cmds::rules(&a),
+        Command::Plan(a) => plan_cmds::plan(&a),
+        Command::Strategy(a) => plan_cmds::strategy(&a),
         Command::Keys(a) => evidence_cmds::keys(&a),
         Command::Sign(a) => evidence_cmds::sign(&a),
         Command::Verify(a) => evidence_cmds::verify_code(&a),

@@ -30,8 +30,8 @@ pub use inputs::{
 };
 pub use money::format_amount;
 pub use planner::{
-    Blocked, CodeIssuer, CodeRequest, InternalProposal, LoanView, Plan, PlanInput, PlannedAction,
-    plan, plan_instant,
+    Blocked, CodeIssuer, CodeRequest, InternalProposal, LoanView, Plan, PlanInput, PlanSummary,
+    PlannedAction, plan, plan_instant,
 };
 pub use proof::{ProofFailure, prove_cadence};
 pub use strategy::{

@@ -1,0 +1,738 @@
+//! `arrears plan` and `arrears strategy`: today's action plan from a portfolio and a strategy,
+//! and checking a strategy file.
+//!
+//! `plan` reads the portfolio (and the `contact_persons` / `legal_cases` extension tables),
+//! runs the daily run for the account states, loads and proves the strategy, plans with the
+//! pure planner of `arrears-strategy` (every action holding the engine's `PermittedContact`),
+//! re-verifies the plan with the independent checker (a plan with any violation is not
+//! written), writes `actions.csv`, `blocked.csv` and `plan_summary.json`, and appends every
+//! decision to the audit log. With `--keys DIR` every message is signed and its verification
+//! code is filled in; without keys no code can be issued, so messages are blocked under
+//! ALL-IDENTITY (said in the summary) and only calls and escalations are planned.
+//!
+//! The portfolio is loaded by `load_source`, the one place that knows where it comes from;
+//! a `--db URL` source will load the same `Portfolio` through
+//! `arrears_store::Store::load_portfolio` there, and nothing after it changes.
+
+use crate::Failure;
+use crate::evidence_cmds::{head_path, load_key, read_head, read_log};
+use anyhow::{Context, anyhow};
+use arrears_domain::{Config, Portfolio, Severity};
+use arrears_evidence::chain::{Draft, Entry, Head, append, verify};
+use arrears_evidence::signing::{LenderKey, MessageDraft};
+use arrears_policy::{ContactPerson, LegalStatus, PackSet, PersonSource, Policy, Target};
+use arrears_strategy::{
+    ActionKind, CodeIssuer, CodeRequest, LoanExtras, Plan, PlanInput, PriorAction, Strategy,
+    check_plan, prove_cadence,
+};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The columns of `actions.csv` (issue 4, item 5); `blocked.csv` adds `rule_ids` and
+/// `earliest_allowed`.
+pub const ACTION_COLUMNS: [&str; 17] = [
+    "action_id",
+    "as_of",
+    "loan_id",
+    "borrower_id",
+    "kind",
+    "channel",
+    "party",
+    "target",
+    "template",
+    "language",
+    "not_before",
+    "not_after",
+    "queue",
+    "priority",
+    "rule_id",
+    "arm",
+    "verification_code",
+];
+
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    /// Business date of the plan (YYYY-MM-DD).
+    #[arg(long, value_parser = crate::daily::parse_date)]
+    pub as_of: Date,
+    /// Portfolio folder (the tables of the daily run, plus optionally contact_persons.csv
+    /// and legal_cases.csv).
+    #[arg(long)]
+    pub portfolio: PathBuf,
+    /// Output folder for actions.csv, blocked.csv, plan_summary.json (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Strategy file (TOML); default: the strategy shipped with Arrears.
+    #[arg(long)]
+    pub strategy: Option<PathBuf>,
+    /// Configuration file (arrears.toml): business zone, buckets, stages.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Business time zone (IANA), overriding the configuration file.
+    #[arg(long)]
+    pub business_tz: Option<String>,
+    /// A lender policy that tightens the rule packs.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// The audit log every decision is appended to (default OUT/audit.jsonl).
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    /// Folder with the lender's key (lender.key): messages are signed and get their codes.
+    /// Without it, messages are blocked under ALL-IDENTITY.
+    #[arg(long)]
+    pub keys: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StrategyArgs {
+    #[command(subcommand)]
+    pub command: StrategyCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum StrategyCommand {
+    /// Validate a strategy file and prove its cadence within every pack's frequency caps
+    /// (exit 0 valid, 2 with every error naming the rule and field).
+    Check {
+        file: PathBuf,
+        /// Check stage and bucket names against this configuration (default: built-in bands).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Prove the cadence against the packs tightened by this lender policy.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+    /// Print the default strategy shipped with Arrears.
+    ShowDefault,
+}
+
+fn bad(e: impl std::fmt::Display) -> Failure {
+    Failure::bad_input(anyhow!("{e}"))
+}
+
+fn load_packs(policy: Option<&Path>) -> Result<PackSet, Failure> {
+    let packs = PackSet::embedded().context("loading the rule packs")?;
+    match policy {
+        None => Ok(packs),
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let policy = Policy::parse(&text).map_err(|e| bad(format!("{}: {e}", p.display())))?;
+            packs
+                .tighten(&policy)
+                .map_err(|e| bad(format!("{}: {e}", p.display())))
+        }
+    }
+}
+
+/// Loads, validates and proves a strategy: every problem listed, one a line.
+fn load_strategy(
+    file: Option<&Path>,
+    config: &Config,
+    packs: &PackSet,
+) -> Result<Strategy, Failure> {
+    let (name, text) = match file {
+        Some(f) => (
+            f.display().to_string(),
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?,
+        ),
+        None => (
+            "the default strategy".to_owned(),
+            arrears_strategy::DEFAULT_STRATEGY.to_owned(),
+        ),
+    };
+    let mut problems: Vec<String> = Vec::new();
+    match Strategy::parse(&text) {
+        Err(errs) => problems.extend(errs.iter().map(ToString::to_string)),
+        Ok(s) => {
+            problems.extend(
+                s.check_bands(&config.stages, &config.buckets)
+                    .iter()
+                    .map(ToString::to_string),
+            );
+            problems.extend(
+                prove_cadence(&s, packs.iter())
+                    .iter()
+                    .map(ToString::to_string),
+            );
+            if problems.is_empty() {
+                return Ok(s);
+            }
+        }
+    }
+    Err(Failure::bad_input(anyhow!(
+        "{name} is not valid ({} problem{}):\n  {}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        problems.join("\n  ")
+    )))
+}
+
+pub fn strategy(a: &StrategyArgs) -> Result<(), Failure> {
+    match &a.command {
+        StrategyCommand::ShowDefault => {
+            print!("{}", arrears_strategy::DEFAULT_STRATEGY);
+            Ok(())
+        }
+        StrategyCommand::Check {
+            file,
+            config,
+            policy,
+        } => {
+            let config = crate::daily::load_config(config.as_deref(), None)?;
+            let packs = load_packs(policy.as_deref())?;
+            let s = load_strategy(Some(file), &config, &packs)?;
+            let countries: Vec<&str> = packs.iter().map(|p| p.jurisdiction().as_str()).collect();
+            println!(
+                "ok: strategy {} {} ({} rules, {} templates in zh-CN and en); cadence proven within the frequency caps of {}",
+                s.name,
+                s.version,
+                s.rules.len(),
+                s.templates
+                    .ids()
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len(),
+                countries.join(", ")
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Where the portfolio comes from. Only folders today; a store (`--db URL`) will load the
+/// same `Portfolio` with `arrears_store::Store::load_portfolio` and empty extension tables
+/// until the store has them.
+struct Source {
+    portfolio: Portfolio,
+    extensions: arrears_io::extensions::Extensions,
+    rejected_rows: usize,
+}
+
+fn load_source(a: &PlanArgs) -> Result<Source, Failure> {
+    let read = arrears_io::read_portfolio(&a.portfolio, &|_, _| {}).map_err(|e| match e {
+        arrears_io::IoError::Write { .. } => Failure::from(e),
+        other => Failure::bad_input(other),
+    })?;
+    let rejected_rows = read
+        .rejects
+        .iter()
+        .filter(|r| r.severity == Severity::Error)
+        .count();
+    let extensions = arrears_io::extensions::read_extensions(&a.portfolio, &read.portfolio)
+        .map_err(Failure::bad_input)?;
+    Ok(Source {
+        portfolio: read.portfolio,
+        extensions,
+        rejected_rows,
+    })
+}
+
+/// Verification codes as `arrears-evidence` derives them, so the signed message carries the
+/// same code the text was rendered with.
+struct KeyCodes<'a>(Option<&'a LenderKey>);
+
+impl CodeIssuer for KeyCodes<'_> {
+    fn code(&self, r: &CodeRequest<'_>) -> Option<String> {
+        self.0?;
+        Some(draft(r, String::new()).code())
+    }
+}
+
+fn draft(r: &CodeRequest<'_>, text: String) -> MessageDraft {
+    MessageDraft {
+        lender: r.lender.to_owned(),
+        borrower_id: r.borrower_id.to_owned(),
+        loan_id: Some(r.loan_id.to_owned()),
+        channel: r.channel.to_owned(),
+        issued_at: r.issued_at,
+        sequence: r.sequence,
+        text,
+    }
+}
+
+fn local(t: Timestamp, tz: &TimeZone) -> String {
+    let z = t.to_zoned(tz.clone());
+    z.timestamp().display_with_offset(z.offset()).to_string()
+}
+
+pub fn plan(a: &PlanArgs) -> Result<(), Failure> {
+    let started = Instant::now();
+    let config = crate::daily::load_config(a.config.as_deref(), a.business_tz.as_deref())?;
+    let packs = load_packs(a.policy.as_deref())?;
+    let strategy = load_strategy(a.strategy.as_deref(), &config, &packs)?;
+    let key = a.keys.as_deref().map(load_key).transpose()?;
+    let log = a.log.clone().unwrap_or_else(|| a.out.join("audit.jsonl"));
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let entries = read_log(&log)?;
+    verify(&entries, read_head(&log)?.as_ref())
+        .map_err(|e| anyhow!("{}: refusing to append to a broken log: {e}", log.display()))?;
+
+    let src = load_source(a)?;
+    let p = &src.portfolio;
+    let states = arrears_engine::run_day(p, a.as_of, &config).map_err(Failure::from)?;
+
+    let persons: Vec<(u32, ContactPerson)> = src
+        .extensions
+        .contact_persons
+        .iter()
+        .filter_map(|r| {
+            let source = PersonSource::parse(&r.source).ok()?;
+            let mut cp = ContactPerson::new(r.person_id.to_string(), source);
+            cp.phone = r.phone.as_deref().and_then(|t| Target::parse(t).ok());
+            cp.email = r.email.as_deref().and_then(|t| Target::parse(t).ok());
+            cp.refused = r.refused;
+            Some((r.borrower, cp))
+        })
+        .collect();
+    let mut extras = vec![LoanExtras::default(); p.loans.len()];
+    // A loan's binding case: the most recently updated open one.
+    let mut best: HashMap<u32, (Option<Date>, LegalStatus)> = HashMap::new();
+    for c in &src.extensions.legal_cases {
+        let Ok(status) = LegalStatus::parse(&c.status) else {
+            continue;
+        };
+        if status == LegalStatus::Closed {
+            continue;
+        }
+        let e = best.entry(c.loan).or_insert((c.updated_on, status));
+        if c.updated_on >= e.0 {
+            *e = (c.updated_on, status);
+        }
+    }
+    for (loan, (_, status)) in best {
+        if let Some(x) = extras.get_mut(loan as usize) {
+            x.legal_case = Some(status);
+        }
+    }
+    let borrowers = arrears_strategy::borrower_inputs(p, &persons);
+    let promises = arrears_strategy::promise_status(p, a.as_of, &config.business_tz);
+    let prior: Vec<PriorAction> = entries
+        .iter()
+        .filter(|e| e.kind == "plan.action")
+        .filter_map(|e| {
+            let kind = ActionKind::parse(e.data.get("kind")?.as_str()?)?;
+            let on: Date = e.data.get("as_of")?.as_str()?.parse().ok()?;
+            Some(PriorAction {
+                loan_id: e.loan_id.clone()?,
+                kind,
+                on,
+            })
+        })
+        .filter(|x| x.on < a.as_of)
+        .collect();
+    let input = PlanInput {
+        as_of: a.as_of,
+        portfolio: p,
+        states: &states,
+        stages: &config.stages,
+        buckets: &config.buckets,
+        borrowers: &borrowers,
+        extras: &extras,
+        promises: &promises,
+        prior_actions: &prior,
+        strategy: &strategy,
+        packs: &packs,
+        first_sequence: entries.len() as u64,
+    };
+    let planned = arrears_strategy::plan(&input, &KeyCodes(key.as_ref()));
+    let violations = check_plan(&planned, &input);
+    if !violations.is_empty() {
+        let shown: Vec<String> = violations
+            .iter()
+            .take(20)
+            .map(ToString::to_string)
+            .collect();
+        return Err(anyhow!(
+            "the independent plan checker found {} violation(s); nothing was written (this is a bug, please report it):\n  {}",
+            violations.len(),
+            shown.join("\n  ")
+        )
+        .into());
+    }
+
+    let zones: HashMap<&str, &TimeZone> = p
+        .borrowers
+        .iter()
+        .map(|b| (b.id.as_str(), b.timezone.tz()))
+        .collect();
+    write_actions(&a.out.join("actions.csv"), &planned, &zones, a.as_of)?;
+    write_blocked(&a.out.join("blocked.csv"), &planned, &zones, a.as_of)?;
+    let audit_entries = append_decisions(
+        &log,
+        entries,
+        &planned,
+        &strategy,
+        key.as_ref(),
+        &borrowers,
+        a.as_of,
+    )?;
+    let s = planned.summary();
+    let summary = serde_json::json!({
+        "as_of": a.as_of.to_string(),
+        "strategy": {"name": strategy.name, "version": strategy.version},
+        "packs": packs.iter().map(|pk| serde_json::json!({"jurisdiction": pk.jurisdiction().as_str(), "version": pk.version(), "policy": pk.policy()})).collect::<Vec<_>>(),
+        "loans": p.loans.len(),
+        "rejected_rows": src.rejected_rows,
+        "extension_rejects": src.extensions.rejects.len(),
+        "signed": key.is_some(),
+        "actions": s.actions,
+        "blocked": s.blocked,
+        "rescheduled": s.rescheduled,
+        "held_by_call_limit": s.held_by_call_limit,
+        "actions_by_kind": s.actions_by_kind,
+        "actions_by_stage": s.actions_by_stage,
+        "blocked_by_kind": s.blocked_by_kind,
+        "blocked_by_stage": s.blocked_by_stage,
+        "blocked_by_rule": s.blocked_by_rule,
+        "audit_log": log.display().to_string(),
+        "audit_entries_appended": audit_entries,
+        "checker_violations": 0,
+    });
+    arrears_io::write::write_json(&a.out.join("plan_summary.json"), &summary)?;
+    if !a.quiet {
+        print_summary(
+            &s,
+            key.is_some(),
+            &a.out,
+            &log,
+            started.elapsed().as_secs_f64(),
+            &src,
+        );
+    }
+    Ok(())
+}
+
+fn print_summary(
+    s: &arrears_strategy::PlanSummary,
+    signed: bool,
+    out: &Path,
+    log: &Path,
+    secs: f64,
+    src: &Source,
+) {
+    println!(
+        "plan: {} actions, {} blocked ({} rescheduled within the day); independent check: 0 violations",
+        s.actions, s.blocked, s.rescheduled
+    );
+    let table = |title: &str, m: &std::collections::BTreeMap<String, u64>| {
+        if m.is_empty() {
+            return;
+        }
+        println!("\n{title}");
+        for (k, v) in m {
+            println!("  {k:<28} {v:>10}");
+        }
+    };
+    table("actions by kind", &s.actions_by_kind);
+    table("actions by stage", &s.actions_by_stage);
+    table("blocked by stage", &s.blocked_by_stage);
+    table("blocked by rule", &s.blocked_by_rule);
+    if s.held_by_call_limit > 0 {
+        println!(
+            "\n{} calls held back by the strategy's per-borrower daily call limit",
+            s.held_by_call_limit
+        );
+    }
+    if !signed {
+        println!(
+            "\nno --keys: no verification code can be issued, so every message (sms, email, push, letter) is blocked under ALL-IDENTITY; give --keys DIR to sign them"
+        );
+    }
+    if src.rejected_rows > 0 || !src.extensions.rejects.is_empty() {
+        println!(
+            "\n{} portfolio rows and {} extension rows were rejected (see `arrears run` for rejects.csv)",
+            src.rejected_rows,
+            src.extensions.rejects.len()
+        );
+        for r in src.extensions.rejects.iter().take(5) {
+            println!("  {r}");
+        }
+    }
+    println!(
+        "\nwrote {}/actions.csv, blocked.csv, plan_summary.json; decisions appended to {} ({secs:.1} s)",
+        out.display(),
+        log.display()
+    );
+}
+
+fn csv_writer(path: &Path) -> Result<csv::Writer<std::io::BufWriter<std::fs::File>>, Failure> {
+    let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    Ok(csv::Writer::from_writer(std::io::BufWriter::with_capacity(
+        1 << 20,
+        f,
+    )))
+}
+
+fn write_actions(
+    path: &Path,
+    plan: &Plan,
+    zones: &HashMap<&str, &TimeZone>,
+    as_of: Date,
+) -> Result<(), Failure> {
+    let mut w = csv_writer(path)?;
+    w.write_record(ACTION_COLUMNS)
+        .context("writing actions.csv")?;
+    let utc = TimeZone::UTC;
+    let as_of = as_of.to_string();
+    for x in &plan.actions {
+        let tz = zones.get(x.borrower_id.as_str()).copied().unwrap_or(&utc);
+        let priority = x.priority.map(|p| p.to_string()).unwrap_or_default();
+        w.write_record([
+            x.action_id.as_str(),
+            &as_of,
+            x.loan_id.as_str(),
+            x.borrower_id.as_str(),
+            x.kind.code(),
+            x.channel.code(),
+            x.party.code(),
+            x.target.as_ref().map(|t| t.as_str()).unwrap_or(""),
+            x.template.as_deref().unwrap_or(""),
+            x.language.tag(),
+            &local(x.not_before, tz),
+            &local(x.not_after, tz),
+            x.queue.as_deref().unwrap_or(""),
+            &priority,
+            &x.rule_id,
+            &x.arm,
+            x.verification_code.as_deref().unwrap_or(""),
+        ])
+        .context("writing actions.csv")?;
+    }
+    for x in &plan.proposals {
+        let tz = zones.get(x.borrower_id.as_str()).copied().unwrap_or(&utc);
+        let at = local(x.at, tz);
+        w.write_record([
+            x.action_id.as_str(),
+            &as_of,
+            x.loan_id.as_str(),
+            x.borrower_id.as_str(),
+            ActionKind::WriteOffProposal.code(),
+            "internal",
+            "",
+            "",
+            "",
+            "",
+            &at,
+            &at,
+            "",
+            "",
+            &x.rule_id,
+            &x.arm,
+            "",
+        ])
+        .context("writing actions.csv")?;
+    }
+    w.flush().context("writing actions.csv")?;
+    Ok(())
+}
+
+fn write_blocked(
+    path: &Path,
+    plan: &Plan,
+    zones: &HashMap<&str, &TimeZone>,
+    as_of: Date,
+) -> Result<(), Failure> {
+    let mut w = csv_writer(path)?;
+    let mut header: Vec<&str> = ACTION_COLUMNS.to_vec();
+    header.extend(["rule_ids", "earliest_allowed"]);
+    w.write_record(&header).context("writing blocked.csv")?;
+    let utc = TimeZone::UTC;
+    let as_of = as_of.to_string();
+    for x in &plan.blocked {
+        let tz = zones.get(x.borrower_id.as_str()).copied().unwrap_or(&utc);
+        let priority = x.priority.map(|p| p.to_string()).unwrap_or_default();
+        let ids: Vec<&str> = x.rule_ids.iter().map(|r| r.as_str()).collect();
+        w.write_record([
+            x.action_id.as_str(),
+            &as_of,
+            x.loan_id.as_str(),
+            x.borrower_id.as_str(),
+            x.kind.code(),
+            x.channel.code(),
+            x.party.code(),
+            x.target.as_ref().map(|t| t.as_str()).unwrap_or(""),
+            x.template.as_deref().unwrap_or(""),
+            x.language.tag(),
+            &local(x.proposed_at, tz),
+            "",
+            x.queue.as_deref().unwrap_or(""),
+            &priority,
+            &x.rule_id,
+            &x.arm,
+            "",
+            &ids.join(";"),
+            &x.earliest_allowed.map(|t| local(t, tz)).unwrap_or_default(),
+        ])
+        .context("writing blocked.csv")?;
+    }
+    w.flush().context("writing blocked.csv")?;
+    Ok(())
+}
+
+/// Appends every decision (and every signed message) to the audit log, chained, and rewrites
+/// the head. Entry instants are the plan's instants, never the clock.
+fn append_decisions(
+    log: &Path,
+    entries: Vec<Entry>,
+    plan: &Plan,
+    strategy: &Strategy,
+    key: Option<&LenderKey>,
+    borrowers: &[arrears_strategy::BorrowerInput],
+    as_of: Date,
+) -> Result<u64, Failure> {
+    let jur: HashMap<&str, &str> = borrowers
+        .iter()
+        .map(|b| (b.facts.borrower_id.as_str(), b.facts.jurisdiction.as_str()))
+        .collect();
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    let mut last: Option<Entry> = entries.into_iter().last();
+    let mut n = 0u64;
+    let mut push = |d: Draft, w: &mut std::io::BufWriter<std::fs::File>| -> Result<(), Failure> {
+        let e = append(last.as_ref(), d);
+        serde_json::to_writer(&mut *w, &e).context("encoding an audit entry")?;
+        w.write_all(b"\n")?;
+        last = Some(e);
+        n += 1;
+        Ok(())
+    };
+    let as_of_s = as_of.to_string();
+    for x in &plan.actions {
+        let permit = x.permit();
+        let data = serde_json::json!({
+            "action_id": x.action_id,
+            "as_of": as_of_s,
+            "kind": x.kind.code(),
+            "channel": x.channel.code(),
+            "party": x.party.code(),
+            "target": x.target.as_ref().map(|t| t.as_str()),
+            "rule_id": x.rule_id,
+            "arm": x.arm,
+            "stage": x.stage,
+            "template": x.template,
+            "language": x.language.tag(),
+            "not_before": x.not_before.to_string(),
+            "not_after": x.not_after.to_string(),
+            "deferred_by": x.deferred_by.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+            "verification_code": x.verification_code,
+            "text": x.message,
+            "jurisdiction": permit.jurisdiction().as_str(),
+            "pack_version": permit.pack_version(),
+            "policy": permit.policy(),
+            "strategy": format!("{} {}", strategy.name, strategy.version),
+            "decision": "allow",
+        });
+        push(
+            Draft {
+                at: x.issued_at,
+                kind: "plan.action".into(),
+                borrower_id: Some(x.borrower_id.to_string()),
+                loan_id: Some(x.loan_id.to_string()),
+                data,
+            },
+            &mut w,
+        )?;
+        if let (Some(k), Some(text)) = (key, &x.message) {
+            let req = CodeRequest {
+                lender: &strategy.lender_name,
+                borrower_id: x.borrower_id.as_str(),
+                loan_id: x.loan_id.as_str(),
+                channel: x.channel.code(),
+                issued_at: x.issued_at,
+                sequence: x.sequence,
+            };
+            let msg = k.sign(draft(&req, text.clone()));
+            if Some(&msg.code) != x.verification_code.as_ref() {
+                return Err(anyhow!(
+                    "{}: the signed code differs from the planned one",
+                    x.action_id
+                )
+                .into());
+            }
+            push(
+                Draft {
+                    at: x.issued_at,
+                    kind: "message".into(),
+                    borrower_id: Some(x.borrower_id.to_string()),
+                    loan_id: Some(x.loan_id.to_string()),
+                    data: serde_json::to_value(&msg).context("encoding a message")?,
+                },
+                &mut w,
+            )?;
+        }
+    }
+    for x in &plan.blocked {
+        let data = serde_json::json!({
+            "action_id": x.action_id,
+            "as_of": as_of_s,
+            "kind": x.kind.code(),
+            "channel": x.channel.code(),
+            "party": x.party.code(),
+            "rule_id": x.rule_id,
+            "arm": x.arm,
+            "stage": x.stage,
+            "decision": "deny",
+            "rule_ids": x.rule_ids.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+            "earliest_allowed": x.earliest_allowed.map(|t| t.to_string()),
+            "note": x.note,
+            "jurisdiction": jur.get(x.borrower_id.as_str()),
+        });
+        push(
+            Draft {
+                at: x.proposed_at,
+                kind: "plan.block".into(),
+                borrower_id: Some(x.borrower_id.to_string()),
+                loan_id: Some(x.loan_id.to_string()),
+                data,
+            },
+            &mut w,
+        )?;
+    }
+    for x in &plan.proposals {
+        let data = serde_json::json!({
+            "action_id": x.action_id,
+            "as_of": as_of_s,
+            "kind": ActionKind::WriteOffProposal.code(),
+            "rule_id": x.rule_id,
+            "arm": x.arm,
+            "stage": x.stage,
+            "pack_rule": x.pack_rule.map(|r| r.as_str()),
+            "jurisdiction": jur.get(x.borrower_id.as_str()),
+        });
+        push(
+            Draft {
+                at: x.at,
+                kind: "plan.proposal".into(),
+                borrower_id: Some(x.borrower_id.to_string()),
+                loan_id: Some(x.loan_id.to_string()),
+                data,
+            },
+            &mut w,
+        )?;
+    }
+    w.flush()?;
+    w.get_ref().sync_all()?;
+    if let Some(e) = &last {
+        let head = Head {
+            seq: e.seq,
+            hash: e.hash.clone(),
+        };
+        std::fs::write(
+            head_path(log),
+            serde_json::to_string(&head).context("encoding the head")?,
+        )?;
+    }
+    Ok(n)
+}
