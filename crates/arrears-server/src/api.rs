@@ -1002,3 +1002,88 @@ mod tests {
         assert_eq!(service_event(&e.body).unwrap_err().code, "invalid_field");
     }
 }
+
+/// `POST /v1/login`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// Who logged in. (Session cookies for the pages are still to come.)
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LoginResponse {
+    pub username: String,
+    /// agent, supervisor, compliance or admin.
+    pub role: String,
+}
+
+/// Checks a user's password. Failed attempts are limited per username and client address:
+/// after `LOGIN_FAILURES_ALLOWED` failures in `LOGIN_WINDOW`, 429 until the window ends,
+/// without looking at the password.
+#[utoipa::path(
+    post,
+    path = "/v1/login",
+    tag = "access",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "The password is right", body = LoginResponse),
+        (status = 401, description = "Unknown user or wrong password", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn login(
+    State(state): State<AppState>,
+    connect: Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<axum::Json<LoginResponse>, Response> {
+    let ip = connect.map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| {
+        c.0.0.ip()
+    });
+    let started = std::time::Instant::now();
+    if let Some(until) = state.logins().locked_until(&req.username, ip, started) {
+        let secs = until.saturating_duration_since(started).as_secs().max(1);
+        let e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!(
+                "Too many failed logins for this user from this address; try again in {secs} s."
+            ),
+        );
+        return Err(([(axum::http::header::RETRY_AFTER, secs.to_string())], e).into_response());
+    }
+    let user = state
+        .store()
+        .user(&req.username)
+        .await
+        .map_err(|e| ApiError::internal(e).into_response())?;
+    let phc = user.as_ref().filter(|u| !u.disabled).map_or_else(
+        || crate::auth::dummy_hash().to_owned(),
+        |u| u.password_hash.clone(),
+    );
+    let password = req.password.clone();
+    // argon2 takes tens of milliseconds of CPU: off the async workers.
+    let ok = tokio::task::spawn_blocking(move || crate::auth::verify_password(&password, &phc))
+        .await
+        .map_err(|e| ApiError::internal(e).into_response())?;
+    match user {
+        Some(u) if ok && !u.disabled => {
+            state.logins().succeeded(&req.username, ip);
+            Ok(axum::Json(LoginResponse {
+                username: u.username,
+                role: u.role,
+            }))
+        }
+        _ => {
+            state
+                .logins()
+                .failed(&req.username, ip, std::time::Instant::now());
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "The username or the password is wrong.",
+            )
+            .into_response())
+        }
+    }
+}

@@ -17,6 +17,10 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// Who made a request (the token's name), put in the request's extensions by
 /// [`require_token`].
@@ -63,6 +67,64 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
             .verify_password(password.as_bytes(), &h)
             .is_ok(),
         Err(_) => false,
+    }
+}
+
+/// A PHC string no password matches, verified when a login names an unknown user so that the
+/// answer takes as long as for a known one.
+pub(crate) fn dummy_hash() -> &'static str {
+    static H: OnceLock<String> = OnceLock::new();
+    H.get_or_init(|| hash_password("no password is this one").unwrap_or_default())
+}
+
+/// Failed logins allowed per (username, client address) in a window; beyond that a login is
+/// refused without looking at the password until the window ends.
+pub const LOGIN_FAILURES_ALLOWED: u32 = 5;
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// The limiter forgets expired entries when it holds more than this many.
+const LOGIN_KEYS_MAX: usize = 100_000;
+
+/// Failed logins by (username, address), in fixed windows from the first failure.
+#[derive(Debug, Default)]
+pub struct LoginLimiter {
+    failures: Mutex<HashMap<(String, IpAddr), (Instant, u32)>>,
+}
+
+impl LoginLimiter {
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<(String, IpAddr), (Instant, u32)>) -> T) -> T {
+        let mut g = match self.failures.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        f(&mut g)
+    }
+
+    /// When the key may try again, if it is locked out now.
+    pub fn locked_until(&self, user: &str, ip: IpAddr, now: Instant) -> Option<Instant> {
+        self.with(|m| {
+            let (start, n) = *m.get(&(user.to_owned(), ip))?;
+            let end = start + LOGIN_WINDOW;
+            (n >= LOGIN_FAILURES_ALLOWED && now < end).then_some(end)
+        })
+    }
+
+    pub fn failed(&self, user: &str, ip: IpAddr, now: Instant) {
+        self.with(|m| {
+            if m.len() >= LOGIN_KEYS_MAX {
+                m.retain(|_, (start, _)| now < *start + LOGIN_WINDOW);
+            }
+            let e = m.entry((user.to_owned(), ip)).or_insert((now, 0));
+            if now >= e.0 + LOGIN_WINDOW {
+                *e = (now, 0);
+            }
+            e.1 += 1;
+        });
+    }
+
+    pub fn succeeded(&self, user: &str, ip: IpAddr) {
+        self.with(|m| {
+            m.remove(&(user.to_owned(), ip));
+        });
     }
 }
 
@@ -116,6 +178,30 @@ mod tests {
             sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn logins_lock_per_user_and_address_for_a_window() {
+        let l = LoginLimiter::default();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let other: IpAddr = "127.0.0.2".parse().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..LOGIN_FAILURES_ALLOWED {
+            assert_eq!(l.locked_until("ann", ip, t0), None);
+            l.failed("ann", ip, t0);
+        }
+        assert_eq!(l.locked_until("ann", ip, t0), Some(t0 + LOGIN_WINDOW));
+        assert_eq!(l.locked_until("ann", other, t0), None);
+        assert_eq!(l.locked_until("bob", ip, t0), None);
+        assert_eq!(l.locked_until("ann", ip, t0 + LOGIN_WINDOW), None);
+        l.failed("ann", ip, t0 + LOGIN_WINDOW);
+        assert_eq!(
+            l.locked_until("ann", ip, t0 + LOGIN_WINDOW),
+            None,
+            "a new window"
+        );
+        l.succeeded("ann", ip);
+        assert_eq!(l.locked_until("ann", ip, t0), None);
     }
 
     #[test]

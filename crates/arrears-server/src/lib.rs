@@ -47,6 +47,7 @@ struct Inner {
     packs: PackSet,
     metrics: metrics::Metrics,
     evidence: Option<Evidence>,
+    logins: auth::LoginLimiter,
 }
 
 /// What every handler shares. Cheap to clone.
@@ -72,6 +73,7 @@ impl AppState {
                 packs: PackSet::embedded()?,
                 metrics: metrics::Metrics::default(),
                 evidence,
+                logins: auth::LoginLimiter::default(),
             }),
         })
     }
@@ -90,6 +92,10 @@ impl AppState {
 
     pub fn evidence(&self) -> Option<&Evidence> {
         self.inner.evidence.as_ref()
+    }
+
+    pub fn logins(&self) -> &auth::LoginLimiter {
+        &self.inner.logins
     }
 }
 
@@ -210,6 +216,7 @@ fn routers() -> (
         .routes(routes!(api::get_account))
         .routes(routes!(api::verify_code));
     let public = OpenApiRouter::new()
+        .routes(routes!(api::login))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics_text));
@@ -276,7 +283,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    axum::serve(listener, app(state))
+    // The client's address is handed to handlers (login attempts are limited per address).
+    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

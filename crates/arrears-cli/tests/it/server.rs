@@ -835,6 +835,7 @@ fn the_openapi_document_lists_every_route() {
             ("/v1/accounts/{loan_id}", "get"),
             ("/v1/verify/{code}", "get"),
             ("/v1/openapi.json", "get"),
+            ("/v1/login", "post"),
             ("/healthz", "get"),
             ("/readyz", "get"),
             ("/metrics", "get"),
@@ -915,6 +916,73 @@ fn verification_reports_genuine_forged_and_unconfigured() {
     );
 }
 
+/// `arrears users add` with the password on standard input.
+fn add_user(target: &str, user: &str, role: &str, password: &str) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_arrears"))
+        .args([
+            "users",
+            "add",
+            "--username",
+            user,
+            "--role",
+            role,
+            "--password-stdin",
+            "--db",
+            target,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A refused argument ends the command before it reads: the pipe may be closed.
+    let _ = c
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes());
+    c.wait_with_output().unwrap()
+}
+
+#[test]
+fn login_checks_passwords_and_limits_failed_attempts() {
+    on_both(|s, _| {
+        let o = add_user(&s.db.target, "ann", "supervisor", "a long enough secret");
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let login = |user: &str, password: &str| {
+            finish(
+                agent()
+                    .post(s.url("/v1/login"))
+                    .header("Content-Type", "application/json")
+                    .send(&json!({"username": user, "password": password}).to_string()),
+            )
+        };
+        let r = login("ann", "a long enough secret");
+        assert_eq!(r.status, 200, "{}", r.raw);
+        assert_eq!(r.body, json!({"username": "ann", "role": "supervisor"}));
+        for _ in 0..5 {
+            assert_error(&login("ann", "wrong password!"), 401, "invalid_credentials");
+        }
+        // Locked out now, even with the right password, until the window ends.
+        assert_error(
+            &login("ann", "a long enough secret"),
+            429,
+            "too_many_attempts",
+        );
+        // Another username from the same address is not.
+        assert_error(
+            &login("nobody", "a long enough secret"),
+            401,
+            "invalid_credentials",
+        );
+        assert_error(
+            &login("ann' OR '1'='1", "x' OR '1'='1"),
+            401,
+            "invalid_credentials",
+        );
+    });
+}
+
 #[test]
 fn tokens_and_users_are_created_once_and_stored_hashed() {
     let db = fresh(Backend::Sqlite).unwrap();
@@ -924,32 +992,7 @@ fn tokens_and_users_are_created_once_and_stored_hashed() {
     assert!(token.starts_with("arr_") && token.len() == 68, "{token}");
     let again = arrears(&["tokens", "create", "--name", "gateway", "--db", t]);
     assert_eq!(again.status.code(), Some(2), "{}", text(&again.stderr));
-    let add = |user: &str, role: &str, password: &str| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_arrears"))
-            .args([
-                "users",
-                "add",
-                "--username",
-                user,
-                "--role",
-                role,
-                "--password-stdin",
-                "--db",
-                t,
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // A refused argument ends the command before it reads: the pipe may be closed.
-        let _ = c
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{password}\n").as_bytes());
-        c.wait_with_output().unwrap()
-    };
+    let add = |user: &str, role: &str, password: &str| add_user(t, user, role, password);
     let o = add("ann", "agent", "a long enough secret");
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(
