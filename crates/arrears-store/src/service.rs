@@ -404,6 +404,19 @@ async fn lock_borrower(tx: &mut Tx, borrower_id: &str) -> Result<bool, StoreErro
     Ok(n > 0)
 }
 
+/// `lock_borrower` for the borrower of a loan; false when there is no such loan.
+async fn lock_loan_borrower(tx: &mut Tx, loan_id: &str) -> Result<bool, StoreError> {
+    let n = tx
+        .exec(
+            "locking a loan's borrower",
+            "UPDATE borrowers SET name = name \
+             WHERE borrower_id = (SELECT borrower_id FROM loans WHERE loan_id = $1)",
+            &[text(loan_id)],
+        )
+        .await?;
+    Ok(n > 0)
+}
+
 impl Store {
     /// Whether the store answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -471,15 +484,25 @@ impl Store {
         let mut tx = self.begin().await?;
         let d = tx.dialect();
         // Lock first, so that the replay check and the decision see every earlier event.
-        let borrower = match event {
-            ServiceEvent::Contact(c) => Some(c.borrower_id.as_str()),
-            ServiceEvent::Flag { borrower_id, .. } => Some(borrower_id.as_str()),
-            _ => None,
-        };
-        if let Some(b) = borrower
-            && !lock_borrower(&mut tx, b).await?
-        {
-            return Err(ServiceError::UnknownBorrower(b.to_owned()));
+        // The first statement writes, so that on SQLite the transaction holds the write lock
+        // before it reads anything (a read-then-write transaction could not commit after a
+        // concurrent writer).
+        match event {
+            ServiceEvent::Contact(NewContact { borrower_id, .. })
+            | ServiceEvent::Flag { borrower_id, .. } => {
+                if !lock_borrower(&mut tx, borrower_id.as_str()).await? {
+                    return Err(ServiceError::UnknownBorrower(
+                        borrower_id.as_str().to_owned(),
+                    ));
+                }
+            }
+            ServiceEvent::Payment { loan_id, .. }
+            | ServiceEvent::Reversal { loan_id, .. }
+            | ServiceEvent::Promise { loan_id, .. } => {
+                if !lock_loan_borrower(&mut tx, loan_id.as_str()).await? {
+                    return Err(ServiceError::UnknownLoan(loan_id.as_str().to_owned()));
+                }
+            }
         }
         match stored_hash(&mut tx, meta.event_id).await? {
             Some(h) if h == meta.body_sha256 => return Ok(Ingested::AlreadyRecorded),
@@ -544,26 +567,22 @@ impl Store {
     ) -> Result<(), ServiceError> {
         let mut tx = self.begin().await?;
         let d = tx.dialect();
-        let live = tx
-            .fetch_all(
-                "looking up a token name",
-                "SELECT 'x' FROM api_tokens WHERE name = $1 AND revoked_at IS NULL",
-                &[text(name)],
-                &[Ty::Text],
+        // One statement that writes: no read-then-write race on SQLite.
+        let n = tx
+            .exec(
+                "storing a token",
+                &format!(
+                    "INSERT INTO api_tokens (name, token_sha256, created_at) \
+                     SELECT $1, $2, {} WHERE NOT EXISTS \
+                     (SELECT 1 FROM api_tokens WHERE name = $1 AND revoked_at IS NULL)",
+                    d.param(3, Ty::Ts)
+                ),
+                &[text(name), text(token_sha256), ts(at)],
             )
             .await?;
-        if !live.is_empty() {
+        if n == 0 {
             return Err(ServiceError::TokenNameTaken(name.to_owned()));
         }
-        tx.exec(
-            "storing a token",
-            &format!(
-                "INSERT INTO api_tokens (name, token_sha256, created_at) VALUES ($1, $2, {})",
-                d.param(3, Ty::Ts)
-            ),
-            &[text(name), text(token_sha256), ts(at)],
-        )
-        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -612,18 +631,21 @@ impl Store {
     ) -> Result<(), ServiceError> {
         let mut tx = self.begin().await?;
         let d = tx.dialect();
-        if exists(&mut tx, "users", "username", username).await? {
+        let n = tx
+            .exec(
+                "adding a user",
+                &format!(
+                    "INSERT INTO users (username, role, password_hash, created_at) \
+                     SELECT $1, $2, $3, {} WHERE NOT EXISTS \
+                     (SELECT 1 FROM users WHERE username = $1)",
+                    d.param(4, Ty::Ts)
+                ),
+                &[text(username), text(role), text(password_hash), ts(at)],
+            )
+            .await?;
+        if n == 0 {
             return Err(ServiceError::UsernameTaken(username.to_owned()));
         }
-        tx.exec(
-            "adding a user",
-            &format!(
-                "INSERT INTO users (username, role, password_hash, created_at) VALUES ($1, $2, $3, {})",
-                d.param(4, Ty::Ts)
-            ),
-            &[text(username), text(role), text(password_hash), ts(at)],
-        )
-        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -474,6 +474,69 @@ fn a_denied_contact_cannot_be_recorded_and_recorded_ones_count() {
     });
 }
 
+/// Contacts recorded at once for one borrower are decided one after the other: after the
+/// first conversation, US-7IN7 refuses every other call about the debt, however the
+/// requests interleave.
+#[test]
+fn concurrent_contacts_cannot_race_past_a_rule() {
+    on_both(|s, _| {
+        let statuses: Vec<u16> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    scope.spawn(move || {
+                        s.post(
+                            "/v1/contacts",
+                            &json!({"contact_id": format!("C-race-{i}"), "borrower_id": "B1",
+                                    "loan_id": "L1", "channel": "call",
+                                    "target": "+12125550100", "at": "2026-11-28T15:00:00Z",
+                                    "outcome": "right_party"}),
+                        )
+                        .status
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(
+            statuses.iter().filter(|&&c| c == 201).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|&&c| c == 422).count(),
+            7,
+            "{statuses:?}"
+        );
+        // Payments of one loan at once: each booked once, none failing.
+        let statuses: Vec<u16> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    scope.spawn(move || {
+                        s.post(
+                            "/v1/events",
+                            &json!({"event_id": format!("EV-race-{}", i % 4), "type": "payment",
+                                    "payment_id": format!("P-race-{}", i % 4), "loan_id": "L1",
+                                    "received_at": "2026-11-02T10:00:00Z", "amount_minor": 100}),
+                        )
+                        .status
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(
+            statuses.iter().filter(|&&c| c == 201).count(),
+            4,
+            "{statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|&&c| c == 200).count(),
+            4,
+            "{statuses:?}"
+        );
+    });
+}
+
 #[test]
 fn payments_and_promises_reach_the_store_and_the_next_daily_run() {
     on_both(|s, _| {
