@@ -3,8 +3,8 @@
 
 use crate::Failure;
 use anyhow::{Context, anyhow};
-use arrears_domain::Jurisdiction;
 use arrears_domain::types::{BorrowerId, LoanId};
+use arrears_domain::{BorrowerRow, Jurisdiction};
 use arrears_policy::{
     BorrowerFacts, Channel, ContactRecord, Decision, Language, Message, Pack, PackSet, Party,
     ProposedContact, Target,
@@ -83,8 +83,11 @@ pub struct CheckArgs {
     #[arg(long)]
     pub at: String,
     /// Portfolio folder with the borrower, their contacts so far, and loans.
+    #[arg(long, required_unless_present = "db", conflicts_with = "db")]
+    pub portfolio: Option<PathBuf>,
+    /// Or the store (SQLite path, sqlite:PATH or postgres://…), as `arrears serve` reads it.
     #[arg(long)]
-    pub portfolio: PathBuf,
+    pub db: Option<String>,
     /// The message text, for channels that carry one (checked against the content rules).
     #[arg(long)]
     pub text: Option<String>,
@@ -100,9 +103,12 @@ fn bad(e: impl std::fmt::Display) -> Failure {
     Failure::bad_input(anyhow!("{e}"))
 }
 
-pub fn check(a: &CheckArgs) -> Result<(), Failure> {
-    let at = arrears_domain::parse::timestamp("--at", &a.at).map_err(|e| bad(e.detail))?;
-    let read = arrears_io::read_portfolio(&a.portfolio, &|_, _| {}).map_err(Failure::bad_input)?;
+/// The borrower's row and contact history from a portfolio folder.
+fn from_portfolio(
+    a: &CheckArgs,
+    dir: &std::path::Path,
+) -> Result<(BorrowerRow, Vec<ContactRecord>), Failure> {
+    let read = arrears_io::read_portfolio(dir, &|_, _| {}).map_err(Failure::bad_input)?;
     let p = &read.portfolio;
     let (bix, b) = p
         .borrowers
@@ -113,11 +119,10 @@ pub fn check(a: &CheckArgs) -> Result<(), Failure> {
             bad(format!(
                 "no accepted borrower {:?} in {}",
                 a.borrower,
-                a.portfolio.display()
+                dir.display()
             ))
         })?;
     let bid = BorrowerId::parse("--borrower", &a.borrower).map_err(|e| bad(e.detail))?;
-    let facts = BorrowerFacts::from_borrower(b);
     let history: Vec<ContactRecord> = p
         .contacts
         .iter()
@@ -127,6 +132,42 @@ pub fn check(a: &CheckArgs) -> Result<(), Failure> {
             ContactRecord::from_row(&bid, loan, c)
         })
         .collect();
+    Ok((b.clone(), history))
+}
+
+/// The borrower's row and contact history from the store (the same read and conversion as
+/// the server's `POST /v1/contacts/check`).
+fn from_store(a: &CheckArgs, db: &str) -> Result<(BorrowerRow, Vec<ContactRecord>), Failure> {
+    let target = crate::store_cmds::parse_target(db)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let found = rt.block_on(async {
+        let store = arrears_store::Store::open(&target).await?;
+        let found = store.borrower_contacts(&a.borrower).await;
+        store.close().await;
+        found
+    })?;
+    let bc = found.ok_or_else(|| bad(format!("no borrower {:?} in {target}", a.borrower)))?;
+    let history = bc
+        .contacts
+        .iter()
+        .filter_map(|c| ContactRecord::from_row(&bc.borrower.id, c.loan_id.as_ref(), &c.row))
+        .collect();
+    Ok((bc.borrower, history))
+}
+
+pub fn check(a: &CheckArgs) -> Result<(), Failure> {
+    let at = arrears_domain::parse::timestamp("--at", &a.at).map_err(|e| bad(e.detail))?;
+    let (b, history) = match (&a.portfolio, &a.db) {
+        (Some(dir), _) => from_portfolio(a, dir)?,
+        (None, Some(db)) => from_store(a, db)?,
+        (None, None) => return Err(bad("give --portfolio DIR or --db TARGET")),
+    };
+    let b = &b;
+    let bid = b.id.clone();
+    let facts = BorrowerFacts::from_borrower(b);
     let channel = Channel::parse(&a.channel).map_err(bad)?;
     let party = Party::parse(&a.party).map_err(bad)?;
     let target = a

@@ -684,7 +684,15 @@ async fn ingest(
             let (Some(p), Some(at)) = (&proposed, at) else {
                 return Ok(());
             };
-            match decide(state, p, bc, at) {
+            // A message is vetted in the borrower's language, as a check of it would be.
+            let mut p = p.clone();
+            if let Some(m) = p.message.as_mut()
+                && let Some(l) = bc.borrower.language.as_deref()
+                && let Ok(l) = Language::parse(l)
+            {
+                m.language = l;
+            }
+            match decide(state, &p, bc, at) {
                 Decision::Allow(_) => Ok(()),
                 Decision::Deny {
                     rule_ids,

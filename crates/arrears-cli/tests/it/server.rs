@@ -295,6 +295,23 @@ fn checks_answer_exactly_as_arrears_check_does() {
             ]);
             let cli: Value = serde_json::from_str(&cli).unwrap();
             assert_eq!(api, cli, "the API and `arrears check` agree at {at}");
+            let over_store = ok(&[
+                "check",
+                "--db",
+                &s.db.target,
+                "--borrower",
+                "B1",
+                "--loan",
+                "L1",
+                "--channel",
+                "call",
+                "--target",
+                "+12125550100",
+                "--at",
+                at,
+            ]);
+            let over_store: Value = serde_json::from_str(&over_store).unwrap();
+            assert_eq!(api, over_store, "`arrears check --db` agrees at {at}");
         }
         let denied = s.call_check("2026-11-28T02:00:00Z");
         assert_eq!(denied["rule_ids"], json!(["US-HOURS"]));
