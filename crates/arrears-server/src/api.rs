@@ -260,8 +260,35 @@ fn vocab(column: &str, e: arrears_policy::VocabularyError) -> ApiError {
     ApiError::invalid("invalid_field", format!("Field {column}: {e}."))
 }
 
+/// Years the store holds on both backends (PostgreSQL has no year 0) and text order is time
+/// order on SQLite (four-digit years).
+const YEARS: std::ops::RangeInclusive<i16> = 1900..=9999;
+
+fn out_of_range(column: &str, s: &str) -> ApiError {
+    ApiError::invalid(
+        "invalid_field",
+        format!(
+            "Field {column}: {s:?} is outside the years {} to {}.",
+            YEARS.start(),
+            YEARS.end()
+        ),
+    )
+}
+
 fn instant(column: &'static str, s: &str) -> Result<Timestamp, ApiError> {
-    parse::timestamp(column, s).map_err(field)
+    let t = parse::timestamp(column, s).map_err(field)?;
+    if !YEARS.contains(&t.to_zoned(jiff::tz::TimeZone::UTC).year()) {
+        return Err(out_of_range(column, s));
+    }
+    Ok(t)
+}
+
+fn date(column: &'static str, s: &str) -> Result<jiff::civil::Date, ApiError> {
+    let d = parse::date(column, s).map_err(field)?;
+    if !YEARS.contains(&d.year()) {
+        return Err(out_of_range(column, s));
+    }
+    Ok(d)
 }
 
 fn plain_id(column: &'static str, s: &str) -> Result<String, ApiError> {
@@ -598,7 +625,7 @@ fn service_event(body: &EventBody) -> Result<(ServiceEvent, Option<ProposedConta
                 loan_id: loan(&p.loan_id)?,
                 created_at: instant("created_at", &p.created_at)?,
                 amount_minor: amount("amount_minor", p.amount_minor)?,
-                due_date: parse::date("due_date", &p.due_date).map_err(field)?,
+                due_date: date("due_date", &p.due_date)?,
             },
             None,
         )),
@@ -837,6 +864,10 @@ pub async fn get_account(
     Extension(actor): Extension<Actor>,
     Path(loan_id): Path<String>,
 ) -> Result<axum::Json<Account>, ApiError> {
+    let loan_id = LoanId::parse("loan_id", &loan_id)
+        .map_err(field)?
+        .as_str()
+        .to_owned();
     let store = state.store();
     let borrower_id = store
         .loan_borrower(&loan_id)
@@ -1060,11 +1091,20 @@ pub async fn login(
         );
         return Err(([(axum::http::header::RETRY_AFTER, secs.to_string())], e).into_response());
     }
-    let user = state
-        .store()
-        .user(&req.username)
-        .await
-        .map_err(|e| ApiError::internal(e).into_response())?;
+    // A name no user can have (the CLI refuses control characters and more than 64
+    // characters) is not looked up, and fails like a wrong password.
+    let plausible = !req.username.is_empty()
+        && req.username.len() <= 64
+        && !req.username.chars().any(char::is_control);
+    let user = if plausible {
+        state
+            .store()
+            .user(&req.username)
+            .await
+            .map_err(|e| ApiError::internal(e).into_response())?
+    } else {
+        None
+    };
     let phc = user.as_ref().filter(|u| !u.disabled).map_or_else(
         || crate::auth::dummy_hash().to_owned(),
         |u| u.password_hash.clone(),

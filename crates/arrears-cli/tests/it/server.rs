@@ -717,6 +717,8 @@ fn bad_input_is_a_4xx_json_error_never_a_500() {
         for (field, value) in [
             ("at", "2026-11-28 15:00"),
             ("at", "yesterday"),
+            ("at", "0000-01-01T00:00:00Z"),
+            ("at", "0000-01-01T00:30:00+01:00"),
             ("channel", "pigeon"),
             ("target", "not-a-phone"),
             ("party", "neighbour"),
@@ -727,6 +729,19 @@ fn bad_input_is_a_4xx_json_error_never_a_500() {
             b[field] = json!(value);
             let r = s.post("/v1/contacts/check", &b);
             assert_error(&r, 422, "invalid_field");
+        }
+        // Instants and dates PostgreSQL cannot hold are refused before the store sees them.
+        for (field, value) in [("at", "0000-06-01T00:00:00Z"), ("due_date", "0000-01-01")] {
+            let mut ev = json!({"event_id": "EV-y0", "type": "promise_to_pay",
+                                "promise_id": "PR-y0", "loan_id": "L1",
+                                "created_at": "2026-11-02T10:00:00Z", "amount_minor": 1,
+                                "due_date": "2026-12-01"});
+            if field == "at" {
+                ev["created_at"] = json!(value);
+            } else {
+                ev[field] = json!(value);
+            }
+            assert_error(&s.post("/v1/events", &ev), 422, "invalid_field");
         }
         let r = s.post(
             "/v1/contacts/check",
@@ -758,6 +773,8 @@ fn bad_input_is_a_4xx_json_error_never_a_500() {
             413,
             "body_too_large",
         );
+        // A NUL (which PostgreSQL text cannot hold) in a path id.
+        assert_error(&s.get("/v1/accounts/L%001"), 422, "invalid_field");
         // Unknown routes and methods.
         assert_error(&s.get("/v1/nothing"), 404, "not_found");
         assert_error(&s.get("/v1/contacts/check"), 405, "method_not_allowed");
@@ -784,7 +801,9 @@ fn sql_metacharacters_in_every_field_are_harmless() {
     on_both(|s, _| {
         let evil = "'; DROP TABLE loans; --";
         let evil2 = "\" OR 1=1; DELETE FROM borrowers WHERE '1'='1";
-        for e in [evil, evil2] {
+        // A NUL is not SQL, but PostgreSQL text cannot hold one: refused before the store.
+        let nul = "nul\u{0}byte";
+        for e in [evil, evil2, nul] {
             for field in [
                 "borrower_id",
                 "loan_id",
@@ -849,6 +868,7 @@ fn sql_metacharacters_in_every_field_are_harmless() {
                 }
             }
             let enc = e
+                .replace('\u{0}', "%00")
                 .replace(' ', "%20")
                 .replace('"', "%22")
                 .replace('\'', "%27");
@@ -1060,6 +1080,8 @@ fn login_checks_passwords_and_limits_failed_attempts() {
             401,
             "invalid_credentials",
         );
+        assert_error(&login("nul\u{0}name", "x"), 401, "invalid_credentials");
+        assert_error(&login(&"long".repeat(100), "x"), 401, "invalid_credentials");
     });
 }
 
