@@ -7,7 +7,7 @@ use crate::store_cmds::{DbOpt, parse_target};
 use anyhow::{Context, anyhow};
 use arrears_server::{AppState, Evidence, auth};
 use arrears_store::{ServiceError, Store};
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -24,6 +24,9 @@ pub struct ServeArgs {
     /// The audit log that `arrears sign` writes, for `/v1/verify/{code}`.
     #[arg(long, requires = "keys")]
     pub audit_log: Option<PathBuf>,
+    /// Log one JSON object per line (for a log collector) instead of text.
+    #[arg(long)]
+    pub log_json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -123,13 +126,17 @@ fn service_failure(e: ServiceError) -> Failure {
 
 pub fn serve(a: &ServeArgs) -> Result<(), Failure> {
     // Logs go to stderr (RUST_LOG filters; info by default), stdout carries the address.
-    let _ = tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
+        .with_env_filter(filter);
+    // A logger set up twice (never, in the binary) is not worth failing the command for.
+    let _ = if a.log_json {
+        logs.json().try_init()
+    } else {
+        logs.with_ansi(std::io::stderr().is_terminal()).try_init()
+    };
     let evidence = match (&a.keys, &a.audit_log) {
         (Some(keys), Some(log)) => {
             let p = keys.join("lender.pub");

@@ -1130,6 +1130,27 @@ fn tokens_and_users_are_created_once_and_stored_hashed() {
 }
 
 #[test]
+fn logs_are_json_lines_with_the_route_and_status() {
+    let db = fresh(Backend::Sqlite).unwrap();
+    let mut s = spawn_app(db, &["--log-json"]);
+    assert_eq!(s.get("/v1/accounts/L1").status, 200);
+    assert!(s.stop());
+    let logs = std::fs::read_to_string(s._logs.path().join("stderr.log")).unwrap();
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["route"] == "/v1/accounts/{loan_id}"
+                && l["fields"]["status"] == 200),
+        "{logs}"
+    );
+    assert!(!logs.contains("Mary"), "no personal data in the logs");
+}
+
+#[test]
 fn sigterm_stops_the_server_gracefully() {
     let db = fresh(Backend::Sqlite).unwrap();
     let mut s = spawn_app(db, &[]);
