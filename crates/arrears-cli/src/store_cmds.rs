@@ -470,8 +470,10 @@ pub fn report(a: &ReportArgs) -> Result<(), Failure> {
             let rows = store.snapshot_rows(d).await.map_err(store_failure)?;
             days.push(arrears_report::Day {
                 as_of: d,
+                // A loan disbursed after the date was not on the book yet.
                 loans: rows
                     .into_iter()
+                    .filter(|r| r.disbursed_on <= d)
                     .map(|r| arrears_report::LoanDay {
                         loan_id: r.loan_id,
                         status: r.status,
@@ -499,8 +501,18 @@ pub fn report(a: &ReportArgs) -> Result<(), Failure> {
     }
     let h = arrears_report::History {
         days: history,
-        buckets: config.buckets.names().iter().map(|s| s.to_string()).collect(),
-        stages: config.stages.names().iter().map(|s| s.to_string()).collect(),
+        buckets: config
+            .buckets
+            .names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        stages: config
+            .stages
+            .names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     };
     let report = arrears_report::build(&h).map_err(Failure::from)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
