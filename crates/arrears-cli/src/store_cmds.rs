@@ -442,7 +442,7 @@ pub fn history(a: &HistoryArgs) -> Result<(), Failure> {
             "  {} {:<7} {} -> {}",
             e.effective_on,
             e.kind,
-            e.from.as_deref().unwrap_or("(first snapshot)"),
+            e.from.as_deref().unwrap_or("(new)"),
             e.to
         );
     }

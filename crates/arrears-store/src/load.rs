@@ -86,18 +86,14 @@ impl Cells<'_> {
     }
 }
 
-/// `SELECT cols FROM table ORDER BY …`, dates and instants read back as text.
-fn select_all(d: Dialect, t: &TableDef, order: &str) -> (String, Vec<Ty>) {
+/// `SELECT cols FROM table`, dates and instants read back as text, in storage order: no
+/// ORDER BY, which spares sorting millions of rows. The builder orders what needs an order
+/// itself (installments by loan and seq, payments grouped by loan, reversals by instant),
+/// and stored rows hold no duplicate ids whose order would decide which one is kept.
+fn select_all(d: Dialect, t: &TableDef) -> (String, Vec<Ty>) {
     let cols: Vec<String> = t.cols.iter().map(|c| d.select(c.name, c.ty)).collect();
     let tys = t.cols.iter().map(|c| c.ty).collect();
-    (
-        format!(
-            "SELECT {} FROM {} ORDER BY {order}",
-            cols.join(", "),
-            t.name
-        ),
-        tys,
-    )
+    (format!("SELECT {} FROM {}", cols.join(", "), t.name), tys)
 }
 
 impl Store {
@@ -118,7 +114,7 @@ impl Store {
         };
 
         let mut line = 0u64;
-        let (sql, tys) = select_all(d, &schema::BORROWERS, "borrower_id");
+        let (sql, tys) = select_all(d, &schema::BORROWERS);
         tx.fetch("loading borrowers", &sql, &[], &tys, |r| {
             line += 1;
             let c = Cells {
@@ -164,7 +160,7 @@ impl Store {
         .await?;
 
         let mut line = 0u64;
-        let (sql, tys) = select_all(d, &schema::LOANS, "loan_id");
+        let (sql, tys) = select_all(d, &schema::LOANS);
         tx.fetch("loading loans", &sql, &[], &tys, |r| {
             line += 1;
             let c = Cells {
@@ -199,7 +195,7 @@ impl Store {
         .await?;
 
         let mut line = 0u64;
-        let (sql, tys) = select_all(d, &schema::INSTALLMENTS, "loan_id, seq");
+        let (sql, tys) = select_all(d, &schema::INSTALLMENTS);
         tx.fetch("loading installments", &sql, &[], &tys, |r| {
             line += 1;
             let c = Cells {
@@ -234,7 +230,7 @@ impl Store {
         .await?;
 
         let mut line = 0u64;
-        let (sql, tys) = select_all(d, &schema::PAYMENTS, "loan_id, received_at, payment_id");
+        let (sql, tys) = select_all(d, &schema::PAYMENTS);
         tx.fetch("loading payments", &sql, &[], &tys, |r| {
             line += 1;
             let c = Cells {
@@ -267,7 +263,7 @@ impl Store {
         .await?;
 
         let mut line = 0u64;
-        let (sql, tys) = select_all(d, &schema::CONTACTS, "contact_id");
+        let (sql, tys) = select_all(d, &schema::CONTACTS);
         tx.fetch("loading contacts", &sql, &[], &tys, |r| {
             line += 1;
             let c = Cells {
@@ -309,7 +305,7 @@ impl Store {
         .await?;
 
         let mut line = 0u64;
-        let (sql, tys) = select_all(d, &schema::PROMISES, "promise_id");
+        let (sql, tys) = select_all(d, &schema::PROMISES);
         tx.fetch("loading promises", &sql, &[], &tys, |r| {
             line += 1;
             let c = Cells {

@@ -53,7 +53,7 @@ pub struct SnapshotRow {
 }
 
 /// A lifecycle event: a loan's status, bucket or stage changed, effective on a date.
-/// `from` is empty for a loan's first snapshot.
+/// `from` is empty for a loan first seen after the store's first snapshot date.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoanEvent {
     pub loan_id: String,
@@ -392,7 +392,7 @@ impl Store {
     }
 }
 
-/// Events of `day` against `prev` (every loan's first state when there is none), recorded
+/// Events of `day` against `prev` (none when `day` is the first snapshot date), recorded
 /// under `run_id`, which becomes the current set for `day`.
 async fn record_events(
     tx: &mut Tx,
@@ -402,7 +402,12 @@ async fn record_events(
 ) -> Result<u64, StoreError> {
     let d = tx.dialect();
     let mut n = 0;
-    for kind in EVENT_KINDS {
+    // The store's first business date has no earlier state to change from: its snapshot is
+    // the starting point, and a loan's status there (say written_off) says nothing about
+    // when it took effect. A loan first seen on a later date gets its initial state as
+    // events (from empty), effective on that date.
+    let kinds: &[&str] = if prev.is_some() { &EVENT_KINDS } else { &[] };
+    for kind in kinds {
         let sql = format!(
             "INSERT INTO loan_events (loan_id, effective_on, kind, from_value, to_value, run_id) \
              SELECT c.loan_id, c.as_of, '{kind}', p.{kind}, c.{kind}, $3 \

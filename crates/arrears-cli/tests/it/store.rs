@@ -444,6 +444,9 @@ fn rerunning_a_date_replaces_its_snapshot_and_events_are_history() {
         );
         assert!(h.contains("2026-11-28 bucket  M1 -> M2"), "{b:?}: {h}");
         assert!(h.contains("2026-11-28 stage   early -> mid"), "{b:?}: {h}");
+        // The first snapshot date is the starting point: no events on it.
+        assert!(!h.contains("2026-10-26 bucket"), "{b:?}: {h}");
+        assert!(!h.contains("(new)"), "{b:?}: {h}");
         // Re-running a date did not duplicate its current events.
         assert_eq!(h.matches("current -> M1").count(), 1, "{h}");
     });
