@@ -22,6 +22,7 @@
 
 mod import;
 mod load;
+mod pages;
 mod schema;
 mod service;
 mod snapshot;
@@ -29,6 +30,7 @@ mod sql;
 mod target;
 
 pub use import::{Conflict, ConflictColumn, ImportReport, TableCounts};
+pub use pages::{DisputeNote, NewSession, Session, SessionOwner};
 pub use service::{
     Access, BorrowerContacts, BorrowerFlag, EventMeta, Ingested, NewContact, ServiceError,
     ServiceEvent, StoredContact, StoredUser,
