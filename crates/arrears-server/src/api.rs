@@ -381,7 +381,7 @@ fn proposal(
 
 /// The engine's decision over the store's facts and history (the conversion from rows is
 /// `arrears_policy`'s, shared with `arrears check` over files).
-fn decide(
+pub(crate) fn decide(
     state: &AppState,
     proposed: &ProposedContact,
     bc: &BorrowerContacts,
@@ -527,7 +527,9 @@ pub async fn check_contact(
 }
 
 /// A contact request parsed into what the store records and what the engine checks.
-fn contact_event(req: &ContactRequest) -> Result<(NewContact, Option<ProposedContact>), ApiError> {
+pub(crate) fn contact_event(
+    req: &ContactRequest,
+) -> Result<(NewContact, Option<ProposedContact>), ApiError> {
     let bid = BorrowerId::parse("borrower_id", &req.borrower_id).map_err(field)?;
     let at = instant("at", &req.at)?;
     let direction = req.direction.as_deref().unwrap_or("outbound");
@@ -682,7 +684,7 @@ pub fn canonical_json(v: &serde_json::Value) -> String {
 struct Denied(Vec<String>, Option<String>);
 
 /// Ingests one event (a contact or any other), answering 201, 200 (replay), 409 or 422.
-async fn ingest(
+pub(crate) async fn ingest(
     state: &AppState,
     actor: &Actor,
     event_id: &str,

@@ -14,6 +14,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod metrics;
+pub mod pages;
 
 use arrears_policy::PackSet;
 use arrears_store::Store;
@@ -243,6 +244,7 @@ pub fn app(state: AppState) -> Router {
         .with_state(doc);
     protected
         .merge(public)
+        .merge(pages::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state.clone())

@@ -1,0 +1,1795 @@
+//! The web pages: server-rendered HTML (askama templates under `templates/`, which escape
+//! every value), usable without JavaScript, in English and Chinese (`?lang=zh-CN` or the
+//! `lang` cookie; every visible string is in [`Texts`]).
+//!
+//! - Staff log in at `/login` with the same argon2 check and failed-login limit as
+//!   `POST /v1/login`; the agent account page `/accounts/{loan_id}` shows the debt, the
+//!   contacts, the holds and what each channel allows now (the compliance `check` of
+//!   `POST /v1/contacts/check`), and logs a call through the same path as `POST /v1/contacts`
+//!   (a denied call is refused with its rule ids). An agent sees only the loans assigned to
+//!   them; supervisors, compliance and admins see all.
+//! - Borrowers reach the portal through a link with a one-time code: the first visit
+//!   exchanges it (once) for a session bound to that borrower, which shows what they owe, the
+//!   contacts made to them, message verification, a dispute form (the `dispute_opened` event
+//!   of the API) and how to complain.
+//!
+//! Sessions: a cookie `arrears_session` (HttpOnly, SameSite=Lax) holding 256 random bits;
+//! the store keeps their SHA-256 with the owner, an expiry and the session's CSRF token. Every
+//! state-changing form carries that token, and a POST without the session's token is 403.
+//! Every page view of a borrower's data is written to the access log.
+
+use crate::api::{self, ContactRequest};
+use crate::auth::{self, Actor, sha256_hex};
+use crate::error::ApiError;
+use crate::{AppState, now};
+use arrears_domain::types::{BorrowerId, Currency, LoanId};
+use arrears_policy::{Channel, Decision, Party, ProposedContact, Target};
+use arrears_store::{
+    Access, BorrowerContacts, BorrowerFlag, NewSession, ServiceEvent, Session, SessionOwner,
+};
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "arrears_session";
+/// How long a staff session lasts.
+pub const STAFF_SESSION: SignedDuration = SignedDuration::from_hours(8);
+/// How long a borrower's portal session lasts after the code is exchanged.
+pub const PORTAL_SESSION: SignedDuration = SignedDuration::from_hours(1);
+/// How long a portal link is valid before its first use, by default.
+pub const PORTAL_CODE_VALID: SignedDuration = SignedDuration::from_hours(72);
+/// The longest dispute text accepted (characters).
+pub const DISPUTE_TEXT_MAX: usize = 4000;
+
+/// The pages' routes (merged into [`crate::app`]).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login_submit))
+        .route("/logout", post(logout))
+        .route("/accounts", get(open_account))
+        .route("/accounts/{loan_id}", get(account_page))
+        .route("/accounts/{loan_id}/calls", post(log_call))
+        .route("/accounts/{loan_id}/portal-link", post(issue_link))
+        .route("/portal/enter", get(portal_enter).post(portal_exchange))
+        .route("/portal/b/{borrower_id}", get(portal_page))
+        .route("/portal/b/{borrower_id}/verify", get(portal_verify))
+        .route("/portal/b/{borrower_id}/dispute", post(portal_dispute))
+}
+
+// ---------------------------------------------------------------------------------------
+// Secrets.
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        s.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    }
+    s
+}
+
+/// 256 bits from the OS's random source, as 64 hex digits.
+pub fn random_hex() -> Result<String, getrandom::Error> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret)?;
+    Ok(hex(&secret))
+}
+
+/// A new one-time portal code and the hash the store keeps of it.
+pub fn new_portal_code() -> Result<(String, String), getrandom::Error> {
+    let code = random_hex()?;
+    let hash = sha256_hex(code.as_bytes());
+    Ok((code, hash))
+}
+
+/// The portal link for a code, under the service's base URL (`http://host:port`).
+pub fn portal_link(base: &str, code: &str) -> String {
+    format!("{}/portal/enter?code={code}", base.trim_end_matches('/'))
+}
+
+/// Equal strings, in time that does not depend on where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn is_hex64(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+// ---------------------------------------------------------------------------------------
+// Languages.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Zh,
+}
+
+impl Lang {
+    fn parse(s: &str) -> Option<Lang> {
+        match s.to_ascii_lowercase().as_str() {
+            "en" | "en-us" | "en-gb" => Some(Lang::En),
+            "zh" | "zh-cn" | "zh-hans" => Some(Lang::Zh),
+            _ => None,
+        }
+    }
+    fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh-CN",
+        }
+    }
+    fn texts(self) -> &'static Texts {
+        match self {
+            Lang::En => &EN,
+            Lang::Zh => &ZH,
+        }
+    }
+}
+
+/// Every visible string of the pages, in one language.
+#[derive(Debug)]
+pub struct Texts {
+    pub app: &'static str,
+    pub sign_out: &'static str,
+    pub login_title: &'static str,
+    pub username: &'static str,
+    pub password: &'static str,
+    pub sign_in: &'static str,
+    pub wrong_login: &'static str,
+    pub locked_login: &'static str,
+    pub signed_in_as: &'static str,
+    pub my_accounts: &'static str,
+    pub no_accounts: &'static str,
+    pub open_account: &'static str,
+    pub loan_id: &'static str,
+    pub open: &'static str,
+    pub account: &'static str,
+    pub borrower: &'static str,
+    pub debt: &'static str,
+    pub no_snapshot: &'static str,
+    pub as_of: &'static str,
+    pub dpd: &'static str,
+    pub bucket: &'static str,
+    pub overdue: &'static str,
+    pub overdue_fee: &'static str,
+    pub overdue_interest: &'static str,
+    pub overdue_principal: &'static str,
+    pub penalty: &'static str,
+    pub penalty_capped: &'static str,
+    pub penalty_not_capped: &'static str,
+    pub outstanding_principal: &'static str,
+    pub contacts: &'static str,
+    pub no_contacts: &'static str,
+    pub when: &'static str,
+    pub channel: &'static str,
+    pub direction: &'static str,
+    pub outcome: &'static str,
+    pub holds: &'static str,
+    pub no_holds: &'static str,
+    pub hold_dispute: &'static str,
+    pub hold_cease: &'static str,
+    pub hold_bankrupt: &'static str,
+    pub hold_deceased: &'static str,
+    pub hold_hardship: &'static str,
+    pub disputes: &'static str,
+    pub allowed_now: &'static str,
+    pub allowed: &'static str,
+    pub denied: &'static str,
+    pub until: &'static str,
+    pub next_24h: &'static str,
+    pub not_before: &'static str,
+    pub never_by_waiting: &'static str,
+    pub rules: &'static str,
+    pub log_call: &'static str,
+    pub save: &'static str,
+    pub call_logged: &'static str,
+    pub call_refused: &'static str,
+    pub portal_link: &'static str,
+    pub issue_link: &'static str,
+    pub link_issued: &'static str,
+    pub back: &'static str,
+    pub forbidden: &'static str,
+    pub forbidden_text: &'static str,
+    pub not_found: &'static str,
+    pub not_found_text: &'static str,
+    pub csrf_text: &'static str,
+    pub failed: &'static str,
+    pub failed_text: &'static str,
+    pub portal_title: &'static str,
+    pub portal_enter_text: &'static str,
+    pub continue_: &'static str,
+    pub link_used: &'static str,
+    pub what_you_owe: &'static str,
+    pub messages_to_you: &'static str,
+    pub verify_title: &'static str,
+    pub verify_help: &'static str,
+    pub code: &'static str,
+    pub verify: &'static str,
+    pub genuine: &'static str,
+    pub not_genuine: &'static str,
+    pub not_issued: &'static str,
+    pub verify_unavailable: &'static str,
+    pub issued_at: &'static str,
+    pub lender: &'static str,
+    pub dispute_title: &'static str,
+    pub dispute_help: &'static str,
+    pub dispute_send: &'static str,
+    pub dispute_recorded: &'static str,
+    pub dispute_empty: &'static str,
+    pub complain_title: &'static str,
+    pub complain_lender: &'static str,
+    pub complain_cn: &'static str,
+    pub complain_us: &'static str,
+    pub complain_gb: &'static str,
+    pub signed_out: &'static str,
+    pub outbound: &'static str,
+    pub inbound: &'static str,
+}
+
+static EN: Texts = Texts {
+    app: "Arrears",
+    sign_out: "Sign out",
+    login_title: "Staff sign-in",
+    username: "Username",
+    password: "Password",
+    sign_in: "Sign in",
+    wrong_login: "The username or the password is wrong.",
+    locked_login: "Too many failed sign-ins for this user from this address; try again later.",
+    signed_in_as: "Signed in as",
+    my_accounts: "Accounts assigned to you",
+    no_accounts: "No accounts are assigned to you.",
+    open_account: "Open an account",
+    loan_id: "Loan id",
+    open: "Open",
+    account: "Account",
+    borrower: "Borrower",
+    debt: "Debt",
+    no_snapshot: "No daily run has covered this loan yet.",
+    as_of: "As of",
+    dpd: "Days past due",
+    bucket: "Bucket",
+    overdue: "Overdue in total",
+    overdue_fee: "Overdue fees",
+    overdue_interest: "Overdue interest",
+    overdue_principal: "Overdue principal",
+    penalty: "Penalty (accrued, unpaid)",
+    penalty_capped: "The cost cap lowered the penalty rate.",
+    penalty_not_capped: "The cost cap did not change the penalty rate.",
+    outstanding_principal: "Outstanding principal",
+    contacts: "Contact history",
+    no_contacts: "No contacts are recorded.",
+    when: "When (UTC)",
+    channel: "Channel",
+    direction: "Direction",
+    outcome: "Outcome",
+    holds: "Holds in force",
+    no_holds: "No holds.",
+    hold_dispute: "Dispute open",
+    hold_cease: "Cease contact requested",
+    hold_bankrupt: "Bankrupt",
+    hold_deceased: "Deceased",
+    hold_hardship: "Financial hardship",
+    disputes: "What the borrower wrote",
+    allowed_now: "What is allowed right now",
+    allowed: "allowed",
+    denied: "not allowed",
+    until: "until about",
+    next_24h: "for at least the next 24 hours",
+    not_before: "not before",
+    never_by_waiting: "waiting does not help",
+    rules: "Rules",
+    log_call: "Log a call",
+    save: "Save",
+    call_logged: "The call was logged.",
+    call_refused: "The conduct rules deny this call; it was not logged.",
+    portal_link: "Borrower portal link",
+    issue_link: "Issue a one-time portal link",
+    link_issued: "Send this link to the borrower; it works once and expires in 72 hours.",
+    back: "Back",
+    forbidden: "Not allowed",
+    forbidden_text: "You may not see this page.",
+    not_found: "Not found",
+    not_found_text: "There is no such page or account.",
+    csrf_text: "This form is out of date or was not sent from this site; reload the page and try again.",
+    failed: "Something went wrong",
+    failed_text: "The server could not answer; please try again.",
+    portal_title: "Your account",
+    portal_enter_text: "This link opens your account once. Continue to see what you owe and the messages sent to you.",
+    continue_: "Continue",
+    link_used: "This link was already used or has expired. Ask your lender for a new one.",
+    what_you_owe: "What you owe",
+    messages_to_you: "Calls and messages to you",
+    verify_title: "Is a message genuine?",
+    verify_help: "Enter the verification code printed on the message.",
+    code: "Verification code",
+    verify: "Check",
+    genuine: "Genuine: this message was sent by your lender.",
+    not_genuine: "Not genuine: a message with this code was issued, but this record fails its signature check. Do not act on it.",
+    not_issued: "Not issued: your lender sent no message with this code. Do not pay or reply; keep it and report it.",
+    verify_unavailable: "Verification is not available right now.",
+    issued_at: "Issued at",
+    lender: "Lender",
+    dispute_title: "Dispute this debt",
+    dispute_help: "Tell us what is wrong. While the dispute is open, collection contacts stop.",
+    dispute_send: "Open a dispute",
+    dispute_recorded: "Your dispute was recorded. Collection contacts stop while it is reviewed.",
+    dispute_empty: "Please write what is wrong (up to 4000 characters).",
+    complain_title: "How to complain",
+    complain_lender: "You can complain to your lender first; if you are not satisfied, you can go to the regulator.",
+    complain_cn: "In China: the financial consumer protection hotline 12378.",
+    complain_us: "In the United States: the Consumer Financial Protection Bureau (consumerfinance.gov/complaint).",
+    complain_gb: "In the United Kingdom: the Financial Ombudsman Service (financial-ombudsman.org.uk).",
+    signed_out: "You are signed out.",
+    outbound: "to you",
+    inbound: "from you",
+};
+
+static ZH: Texts = Texts {
+    app: "催收管理",
+    sign_out: "退出",
+    login_title: "员工登录",
+    username: "用户名",
+    password: "密码",
+    sign_in: "登录",
+    wrong_login: "用户名或密码错误。",
+    locked_login: "该用户从此地址登录失败次数过多，请稍后再试。",
+    signed_in_as: "当前用户",
+    my_accounts: "分配给您的账户",
+    no_accounts: "没有分配给您的账户。",
+    open_account: "打开账户",
+    loan_id: "贷款编号",
+    open: "打开",
+    account: "账户",
+    borrower: "借款人",
+    debt: "欠款",
+    no_snapshot: "日终批处理尚未覆盖此贷款。",
+    as_of: "截至",
+    dpd: "逾期天数",
+    bucket: "逾期阶段",
+    overdue: "逾期合计",
+    overdue_fee: "逾期费用",
+    overdue_interest: "逾期利息",
+    overdue_principal: "逾期本金",
+    penalty: "罚息（已计未付）",
+    penalty_capped: "综合成本上限降低了罚息利率。",
+    penalty_not_capped: "综合成本上限未改变罚息利率。",
+    outstanding_principal: "剩余本金",
+    contacts: "联系记录",
+    no_contacts: "没有联系记录。",
+    when: "时间（UTC）",
+    channel: "渠道",
+    direction: "方向",
+    outcome: "结果",
+    holds: "生效中的暂停",
+    no_holds: "无暂停。",
+    hold_dispute: "争议处理中",
+    hold_cease: "已要求停止联系",
+    hold_bankrupt: "破产",
+    hold_deceased: "已故",
+    hold_hardship: "经济困难",
+    disputes: "借款人提交的内容",
+    allowed_now: "当前允许的联系",
+    allowed: "允许",
+    denied: "不允许",
+    until: "大约截至",
+    next_24h: "至少未来 24 小时内",
+    not_before: "最早于",
+    never_by_waiting: "等待也无法允许",
+    rules: "规则",
+    log_call: "记录通话",
+    save: "保存",
+    call_logged: "通话已记录。",
+    call_refused: "合规规则不允许此通话，未予记录。",
+    portal_link: "借款人门户链接",
+    issue_link: "生成一次性门户链接",
+    link_issued: "请将此链接发送给借款人；仅可使用一次，72 小时后失效。",
+    back: "返回",
+    forbidden: "无权访问",
+    forbidden_text: "您无权查看此页面。",
+    not_found: "未找到",
+    not_found_text: "没有此页面或账户。",
+    csrf_text: "此表单已过期或并非从本站提交；请刷新页面后重试。",
+    failed: "出错了",
+    failed_text: "服务器无法响应，请重试。",
+    portal_title: "您的账户",
+    portal_enter_text: "此链接仅可打开您的账户一次。继续查看您的欠款和发给您的消息。",
+    continue_: "继续",
+    link_used: "此链接已被使用或已过期。请向贷款机构索取新链接。",
+    what_you_owe: "您的欠款",
+    messages_to_you: "给您的电话和消息",
+    verify_title: "消息是否真实？",
+    verify_help: "请输入消息上印的验证码。",
+    code: "验证码",
+    verify: "查验",
+    genuine: "真实：此消息由您的贷款机构发出。",
+    not_genuine: "不真实：此验证码的消息曾发出，但记录未通过签名校验。请勿据此行事。",
+    not_issued: "未发出：您的贷款机构没有发出带此验证码的消息。请勿付款或回复，保留并举报。",
+    verify_unavailable: "暂时无法查验。",
+    issued_at: "发出时间",
+    lender: "贷款机构",
+    dispute_title: "对欠款提出异议",
+    dispute_help: "请告诉我们哪里有误。异议处理期间，催收联系将暂停。",
+    dispute_send: "提出异议",
+    dispute_recorded: "您的异议已记录。审核期间催收联系暂停。",
+    dispute_empty: "请填写有误之处（不超过 4000 字）。",
+    complain_title: "如何投诉",
+    complain_lender: "您可以先向贷款机构投诉；如不满意，可向监管机构投诉。",
+    complain_cn: "在中国：金融消费者权益保护热线 12378。",
+    complain_us: "在美国：消费者金融保护局（consumerfinance.gov/complaint）。",
+    complain_gb: "在英国：金融申诉专员服务（financial-ombudsman.org.uk）。",
+    signed_out: "您已退出。",
+    outbound: "发给您",
+    inbound: "来自您",
+};
+
+/// A vocabulary code (channel, outcome) as a person reads it.
+fn label(lang: Lang, code: &str) -> String {
+    let (en, zh) = match code {
+        "call" => ("Call", "电话"),
+        "sms" => ("SMS", "短信"),
+        "email" => ("E-mail", "电子邮件"),
+        "letter" => ("Letter", "信函"),
+        "push" => ("Push notification", "推送通知"),
+        "visit" => ("Visit", "上门"),
+        "right_party" => ("Spoke with the borrower", "已与借款人通话"),
+        "promise" => ("Promise to pay", "承诺还款"),
+        "refused" => ("Refused to pay", "拒绝还款"),
+        "dispute" => ("Disputed", "提出异议"),
+        "no_answer" => ("No answer", "无人接听"),
+        "wrong_party" => ("Wrong person", "非本人"),
+        "busy" => ("Busy", "占线"),
+        "voicemail" => ("Voicemail", "语音信箱"),
+        "sent" => ("Sent", "已发送"),
+        "delivered" => ("Delivered", "已送达"),
+        "bounced" => ("Bounced", "被退回"),
+        "failed" => ("Failed", "失败"),
+        other => return other.to_owned(),
+    };
+    match lang {
+        Lang::En => en.to_owned(),
+        Lang::Zh => zh.to_owned(),
+    }
+}
+
+/// The outcomes an agent can log for a call.
+const CALL_OUTCOMES: [&str; 8] = [
+    "right_party",
+    "promise",
+    "refused",
+    "dispute",
+    "no_answer",
+    "wrong_party",
+    "busy",
+    "voicemail",
+];
+
+// ---------------------------------------------------------------------------------------
+// Formatting.
+
+/// An amount in minor units written exactly in major units: `-1234.05 USD`.
+pub fn format_minor(minor: i64, currency: &str) -> String {
+    let digits = Currency::parse("currency", currency).map_or(2, |c| c.minor_digits());
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    if digits == 0 {
+        return format!("{sign}{abs} {currency}");
+    }
+    let scale = 10u64.pow(digits);
+    let width = usize::try_from(digits).unwrap_or(2);
+    format!(
+        "{sign}{}.{:0width$} {currency}",
+        abs / scale,
+        abs % scale,
+        width = width
+    )
+}
+
+fn when(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M").to_string()
+}
+
+// ---------------------------------------------------------------------------------------
+// The request context: language, session, path.
+
+/// What every page needs from a request.
+pub(crate) struct Ctx {
+    lang: Lang,
+    /// Set when `?lang=` chose the language: the answer stores it in the `lang` cookie.
+    set_lang: bool,
+    path: String,
+    session: Option<(String, Session)>,
+    ip: std::net::IpAddr,
+    host: Option<String>,
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Ctx, Response> {
+        let query_lang = parts.uri.query().and_then(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == "lang")
+                .and_then(|(_, v)| Lang::parse(v))
+        });
+        let cookie_lang = cookie(&parts.headers, "lang").and_then(Lang::parse);
+        let lang = query_lang.or(cookie_lang).unwrap_or(Lang::En);
+        let mut session = None;
+        if let Some(id) = cookie(&parts.headers, SESSION_COOKIE).filter(|id| is_hex64(id)) {
+            let hash = sha256_hex(id.as_bytes());
+            match state.store().session(&hash, now()).await {
+                Ok(Some(s)) => session = Some((hash, s)),
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = ApiError::internal(e);
+                    return Err(failed(lang));
+                }
+            }
+        }
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| {
+                c.0.ip()
+            });
+        Ok(Ctx {
+            lang,
+            set_lang: query_lang.is_some(),
+            path: parts.uri.path().to_owned(),
+            session,
+            ip,
+            host: parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned),
+        })
+    }
+}
+
+impl Ctx {
+    fn t(&self) -> &'static Texts {
+        self.lang.texts()
+    }
+
+    fn chrome(&self) -> Chrome {
+        Chrome {
+            t: self.t(),
+            lang: self.lang.code(),
+            path: self.path.clone(),
+            csrf: self.session.as_ref().map(|(_, s)| s.csrf_token.clone()),
+        }
+    }
+
+    fn staff(&self) -> Option<(&str, &str)> {
+        match self.session.as_ref().map(|(_, s)| &s.owner) {
+            Some(SessionOwner::Staff { username, role }) => Some((username, role)),
+            _ => None,
+        }
+    }
+
+    fn borrower(&self) -> Option<&str> {
+        match self.session.as_ref().map(|(_, s)| &s.owner) {
+            Some(SessionOwner::Borrower { borrower_id }) => Some(borrower_id),
+            _ => None,
+        }
+    }
+
+    /// Whether a form's token is this session's CSRF token.
+    fn csrf_ok(&self, sent: Option<&str>) -> bool {
+        match (&self.session, sent) {
+            (Some((_, s)), Some(sent)) => same_secret(&s.csrf_token, sent),
+            _ => false,
+        }
+    }
+}
+
+/// What the layout shows on every page.
+pub(crate) struct Chrome {
+    t: &'static Texts,
+    lang: &'static str,
+    path: String,
+    /// The session's CSRF token (with a session): the sign-out form carries it.
+    csrf: Option<String>,
+}
+
+fn headers(res: &mut Response) {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+}
+
+fn render(ctx: &Ctx, status: StatusCode, page: &impl Template) -> Response {
+    let mut res = match page.render() {
+        Ok(html) => (status, axum::response::Html(html)).into_response(),
+        Err(e) => {
+            let _ = ApiError::internal(e);
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    };
+    if ctx.set_lang
+        && let Ok(v) = HeaderValue::from_str(&format!(
+            "lang={}; Path=/; Max-Age=31536000; SameSite=Lax",
+            ctx.lang.code()
+        ))
+    {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    headers(&mut res);
+    res
+}
+
+fn redirect(to: &str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    headers(&mut res);
+    res
+}
+
+fn session_cookie(id: &str, max_age: SignedDuration) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+        max_age.as_secs()
+    ))
+    .ok()
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage {
+    chrome: Chrome,
+    title: &'static str,
+    text: String,
+    rule_ids: Vec<String>,
+    link: Option<String>,
+    back: Option<String>,
+}
+
+fn message(
+    ctx: &Ctx,
+    status: StatusCode,
+    title: &'static str,
+    text: impl Into<String>,
+    back: Option<String>,
+) -> Response {
+    render(
+        ctx,
+        status,
+        &MessagePage {
+            chrome: ctx.chrome(),
+            title,
+            text: text.into(),
+            rule_ids: Vec::new(),
+            link: None,
+            back,
+        },
+    )
+}
+
+fn forbidden(ctx: &Ctx) -> Response {
+    message(
+        ctx,
+        StatusCode::FORBIDDEN,
+        ctx.t().forbidden,
+        ctx.t().forbidden_text,
+        None,
+    )
+}
+
+fn csrf_refused(ctx: &Ctx) -> Response {
+    message(
+        ctx,
+        StatusCode::FORBIDDEN,
+        ctx.t().forbidden,
+        ctx.t().csrf_text,
+        None,
+    )
+}
+
+fn not_found(ctx: &Ctx) -> Response {
+    message(
+        ctx,
+        StatusCode::NOT_FOUND,
+        ctx.t().not_found,
+        ctx.t().not_found_text,
+        None,
+    )
+}
+
+/// The answer when the server itself fails (the detail is logged by `ApiError::internal`).
+fn failed(lang: Lang) -> Response {
+    let t = lang.texts();
+    let ctx = Ctx {
+        lang,
+        set_lang: false,
+        path: "/".into(),
+        session: None,
+        ip: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        host: None,
+    };
+    message(
+        &ctx,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        t.failed,
+        t.failed_text,
+        None,
+    )
+}
+
+fn internal(ctx: &Ctx, e: impl std::fmt::Display) -> Response {
+    let _ = ApiError::internal(e);
+    failed(ctx.lang)
+}
+
+/// Parses a urlencoded form body.
+fn form<T: serde::de::DeserializeOwned>(body: &Bytes) -> Option<T> {
+    serde_urlencoded::from_bytes(body).ok()
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    csrf: Option<String>,
+}
+
+async fn log_access(
+    state: &AppState,
+    actor: String,
+    action: &str,
+    borrower_id: &str,
+    loan_id: Option<&str>,
+) -> Result<(), arrears_store::StoreError> {
+    state
+        .store()
+        .log_access(&Access {
+            at: now(),
+            actor,
+            action: action.to_owned(),
+            borrower_id: Some(borrower_id.to_owned()),
+            loan_id: loan_id.map(str::to_owned),
+        })
+        .await
+}
+
+// ---------------------------------------------------------------------------------------
+// Staff: login, home, logout.
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    chrome: Chrome,
+    error: Option<&'static str>,
+    username: String,
+}
+
+async fn login_page(ctx: Ctx) -> Response {
+    if ctx.staff().is_some() {
+        return redirect("/");
+    }
+    render(
+        &ctx,
+        StatusCode::OK,
+        &LoginPage {
+            chrome: ctx.chrome(),
+            error: None,
+            username: String::new(),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+}
+
+/// The password check of `POST /v1/login` (argon2, the same limiter), then a session.
+async fn login_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Response {
+    let Some(f) = form::<LoginForm>(&body) else {
+        return render(
+            &ctx,
+            StatusCode::UNAUTHORIZED,
+            &LoginPage {
+                chrome: ctx.chrome(),
+                error: Some(ctx.t().wrong_login),
+                username: String::new(),
+            },
+        );
+    };
+    let started = std::time::Instant::now();
+    let refuse = |status: StatusCode, error: &'static str| {
+        render(
+            &ctx,
+            status,
+            &LoginPage {
+                chrome: ctx.chrome(),
+                error: Some(error),
+                username: f.username.clone(),
+            },
+        )
+    };
+    if state
+        .logins()
+        .locked_until(&f.username, ctx.ip, started)
+        .is_some()
+    {
+        return refuse(StatusCode::TOO_MANY_REQUESTS, ctx.t().locked_login);
+    }
+    let plausible = !f.username.is_empty()
+        && f.username.len() <= 64
+        && !f.username.chars().any(char::is_control);
+    let user = if plausible {
+        match state.store().user(&f.username).await {
+            Ok(u) => u,
+            Err(e) => return internal(&ctx, e),
+        }
+    } else {
+        None
+    };
+    let phc = user.as_ref().filter(|u| !u.disabled).map_or_else(
+        || auth::dummy_hash().to_owned(),
+        |u| u.password_hash.clone(),
+    );
+    let password = f.password.clone();
+    let ok = match tokio::task::spawn_blocking(move || auth::verify_password(&password, &phc)).await
+    {
+        Ok(ok) => ok,
+        Err(e) => return internal(&ctx, e),
+    };
+    let Some(u) = user.filter(|u| ok && !u.disabled) else {
+        state
+            .logins()
+            .failed(&f.username, ctx.ip, std::time::Instant::now());
+        return refuse(StatusCode::UNAUTHORIZED, ctx.t().wrong_login);
+    };
+    state.logins().succeeded(&f.username, ctx.ip);
+    let (Ok(id), Ok(csrf)) = (random_hex(), random_hex()) else {
+        return internal(&ctx, "no randomness");
+    };
+    let at = now();
+    let new = NewSession {
+        session_sha256: &sha256_hex(id.as_bytes()),
+        csrf_token: &csrf,
+        created_at: at,
+        expires_at: at.saturating_add(STAFF_SESSION).unwrap_or(at),
+    };
+    if let Err(e) = state.store().create_staff_session(&new, &u.username).await {
+        return internal(&ctx, e);
+    }
+    let mut res = redirect("/");
+    if let Some(c) = session_cookie(&id, STAFF_SESSION) {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    res
+}
+
+async fn logout(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Response {
+    let f = form::<CsrfOnly>(&body);
+    if !ctx.csrf_ok(f.as_ref().and_then(|f| f.csrf.as_deref())) {
+        return csrf_refused(&ctx);
+    }
+    if let Some((hash, _)) = &ctx.session
+        && let Err(e) = state.store().delete_session(hash, now()).await
+    {
+        return internal(&ctx, e);
+    }
+    let was_staff = ctx.staff().is_some();
+    let mut res = if was_staff {
+        redirect("/login")
+    } else {
+        let c = Ctx {
+            session: None,
+            path: ctx.path.clone(),
+            host: None,
+            ..ctx
+        };
+        return {
+            let mut r = message(&c, StatusCode::OK, c.t().app, c.t().signed_out, None);
+            if let Some(v) = session_cookie("", SignedDuration::ZERO) {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+            r
+        };
+    };
+    if let Some(v) = session_cookie("", SignedDuration::ZERO) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    chrome: Chrome,
+    username: String,
+    role: String,
+    loans: Vec<String>,
+}
+
+async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
+    if let Some(b) = ctx.borrower() {
+        return redirect(&format!("/portal/b/{b}"));
+    }
+    let Some((username, role)) = ctx.staff() else {
+        return redirect("/login");
+    };
+    let loans = match state.store().assigned_loans(username).await {
+        Ok(l) => l,
+        Err(e) => return internal(&ctx, e),
+    };
+    render(
+        &ctx,
+        StatusCode::OK,
+        &HomePage {
+            chrome: ctx.chrome(),
+            username: username.to_owned(),
+            role: role.to_owned(),
+            loans,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct OpenQuery {
+    loan_id: Option<String>,
+}
+
+async fn open_account(ctx: Ctx, Query(q): Query<OpenQuery>) -> Response {
+    match q
+        .loan_id
+        .as_deref()
+        .map(|l| LoanId::parse("loan_id", l.trim()))
+    {
+        Some(Ok(l)) => redirect(&format!("/accounts/{}", l.as_str())),
+        _ => not_found(&ctx),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The agent's account page.
+
+struct DebtView {
+    as_of: String,
+    dpd: u32,
+    bucket: String,
+    overdue: String,
+    overdue_fee: String,
+    overdue_interest: String,
+    overdue_principal: String,
+    penalty: String,
+    penalty_capped: bool,
+    outstanding_principal: String,
+}
+
+struct ContactView {
+    at: String,
+    channel: String,
+    direction: String,
+    outcome: String,
+}
+
+struct ChannelView {
+    channel: String,
+    allowed: bool,
+    /// For an allowed channel: when it stops being allowed (or "the next 24 hours").
+    until: String,
+    /// For a denied one: the earliest instant, or that waiting does not help.
+    not_before: String,
+    rule_ids: String,
+}
+
+struct OutcomeView {
+    code: &'static str,
+    label: String,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    loan_id: String,
+    borrower_id: String,
+    debt: Option<DebtView>,
+    contacts: Vec<ContactView>,
+    holds: Vec<&'static str>,
+    notes: Vec<(String, String)>,
+    channels: Vec<ChannelView>,
+    outcomes: Vec<OutcomeView>,
+}
+
+fn debt_view(s: &arrears_store::SnapshotRow) -> DebtView {
+    let m = |v: i64| format_minor(v, &s.currency);
+    DebtView {
+        as_of: s.as_of.to_string(),
+        dpd: s.dpd,
+        bucket: s.bucket.clone(),
+        overdue: m(s.overdue_minor),
+        overdue_fee: m(s.overdue_fee_minor),
+        overdue_interest: m(s.overdue_interest_minor),
+        overdue_principal: m(s.overdue_principal_minor),
+        penalty: m(s.penalty_accrued_minor.saturating_sub(s.penalty_paid_minor)),
+        penalty_capped: s.penalty_rate_capped,
+        outstanding_principal: m(s.outstanding_principal_minor),
+    }
+}
+
+fn contact_views(lang: Lang, bc: &BorrowerContacts, t: &Texts) -> Vec<ContactView> {
+    bc.contacts
+        .iter()
+        .rev()
+        .map(|c| ContactView {
+            at: when(c.row.at),
+            channel: label(lang, &c.row.channel),
+            direction: if &*c.row.direction == "inbound" {
+                t.inbound.to_owned()
+            } else {
+                t.outbound.to_owned()
+            },
+            outcome: label(lang, &c.row.outcome),
+        })
+        .collect()
+}
+
+fn holds(bc: &BorrowerContacts, t: &'static Texts) -> Vec<&'static str> {
+    let b = &bc.borrower;
+    [
+        (b.dispute_open, t.hold_dispute),
+        (b.cease_contact, t.hold_cease),
+        (b.bankrupt, t.hold_bankrupt),
+        (b.deceased, t.hold_deceased),
+        (b.hardship, t.hold_hardship),
+    ]
+    .into_iter()
+    .filter_map(|(on, s)| on.then_some(s))
+    .collect()
+}
+
+/// A contact on `channel` to the borrower's own number or address about `loan`.
+fn proposal(bc: &BorrowerContacts, loan: &LoanId, channel: Channel) -> ProposedContact {
+    let b = &bc.borrower;
+    let target = match channel {
+        Channel::Email => b.email.as_deref().and_then(|e| Target::email(e).ok()),
+        _ => b.phone.as_deref().and_then(|p| Target::phone(p).ok()),
+    };
+    let mut p = ProposedContact::new(b.id.clone(), channel, Party::Borrower, target);
+    p.loan_id = Some(loan.clone());
+    p
+}
+
+/// What each channel allows at `at`, by the same `check` as `POST /v1/contacts/check`; an
+/// allowed channel is probed every 15 minutes over the next day for when it stops.
+fn channel_views(
+    state: &AppState,
+    lang: Lang,
+    bc: &BorrowerContacts,
+    loan: &LoanId,
+    at: Timestamp,
+) -> Vec<ChannelView> {
+    let t = lang.texts();
+    [Channel::Call, Channel::Sms, Channel::Email]
+        .into_iter()
+        .map(|ch| {
+            let p = proposal(bc, loan, ch);
+            match api::decide(state, &p, bc, at) {
+                Decision::Allow(_) => {
+                    let step = SignedDuration::from_mins(15);
+                    let stop = (1..=96).find_map(|i| {
+                        let when_ = at.saturating_add(step * i).ok()?;
+                        (!api::decide(state, &p, bc, when_).is_allowed()).then_some(when_)
+                    });
+                    ChannelView {
+                        channel: label(lang, ch.code()),
+                        allowed: true,
+                        until: stop.map_or_else(
+                            || t.next_24h.to_owned(),
+                            |s| format!("{} {} UTC", t.until, when(s)),
+                        ),
+                        not_before: String::new(),
+                        rule_ids: String::new(),
+                    }
+                }
+                Decision::Deny {
+                    rule_ids,
+                    earliest_allowed,
+                } => ChannelView {
+                    channel: label(lang, ch.code()),
+                    allowed: false,
+                    until: String::new(),
+                    not_before: earliest_allowed.map_or_else(
+                        || t.never_by_waiting.to_owned(),
+                        |e| format!("{} {} UTC", t.not_before, when(e)),
+                    ),
+                    rule_ids: rule_ids
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                },
+            }
+        })
+        .collect()
+}
+
+/// The loan and its borrower when the staff user may work it: 404 for no such loan, 403 for
+/// an agent's unassigned loan, a redirect to the login page without a staff session.
+async fn staff_loan(
+    state: &AppState,
+    ctx: &Ctx,
+    loan_id: &str,
+) -> Result<(String, LoanId, String), Response> {
+    let Some((username, role)) = ctx.staff() else {
+        return Err(if ctx.borrower().is_some() {
+            forbidden(ctx)
+        } else {
+            redirect("/login")
+        });
+    };
+    let Ok(loan) = LoanId::parse("loan_id", loan_id) else {
+        return Err(not_found(ctx));
+    };
+    let borrower = match state.store().loan_borrower(loan.as_str()).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return Err(not_found(ctx)),
+        Err(e) => return Err(internal(ctx, e)),
+    };
+    if role == "agent" {
+        match state.store().assignee(loan.as_str()).await {
+            Ok(Some(a)) if a == username => {}
+            Ok(_) => return Err(forbidden(ctx)),
+            Err(e) => return Err(internal(ctx, e)),
+        }
+    }
+    Ok((username.to_owned(), loan, borrower))
+}
+
+async fn account_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(loan_id): Path<String>,
+) -> Response {
+    let (username, loan, borrower_id) = match staff_loan(&state, &ctx, &loan_id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let store = state.store();
+    if let Err(e) = log_access(
+        &state,
+        format!("user:{username}"),
+        "pages.account",
+        &borrower_id,
+        Some(loan.as_str()),
+    )
+    .await
+    {
+        return internal(&ctx, e);
+    }
+    let (bc, snaps, notes) = match (
+        store.borrower_contacts(&borrower_id).await,
+        store.loan_snapshots(loan.as_str()).await,
+        store.dispute_notes(&borrower_id).await,
+    ) {
+        (Ok(Some(bc)), Ok(s), Ok(n)) => (bc, s, n),
+        (Ok(None), _, _) => return not_found(&ctx),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(&ctx, e),
+    };
+    let t = ctx.t();
+    let page = AccountPage {
+        chrome: ctx.chrome(),
+        loan_id: loan.as_str().to_owned(),
+        borrower_id: borrower_id.clone(),
+        debt: snaps.last().map(debt_view),
+        contacts: contact_views(ctx.lang, &bc, t),
+        holds: holds(&bc, t),
+        notes: notes.into_iter().map(|n| (when(n.at), n.body)).collect(),
+        channels: channel_views(&state, ctx.lang, &bc, &loan, now()),
+        outcomes: CALL_OUTCOMES
+            .iter()
+            .map(|c| OutcomeView {
+                code: c,
+                label: label(ctx.lang, c),
+            })
+            .collect(),
+    };
+    render(&ctx, StatusCode::OK, &page)
+}
+
+#[derive(Deserialize)]
+struct CallForm {
+    csrf: Option<String>,
+    outcome: Option<String>,
+}
+
+/// Logs a call made now, through the path of `POST /v1/contacts`: refused with the rule ids
+/// when the engine denies it.
+async fn log_call(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(loan_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let f = form::<CallForm>(&body);
+    if !ctx.csrf_ok(f.as_ref().and_then(|f| f.csrf.as_deref())) {
+        return csrf_refused(&ctx);
+    }
+    let (username, loan, borrower_id) = match staff_loan(&state, &ctx, &loan_id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let back = Some(format!("/accounts/{}", loan.as_str()));
+    let outcome = f
+        .and_then(|f| f.outcome)
+        .filter(|o| CALL_OUTCOMES.contains(&o.as_str()));
+    let Some(outcome) = outcome else {
+        return message(
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ctx.t().log_call,
+            ctx.t().outcome,
+            back,
+        );
+    };
+    let phone = match state.store().borrower_contacts(&borrower_id).await {
+        Ok(Some(bc)) => bc.borrower.phone.map(|p| p.to_string()),
+        Ok(None) => return not_found(&ctx),
+        Err(e) => return internal(&ctx, e),
+    };
+    let Ok(id) = random_hex() else {
+        return internal(&ctx, "no randomness");
+    };
+    let req = ContactRequest {
+        contact_id: format!("page-{}", &id[..32]),
+        borrower_id,
+        loan_id: Some(loan.as_str().to_owned()),
+        channel: "call".into(),
+        direction: None,
+        target: phone,
+        party: None,
+        at: now().to_string(),
+        outcome,
+        agency_id: None,
+        text: None,
+        lender: None,
+        code: None,
+    };
+    let raw = match serde_json::to_value(&req) {
+        Ok(v) => v,
+        Err(e) => return internal(&ctx, e),
+    };
+    let result = match api::contact_event(&req) {
+        Ok((contact, proposed)) => {
+            let id = contact.contact_id.clone();
+            api::ingest(
+                &state,
+                &Actor(format!("user:{username}")),
+                &id,
+                "contact",
+                &raw,
+                ServiceEvent::Contact(contact),
+                proposed,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => redirect(&format!("/accounts/{}", loan.as_str())),
+        Err(e) => {
+            let t = ctx.t();
+            let (text, rule_ids) = match e.denial {
+                Some((rules, _)) => (t.call_refused.to_owned(), rules),
+                None if e.status.is_server_error() => return failed(ctx.lang),
+                None => (e.message, Vec::new()),
+            };
+            render(
+                &ctx,
+                e.status,
+                &MessagePage {
+                    chrome: ctx.chrome(),
+                    title: t.log_call,
+                    text,
+                    rule_ids,
+                    link: None,
+                    back,
+                },
+            )
+        }
+    }
+}
+
+/// A staff user issues a one-time portal link for the loan's borrower.
+async fn issue_link(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(loan_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let f = form::<CsrfOnly>(&body);
+    if !ctx.csrf_ok(f.as_ref().and_then(|f| f.csrf.as_deref())) {
+        return csrf_refused(&ctx);
+    }
+    let (username, loan, borrower_id) = match staff_loan(&state, &ctx, &loan_id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Ok((code, hash)) = new_portal_code() else {
+        return internal(&ctx, "no randomness");
+    };
+    let at = now();
+    let expires = at.saturating_add(PORTAL_CODE_VALID).unwrap_or(at);
+    if let Err(e) = state
+        .store()
+        .create_portal_code(
+            &hash,
+            &borrower_id,
+            &format!("user:{username}"),
+            at,
+            expires,
+        )
+        .await
+    {
+        return internal(&ctx, e);
+    }
+    let base = format!("http://{}", ctx.host.as_deref().unwrap_or("localhost"));
+    render(
+        &ctx,
+        StatusCode::OK,
+        &MessagePage {
+            chrome: ctx.chrome(),
+            title: ctx.t().portal_link,
+            text: ctx.t().link_issued.to_owned(),
+            rule_ids: Vec::new(),
+            link: Some(portal_link(&base, &code)),
+            back: Some(format!("/accounts/{}", loan.as_str())),
+        },
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// The borrower portal.
+
+#[derive(Deserialize)]
+struct CodeQuery {
+    code: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "portal_enter.html")]
+struct EnterPage {
+    chrome: Chrome,
+    code: String,
+}
+
+/// The link's page: a button that exchanges the code (a GET never uses it up, so a link
+/// preview cannot spend it).
+async fn portal_enter(ctx: Ctx, Query(q): Query<CodeQuery>) -> Response {
+    match q.code.filter(|c| is_hex64(c)) {
+        Some(code) => render(
+            &ctx,
+            StatusCode::OK,
+            &EnterPage {
+                chrome: ctx.chrome(),
+                code,
+            },
+        ),
+        None => message(
+            &ctx,
+            StatusCode::FORBIDDEN,
+            ctx.t().forbidden,
+            ctx.t().link_used,
+            None,
+        ),
+    }
+}
+
+/// Exchanges the one-time code for a borrower session (once).
+async fn portal_exchange(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Response {
+    let code = form::<CodeQuery>(&body)
+        .and_then(|f| f.code)
+        .filter(|c| is_hex64(c));
+    let used = || {
+        message(
+            &ctx,
+            StatusCode::FORBIDDEN,
+            ctx.t().forbidden,
+            ctx.t().link_used,
+            None,
+        )
+    };
+    let Some(code) = code else { return used() };
+    let (Ok(id), Ok(csrf)) = (random_hex(), random_hex()) else {
+        return internal(&ctx, "no randomness");
+    };
+    let at = now();
+    let new = NewSession {
+        session_sha256: &sha256_hex(id.as_bytes()),
+        csrf_token: &csrf,
+        created_at: at,
+        expires_at: at.saturating_add(PORTAL_SESSION).unwrap_or(at),
+    };
+    match state
+        .store()
+        .redeem_portal_code(&sha256_hex(code.as_bytes()), &new)
+        .await
+    {
+        Ok(Some(borrower)) => {
+            let mut res = redirect(&format!("/portal/b/{borrower}"));
+            if let Some(c) = session_cookie(&id, PORTAL_SESSION) {
+                res.headers_mut().append(header::SET_COOKIE, c);
+            }
+            res
+        }
+        Ok(None) => used(),
+        Err(e) => internal(&ctx, e),
+    }
+}
+
+struct VerifyView {
+    text: &'static str,
+    lender: String,
+    issued_at: String,
+    channel: String,
+    message: String,
+}
+
+struct LoanView {
+    loan_id: String,
+    debt: Option<DebtView>,
+}
+
+#[derive(Template)]
+#[template(path = "portal.html")]
+struct PortalPage {
+    chrome: Chrome,
+    borrower_id: String,
+    loans: Vec<LoanView>,
+    contacts: Vec<ContactView>,
+    holds: Vec<&'static str>,
+    verify: Option<VerifyView>,
+    verify_message: Option<&'static str>,
+    code: String,
+    notice: Option<&'static str>,
+    dispute_text: String,
+    complain_regulator: &'static str,
+}
+
+/// The borrower of the session when it is the one in the URL (else the page is 403).
+fn own_borrower(ctx: &Ctx, borrower_id: &str) -> Option<String> {
+    ctx.borrower()
+        .filter(|b| *b == borrower_id)
+        .map(str::to_owned)
+}
+
+#[derive(Default)]
+struct PortalExtra {
+    verify: Option<VerifyView>,
+    verify_message: Option<&'static str>,
+    code: String,
+    notice: Option<&'static str>,
+    dispute_text: String,
+}
+
+async fn portal(
+    state: &AppState,
+    ctx: &Ctx,
+    borrower_id: &str,
+    action: &str,
+    status: StatusCode,
+    extra: PortalExtra,
+) -> Response {
+    let store = state.store();
+    if let Err(e) = log_access(
+        state,
+        format!("portal:{borrower_id}"),
+        action,
+        borrower_id,
+        None,
+    )
+    .await
+    {
+        return internal(ctx, e);
+    }
+    let bc = match store.borrower_contacts(borrower_id).await {
+        Ok(Some(bc)) => bc,
+        Ok(None) => return not_found(ctx),
+        Err(e) => return internal(ctx, e),
+    };
+    let mut loans = Vec::new();
+    for l in &bc.loan_ids {
+        match store.loan_snapshots(l.as_str()).await {
+            Ok(s) => loans.push(LoanView {
+                loan_id: l.as_str().to_owned(),
+                debt: s.last().map(debt_view),
+            }),
+            Err(e) => return internal(ctx, e),
+        }
+    }
+    let t = ctx.t();
+    let complain_regulator = match bc.borrower.jurisdiction.country() {
+        "CN" => t.complain_cn,
+        "US" => t.complain_us,
+        "GB" => t.complain_gb,
+        _ => t.complain_lender,
+    };
+    let page = PortalPage {
+        chrome: ctx.chrome(),
+        borrower_id: borrower_id.to_owned(),
+        loans,
+        contacts: contact_views(ctx.lang, &bc, t),
+        holds: holds(&bc, t),
+        verify: extra.verify,
+        verify_message: extra.verify_message,
+        code: extra.code,
+        notice: extra.notice,
+        dispute_text: extra.dispute_text,
+        complain_regulator,
+    };
+    render(ctx, status, &page)
+}
+
+#[derive(Deserialize)]
+struct PortalQuery {
+    done: Option<String>,
+}
+
+async fn portal_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(borrower_id): Path<String>,
+    Query(q): Query<PortalQuery>,
+) -> Response {
+    let Some(b) = own_borrower(&ctx, &borrower_id) else {
+        return forbidden(&ctx);
+    };
+    let notice = (q.done.as_deref() == Some("dispute")).then_some(ctx.t().dispute_recorded);
+    portal(
+        &state,
+        &ctx,
+        &b,
+        "portal.view",
+        StatusCode::OK,
+        PortalExtra {
+            notice,
+            ..PortalExtra::default()
+        },
+    )
+    .await
+}
+
+/// What verifying a code found: the message and whether its signature holds.
+enum Verified {
+    Genuine(arrears_evidence::SignedMessage),
+    NotGenuine(arrears_evidence::SignedMessage),
+    NotIssued,
+    Unavailable,
+}
+
+/// Looks a code up in the audit log, as `GET /v1/verify/{code}` does.
+async fn verify_message(state: &AppState, code: &str) -> Result<Verified, String> {
+    use arrears_evidence::{Entry, SignedMessage, signing::normalize_code};
+    let Some(ev) = state.evidence() else {
+        return Ok(Verified::Unavailable);
+    };
+    let code = normalize_code(code);
+    let log = ev.audit_log.clone();
+    let text = tokio::task::spawn_blocking(move || std::fs::read_to_string(&log))
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = match text {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e.to_string()),
+    };
+    let found = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
+        .filter(|e| e.kind == "message")
+        .find_map(|e| {
+            let m: SignedMessage = serde_json::from_value(e.data).ok()?;
+            (m.code == code).then_some(m)
+        });
+    Ok(match found {
+        None => Verified::NotIssued,
+        Some(m) => match arrears_evidence::verify_message(&ev.public_key_hex, &m) {
+            Ok(()) => Verified::Genuine(m),
+            Err(_) => Verified::NotGenuine(m),
+        },
+    })
+}
+
+async fn portal_verify(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(borrower_id): Path<String>,
+    Query(q): Query<CodeQuery>,
+) -> Response {
+    let Some(b) = own_borrower(&ctx, &borrower_id) else {
+        return forbidden(&ctx);
+    };
+    let t = ctx.t();
+    let code: String = q.code.unwrap_or_default().trim().chars().take(64).collect();
+    let mut extra = PortalExtra {
+        code: code.clone(),
+        ..PortalExtra::default()
+    };
+    match verify_message(&state, &code).await {
+        Ok(Verified::Genuine(m)) | Ok(Verified::NotGenuine(m)) if m.borrower_id != b => {
+            // Another borrower's message: say only that it is genuine, not what it says.
+            extra.verify = Some(VerifyView {
+                text: t.genuine,
+                lender: m.lender,
+                issued_at: String::new(),
+                channel: String::new(),
+                message: String::new(),
+            });
+        }
+        Ok(Verified::Genuine(m)) => {
+            extra.verify = Some(VerifyView {
+                text: t.genuine,
+                lender: m.lender,
+                issued_at: m.issued_at,
+                channel: label(ctx.lang, &m.channel),
+                message: m.text,
+            })
+        }
+        Ok(Verified::NotGenuine(_)) => extra.verify_message = Some(t.not_genuine),
+        Ok(Verified::NotIssued) => extra.verify_message = Some(t.not_issued),
+        Ok(Verified::Unavailable) => extra.verify_message = Some(t.verify_unavailable),
+        Err(e) => return internal(&ctx, e),
+    }
+    portal(&state, &ctx, &b, "portal.verify", StatusCode::OK, extra).await
+}
+
+#[derive(Deserialize)]
+struct DisputeForm {
+    csrf: Option<String>,
+    text: Option<String>,
+}
+
+/// Opens a dispute: the `dispute_opened` event of `POST /v1/events` (so checks deny with
+/// ALL-HOLD-DISPUTE), and the borrower's text kept beside it.
+async fn portal_dispute(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(borrower_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let f = form::<DisputeForm>(&body);
+    if !ctx.csrf_ok(f.as_ref().and_then(|f| f.csrf.as_deref())) {
+        return csrf_refused(&ctx);
+    }
+    let Some(b) = own_borrower(&ctx, &borrower_id) else {
+        return forbidden(&ctx);
+    };
+    let text = f
+        .and_then(|f| f.text)
+        .map(|t| t.trim().to_owned())
+        .unwrap_or_default();
+    if text.is_empty() || text.chars().count() > DISPUTE_TEXT_MAX || text.contains('\0') {
+        return portal(
+            &state,
+            &ctx,
+            &b,
+            "portal.view",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            PortalExtra {
+                notice: Some(ctx.t().dispute_empty),
+                dispute_text: text.chars().take(DISPUTE_TEXT_MAX).collect(),
+                ..PortalExtra::default()
+            },
+        )
+        .await;
+    }
+    let Ok(rand) = random_hex() else {
+        return internal(&ctx, "no randomness");
+    };
+    let event_id = format!("portal-dispute-{}", &rand[..32]);
+    let at = now();
+    let Ok(bid) = BorrowerId::parse("borrower_id", &b) else {
+        return not_found(&ctx);
+    };
+    let raw = serde_json::json!({
+        "event_id": event_id,
+        "type": "dispute_opened",
+        "borrower_id": b,
+        "at": at.to_string(),
+    });
+    let actor = Actor(format!("portal:{b}"));
+    let event = ServiceEvent::Flag {
+        borrower_id: bid,
+        flag: BorrowerFlag::DisputeOpen,
+        value: true,
+        at,
+    };
+    if let Err(e) = api::ingest(
+        &state,
+        &actor,
+        &event_id,
+        "dispute_opened",
+        &raw,
+        event,
+        None,
+    )
+    .await
+    {
+        return internal(&ctx, e.message);
+    }
+    if let Err(e) = state
+        .store()
+        .add_dispute_note(&b, &event_id, &text, at)
+        .await
+    {
+        return internal(&ctx, e);
+    }
+    redirect(&format!("/portal/b/{b}?done=dispute"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_exact_from_minor_units() {
+        assert_eq!(format_minor(123_405, "USD"), "1234.05 USD");
+        assert_eq!(format_minor(-5, "USD"), "-0.05 USD");
+        assert_eq!(format_minor(1500, "JPY"), "1500 JPY");
+        assert_eq!(format_minor(1, "KWD"), "0.001 KWD");
+        assert_eq!(format_minor(i64::MIN, "USD"), "-92233720368547758.08 USD");
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "ab"));
+        let a = random_hex().unwrap();
+        assert!(is_hex64(&a));
+        assert_ne!(a, random_hex().unwrap());
+    }
+
+    #[test]
+    fn languages_parse() {
+        assert_eq!(Lang::parse("zh-CN"), Some(Lang::Zh));
+        assert_eq!(Lang::parse("en"), Some(Lang::En));
+        assert_eq!(Lang::parse("fr"), None);
+    }
+}
