@@ -8,6 +8,7 @@ mod daily;
 mod display;
 mod evidence_cmds;
 mod generate;
+mod pages_cmds;
 mod plan_cmds;
 mod policy_cmds;
 mod server_cmds;
@@ -72,6 +73,10 @@ enum Command {
     Tokens(server_cmds::TokensArgs),
     /// People who use the service (`users add --username U --role R --password-stdin`).
     Users(server_cmds::UsersArgs),
+    /// The borrower portal (`portal link --borrower ID` prints a one-time link).
+    Portal(pages_cmds::PortalArgs),
+    /// Assign a loan to an agent (`assign --loan ID --agent USERNAME`).
+    Assign(pages_cmds::AssignArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -149,6 +154,8 @@ fn main() -> ExitCode {
         Command::Serve(a) => server_cmds::serve(&a),
         Command::Tokens(a) => server_cmds::tokens(&a),
         Command::Users(a) => server_cmds::users(&a),
+        Command::Portal(a) => pages_cmds::portal(&a),
+        Command::Assign(a) => pages_cmds::assign(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

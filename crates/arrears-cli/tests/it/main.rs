@@ -6,6 +6,7 @@ mod bad_input;
 mod cases;
 mod cli;
 mod evidence;
+mod pages;
 mod plan;
 mod policy;
 mod server;

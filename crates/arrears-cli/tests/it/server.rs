@@ -43,16 +43,16 @@ fn us_portfolio() -> tempfile::TempDir {
 }
 
 /// A running `arrears serve`; stopped with SIGTERM (a graceful shutdown) when dropped.
-struct Server {
+pub struct Server {
     child: Option<Child>,
-    base: String,
+    pub base: String,
     token: String,
-    db: TestDb,
+    pub db: TestDb,
     portfolio: tempfile::TempDir,
     _logs: tempfile::TempDir,
 }
 
-fn ok(args: &[&str]) -> String {
+pub fn ok(args: &[&str]) -> String {
     let o = arrears(args);
     assert!(
         o.status.success(),
@@ -65,7 +65,7 @@ fn ok(args: &[&str]) -> String {
 }
 
 /// Imports the portfolio, creates a token and starts the server on a free port.
-fn spawn_app(db: TestDb, extra: &[&str]) -> Server {
+pub fn spawn_app(db: TestDb, extra: &[&str]) -> Server {
     let p = us_portfolio();
     ok(&[
         "import",
@@ -224,7 +224,7 @@ impl Server {
         finish(agent().get(self.url(path)).call())
     }
 
-    fn check(&self, body: Value) -> Value {
+    pub fn check(&self, body: Value) -> Value {
         let r = self.post("/v1/contacts/check", &body);
         assert_eq!(r.status, 200, "{}", r.raw);
         r.body
@@ -257,7 +257,7 @@ fn assert_error(r: &Res, status: u16, code: &str) {
     assert!(msg.len() > 10 && msg.ends_with('.'), "a sentence: {msg:?}");
 }
 
-fn store_of(s: &Server) -> (tokio::runtime::Runtime, arrears_store::Store) {
+pub fn store_of(s: &Server) -> (tokio::runtime::Runtime, arrears_store::Store) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -1017,7 +1017,7 @@ fn verification_reports_genuine_forged_and_unconfigured() {
 }
 
 /// `arrears users add` with the password on standard input.
-fn add_user(target: &str, user: &str, role: &str, password: &str) -> std::process::Output {
+pub fn add_user(target: &str, user: &str, role: &str, password: &str) -> std::process::Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_arrears"))
         .args([
             "users",

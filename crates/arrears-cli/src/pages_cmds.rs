@@ -1,0 +1,113 @@
+//! `arrears portal link` (a borrower's one-time portal link: the code is printed once and
+//! stored hashed) and `arrears assign` (which agent works a loan; agents see only their
+//! loans on the account pages).
+
+use crate::Failure;
+use crate::store_cmds::{DbOpt, parse_target};
+use anyhow::{Context, anyhow};
+use arrears_store::{ServiceError, Store};
+
+#[derive(clap::Args, Debug)]
+pub struct PortalArgs {
+    #[command(subcommand)]
+    pub command: PortalCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum PortalCommand {
+    /// Print a borrower's portal link with a one-time code (single use; only its hash is
+    /// stored).
+    Link {
+        #[arg(long)]
+        borrower: String,
+        /// The service's address as borrowers reach it.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        base_url: String,
+        /// Hours the link stays valid before its first use.
+        #[arg(long, default_value_t = 72, value_parser = clap::value_parser!(i64).range(1..=720))]
+        valid_hours: i64,
+        #[command(flatten)]
+        db: DbOpt,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AssignArgs {
+    /// The loan to assign.
+    #[arg(long)]
+    pub loan: String,
+    /// The user (an agent) who works it from now on.
+    #[arg(long)]
+    pub agent: String,
+    #[command(flatten)]
+    pub db: DbOpt,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .map_err(Failure::from)
+}
+
+async fn open(db: &DbOpt) -> Result<Store, Failure> {
+    let target = parse_target(&db.db)?;
+    Store::open(&target)
+        .await
+        .map_err(|e| Failure::from(anyhow!(e)))
+}
+
+#[allow(clippy::disallowed_methods)]
+fn now() -> jiff::Timestamp {
+    // The edge: when a link was issued or a loan assigned is the wall clock's business.
+    jiff::Timestamp::now()
+}
+
+fn service_failure(e: ServiceError) -> Failure {
+    match e {
+        ServiceError::Store(e) => Failure::from(anyhow!(e)),
+        other => Failure::bad_input(anyhow!(other)),
+    }
+}
+
+pub fn portal(a: &PortalArgs) -> Result<(), Failure> {
+    let PortalCommand::Link {
+        borrower,
+        base_url,
+        valid_hours,
+        db,
+    } = &a.command;
+    let (code, hash) = arrears_server::pages::new_portal_code()
+        .map_err(|e| anyhow!("reading the OS random source: {e}"))?;
+    let at = now();
+    let expires = at
+        .saturating_add(jiff::SignedDuration::from_hours(*valid_hours))
+        .context("computing the expiry")?;
+    runtime()?.block_on(async {
+        let store = open(db).await?;
+        store
+            .create_portal_code(&hash, borrower, "cli", at, expires)
+            .await
+            .map_err(service_failure)?;
+        store.close().await;
+        println!("{}", arrears_server::pages::portal_link(base_url, &code));
+        eprintln!(
+            "portal link for borrower {borrower:?}: works once, until {expires}; it is shown only now."
+        );
+        Ok(())
+    })
+}
+
+pub fn assign(a: &AssignArgs) -> Result<(), Failure> {
+    runtime()?.block_on(async {
+        let store = open(&a.db).await?;
+        store
+            .assign(&a.loan, &a.agent, now())
+            .await
+            .map_err(service_failure)?;
+        store.close().await;
+        println!("loan {:?} assigned to {:?}", a.loan, a.agent);
+        Ok(())
+    })
+}
