@@ -275,9 +275,17 @@ pub fn plan(a: &PlanArgs) -> Result<(), Failure> {
     verify(&entries, read_head(&log)?.as_ref())
         .map_err(|e| anyhow!("{}: refusing to append to a broken log: {e}", log.display()))?;
 
+    let mut phases: Vec<(&str, f64)> = Vec::new();
+    let mut lap = Instant::now();
+    let mut phase = |name: &'static str, phases: &mut Vec<(&str, f64)>| {
+        phases.push((name, lap.elapsed().as_secs_f64()));
+        lap = Instant::now();
+    };
     let src = load_source(a)?;
+    phase("read", &mut phases);
     let p = &src.portfolio;
     let states = arrears_engine::run_day(p, a.as_of, &config).map_err(Failure::from)?;
+    phase("daily_run", &mut phases);
 
     let persons: Vec<(u32, ContactPerson)> = src
         .extensions
@@ -342,8 +350,11 @@ pub fn plan(a: &PlanArgs) -> Result<(), Failure> {
         packs: &packs,
         first_sequence: entries.len() as u64,
     };
+    phase("inputs", &mut phases);
     let planned = arrears_strategy::plan(&input, &KeyCodes(key.as_ref()));
+    phase("plan", &mut phases);
     let violations = check_plan(&planned, &input);
+    phase("independent_check", &mut phases);
     if !violations.is_empty() {
         let shown: Vec<String> = violations
             .iter()
@@ -365,6 +376,7 @@ pub fn plan(a: &PlanArgs) -> Result<(), Failure> {
         .collect();
     write_actions(&a.out.join("actions.csv"), &planned, &zones, a.as_of)?;
     write_blocked(&a.out.join("blocked.csv"), &planned, &zones, a.as_of)?;
+    phase("write_csv", &mut phases);
     let audit_entries = append_decisions(
         &log,
         entries,
@@ -374,6 +386,7 @@ pub fn plan(a: &PlanArgs) -> Result<(), Failure> {
         &borrowers,
         a.as_of,
     )?;
+    phase("audit_log", &mut phases);
     let s = planned.summary();
     let summary = serde_json::json!({
         "as_of": a.as_of.to_string(),
@@ -395,6 +408,7 @@ pub fn plan(a: &PlanArgs) -> Result<(), Failure> {
         "audit_log": log.display().to_string(),
         "audit_entries_appended": audit_entries,
         "checker_violations": 0,
+        "seconds": phases.iter().map(|(k, v)| ((*k).to_owned(), serde_json::json!((v * 1000.0).round() / 1000.0))).collect::<serde_json::Map<_, _>>(),
     });
     arrears_io::write::write_json(&a.out.join("plan_summary.json"), &summary)?;
     if !a.quiet {
@@ -406,6 +420,11 @@ pub fn plan(a: &PlanArgs) -> Result<(), Failure> {
             started.elapsed().as_secs_f64(),
             &src,
         );
+        let shown: Vec<String> = phases
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.1} s"))
+            .collect();
+        println!("time: {}", shown.join(", "));
     }
     Ok(())
 }
@@ -609,7 +628,43 @@ fn append_decisions(
         Ok(())
     };
     let as_of_s = as_of.to_string();
-    for x in &plan.actions {
+    // Signing is independent per message: done on every core before the sequential chain.
+    let signed: Vec<Option<arrears_evidence::signing::SignedMessage>> = match key {
+        None => Vec::new(),
+        Some(k) => {
+            let threads = std::thread::available_parallelism().map_or(1, usize::from);
+            let chunk = plan.actions.len().div_ceil(threads).max(1);
+            std::thread::scope(|sc| {
+                let handles: Vec<_> = plan
+                    .actions
+                    .chunks(chunk)
+                    .map(|part| {
+                        sc.spawn(move || {
+                            part.iter()
+                                .map(|x| {
+                                    let text = x.message.as_ref()?;
+                                    let req = CodeRequest {
+                                        lender: &strategy.lender_name,
+                                        borrower_id: x.borrower_id.as_str(),
+                                        loan_id: x.loan_id.as_str(),
+                                        channel: x.channel.code(),
+                                        issued_at: x.issued_at,
+                                        sequence: x.sequence,
+                                    };
+                                    Some(k.sign(draft(&req, text.clone())))
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_default())
+                    .collect()
+            })
+        }
+    };
+    for (i, x) in plan.actions.iter().enumerate() {
         let permit = x.permit();
         let data = serde_json::json!({
             "action_id": x.action_id,
@@ -644,16 +699,11 @@ fn append_decisions(
             },
             &mut w,
         )?;
-        if let (Some(k), Some(text)) = (key, &x.message) {
-            let req = CodeRequest {
-                lender: &strategy.lender_name,
-                borrower_id: x.borrower_id.as_str(),
-                loan_id: x.loan_id.as_str(),
-                channel: x.channel.code(),
-                issued_at: x.issued_at,
-                sequence: x.sequence,
-            };
-            let msg = k.sign(draft(&req, text.clone()));
+        let msg = signed.get(i).and_then(Option::as_ref);
+        if key.is_some() && x.message.is_some() && msg.is_none() {
+            return Err(anyhow!("{}: the message could not be signed", x.action_id).into());
+        }
+        if let Some(msg) = msg {
             if Some(&msg.code) != x.verification_code.as_ref() {
                 return Err(anyhow!(
                     "{}: the signed code differs from the planned one",
@@ -667,7 +717,7 @@ fn append_decisions(
                     kind: "message".into(),
                     borrower_id: Some(x.borrower_id.to_string()),
                     loan_id: Some(x.loan_id.to_string()),
-                    data: serde_json::to_value(&msg).context("encoding a message")?,
+                    data: serde_json::to_value(msg).context("encoding a message")?,
                 },
                 &mut w,
             )?;

@@ -29,6 +29,7 @@ use arrears_policy::{
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
+use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -102,7 +103,27 @@ pub fn check_plan(plan: &Plan, input: &PlanInput<'_>) -> Vec<Violation> {
             });
         }
     }
-    for a in &plan.actions {
+    let per_action: Vec<Vec<Violation>> = plan
+        .actions
+        .par_iter()
+        .map(|a| check_action(a, input, &borrower_ix, &loan_ix, &calls_of, &calls_to))
+        .collect();
+    out.extend(per_action.into_iter().flatten());
+    out
+}
+
+/// Every violation of one planned action (`loop` runs once; `break` ends the checks early).
+fn check_action(
+    a: &PlannedAction,
+    input: &PlanInput<'_>,
+    borrower_ix: &HashMap<&str, usize>,
+    loan_ix: &HashMap<&str, usize>,
+    calls_of: &HashMap<&str, Vec<&PlannedAction>>,
+    calls_to: &HashMap<&Target, Vec<&PlannedAction>>,
+) -> Vec<Violation> {
+    let mut out = Vec::new();
+    #[allow(clippy::never_loop)]
+    loop {
         let mut v = |rule: &str, message: String| {
             out.push(Violation {
                 action_id: a.action_id.clone(),
@@ -115,13 +136,13 @@ pub fn check_plan(plan: &Plan, input: &PlanInput<'_>) -> Vec<Violation> {
                 "PLAN-UNKNOWN-BORROWER",
                 "no such borrower in the inputs".into(),
             );
-            continue;
+            break;
         };
         let b = &input.borrowers[bi];
         let f = &b.facts;
         let Some(pack) = input.packs.get(&f.jurisdiction) else {
             v("SYS-NO-PACK", format!("no pack for {}", f.jurisdiction));
-            continue;
+            break;
         };
         // The action is what the engine permitted.
         let p = a.permit();
@@ -148,7 +169,7 @@ pub fn check_plan(plan: &Plan, input: &PlanInput<'_>) -> Vec<Violation> {
                 "PLAN-NO-ZONE",
                 "the borrower's local time is unknown".into(),
             );
-            continue;
+            break;
         }
         for tz in &zones {
             if local_date(nb, tz) != local_date(na, tz) {
@@ -563,13 +584,18 @@ pub fn check_plan(plan: &Plan, input: &PlanInput<'_>) -> Vec<Violation> {
             };
             proposed.message = Some(m);
         }
-        let mut history = b.history.clone();
+        // Only calls planned before this one for the same borrower are added (as both a
+        // conversation and an unanswered attempt); otherwise the history is used as is.
+        let mut extended: Vec<ContactRecord> = Vec::new();
         if ch == Channel::Call {
             let mine = calls_of
                 .get(a.borrower_id.as_str())
                 .map(Vec::as_slice)
                 .unwrap_or(&[]);
             for x in mine.iter().take_while(|x| x.action_id != a.action_id) {
+                if extended.is_empty() {
+                    extended = b.history.clone();
+                }
                 for o in [Outcome::RightParty, Outcome::NoAnswer] {
                     let mut r = ContactRecord::new(
                         x.borrower_id.clone(),
@@ -580,12 +606,17 @@ pub fn check_plan(plan: &Plan, input: &PlanInput<'_>) -> Vec<Violation> {
                     );
                     r.loan_id = Some(x.loan_id.clone());
                     r.target = x.target.clone();
-                    history.push(r);
+                    extended.push(r);
                 }
             }
         }
+        let history: &[ContactRecord] = if extended.is_empty() {
+            &b.history
+        } else {
+            &extended
+        };
         for t in [nb, na] {
-            if let Decision::Deny { rule_ids, .. } = check(&proposed, f, &history, t, input.packs) {
+            if let Decision::Deny { rule_ids, .. } = check(&proposed, f, history, t, input.packs) {
                 let ids: Vec<&str> = rule_ids.iter().map(|r| r.as_str()).collect();
                 v(
                     "PLAN-SECOND-OPINION",
@@ -593,6 +624,7 @@ pub fn check_plan(plan: &Plan, input: &PlanInput<'_>) -> Vec<Violation> {
                 );
             }
         }
+        break;
     }
     out
 }
