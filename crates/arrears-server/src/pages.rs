@@ -1652,7 +1652,7 @@ async fn portal_verify(
         ..PortalExtra::default()
     };
     match verify_message(&state, &code).await {
-        Ok(Verified::Genuine(m)) | Ok(Verified::NotGenuine(m)) if m.borrower_id != b => {
+        Ok(Verified::Genuine(m)) if m.borrower_id != b => {
             // Another borrower's message: say only that it is genuine, not what it says.
             extra.verify = Some(VerifyView {
                 text: t.genuine,

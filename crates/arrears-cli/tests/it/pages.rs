@@ -488,6 +488,72 @@ fn a_disputes_html_is_escaped_on_the_agent_page_and_holds_contact() {
     });
 }
 
+#[test]
+fn verifying_another_borrowers_code_tells_only_that_it_is_genuine() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let log = dir.path().join("audit.jsonl");
+    let (k, l) = (keys.to_str().unwrap(), log.to_str().unwrap());
+    ok(&["keys", "init", "--dir", k]);
+    let sign = |borrower: &str, text: &str| {
+        ok(&[
+            "sign",
+            "--keys",
+            k,
+            "--log",
+            l,
+            "--lender",
+            "Acme Lending",
+            "--borrower",
+            borrower,
+            "--channel",
+            "sms",
+            "--text",
+            text,
+            "--at",
+            "2026-11-28T15:00:00Z",
+        ])
+        .trim()
+        .to_owned()
+    };
+    let own = sign("B1", "Mary, your payment is due. Code {code}");
+    let other = sign("B2", "Tom, your payment is due. Code {code}");
+    let s = setup(Backend::Sqlite, &["--keys", k, "--audit-log", l]).unwrap();
+    let b1 = portal_session(&s, "B1");
+    let p = get(&s, &format!("/portal/b/B1/verify?code={own}"), Some(&b1));
+    assert_eq!(p.status, 200);
+    assert!(
+        p.body.contains("Genuine") && p.body.contains("Mary, your payment"),
+        "{}",
+        p.body
+    );
+    let p = get(&s, &format!("/portal/b/B1/verify?code={other}"), Some(&b1));
+    assert!(p.body.contains("Genuine"), "{}", p.body);
+    assert!(
+        !p.body.contains("Tom"),
+        "another borrower's message is not shown: {}",
+        p.body
+    );
+    let p = get(&s, "/portal/b/B1/verify?code=AAAAA-BBBBB", Some(&b1));
+    assert!(p.body.contains("Not issued"), "{}", p.body);
+    // A record edited after signing fails its check, for its own borrower and another.
+    let edited = std::fs::read_to_string(&log)
+        .unwrap()
+        .replace("payment is due", "pay to 123");
+    std::fs::write(&log, edited).unwrap();
+    for code in [&own, &other] {
+        let p = get(&s, &format!("/portal/b/B1/verify?code={code}"), Some(&b1));
+        assert!(p.body.contains("Not genuine"), "{}", p.body);
+        assert!(!p.body.contains("pay to 123"), "{}", p.body);
+    }
+    let (rt, store) = store_of(&s);
+    let log = rt.block_on(store.access_log("B1")).unwrap();
+    assert!(
+        log.iter()
+            .any(|a| a.actor == "portal:B1" && a.action == "portal.verify")
+    );
+}
+
 /// Headless Chromium through chromedriver: a borrower verifies a genuine and a forged code
 /// and opens a dispute; an agent then sees the hold and cannot log a call.
 #[test]
