@@ -1598,7 +1598,7 @@ async fn portal_page(
 /// What verifying a code found: the message and whether its signature holds.
 enum Verified {
     Genuine(arrears_evidence::SignedMessage),
-    NotGenuine(arrears_evidence::SignedMessage),
+    NotGenuine,
     NotIssued,
     Unavailable,
 }
@@ -1631,7 +1631,7 @@ async fn verify_message(state: &AppState, code: &str) -> Result<Verified, String
         None => Verified::NotIssued,
         Some(m) => match arrears_evidence::verify_message(&ev.public_key_hex, &m) {
             Ok(()) => Verified::Genuine(m),
-            Err(_) => Verified::NotGenuine(m),
+            Err(_) => Verified::NotGenuine,
         },
     })
 }
@@ -1671,7 +1671,7 @@ async fn portal_verify(
                 message: m.text,
             })
         }
-        Ok(Verified::NotGenuine(_)) => extra.verify_message = Some(t.not_genuine),
+        Ok(Verified::NotGenuine) => extra.verify_message = Some(t.not_genuine),
         Ok(Verified::NotIssued) => extra.verify_message = Some(t.not_issued),
         Ok(Verified::Unavailable) => extra.verify_message = Some(t.verify_unavailable),
         Err(e) => return internal(&ctx, e),
