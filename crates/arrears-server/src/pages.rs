@@ -527,6 +527,32 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// Where the EN/中文 links lead: the page itself with its query but `lang` (a page answering
+/// a form leads to the page the form was on), ending in `?` or `&`.
+fn switch_base(parts: &Parts) -> String {
+    let path = parts.uri.path();
+    if parts.method != axum::http::Method::GET {
+        let page = match path.rsplit_once('/') {
+            _ if path == "/logout" => "/login",
+            Some((head, _)) if head.matches('/').count() >= 2 => head,
+            _ => path,
+        };
+        return format!("{page}?");
+    }
+    let rest: Vec<&str> = parts
+        .uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.starts_with("lang="))
+        .collect();
+    if rest.is_empty() {
+        format!("{path}?")
+    } else {
+        format!("{path}?{}&", rest.join("&"))
+    }
+}
+
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = Response;
 
@@ -560,7 +586,7 @@ impl FromRequestParts<AppState> for Ctx {
         Ok(Ctx {
             lang,
             set_lang: query_lang.is_some(),
-            path: parts.uri.path().to_owned(),
+            path: switch_base(parts),
             session,
             ip,
             host: parts
@@ -743,7 +769,7 @@ fn failed(lang: Lang) -> Response {
     let ctx = Ctx {
         lang,
         set_lang: false,
-        path: "/".into(),
+        path: "/?".into(),
         session: None,
         ip: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
         host: None,

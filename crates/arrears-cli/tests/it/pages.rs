@@ -379,7 +379,22 @@ fn a_portal_session_reads_only_its_borrower_and_a_code_works_once() {
         assert_eq!(code.len(), 64);
         // Opening the link does not use the code; continuing does, once.
         let path = link.strip_prefix(&s.base).unwrap();
-        assert_eq!(get(s, path, None).status, 200);
+        let enter = get(s, path, None);
+        assert_eq!(enter.status, 200);
+        // The language switch keeps the code.
+        assert!(
+            enter
+                .body
+                .contains(&format!("/portal/enter?code={code}&#38;lang=zh-CN")),
+            "{}",
+            enter.body
+        );
+        let zh = get(s, &format!("{path}&lang=zh-CN"), None);
+        assert!(
+            zh.body.contains("继续") && zh.body.contains(&code),
+            "{}",
+            zh.body
+        );
         assert_eq!(get(s, path, None).status, 200);
         let first = post(s, "/portal/enter", None, &[("code", &code)]);
         assert_eq!(first.status, 303, "{}", first.body);
