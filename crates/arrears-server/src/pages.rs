@@ -198,6 +198,7 @@ pub struct Texts {
     pub save: &'static str,
     pub call_logged: &'static str,
     pub call_refused: &'static str,
+    pub choose_outcome: &'static str,
     pub portal_link: &'static str,
     pub issue_link: &'static str,
     pub link_issued: &'static str,
@@ -296,6 +297,7 @@ static EN: Texts = Texts {
     save: "Save",
     call_logged: "The call was logged.",
     call_refused: "The conduct rules deny this call; it was not logged.",
+    choose_outcome: "Choose one of the listed outcomes.",
     portal_link: "Borrower portal link",
     issue_link: "Issue a one-time portal link",
     link_issued: "Send this link to the borrower; it works once and expires in 72 hours.",
@@ -394,6 +396,7 @@ static ZH: Texts = Texts {
     save: "保存",
     call_logged: "通话已记录。",
     call_refused: "合规规则不允许此通话，未予记录。",
+    choose_outcome: "请从列出的结果中选择一项。",
     portal_link: "借款人门户链接",
     issue_link: "生成一次性门户链接",
     link_issued: "请将此链接发送给借款人；仅可使用一次，72 小时后失效。",
@@ -1290,7 +1293,7 @@ async fn log_call(
             &ctx,
             StatusCode::UNPROCESSABLE_ENTITY,
             ctx.t().log_call,
-            ctx.t().outcome,
+            ctx.t().choose_outcome,
             back,
         );
     };

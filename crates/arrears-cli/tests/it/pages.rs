@@ -238,6 +238,24 @@ fn staff_login_works_and_a_wrong_password_does_not() {
             home.body.contains("/accounts/L1"),
             "the assigned loan is listed"
         );
+        // The failed-login limit of POST /v1/login holds here too.
+        for _ in 0..5 {
+            let p = post(
+                s,
+                "/login",
+                None,
+                &[("username", "bob"), ("password", "wrong!")],
+            );
+            assert_eq!(p.status, 401);
+        }
+        let p = post(
+            s,
+            "/login",
+            None,
+            &[("username", "bob"), ("password", PASSWORD)],
+        );
+        assert_eq!(p.status, 429, "{}", p.body);
+        assert!(session_cookie(&p).is_none());
         // A made-up session id is no session.
         let fake = format!("arrears_session={}", "ab".repeat(32));
         assert_eq!(get(s, "/", Some(&fake)).status, 303);
@@ -327,6 +345,18 @@ fn an_agent_cannot_open_another_agents_account() {
             own.body
         );
         assert!(own.body.contains("ALL-") || own.body.contains("allowed"));
+        // The agent issues the borrower a portal link from the account page.
+        let p = post(
+            s,
+            "/accounts/L1/portal-link",
+            Some(&alice),
+            &[("csrf", &csrf(&own))],
+        );
+        assert_eq!(p.status, 200, "{}", p.body);
+        let i = p.body.find("/portal/enter?code=").unwrap() + "/portal/enter?code=".len();
+        let code = &p.body[i..i + 64];
+        let p = post(s, "/portal/enter", None, &[("code", code)]);
+        assert_eq!(p.location.as_deref(), Some("/portal/b/B1"));
         // A supervisor sees every account; nobody signed in sees none.
         let sue = login(s, "sue");
         assert_eq!(get(s, "/accounts/L2", Some(&sue)).status, 200);
