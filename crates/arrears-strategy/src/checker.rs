@@ -19,12 +19,12 @@
 //! - that the action matches the `PermittedContact` it holds.
 //!
 //! As a second opinion only, it asks `arrears_policy::check` again at both ends of the
-//! interval and the content functions about each message.
+//! interval and `check_template` about each message's wording.
 
 use crate::planner::{Plan, PlanInput, PlannedAction};
 use arrears_policy::{
-    Binding, Channel, ContactRecord, Decision, Identity, Outcome, Pack, Party, Purpose, RuleId,
-    Target, check, check_identity, check_template,
+    Binding, Channel, ContactRecord, Decision, Outcome, Pack, Party, Purpose, RuleId, Target,
+    check, check_template,
 };
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -534,24 +534,16 @@ fn check_action(
                         );
                     }
                 }
-                if written {
-                    let opt_out = pack
-                        .identity()
-                        .is_some_and(|i| i.opt_out_channels.contains(ch));
-                    let id = Identity {
-                        lender_name: &input.strategy.lender_name,
-                        agency_name: None,
-                        verification_code: a.verification_code.as_deref(),
-                        opt_out_required: opt_out,
-                    };
-                    if let Err(vs) = check_identity(text, &id) {
-                        for x in vs {
-                            v(
-                                x.rule_id.as_str(),
-                                format!("second opinion: {:?}", x.category),
-                            );
-                        }
-                    }
+                // Own derivation of the opt-out (the pack's opt-out channels).
+                let opt_out_needed = pack
+                    .identity()
+                    .is_some_and(|i| i.opt_out_channels.contains(ch))
+                    || pack.opt_out_rule().is_some_and(|(_, c)| c.contains(ch));
+                if written && opt_out_needed && !OPT_OUT_PHRASES.iter().any(|p| lower.contains(p)) {
+                    v(
+                        RuleId::AllIdentity.as_str(),
+                        "an electronic message without an opt-out".into(),
+                    );
                 }
             }
             (None, false) => {}
@@ -629,6 +621,18 @@ fn check_action(
     out
 }
 
+/// Opt-out instructions the checker recognises (lower case).
+const OPT_OUT_PHRASES: &[&str] = &[
+    "reply stop",
+    "text stop",
+    "opt out",
+    "opt-out",
+    "unsubscribe",
+    "退订",
+    "回复td",
+    "回td",
+];
+
 fn is_conversation(o: Outcome) -> bool {
     matches!(
         o,
@@ -638,18 +642,21 @@ fn is_conversation(o: Outcome) -> bool {
 
 /// The borrower's zones under the pack: address zone (else the pack's defaults) and phone zone.
 fn zones_of(f: &arrears_policy::BorrowerFacts, pack: &Pack) -> Vec<TimeZone> {
-    let mut names: Vec<String> = Vec::new();
+    let mut names: Vec<&arrears_domain::TimeZoneName> = Vec::new();
     match &f.timezone {
-        Some(z) => names.push(z.name().to_owned()),
-        None => names.extend(pack.default_timezones().iter().map(|z| z.name().to_owned())),
+        Some(z) => names.push(z),
+        None => names.extend(pack.default_timezones()),
     }
     if let Some(z) = &f.phone_timezone {
-        names.push(z.name().to_owned());
+        names.push(z);
     }
-    names.sort();
-    names.dedup();
-    names
-        .iter()
-        .filter_map(|n| jiff::tz::db().get(n).ok())
-        .collect()
+    let mut out: Vec<TimeZone> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for n in names {
+        if !seen.contains(&n.name()) {
+            seen.push(n.name());
+            out.push(n.tz().clone());
+        }
+    }
+    out
 }
