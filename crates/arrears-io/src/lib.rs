@@ -9,8 +9,8 @@
 
 pub mod config;
 pub mod convert;
-pub mod extensions;
 mod error;
+pub mod extensions;
 pub mod feed;
 pub mod read;
 mod source;
