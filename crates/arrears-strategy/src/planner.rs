@@ -491,7 +491,7 @@ fn plan_borrower(
         let template_id = rule.template_for(arm).map(str::to_owned);
         let language = b.language;
         let (party, target) = party_and_target(facts, channel);
-        let sequence = input.first_sequence.saturating_add(u64::from(li));
+        let mut sequence = input.first_sequence.saturating_add(u64::from(li));
         let mut blocked = Blocked {
             action_id: format!("{}-{}-{}", input.as_of, loan.id, rule.id),
             loan_id: loan.id.clone(),
@@ -526,19 +526,33 @@ fn plan_borrower(
                 out.blocked.push(blocked);
                 continue;
             };
-            let Some(c) = codes.code(&CodeRequest {
-                lender: &s.lender_name,
-                borrower_id: facts.borrower_id.as_str(),
-                loan_id: loan.id.as_str(),
-                channel: channel.code(),
-                issued_at: at,
-                sequence,
-            }) else {
+            // A code is 10 base-32 characters and may spell a prohibited word ("PAWN1-...",
+            // read as `pawn*`): such a code is never used; the next sequence gives another.
+            let mut issued = None;
+            for attempt in 0..8u64 {
+                let seq = sequence.saturating_add(attempt << 40);
+                let Some(c) = codes.code(&CodeRequest {
+                    lender: &s.lender_name,
+                    borrower_id: facts.borrower_id.as_str(),
+                    loan_id: loan.id.as_str(),
+                    channel: channel.code(),
+                    issued_at: at,
+                    sequence: seq,
+                }) else {
+                    break;
+                };
+                if arrears_policy::check_template(&c, language, Binding::NONE).is_ok() {
+                    issued = Some((c, seq));
+                    break;
+                }
+            }
+            let Some((c, seq)) = issued else {
                 blocked.rule_ids = vec![RuleId::AllIdentity];
                 blocked.note = Some("no verification code can be issued (no signing key)".into());
                 out.blocked.push(blocked);
                 continue;
             };
+            sequence = seq;
             let (amount_minor, due_date) = if st.overdue_minor > 0 {
                 (st.overdue_minor, st.oldest_unpaid_due_date)
             } else {

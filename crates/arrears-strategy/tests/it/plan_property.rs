@@ -359,3 +359,42 @@ fn the_checker_counts_planned_calls_against_the_daily_cap() {
         "{rules:?}"
     );
 }
+
+/// Codes from a key whose first code for every message spells a prohibited word.
+struct WordyCodes;
+
+impl arrears_strategy::CodeIssuer for WordyCodes {
+    fn code(&self, r: &arrears_strategy::CodeRequest<'_>) -> Option<String> {
+        // "PAWN1-9S6C5" is a real code of the 1M measurement; it reads as `pawn*`.
+        Some(if r.sequence < (1 << 40) {
+            "PAWN1-9S6C5".into()
+        } else {
+            "7K3QM-2XW8T".into()
+        })
+    }
+}
+
+#[test]
+fn a_code_that_spells_a_prohibited_word_is_replaced_not_sent() {
+    assert!(
+        arrears_policy::check_template(
+            "PAWN1-9S6C5",
+            arrears_policy::Language::En,
+            arrears_policy::Binding::NONE
+        )
+        .is_err()
+    );
+    let w = one_call_world();
+    let plan = arrears_strategy::plan(&w.input(), &WordyCodes);
+    let sms = plan
+        .actions
+        .iter()
+        .find(|a| a.kind.code() == "sms")
+        .expect("the text is planned");
+    assert_eq!(sms.verification_code.as_deref(), Some("7K3QM-2XW8T"));
+    assert!(
+        sms.sequence >= 1 << 40,
+        "the sequence that gave the code is recorded for signing"
+    );
+    assert!(check_plan(&plan, &w.input()).is_empty());
+}
