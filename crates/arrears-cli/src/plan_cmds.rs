@@ -61,9 +61,15 @@ pub struct PlanArgs {
     #[arg(long, value_parser = crate::daily::parse_date)]
     pub as_of: Date,
     /// Portfolio folder (the tables of the daily run, plus optionally contact_persons.csv
-    /// and legal_cases.csv).
+    /// and legal_cases.csv). Without it the plan is made over the store (`--db`).
     #[arg(long)]
-    pub portfolio: PathBuf,
+    pub portfolio: Option<PathBuf>,
+    /// The store to plan over: an SQLite file path, sqlite:PATH or postgres://… (default:
+    /// arrears.db, when it exists). Ignored with `--portfolio`. The store holds no
+    /// contact_persons or legal_cases yet: a plan over it contacts no third person and sends
+    /// no legal wording.
+    #[arg(long, env = "ARREARS_DATABASE_URL")]
+    pub db: Option<String>,
     /// Output folder for actions.csv, blocked.csv, plan_summary.json (created if missing).
     #[arg(long)]
     pub out: PathBuf,
@@ -217,7 +223,26 @@ struct Source {
 }
 
 fn load_source(a: &PlanArgs) -> Result<Source, Failure> {
-    let read = arrears_io::read_portfolio(&a.portfolio, &|_, _| {}).map_err(|e| match e {
+    let dir = match (&a.portfolio, &a.db) {
+        (Some(dir), _) => dir,
+        (None, db) => {
+            let db = match db {
+                Some(db) => db.as_str(),
+                None if std::path::Path::new("arrears.db").exists() => "arrears.db",
+                None => {
+                    return Err(Failure::bad_input(anyhow!(
+                        "give --portfolio DIR or --db TARGET; there is no arrears.db here"
+                    )));
+                }
+            };
+            return Ok(Source {
+                portfolio: crate::store_cmds::load_portfolio(db)?,
+                extensions: arrears_io::extensions::Extensions::default(),
+                rejected_rows: 0,
+            });
+        }
+    };
+    let read = arrears_io::read_portfolio(dir, &|_, _| {}).map_err(|e| match e {
         arrears_io::IoError::Write { .. } => Failure::from(e),
         other => Failure::bad_input(other),
     })?;
@@ -226,7 +251,7 @@ fn load_source(a: &PlanArgs) -> Result<Source, Failure> {
         .iter()
         .filter(|r| r.severity == Severity::Error)
         .count();
-    let extensions = arrears_io::extensions::read_extensions(&a.portfolio, &read.portfolio)
+    let extensions = arrears_io::extensions::read_extensions(dir, &read.portfolio)
         .map_err(Failure::bad_input)?;
     Ok(Source {
         portfolio: read.portfolio,

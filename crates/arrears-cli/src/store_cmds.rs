@@ -333,6 +333,17 @@ fn print_import(
     println!("  done in {:.2} s", started.elapsed().as_secs_f64());
 }
 
+/// The stored portfolio, for commands that work on it without writing (`plan --db`).
+pub fn load_portfolio(db: &str) -> Result<arrears_domain::Portfolio, Failure> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let store = open(&DbOpt { db: db.to_owned() }).await?;
+        let p = store.load_portfolio().await.map_err(store_failure);
+        store.close().await;
+        p
+    })
+}
+
 /// `arrears run --as-of D --db …`: the daily run over the stored portfolio, written as that
 /// date's snapshot (replacing an earlier run of the date) and, with `--out`/`--export`, as
 /// the files of the file mode.

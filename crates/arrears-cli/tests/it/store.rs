@@ -622,3 +622,38 @@ fn report_from_the_store_history() {
         assert!(!html.contains("<script src"), "{b:?}: self-contained");
     });
 }
+
+/// `arrears plan --db` plans over the stored portfolio exactly as over the same files.
+#[test]
+fn plan_over_the_store_equals_plan_over_the_files() {
+    let p = generate(400, 17);
+    on_both(|db, b| {
+        ok(&[
+            "import",
+            "--portfolio",
+            s(p.path()),
+            "--db",
+            &db.target,
+            "--quiet",
+            "--rejects",
+            "/dev/null",
+        ]);
+        let files = tempfile::tempdir().unwrap();
+        let store = tempfile::tempdir().unwrap();
+        let plan = |src: &[&str], out: &Path| {
+            let mut args = vec!["plan", "--as-of", "2026-11-28", "--quiet", "--out", s(out)];
+            args.extend_from_slice(src);
+            ok(&args);
+        };
+        plan(&["--portfolio", s(p.path())], files.path());
+        plan(&["--db", &db.target], store.path());
+        for f in ["actions.csv", "blocked.csv"] {
+            let want = read(&files.path().join(f));
+            assert!(
+                want.lines().count() > 1 || f == "blocked.csv",
+                "{b:?}: {f} empty"
+            );
+            assert_eq!(want, read(&store.path().join(f)), "{b:?}: {f}");
+        }
+    });
+}
