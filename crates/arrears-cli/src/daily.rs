@@ -62,6 +62,10 @@ pub struct GenerateArgs {
     /// The business date the portfolio is realistic for.
     #[arg(long, value_parser = parse_date, default_value = "2026-11-28")]
     pub as_of: Date,
+    /// The most contact attempts a loan in arrears gets in the last 30 days (uniform in
+    /// 1..=N); raise it for a dense contact history (e.g. 32: about 5 per loan overall).
+    #[arg(long, default_value_t = 4)]
+    pub contacts_max: i32,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
@@ -228,7 +232,7 @@ fn dir_size(dir: &Path) -> u64 {
 }
 
 pub fn generate(a: &GenerateArgs) -> Result<(), Failure> {
-    let stats = generate_into(&a.out, a.loans, a.seed, a.format, a.as_of)?;
+    let stats = generate_into(&a.out, a.loans, a.seed, a.format, a.as_of, a.contacts_max)?;
     println!("wrote {} to {}", stats, a.out.display());
     Ok(())
 }
@@ -239,6 +243,7 @@ fn generate_into(
     seed: u64,
     format: GenFormat,
     as_of: Date,
+    contacts_max: i32,
 ) -> Result<String, Failure> {
     let show = std::io::stderr().is_terminal() && loans >= 50_000;
     let pb = if show {
@@ -253,15 +258,22 @@ fn generate_into(
     };
     let stats = match format {
         GenFormat::Csv => {
-            crate::generate::generate_csv(out, loans, seed, as_of, &|n| pb.set_position(n))?
+            crate::generate::generate_csv(out, loans, seed, as_of, contacts_max, &|n| {
+                pb.set_position(n)
+            })?
         }
         GenFormat::Parquet => {
             // Generated as CSV next to the target, then converted with the spec's types.
             let tmp = tempfile::tempdir_in(out.parent().unwrap_or(Path::new(".")))
                 .context("creating a temporary folder")?;
-            let stats = crate::generate::generate_csv(tmp.path(), loans, seed, as_of, &|n| {
-                pb.set_position(n)
-            })?;
+            let stats = crate::generate::generate_csv(
+                tmp.path(),
+                loans,
+                seed,
+                as_of,
+                contacts_max,
+                &|n| pb.set_position(n),
+            )?;
             pb.set_message("converting to Parquet");
             arrears_io::convert::csv_to_parquet(tmp.path(), out)?;
             stats
@@ -287,7 +299,7 @@ pub fn demo(a: &DemoArgs) -> Result<(), Failure> {
         a.loans,
         portfolio.display()
     );
-    let stats = generate_into(&portfolio, a.loans, 42, GenFormat::Csv, a.as_of)?;
+    let stats = generate_into(&portfolio, a.loans, 42, GenFormat::Csv, a.as_of, 4)?;
     println!("  {stats}");
     println!("Running the daily run as of {} ...\n", a.as_of);
     let args = RunArgs {

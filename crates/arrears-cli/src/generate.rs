@@ -119,13 +119,17 @@ fn local_instant(
 }
 
 /// Writes the portfolio as CSV into `out` and returns what it wrote.
+/// `contacts_max`: the most contact attempts a loan in arrears gets in the last 30 days
+/// (drawn uniformly from 1..=contacts_max; 4 by default).
 pub fn generate_csv(
     out: &Path,
     loans: u64,
     seed: u64,
     as_of: Date,
+    contacts_max: i32,
     progress: &dyn Fn(u64),
 ) -> anyhow::Result<GenStats> {
+    anyhow::ensure!(contacts_max >= 1, "--contacts-max must be at least 1");
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let open = |name: &str, header: &str| -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
         let path = out.join(name);
@@ -333,7 +337,7 @@ pub fn generate_csv(
             }
             // Contacts and a promise for loans whose borrower misses payments.
             if profile == 1 || profile == 3 {
-                let contacts = rng.random_range(1..=4);
+                let contacts = rng.random_range(1..=contacts_max);
                 for c in 0..contacts {
                     let day = as_of.checked_sub(Span::new().days(rng.random_range(1..30)))?;
                     let (_, at) = local_instant(day, rng.random_range(9 * 60..20 * 60), &zone)?;
