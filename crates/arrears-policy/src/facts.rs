@@ -292,9 +292,11 @@ impl ContactRecord {
     }
 
     /// A `contacts` row as the engine counts it, about `borrower_id` and the loan the caller
-    /// resolved (`row.borrower` and `row.loan` are not read). `None` when the row's channel,
-    /// party or outcome is not in the vocabulary: such a row is not counted. A target that
-    /// is not a phone number or address is left out.
+    /// resolved (`row.borrower` and `row.loan` are not read). `None` only when the row's
+    /// channel is not in the vocabulary. Unknown words never make a row count less: an
+    /// outcome the vocabulary does not know is an unanswered attempt (it counts against
+    /// attempt caps and never passes for a conversation), and an unknown party is a third
+    /// party. A target that is not a phone number or address is left out.
     pub fn from_row(
         borrower_id: &BorrowerId,
         loan_id: Option<&LoanId>,
@@ -305,8 +307,8 @@ impl ContactRecord {
             .party
             .as_deref()
             .map_or(Ok(Party::Borrower), Party::parse)
-            .ok()?;
-        let outcome = Outcome::parse(&row.outcome).ok()?;
+            .unwrap_or(Party::ThirdParty);
+        let outcome = Outcome::parse(&row.outcome).unwrap_or(Outcome::Failed);
         let mut r = ContactRecord::new(borrower_id.clone(), channel, party, row.at, outcome);
         r.loan_id = loan_id.cloned();
         r.target = row.target.as_deref().and_then(|t| Target::parse(t).ok());

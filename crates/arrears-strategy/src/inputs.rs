@@ -5,10 +5,7 @@
 use crate::strategy::ActionKind;
 use arrears_domain::types::{BorrowerId, LoanId};
 use arrears_domain::{Portfolio, TimeZoneName};
-use arrears_policy::{
-    BorrowerFacts, Channel, ContactPerson, ContactRecord, Language, LegalStatus, Outcome, Party,
-    Target,
-};
+use arrears_policy::{BorrowerFacts, ContactPerson, ContactRecord, Language, LegalStatus};
 use jiff::civil::Date;
 use std::collections::HashMap;
 
@@ -131,23 +128,11 @@ fn record(
     c: &arrears_domain::ContactRow,
     bid: &BorrowerId,
 ) -> Option<ContactRecord> {
-    let channel = Channel::parse(&c.channel).ok()?;
-    let party = c
-        .party
-        .as_deref()
-        .map_or(Ok(Party::Borrower), Party::parse)
-        .unwrap_or(Party::ThirdParty);
-    // An outcome the vocabulary does not know is counted as an unanswered attempt: it then
-    // counts against attempt caps and never passes for a conversation.
-    let outcome = Outcome::parse(&c.outcome).unwrap_or(Outcome::Failed);
-    let mut r = ContactRecord::new(bid.clone(), channel, party, c.at, outcome);
-    r.loan_id = c
+    let loan_id = c
         .loan
         .and_then(|l| p.loans.get(l as usize))
         .map(|l| l.id.clone());
-    r.target = c.target.as_deref().and_then(|t| Target::parse(t).ok());
-    r.agency_id = c.agency_id.as_deref().map(str::to_owned);
-    Some(r)
+    ContactRecord::from_row(bid, loan_id.as_ref(), c)
 }
 
 /// Builds each borrower's facts and history (in portfolio order). `persons` are the
@@ -184,25 +169,7 @@ pub fn borrower_inputs(
     }
     let mut out: Vec<BorrowerInput> = Vec::with_capacity(p.borrowers.len());
     for (i, b) in p.borrowers.iter().enumerate() {
-        let mut f = BorrowerFacts::new(b.id.clone(), b.jurisdiction.clone());
-        f.timezone = Some(b.timezone.clone());
-        f.phone_timezone = b.phone_timezone.clone();
-        f.deceased = b.deceased;
-        f.bankrupt = b.bankrupt;
-        f.cease_contact = b.cease_contact;
-        f.dispute_open = b.dispute_open;
-        f.hardship = b.hardship;
-        f.breathing_space_until = b.breathing_space_until;
-        f.own_targets = [&b.phone, &b.email]
-            .into_iter()
-            .flatten()
-            .filter_map(|t| Target::parse(t).ok())
-            .collect();
-        f.attorney_targets = [&b.attorney_phone, &b.attorney_email]
-            .into_iter()
-            .flatten()
-            .filter_map(|t| Target::parse(t).ok())
-            .collect();
+        let mut f = BorrowerFacts::from_borrower(b);
         f.contact_persons = u32::try_from(i)
             .ok()
             .and_then(|k| persons_of.remove(&k))

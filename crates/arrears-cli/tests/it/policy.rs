@@ -171,3 +171,68 @@ fn rules_show_lists_every_rule_with_its_source() {
     assert!(text(&o.stdout).contains("2400"));
     assert_eq!(arrears(&["rules", "show", "XX"]).status.code(), Some(2));
 }
+
+/// An outcome word the vocabulary does not know never makes a call count less: seven calls
+/// logged as `busy` are seven attempts, so an eighth in the same 7 days is denied (US-7IN7).
+#[test]
+fn calls_with_unknown_outcomes_count_as_attempts() {
+    let mut contacts =
+        String::from("contact_id,borrower_id,loan_id,channel,direction,at,outcome,target,party\n");
+    for d in 22..=28 {
+        contacts.push_str(&format!(
+            "C{d},B1,L1,call,outbound,2026-11-{d}T15:00:00Z,busy,+12125550100,borrower\n"
+        ));
+    }
+    let base = us_portfolio();
+    let p = portfolio(&[
+        (
+            "borrowers.csv",
+            &std::fs::read_to_string(base.path().join("borrowers.csv")).unwrap(),
+        ),
+        (
+            "loans.csv",
+            &std::fs::read_to_string(base.path().join("loans.csv")).unwrap(),
+        ),
+        (
+            "installments.csv",
+            &std::fs::read_to_string(base.path().join("installments.csv")).unwrap(),
+        ),
+        (
+            "payments.csv",
+            "payment_id,loan_id,received_at,amount_minor\n",
+        ),
+        ("contacts.csv", &contacts),
+    ]);
+    let at = |t: &str| {
+        check(
+            &p,
+            &[
+                "--borrower",
+                "B1",
+                "--loan",
+                "L1",
+                "--channel",
+                "call",
+                "--target",
+                "+12125550100",
+                "--at",
+                t,
+            ],
+        )
+    };
+    let eighth = at("2026-11-28T16:00:00Z");
+    assert_eq!(eighth["decision"], "deny", "{eighth}");
+    assert!(
+        eighth["rule_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "US-7IN7"),
+        "{eighth}"
+    );
+    // The window slides: once the 11-22 attempt is 7 days old, a call is allowed again.
+    assert_eq!(
+        eighth["earliest_allowed"], "2026-11-29T15:00:00Z",
+        "{eighth}"
+    );
+}
