@@ -212,6 +212,33 @@ impl Store {
         Ok(tx)
     }
 
+    /// One statement in a transaction of its own; the rows it changed.
+    pub(crate) async fn exec_once(
+        &self,
+        what: &str,
+        sql: &str,
+        args: &[sql::Cell],
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let n = tx.exec(what, sql, args).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// One query in a consistent read of its own.
+    pub(crate) async fn fetch_once(
+        &self,
+        what: &str,
+        sql: &str,
+        args: &[sql::Cell],
+        tys: &[Ty],
+    ) -> Result<Vec<Vec<sql::Cell>>, StoreError> {
+        let mut tx = self.begin_read().await?;
+        let rows = tx.fetch_all(what, sql, args, tys).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
     /// The applied schema version and what the store holds.
     pub async fn status(&self) -> Result<Status, StoreError> {
         let latest = match self.pool {

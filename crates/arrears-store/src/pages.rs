@@ -103,9 +103,8 @@ impl Store {
         now: Timestamp,
     ) -> Result<Option<Session>, StoreError> {
         let d = self.dialect();
-        let mut tx = self.begin_read().await?;
-        let rows = tx
-            .fetch_all(
+        let rows = self
+            .fetch_once(
                 "reading a session",
                 &format!(
                     "SELECT s.kind, s.username, u.role, s.borrower_id, s.csrf_token, {} \
@@ -123,7 +122,6 @@ impl Store {
                 &[Ty::Text, Ty::Text, Ty::Text, Ty::Text, Ty::Text, Ty::Ts],
             )
             .await?;
-        tx.commit().await?;
         let Some(r) = rows.first() else {
             return Ok(None);
         };
@@ -174,10 +172,9 @@ impl Store {
         created_at: Timestamp,
         expires_at: Timestamp,
     ) -> Result<(), ServiceError> {
-        let mut tx = self.begin().await?;
-        let d = tx.dialect();
-        let n = tx
-            .exec(
+        let d = self.dialect();
+        let n = self
+            .exec_once(
                 "storing a portal code",
                 &format!(
                     "INSERT INTO portal_codes (code_sha256, borrower_id, created_by, created_at, expires_at) \
@@ -197,7 +194,6 @@ impl Store {
         if n == 0 {
             return Err(ServiceError::UnknownBorrower(borrower_id.to_owned()));
         }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -303,31 +299,27 @@ impl Store {
 
     /// The user a loan is assigned to.
     pub async fn assignee(&self, loan_id: &str) -> Result<Option<String>, StoreError> {
-        let mut tx = self.begin_read().await?;
-        let rows = tx
-            .fetch_all(
+        let rows = self
+            .fetch_once(
                 "reading an assignment",
                 "SELECT username FROM assignments WHERE loan_id = $1",
                 &[text(loan_id)],
                 &[Ty::Text],
             )
             .await?;
-        tx.commit().await?;
         Ok(rows.first().and_then(|r| r[0].text()).map(str::to_owned))
     }
 
     /// The loans assigned to a user, in loan id order.
     pub async fn assigned_loans(&self, username: &str) -> Result<Vec<String>, StoreError> {
-        let mut tx = self.begin_read().await?;
-        let rows = tx
-            .fetch_all(
+        let rows = self
+            .fetch_once(
                 "reading assignments",
                 "SELECT loan_id FROM assignments WHERE username = $1 ORDER BY loan_id",
                 &[text(username)],
                 &[Ty::Text],
             )
             .await?;
-        tx.commit().await?;
         Ok(rows
             .iter()
             .filter_map(|r| r[0].text().map(str::to_owned))
@@ -359,9 +351,8 @@ impl Store {
     /// A borrower's dispute notes, oldest first.
     pub async fn dispute_notes(&self, borrower_id: &str) -> Result<Vec<DisputeNote>, StoreError> {
         let d = self.dialect();
-        let mut tx = self.begin_read().await?;
-        let rows = tx
-            .fetch_all(
+        let rows = self
+            .fetch_once(
                 "reading dispute notes",
                 &format!(
                     "SELECT {}, body FROM dispute_notes WHERE borrower_id = $1 ORDER BY note_id",
@@ -371,7 +362,6 @@ impl Store {
                 &[Ty::Ts, Ty::Text],
             )
             .await?;
-        tx.commit().await?;
         rows.iter()
             .map(|r| {
                 Ok(DisputeNote {

@@ -589,10 +589,9 @@ impl Store {
 
     /// Revokes the live token of a name; false when there is none.
     pub async fn revoke_token(&self, name: &str, at: Timestamp) -> Result<bool, StoreError> {
-        let mut tx = self.begin().await?;
-        let d = tx.dialect();
-        let n = tx
-            .exec(
+        let d = self.dialect();
+        let n = self
+            .exec_once(
                 "revoking a token",
                 &format!(
                     "UPDATE api_tokens SET revoked_at = {} WHERE name = $2 AND revoked_at IS NULL",
@@ -601,22 +600,19 @@ impl Store {
                 &[ts(at), text(name)],
             )
             .await?;
-        tx.commit().await?;
         Ok(n > 0)
     }
 
     /// The name of the live token with this hash.
     pub async fn token_name(&self, token_sha256: &str) -> Result<Option<String>, StoreError> {
-        let mut tx = self.begin_read().await?;
-        let rows = tx
-            .fetch_all(
+        let rows = self
+            .fetch_once(
                 "looking up a token",
                 "SELECT name FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL",
                 &[text(token_sha256)],
                 &[Ty::Text],
             )
             .await?;
-        tx.commit().await?;
         Ok(rows.first().and_then(|r| r[0].text()).map(str::to_owned))
     }
 
@@ -629,10 +625,9 @@ impl Store {
         password_hash: &str,
         at: Timestamp,
     ) -> Result<(), ServiceError> {
-        let mut tx = self.begin().await?;
-        let d = tx.dialect();
-        let n = tx
-            .exec(
+        let d = self.dialect();
+        let n = self
+            .exec_once(
                 "adding a user",
                 &format!(
                     "INSERT INTO users (username, role, password_hash, created_at) \
@@ -646,21 +641,18 @@ impl Store {
         if n == 0 {
             return Err(ServiceError::UsernameTaken(username.to_owned()));
         }
-        tx.commit().await?;
         Ok(())
     }
 
     pub async fn user(&self, username: &str) -> Result<Option<StoredUser>, StoreError> {
-        let mut tx = self.begin_read().await?;
-        let rows = tx
-            .fetch_all(
+        let rows = self
+            .fetch_once(
                 "looking up a user",
                 "SELECT username, role, password_hash, disabled FROM users WHERE username = $1",
                 &[text(username)],
                 &[Ty::Text, Ty::Text, Ty::Text, Ty::Bool],
             )
             .await?;
-        tx.commit().await?;
         Ok(rows.first().map(|r| StoredUser {
             username: r[0].text().unwrap_or_default().to_owned(),
             role: r[1].text().unwrap_or_default().to_owned(),
@@ -694,9 +686,8 @@ impl Store {
     /// The access log of a borrower, oldest first.
     pub async fn access_log(&self, borrower_id: &str) -> Result<Vec<Access>, StoreError> {
         let d = self.dialect();
-        let mut tx = self.begin_read().await?;
-        let rows = tx
-            .fetch_all(
+        let rows = self
+            .fetch_once(
                 "reading the access log",
                 &format!(
                     "SELECT {}, actor, action, borrower_id, loan_id FROM access_log \
@@ -707,7 +698,6 @@ impl Store {
                 &[Ty::Ts, Ty::Text, Ty::Text, Ty::Text, Ty::Text],
             )
             .await?;
-        tx.commit().await?;
         rows.iter()
             .map(|r| {
                 let at = r[0].text().unwrap_or_default();
@@ -726,16 +716,14 @@ impl Store {
 
     /// How many state changes events made to a borrower's flags (for tests and audits).
     pub async fn count_state_changes(&self, borrower_id: &str) -> Result<i64, StoreError> {
-        let mut tx = self.begin_read().await?;
-        let n = tx
-            .fetch_all(
+        let n = self
+            .fetch_once(
                 "counting state changes",
                 "SELECT CAST(COUNT(*) AS BIGINT) FROM borrower_state_changes WHERE borrower_id = $1",
                 &[text(borrower_id)],
                 &[Ty::Int],
             )
             .await?;
-        tx.commit().await?;
         Ok(n.first().and_then(|r| r[0].int()).unwrap_or(0))
     }
 }

@@ -240,9 +240,8 @@ impl Store {
     /// Business dates with a snapshot in `from..=to`, in order.
     pub async fn snapshot_dates(&self, from: Date, to: Date) -> Result<Vec<Date>, StoreError> {
         let d = self.dialect();
-        let mut tx = self.begin_read().await?;
-        let rows = tx
-            .fetch_all(
+        let rows = self
+            .fetch_once(
                 "listing snapshot dates",
                 &format!(
                     "SELECT DISTINCT {} FROM snapshots WHERE as_of >= {} AND as_of <= {} ORDER BY 1",
@@ -254,7 +253,6 @@ impl Store {
                 &[Ty::Date],
             )
             .await?;
-        tx.commit().await?;
         Ok(rows
             .iter()
             .filter_map(|r| parse_date(r[0].text()))
@@ -351,16 +349,14 @@ impl Store {
             d.select("e.effective_on", Ty::Date),
             d.select("e.run_id", Ty::Int)
         );
-        let mut tx = self.begin_read().await?;
-        let rows = tx
-            .fetch_all(
+        let rows = self
+            .fetch_once(
                 "reading loan events",
                 &sql,
                 &[Cell::Text(Some(loan_id.to_owned()))],
                 &[Ty::Text, Ty::Date, Ty::Text, Ty::Text, Ty::Text, Ty::Int],
             )
             .await?;
-        tx.commit().await?;
         Ok(rows
             .into_iter()
             .filter_map(|r| {
@@ -378,16 +374,14 @@ impl Store {
 
     /// Every event ever recorded (current or superseded), for audits and tests.
     pub async fn count_all_events(&self) -> Result<i64, StoreError> {
-        let mut tx = self.begin_read().await?;
-        let n = tx
-            .fetch_all(
+        let n = self
+            .fetch_once(
                 "counting events",
                 "SELECT CAST(COUNT(*) AS BIGINT) FROM loan_events",
                 &[],
                 &[Ty::Int],
             )
             .await?;
-        tx.commit().await?;
         Ok(n.first().and_then(|r| r[0].int()).unwrap_or(0))
     }
 }
