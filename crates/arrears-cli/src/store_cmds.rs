@@ -179,48 +179,28 @@ fn spinner(show: bool) -> ProgressBar {
 
 /// Writes the feed's rejects and the import's conflicts into one file in the shape of
 /// `arrears run`'s `rejects.csv`; a conflict is a row per differing column with reason
-/// `conflict`.
+/// `conflict`. Returns how many rows and conflicts it reports.
 fn write_rejects_and_conflicts(
     path: &Path,
     read: &ReadOutcome,
     report: Option<&ImportReport>,
 ) -> Result<u64, Failure> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
-    let ctx = || format!("writing {}", path.display());
-    w.write_record(["file", "line", "column", "severity", "reason", "detail"])
-        .with_context(ctx)?;
-    let mut n = 0u64;
-    for r in &read.rejects {
-        w.write_record([
-            read.file_of(r.at.table).as_str(),
-            &r.at.line.to_string(),
-            r.column,
-            r.severity.code(),
-            r.reason.code(),
-            &r.detail,
-        ])
-        .with_context(ctx)?;
-        n += 1;
-    }
-    for c in report.map(|r| r.conflicts.as_slice()).unwrap_or(&[]) {
+    let conflicts = report.map(|r| r.conflicts.as_slice()).unwrap_or(&[]);
+    let rows = conflicts.iter().flat_map(|c| {
         let file = read.file_of(c.table);
-        for col in &c.columns {
-            w.write_record([
-                file.as_str(),
-                &c.line.to_string(),
-                col.column,
-                "error",
-                "conflict",
-                &c.to_string(),
-            ])
-            .with_context(ctx)?;
-        }
-        n += 1;
-    }
-    w.flush().with_context(ctx)?;
-    Ok(n)
+        c.columns.iter().map(move |col| {
+            [
+                file.clone(),
+                c.line.to_string(),
+                col.column.to_owned(),
+                "error".to_owned(),
+                "conflict".to_owned(),
+                c.to_string(),
+            ]
+        })
+    });
+    arrears_io::write::write_rejects_with(path, read, rows).map_err(Failure::from)?;
+    Ok(u64::try_from(read.rejects.len() + conflicts.len()).unwrap_or(u64::MAX))
 }
 
 pub fn import(a: &ImportArgs) -> Result<(), Failure> {

@@ -234,6 +234,16 @@ pub fn write_accounts_parquet(
 
 /// `rejects.csv`: file, line, column, severity, reason, detail.
 pub fn write_rejects(path: &Path, read: &ReadOutcome) -> Result<(), IoError> {
+    write_rejects_with(path, read, std::iter::empty())
+}
+
+/// `rejects.csv` with more rows of the same six columns after the read's own (an import's
+/// conflicts).
+pub fn write_rejects_with(
+    path: &Path,
+    read: &ReadOutcome,
+    extra: impl IntoIterator<Item = [String; 6]>,
+) -> Result<(), IoError> {
     let file = std::fs::File::create(path).map_err(|e| IoError::io(path, e))?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
     let err = |e: csv::Error| write_err(path, e);
@@ -249,6 +259,9 @@ pub fn write_rejects(path: &Path, read: &ReadOutcome) -> Result<(), IoError> {
             &r.detail,
         ])
         .map_err(err)?;
+    }
+    for row in extra {
+        w.write_record(&row).map_err(err)?;
     }
     w.flush().map_err(|e| IoError::io(path, e))?;
     Ok(())
