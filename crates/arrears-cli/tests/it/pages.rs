@@ -706,16 +706,28 @@ async fn browse(
     let c = c.ok_or("chromedriver did not answer")?;
     let e = |e: fantoccini::error::CmdError| e.to_string();
     let run = async {
-        let text_of = |id: &'static str| {
+        // Waits until the element `id` shows text that `ok` accepts. A click that submits a
+        // form returns before the next page replaces this one, so the element found first
+        // may belong to the old page (its text is the old answer, or it goes stale while
+        // being read): poll until the new page's text is there, for at most 20 seconds.
+        let text_until = |id: &'static str, ok: fn(&str) -> bool| {
             let c = &c;
             async move {
-                c.wait()
-                    .for_element(Locator::Id(id))
-                    .await
-                    .map_err(e)?
-                    .text()
-                    .await
-                    .map_err(e)
+                let mut last = String::from("(element never found)");
+                for _ in 0..200 {
+                    if let Ok(el) = c.find(Locator::Id(id)).await {
+                        if let Ok(text) = el.text().await {
+                            if ok(&text) {
+                                return Ok(text);
+                            }
+                            last = text;
+                        }
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(format!(
+                    "#{id} never showed the expected text; last: {last}"
+                ))
             }
         };
         // The borrower opens the link and continues into the portal.
@@ -726,15 +738,17 @@ async fn browse(
             .click()
             .await
             .map_err(e)?;
-        let owe = text_of("regulator").await?;
-        if !owe.contains("Consumer Financial Protection Bureau") {
-            return Err(format!("portal: {owe}"));
-        }
+        text_until("regulator", |t| {
+            t.contains("Consumer Financial Protection Bureau")
+        })
+        .await?;
         let source = c.source().await.map_err(e)?;
         if !source.contains("1000.00 USD") {
             return Err("the portal shows the overdue amount".into());
         }
-        for (typed, expect) in [(code, "Genuine"), ("AAAAA-BBBBB", "Not issued")] {
+        let genuine: fn(&str) -> bool = |t| t.starts_with("Genuine");
+        let not_issued: fn(&str) -> bool = |t| t.starts_with("Not issued");
+        for (typed, expect) in [(code, genuine), ("AAAAA-BBBBB", not_issued)] {
             let field = c.find(Locator::Id("code")).await.map_err(e)?;
             field.clear().await.map_err(e)?;
             field.send_keys(typed).await.map_err(e)?;
@@ -744,10 +758,9 @@ async fn browse(
                 .click()
                 .await
                 .map_err(e)?;
-            let answer = text_of("verify-result").await?;
-            if !answer.starts_with(expect) {
-                return Err(format!("verifying {typed}: {answer}"));
-            }
+            text_until("verify-result", expect)
+                .await
+                .map_err(|m| format!("verifying {typed}: {m}"))?;
         }
         c.find(Locator::Id("dispute-text"))
             .await
@@ -761,10 +774,7 @@ async fn browse(
             .click()
             .await
             .map_err(e)?;
-        let notice = text_of("notice").await?;
-        if !notice.contains("Your dispute was recorded") {
-            return Err(format!("after the dispute: {notice}"));
-        }
+        text_until("notice", |t| t.contains("Your dispute was recorded")).await?;
         // The agent signs in (the portal session cookie is replaced) and opens the account.
         c.goto(&format!("{}/login", s.base)).await.map_err(e)?;
         c.find(Locator::Id("username"))
@@ -785,33 +795,22 @@ async fn browse(
             .click()
             .await
             .map_err(e)?;
-        let who = text_of("whoami").await?;
-        if !who.contains("alice (agent)") {
-            return Err(format!("home: {who}"));
-        }
+        text_until("whoami", |t| t.contains("alice (agent)")).await?;
         c.goto(&format!("{}/accounts/L1", s.base))
             .await
             .map_err(e)?;
-        let holds = text_of("holds").await?;
-        let allowed = text_of("allowed").await?;
-        let notes = text_of("dispute-notes").await?;
-        if !holds.contains("Dispute open") || !allowed.contains("ALL-HOLD-DISPUTE") {
-            return Err(format!("account: {holds} / {allowed}"));
-        }
-        if !notes.contains("<script>alert(1)</script>") {
-            return Err(format!("the borrower's text is shown as text: {notes}"));
-        }
+        text_until("holds", |t| t.contains("Dispute open")).await?;
+        text_until("allowed", |t| t.contains("ALL-HOLD-DISPUTE")).await?;
+        // The borrower's text is shown as text, not run as a script.
+        text_until("dispute-notes", |t| t.contains("<script>alert(1)</script>")).await?;
         c.find(Locator::Id("log-call"))
             .await
             .map_err(e)?
             .click()
             .await
             .map_err(e)?;
-        let refused = text_of("message").await?;
-        let rules = text_of("rule-ids").await?;
-        if !refused.contains("deny") || !rules.contains("ALL-HOLD-DISPUTE") {
-            return Err(format!("logging a call: {refused} / {rules}"));
-        }
+        text_until("message", |t| t.contains("deny")).await?;
+        text_until("rule-ids", |t| t.contains("ALL-HOLD-DISPUTE")).await?;
         Ok::<(), String>(())
     };
     let out = run.await;
