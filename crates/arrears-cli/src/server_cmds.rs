@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// Log one JSON object per line (for a log collector) instead of text.
     #[arg(long)]
     pub log_json: bool,
+    /// Database connections in the pool (PostgreSQL; SQLite uses at most 8). Concurrent
+    /// commits share one WAL flush, so event ingest scales with this.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_connections: u32,
 }
 
 #[derive(clap::Args, Debug)]
@@ -105,8 +109,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 }
 
 async fn open(db: &DbOpt) -> Result<Store, Failure> {
+    open_with(db, 4).await
+}
+
+async fn open_with(db: &DbOpt, connections: u32) -> Result<Store, Failure> {
     let target = parse_target(&db.db)?;
-    Store::open(&target)
+    Store::open_with(&target, connections)
         .await
         .map_err(|e| Failure::from(anyhow!(e)))
 }
@@ -154,7 +162,7 @@ pub fn serve(a: &ServeArgs) -> Result<(), Failure> {
     };
     let rt = runtime()?;
     rt.block_on(async {
-        let store = open(&a.db).await?;
+        let store = open_with(&a.db, a.db_connections).await?;
         let state = AppState::new(store.clone(), evidence).map_err(|e| anyhow!(e))?;
         let listener = tokio::net::TcpListener::bind(a.listen)
             .await

@@ -423,8 +423,8 @@ async fn log_access(
     loan_id: Option<&str>,
 ) -> Result<(), ApiError> {
     state
-        .store()
-        .log_access(&Access {
+        .access_log()
+        .record(Access {
             at: now(),
             actor: actor.0.clone(),
             action: action.to_owned(),

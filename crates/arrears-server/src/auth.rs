@@ -128,6 +128,47 @@ impl LoginLimiter {
     }
 }
 
+/// How long a token found in the store is taken as live without asking the store again. A
+/// token revoked by `arrears tokens revoke` (another process) stops working within this.
+pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
+/// The cache forgets everything when it holds more than this many tokens.
+const TOKEN_CACHE_MAX: usize = 10_000;
+
+/// Live tokens recently found in the store, by hash: the name and when it was looked up.
+/// Unknown tokens are never cached (each costs a lookup, and never a false yes).
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    live: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl TokenCache {
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, (String, Instant)>) -> T) -> T {
+        let mut g = match self.live.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        f(&mut g)
+    }
+
+    /// The token's name if it was found live less than [`TOKEN_CACHE_TTL`] before `now`.
+    pub fn get(&self, hash: &str, now: Instant) -> Option<String> {
+        self.with(|m| {
+            m.get(hash)
+                .filter(|(_, at)| now.saturating_duration_since(*at) < TOKEN_CACHE_TTL)
+                .map(|(name, _)| name.clone())
+        })
+    }
+
+    pub fn put(&self, hash: &str, name: &str, now: Instant) {
+        self.with(|m| {
+            if m.len() >= TOKEN_CACHE_MAX {
+                m.clear();
+            }
+            m.insert(hash.to_owned(), (name.to_owned(), now));
+        });
+    }
+}
+
 /// The bearer token of a request, if it sent one.
 fn bearer(req: &Request) -> Option<&str> {
     let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -152,12 +193,19 @@ pub async fn require_token(
         return Err(ApiError::unauthorized());
     }
     let hash = sha256_hex(token.as_bytes());
-    let name = state
-        .store()
-        .token_name(&hash)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(ApiError::unauthorized)?;
+    let name = match state.tokens().get(&hash, Instant::now()) {
+        Some(name) => name,
+        None => {
+            let name = state
+                .store()
+                .token_name(&hash)
+                .await
+                .map_err(ApiError::internal)?
+                .ok_or_else(ApiError::unauthorized)?;
+            state.tokens().put(&hash, &name, Instant::now());
+            name
+        }
+    };
     req.extensions_mut().insert(Actor(name));
     Ok(next.run(req).await)
 }
@@ -202,6 +250,26 @@ mod tests {
         );
         l.succeeded("ann", ip);
         assert_eq!(l.locked_until("ann", ip, t0), None);
+    }
+
+    #[test]
+    fn cached_tokens_expire_and_unknown_ones_are_not_cached() {
+        let c = TokenCache::default();
+        let t0 = Instant::now();
+        assert_eq!(c.get("h", t0), None);
+        c.put("h", "dialer", t0);
+        assert_eq!(c.get("h", t0).as_deref(), Some("dialer"));
+        assert_eq!(
+            c.get("h", t0 + TOKEN_CACHE_TTL - Duration::from_millis(1))
+                .as_deref(),
+            Some("dialer")
+        );
+        assert_eq!(
+            c.get("h", t0 + TOKEN_CACHE_TTL),
+            None,
+            "asks the store again"
+        );
+        assert_eq!(c.get("other", t0), None);
     }
 
     #[test]

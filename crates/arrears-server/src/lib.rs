@@ -10,6 +10,7 @@
 //! 4xx for anything the client sent. Handlers may read the clock (this is the edge); the
 //! engine is handed the instant.
 
+pub mod access;
 pub mod api;
 pub mod auth;
 pub mod error;
@@ -49,6 +50,8 @@ struct Inner {
     metrics: metrics::Metrics,
     evidence: Option<Evidence>,
     logins: auth::LoginLimiter,
+    tokens: auth::TokenCache,
+    access_log: access::AccessLog,
 }
 
 /// What every handler shares. Cheap to clone.
@@ -70,11 +73,13 @@ impl AppState {
     pub fn new(store: Store, evidence: Option<Evidence>) -> Result<AppState, ServerError> {
         Ok(AppState {
             inner: Arc::new(Inner {
+                access_log: access::AccessLog::new(store.clone()),
                 store,
                 packs: PackSet::embedded()?,
                 metrics: metrics::Metrics::default(),
                 evidence,
                 logins: auth::LoginLimiter::default(),
+                tokens: auth::TokenCache::default(),
             }),
         })
     }
@@ -97,6 +102,15 @@ impl AppState {
 
     pub fn logins(&self) -> &auth::LoginLimiter {
         &self.inner.logins
+    }
+
+    pub fn tokens(&self) -> &auth::TokenCache {
+        &self.inner.tokens
+    }
+
+    /// Where reads of a borrower's data are logged (batched commits, see [`access`]).
+    pub fn access_log(&self) -> &access::AccessLog {
+        &self.inner.access_log
     }
 }
 

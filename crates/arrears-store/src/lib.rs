@@ -112,8 +112,17 @@ pub struct Status {
 }
 
 impl Store {
-    /// Opens (creating an SQLite file if missing) and applies pending migrations.
+    /// Opens (creating an SQLite file if missing) and applies pending migrations, with a
+    /// pool of 4 connections (enough for the commands, which run one statement at a time).
     pub async fn open(target: &DbTarget) -> Result<Store, StoreError> {
+        Store::open_with(target, 4).await
+    }
+
+    /// [`Store::open`] with a pool of up to `max_connections` (at least 1). The service wants
+    /// many on PostgreSQL: concurrent commits share one WAL flush, so commits per second grow
+    /// with the connections committing at once. SQLite takes at most 8 (one writer anyway).
+    pub async fn open_with(target: &DbTarget, max_connections: u32) -> Result<Store, StoreError> {
+        let max_connections = max_connections.max(1);
         let open_err = |source| StoreError::Open {
             target: target.to_string(),
             source,
@@ -132,7 +141,7 @@ impl Store {
                     .pragma("temp_store", "memory")
                     .pragma("cache_size", "-262144");
                 let pool = SqlitePoolOptions::new()
-                    .max_connections(4)
+                    .max_connections(max_connections.min(8))
                     .connect_with(opts)
                     .await
                     .map_err(open_err)?;
@@ -148,7 +157,7 @@ impl Store {
             DbTarget::Postgres(url) => {
                 let opts = PgConnectOptions::from_str(url).map_err(open_err)?;
                 let pool = PgPoolOptions::new()
-                    .max_connections(4)
+                    .max_connections(max_connections)
                     .connect_with(opts)
                     .await
                     .map_err(open_err)?;
@@ -225,7 +234,7 @@ impl Store {
         Ok(n)
     }
 
-    /// One query in a consistent read of its own.
+    /// One query, a consistent read of its own (one statement: no BEGIN/COMMIT needed).
     pub(crate) async fn fetch_once(
         &self,
         what: &str,
@@ -233,10 +242,7 @@ impl Store {
         args: &[sql::Cell],
         tys: &[Ty],
     ) -> Result<Vec<Vec<sql::Cell>>, StoreError> {
-        let mut tx = self.begin_read().await?;
-        let rows = tx.fetch_all(what, sql, args, tys).await?;
-        tx.commit().await?;
-        Ok(rows)
+        sql::fetch_all_pooled(&self.pool, what, sql, args, tys).await
     }
 
     /// The applied schema version and what the store holds.

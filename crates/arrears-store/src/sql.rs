@@ -351,6 +351,45 @@ impl Tx {
     }
 }
 
+/// One query outside any explicit transaction: all its rows as cells of the given types.
+/// A single statement reads one consistent state on both backends (PostgreSQL takes one
+/// snapshot per statement; SQLite runs a statement under one read lock), so this answers
+/// what a transaction around it would, without the round trips of BEGIN and COMMIT.
+pub(crate) async fn fetch_all_pooled(
+    pool: &crate::Pool,
+    what: &str,
+    sql: &str,
+    args: &[Cell],
+    tys: &[Ty],
+) -> Result<Vec<Vec<Cell>>, StoreError> {
+    let tys: Vec<Ty> = tys.iter().map(|t| Dialect::decoded(*t)).collect();
+    let mut cells = Vec::with_capacity(tys.len());
+    let mut out = Vec::new();
+    match pool {
+        crate::Pool::Sqlite(p) => {
+            let rows = bind_all!(sqlx::query(audited(sql)), args)
+                .fetch_all(p)
+                .await
+                .map_err(db(what))?;
+            for row in rows {
+                decode_row!(row, tys, cells).map_err(db(what))?;
+                out.push(std::mem::take(&mut cells));
+            }
+        }
+        crate::Pool::Postgres(p) => {
+            let rows = bind_all!(sqlx::query(audited(sql)), args)
+                .fetch_all(p)
+                .await
+                .map_err(db(what))?;
+            for row in rows {
+                decode_row!(row, tys, cells).map_err(db(what))?;
+                out.push(std::mem::take(&mut cells));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// One row in PostgreSQL's CSV COPY format: NULL is an unquoted empty field, text is always
 /// quoted (so an empty string stays a string), booleans `t`/`f`.
 fn copy_line(buf: &mut Vec<u8>, row: &[Cell]) {

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The service's speed targets (issue 5): POST /v1/contacts/check and POST /v1/events under wrk
+# on loopback, against a PostgreSQL store holding about 1M borrowers.
+#   bench/check_bench.sh [ARREARS_BIN] [LOANS]
+# Generates LOANS loans (1,200,000 gives about 1M borrowers), imports them into a fresh
+# PostgreSQL database (kept between runs: delete it with DROP DATABASE arrears_check_bench),
+# starts `arrears serve`, and runs wrk for 30 s per route.
+set -euo pipefail
+bin=${1:-target/release/arrears}
+loans=${2:-1200000}
+work=${WORK:-/var/tmp/arrears-check-bench}
+admin=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
+db=arrears_check_bench
+url="${admin%/*}/$db"
+here=$(cd "$(dirname "$0")" && pwd)
+port=${PORT:-18080}
+mkdir -p "$work"
+p="$work/p$loans"
+[ -f "$p/loans.csv" ] || "$bin" generate --loans "$loans" --seed 1 --out "$p" >/dev/null
+if ! psql "$admin" -qAtc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+  psql "$admin" -qc "CREATE DATABASE $db"
+  /usr/bin/time -f "import: %e s" "$bin" import --portfolio "$p" --db "$url" --rejects /dev/null --quiet
+fi
+borrowers=$(psql "$url" -qAtc "SELECT count(*) FROM borrowers")
+token=$("$bin" tokens create --name "bench-$(date +%s%N)" --db "$url")
+"$bin" serve --db "$url" --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+echo "borrowers: $borrowers; $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+export ARREARS_TOKEN=$token BORROWERS=$borrowers
+# Warm-up, then the measured run.
+wrk -t2 -c${CONNS:-32} -d5s -s "$here/check.lua" "http://127.0.0.1:$port" >/dev/null
+echo "== POST /v1/contacts/check"
+wrk -t2 -c${CONNS:-32} -d${SECS:-30}s --latency -s "$here/check.lua" "http://127.0.0.1:$port"
+echo "== POST /v1/events"
+wrk -t2 -c${CONNS:-32} -d${SECS:-30}s --latency -s "$here/events.lua" "http://127.0.0.1:$port"
