@@ -6,10 +6,15 @@
 
 mod days;
 mod loan;
+mod promise;
 mod summary;
 
 pub use days::{BookingClock, date_from_epoch_day, epoch_day};
 pub use loan::{AccountState, AccountStatus, LoanFacts, evaluate_loan};
+pub use promise::{
+    InstalmentProgress, PaymentMove, PromiseOutcome, PromiseTerms, instalment_progress,
+    promise_outcome,
+};
 pub use summary::{BandTotals, CurrencyTotals, Summary, summarize};
 
 use arrears_domain::{Config, Portfolio};

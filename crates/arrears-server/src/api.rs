@@ -249,7 +249,7 @@ pub struct Verification {
     pub text: String,
 }
 
-fn field(e: arrears_domain::FieldError) -> ApiError {
+pub(crate) fn field(e: arrears_domain::FieldError) -> ApiError {
     ApiError::invalid(
         "invalid_field",
         format!("Field {}: {}.", e.column, e.detail),
@@ -275,7 +275,7 @@ fn out_of_range(column: &str, s: &str) -> ApiError {
     )
 }
 
-fn instant(column: &'static str, s: &str) -> Result<Timestamp, ApiError> {
+pub(crate) fn instant(column: &'static str, s: &str) -> Result<Timestamp, ApiError> {
     let t = parse::timestamp(column, s).map_err(field)?;
     if !YEARS.contains(&t.to_zoned(jiff::tz::TimeZone::UTC).year()) {
         return Err(out_of_range(column, s));
@@ -283,7 +283,7 @@ fn instant(column: &'static str, s: &str) -> Result<Timestamp, ApiError> {
     Ok(t)
 }
 
-fn date(column: &'static str, s: &str) -> Result<jiff::civil::Date, ApiError> {
+pub(crate) fn date(column: &'static str, s: &str) -> Result<jiff::civil::Date, ApiError> {
     let d = parse::date(column, s).map_err(field)?;
     if !YEARS.contains(&d.year()) {
         return Err(out_of_range(column, s));
@@ -291,12 +291,12 @@ fn date(column: &'static str, s: &str) -> Result<jiff::civil::Date, ApiError> {
     Ok(d)
 }
 
-fn plain_id(column: &'static str, s: &str) -> Result<String, ApiError> {
+pub(crate) fn plain_id(column: &'static str, s: &str) -> Result<String, ApiError> {
     arrears_domain::types::ContactId::check(column, s).map_err(field)?;
     Ok(s.to_owned())
 }
 
-fn amount(column: &'static str, v: i64) -> Result<i64, ApiError> {
+pub(crate) fn amount(column: &'static str, v: i64) -> Result<i64, ApiError> {
     arrears_domain::Minor::positive(column, v)
         .map(|m| m.get())
         .map_err(field)
@@ -415,7 +415,7 @@ fn answer(d: &Decision) -> CheckResponse {
 }
 
 /// Logs a read of a borrower's data; a failure to log fails the request (no unlogged reads).
-async fn log_access(
+pub(crate) async fn log_access(
     state: &AppState,
     actor: &Actor,
     action: &str,

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod error;
 pub mod metrics;
 pub mod pages;
+pub mod work;
 
 use arrears_policy::PackSet;
 use arrears_store::Store;
@@ -229,7 +230,22 @@ fn routers() -> (
         .routes(routes!(api::record_contact))
         .routes(routes!(api::ingest_event))
         .routes(routes!(api::get_account))
-        .routes(routes!(api::verify_code));
+        .routes(routes!(api::verify_code))
+        .routes(routes!(work::loan_promises))
+        .routes(routes!(work::create_plan))
+        .routes(routes!(work::change_plan_status))
+        .routes(routes!(work::loan_plans))
+        .routes(routes!(work::create_placement))
+        .routes(routes!(work::recall_placement))
+        .routes(routes!(work::loan_placements))
+        .routes(routes!(work::create_legal_case))
+        .routes(routes!(work::update_legal_case))
+        .routes(routes!(work::loan_legal_cases))
+        .routes(routes!(work::create_write_off))
+        .routes(routes!(work::loan_write_offs))
+        .routes(routes!(work::get_plan))
+        .routes(routes!(work::get_queue))
+        .routes(routes!(work::audit_export));
     let public = OpenApiRouter::new()
         .routes(routes!(api::login))
         .routes(routes!(healthz))

@@ -28,6 +28,7 @@ mod service;
 mod snapshot;
 mod sql;
 mod target;
+mod work;
 
 pub use import::{Conflict, ConflictColumn, ImportReport, TableCounts};
 pub use pages::{DisputeNote, NewSession, Session, SessionOwner};
@@ -37,6 +38,11 @@ pub use service::{
 };
 pub use snapshot::{LoanEvent, SnapshotReport, SnapshotRow};
 pub use target::{DbTarget, TargetError};
+pub use work::{
+    CASE_STATUSES, CaseUpdate, NewCase, NewPlacement, NewPlan, NewWriteOff, PLAN_STATUSES, Recall,
+    StatusChange, StoredCase, StoredInstallment, StoredPlacement, StoredPlan, StoredPromise,
+    StoredWriteOff, WorkError, WorkMeta, case_transition_allowed, plan_transition_allowed,
+};
 
 use sql::{Dialect, Tx, Ty};
 use sqlx::migrate::Migrator;

@@ -375,7 +375,7 @@ fn facts_from_rows(rows: &[Vec<Cell>]) -> Result<Option<BorrowerContacts>, Store
 }
 
 /// The borrower, their loans and contacts, read in `tx`.
-async fn borrower_contacts_in(
+pub(crate) async fn borrower_contacts_in(
     tx: &mut Tx,
     borrower_id: &str,
 ) -> Result<Option<BorrowerContacts>, StoreError> {
@@ -392,7 +392,7 @@ async fn borrower_contacts_in(
 }
 
 /// The borrower that owns `loan_id`, read in `tx`.
-async fn loan_owner(tx: &mut Tx, loan_id: &str) -> Result<Option<String>, StoreError> {
+pub(crate) async fn loan_owner(tx: &mut Tx, loan_id: &str) -> Result<Option<String>, StoreError> {
     let rows = tx
         .fetch_all(
             "reading a loan",
@@ -431,7 +431,7 @@ async fn lock_borrower(tx: &mut Tx, borrower_id: &str) -> Result<bool, StoreErro
 }
 
 /// `lock_borrower` for the borrower of a loan; false when there is no such loan.
-async fn lock_loan_borrower(tx: &mut Tx, loan_id: &str) -> Result<bool, StoreError> {
+pub(crate) async fn lock_loan_borrower(tx: &mut Tx, loan_id: &str) -> Result<bool, StoreError> {
     let n = tx
         .exec(
             "locking a loan's borrower",

@@ -11,6 +11,7 @@ mod plan;
 mod policy;
 mod server;
 mod store;
+mod work;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
