@@ -22,6 +22,7 @@
 
 mod import;
 mod load;
+mod outbox;
 mod pages;
 mod schema;
 mod service;
@@ -30,6 +31,7 @@ mod sql;
 mod target;
 
 pub use import::{Conflict, ConflictColumn, ImportReport, TableCounts};
+pub use outbox::{Enqueued, NewOutboxMessage, OutboxRow, OutboxState, Release};
 pub use pages::{DisputeNote, NewSession, Session, SessionOwner};
 pub use service::{
     Access, BorrowerContacts, BorrowerFlag, EventMeta, Ingested, NewContact, ServiceError,
