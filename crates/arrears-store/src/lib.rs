@@ -22,6 +22,7 @@
 
 mod import;
 mod load;
+mod outbox;
 mod pages;
 mod schema;
 mod service;
@@ -31,6 +32,7 @@ mod target;
 mod work;
 
 pub use import::{Conflict, ConflictColumn, ImportReport, TableCounts};
+pub use outbox::{Enqueued, NewOutboxMessage, OutboxRow, OutboxState, Release};
 pub use pages::{DisputeNote, NewSession, Session, SessionOwner};
 pub use service::{
     Access, BorrowerContacts, BorrowerFlag, EventMeta, Ingested, NewContact, ServiceError,

@@ -1,0 +1,506 @@
+// NOT YET WIRED: compiled once `mod outbox_cmds;` and `Command::Outbox(outbox_cmds::OutboxArgs)`
+// are added in main.rs (see docs/channels.md); it has not been compiled yet.
+//! `arrears outbox`: queue permitted messages in the store's outbox, send them through SMTP
+//! and the lender's webhook, and show the outbox (`docs/channels.md`).
+//!
+//! `enqueue` checks each message with the compliance engine over the store (at the instant it
+//! is planned for) and stores only what is allowed, keyed by its idempotency key (the plan's
+//! action id): running it twice on one plan queues nothing new. `send` drains what is due.
+
+use crate::Failure;
+use anyhow::{Context, anyhow};
+use arrears_channels::{
+    Backoff, Dispatcher, SmtpChannel, SmtpConfig, WebhookChannel, WebhookConfig, enqueue,
+};
+use arrears_domain::types::{BorrowerId, LoanId};
+use arrears_policy::{
+    BorrowerFacts, Channel, ContactRecord, Decision, Language, Message, PackSet, Party,
+    ProposedContact, Target,
+};
+use arrears_store::{Enqueued, Store};
+use jiff::{SignedDuration, Timestamp};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct OutboxArgs {
+    #[command(subcommand)]
+    command: OutboxCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum OutboxCommand {
+    /// Queue the SMS, e-mail and push actions of a plan folder (`--plan-dir`), or one message
+    /// (`--borrower … --channel … --text …`), after checking each over the store.
+    Enqueue(EnqueueArgs),
+    /// Send what is due: e-mail through `--smtp`, SMS and push through `--webhook`.
+    Send(SendArgs),
+    /// Rows per state, the next due instant, and with `--rows` every row.
+    Status(StatusArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct EnqueueArgs {
+    /// The store: an SQLite file path, sqlite:PATH or postgres://…
+    #[arg(long, default_value = "arrears.db")]
+    db: String,
+    /// A folder written by `arrears plan` (actions.csv and its audit.jsonl).
+    #[arg(long, conflicts_with_all = ["borrower", "key"])]
+    plan_dir: Option<PathBuf>,
+    /// The audit log holding the plan's texts (default PLAN_DIR/audit.jsonl).
+    #[arg(long, requires = "plan_dir")]
+    log: Option<PathBuf>,
+    /// The lender's name in the messages (default: the built-in strategy's).
+    #[arg(long)]
+    lender: Option<String>,
+    /// One message: the borrower.
+    #[arg(long, requires_all = ["key", "channel", "text"])]
+    borrower: Option<String>,
+    #[arg(long)]
+    loan: Option<String>,
+    /// sms, email or push.
+    #[arg(long)]
+    channel: Option<String>,
+    #[arg(long, default_value = "borrower")]
+    party: String,
+    /// Phone number (E.164) or e-mail address.
+    #[arg(long)]
+    target: Option<String>,
+    #[arg(long)]
+    text: Option<String>,
+    /// The message's verification code.
+    #[arg(long, default_value = "")]
+    code: String,
+    #[arg(long)]
+    subject: Option<String>,
+    /// The idempotency key (one row per key).
+    #[arg(long)]
+    key: Option<String>,
+    /// When the message may go out first (RFC 3339; default now). It is checked at this
+    /// instant.
+    #[arg(long)]
+    at: Option<String>,
+    /// Not sent after this instant (RFC 3339).
+    #[arg(long)]
+    expires: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct SendArgs {
+    #[arg(long, default_value = "arrears.db")]
+    db: String,
+    /// SMTP server HOST:PORT for e-mail (plain SMTP).
+    #[arg(long)]
+    smtp: Option<String>,
+    /// The sender address of e-mails.
+    #[arg(long, default_value = "collections@localhost")]
+    from: String,
+    /// The lender's gateway URL for SMS and push (http://…).
+    #[arg(long)]
+    webhook: Option<String>,
+    /// The HMAC key shared with the gateway.
+    #[arg(
+        long,
+        env = "ARREARS_WEBHOOK_SECRET",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    webhook_secret: String,
+    /// Send what is due now and stop, instead of polling.
+    #[arg(long)]
+    once: bool,
+    /// Seconds between polls when not `--once`.
+    #[arg(long, default_value_t = 5)]
+    poll_secs: u64,
+    /// Timeout of one send, in seconds.
+    #[arg(long, default_value_t = 10)]
+    timeout_secs: u64,
+    /// How long a claim holds a row, in seconds (longer than a send can take).
+    #[arg(long, default_value_t = 120)]
+    lease_secs: i64,
+    #[arg(long, default_value_t = 50)]
+    batch: u32,
+    #[arg(long, default_value_t = 8)]
+    max_attempts: u32,
+    /// The first retry's wait, in seconds; it doubles with each attempt, up to an hour.
+    #[arg(long, default_value_t = 30)]
+    backoff_secs: i64,
+    /// The clock (RFC 3339), for tests and replays; default the system clock.
+    #[arg(long, hide = true)]
+    now: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct StatusArgs {
+    #[arg(long, default_value = "arrears.db")]
+    db: String,
+    /// Every row, oldest first.
+    #[arg(long)]
+    rows: bool,
+}
+
+fn bad(e: impl std::fmt::Display) -> Failure {
+    Failure::bad_input(anyhow!("{e}"))
+}
+
+fn instant(what: &'static str, s: &str) -> Result<Timestamp, Failure> {
+    arrears_domain::parse::timestamp(what, s).map_err(|e| bad(format!("{what}: {}", e.detail)))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?)
+}
+
+pub fn outbox(a: &OutboxArgs) -> Result<(), Failure> {
+    match &a.command {
+        OutboxCommand::Enqueue(e) => enqueue_cmd(e),
+        OutboxCommand::Send(s) => send_cmd(s),
+        OutboxCommand::Status(s) => status_cmd(s),
+    }
+}
+
+/// One message to check and queue.
+struct Candidate {
+    key: String,
+    proposed: ProposedContact,
+    message: Message,
+    subject: Option<String>,
+    at: Timestamp,
+    expires: Option<Timestamp>,
+}
+
+fn lender_name(a: &EnqueueArgs) -> Result<String, Failure> {
+    match &a.lender {
+        Some(l) => Ok(l.clone()),
+        None => arrears_strategy::Strategy::default_strategy()
+            .map(|s| s.lender_name)
+            .map_err(|_| anyhow!("the built-in strategy does not parse").into()),
+    }
+}
+
+fn one_message(a: &EnqueueArgs, now: Timestamp) -> Result<Candidate, Failure> {
+    let (Some(borrower), Some(key), Some(channel), Some(text)) =
+        (&a.borrower, &a.key, &a.channel, &a.text)
+    else {
+        return Err(bad(
+            "give --plan-dir DIR, or --borrower, --key, --channel and --text",
+        ));
+    };
+    let bid = BorrowerId::parse("--borrower", borrower).map_err(|e| bad(e.detail))?;
+    let channel = Channel::parse(channel).map_err(bad)?;
+    let party = Party::parse(&a.party).map_err(bad)?;
+    let target = a
+        .target
+        .as_deref()
+        .map(Target::parse)
+        .transpose()
+        .map_err(bad)?;
+    let mut proposed = ProposedContact::new(bid, channel, party, target);
+    proposed.loan_id = a
+        .loan
+        .as_deref()
+        .map(|l| LoanId::parse("--loan", l))
+        .transpose()
+        .map_err(|e| bad(e.detail))?;
+    let message = Message::new(text.clone(), Language::En, lender_name(a)?, a.code.clone());
+    Ok(Candidate {
+        key: key.clone(),
+        proposed,
+        message,
+        subject: a.subject.clone(),
+        at: a
+            .at
+            .as_deref()
+            .map(|t| instant("--at", t))
+            .transpose()?
+            .unwrap_or(now),
+        expires: a
+            .expires
+            .as_deref()
+            .map(|t| instant("--expires", t))
+            .transpose()?,
+    })
+}
+
+/// The written actions of a plan folder: the ids in actions.csv, the texts from the plan's
+/// `plan.action` audit entries.
+fn plan_messages(a: &EnqueueArgs, dir: &Path) -> Result<Vec<Candidate>, Failure> {
+    let actions = dir.join("actions.csv");
+    let mut r = csv::Reader::from_path(&actions)
+        .with_context(|| format!("reading {}", actions.display()))
+        .map_err(Failure::bad_input)?;
+    let mut ids = HashSet::new();
+    for rec in r.records() {
+        let rec = rec
+            .with_context(|| format!("reading {}", actions.display()))
+            .map_err(Failure::bad_input)?;
+        if let Some(id) = rec.get(0) {
+            ids.insert(id.to_owned());
+        }
+    }
+    let log = a.log.clone().unwrap_or_else(|| dir.join("audit.jsonl"));
+    let text = std::fs::read_to_string(&log)
+        .with_context(|| format!("reading {}", log.display()))
+        .map_err(Failure::bad_input)?;
+    let lender = lender_name(a)?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let e: arrears_evidence::chain::Entry = serde_json::from_str(line)
+            .with_context(|| format!("{} line {}", log.display(), n + 1))
+            .map_err(Failure::bad_input)?;
+        if e.kind != "plan.action" {
+            continue;
+        }
+        let d = &e.data;
+        let s = |k: &str| d.get(k).and_then(serde_json::Value::as_str);
+        let (Some(id), Some(body)) = (s("action_id"), s("text")) else {
+            continue;
+        };
+        if !ids.contains(id) {
+            continue;
+        }
+        let channel = Channel::parse(s("channel").unwrap_or("")).map_err(bad)?;
+        if !matches!(channel, Channel::Sms | Channel::Email | Channel::Push) {
+            continue;
+        }
+        let bid = BorrowerId::parse("borrower_id", e.borrower_id.as_deref().unwrap_or(""))
+            .map_err(|e| bad(e.detail))?;
+        let party = Party::parse(s("party").unwrap_or("borrower")).map_err(bad)?;
+        let target = s("target").map(Target::parse).transpose().map_err(bad)?;
+        let mut proposed = ProposedContact::new(bid, channel, party, target);
+        proposed.loan_id = e
+            .loan_id
+            .as_deref()
+            .map(|l| LoanId::parse("loan_id", l))
+            .transpose()
+            .map_err(|e| bad(e.detail))?;
+        let language = Language::parse(s("language").unwrap_or("en")).map_err(bad)?;
+        let message = Message::new(
+            body,
+            language,
+            lender.clone(),
+            s("verification_code").unwrap_or(""),
+        );
+        let at = instant("not_before", s("not_before").unwrap_or(""))?;
+        let expires = s("not_after")
+            .map(|t| instant("not_after", t))
+            .transpose()?;
+        out.push(Candidate {
+            key: id.to_owned(),
+            proposed,
+            message,
+            subject: None,
+            at,
+            expires,
+        });
+    }
+    Ok(out)
+}
+
+fn enqueue_cmd(a: &EnqueueArgs) -> Result<(), Failure> {
+    let target = crate::store_cmds::parse_target(&a.db)?;
+    let now = Timestamp::now();
+    let candidates = match &a.plan_dir {
+        Some(dir) => plan_messages(a, dir)?,
+        None => vec![one_message(a, now)?],
+    };
+    let packs = PackSet::embedded().context("loading the rule packs")?;
+    let rt = runtime()?;
+    let (mut queued, mut again, mut refused) = (0u64, 0u64, 0u64);
+    rt.block_on(async {
+        let store = Store::open(&target).await?;
+        for mut c in candidates {
+            let bid = c.proposed.borrower_id.as_str().to_owned();
+            let Some(bc) = store.borrower_contacts(&bid).await? else {
+                eprintln!("{}: no borrower {bid:?} in the store; not queued", c.key);
+                refused += 1;
+                continue;
+            };
+            let facts = BorrowerFacts::from_borrower(&bc.borrower);
+            let history: Vec<ContactRecord> = bc
+                .contacts
+                .iter()
+                .filter_map(|x| {
+                    ContactRecord::from_row(&bc.borrower.id, x.loan_id.as_ref(), &x.row)
+                })
+                .collect();
+            c.proposed.message = Some(c.message.clone());
+            match arrears_policy::check(&c.proposed, &facts, &history, c.at, &packs) {
+                Decision::Allow(permitted) => {
+                    let r = enqueue(
+                        &store,
+                        &permitted,
+                        &c.message,
+                        c.subject.as_deref(),
+                        &c.key,
+                        c.at,
+                        c.expires,
+                        now,
+                    )
+                    .await
+                    .map_err(|e| anyhow!("{}: {e}", c.key))?;
+                    match r {
+                        Enqueued::Queued(id) => {
+                            queued += 1;
+                            if a.plan_dir.is_none() {
+                                println!("queued {} as outbox row {id}", c.key);
+                            }
+                        }
+                        Enqueued::AlreadyQueued(id) => {
+                            again += 1;
+                            if a.plan_dir.is_none() {
+                                println!("{} was queued before as outbox row {id}", c.key);
+                            }
+                        }
+                    }
+                }
+                Decision::Deny { rule_ids, .. } => {
+                    let ids: Vec<&str> = rule_ids.iter().map(|r| r.as_str()).collect();
+                    eprintln!("{}: refused by {}; not queued", c.key, ids.join(" "));
+                    refused += 1;
+                }
+            }
+        }
+        store.close().await;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    if a.plan_dir.is_some() || refused > 0 {
+        println!("queued {queued}, already queued {again}, refused {refused}");
+    }
+    if a.plan_dir.is_none() && refused > 0 {
+        return Err(Failure {
+            code: 1,
+            error: anyhow!("the message was refused"),
+        });
+    }
+    Ok(())
+}
+
+fn send_cmd(a: &SendArgs) -> Result<(), Failure> {
+    let target = crate::store_cmds::parse_target(&a.db)?;
+    let fixed_now = a.now.as_deref().map(|t| instant("--now", t)).transpose()?;
+    let timeout = Duration::from_secs(a.timeout_secs.max(1));
+    let mut channels: Vec<Box<dyn arrears_channels::Channel>> = Vec::new();
+    if let Some(hp) = &a.smtp {
+        let (host, port) = hp
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+            .ok_or_else(|| bad(format!("--smtp {hp:?}: expected HOST:PORT")))?;
+        let ch = SmtpChannel::new(&SmtpConfig {
+            host,
+            port,
+            from: a.from.clone(),
+            timeout,
+        })
+        .map_err(|e| bad(format!("--from: {e}")))?;
+        channels.push(Box::new(ch));
+    }
+    if let Some(url) = &a.webhook {
+        let ch = WebhookChannel::new(&WebhookConfig {
+            url: url.clone(),
+            secret: a.webhook_secret.as_bytes().to_vec(),
+            timeout,
+        })
+        .map_err(|e| bad(format!("--webhook: {e}")))?;
+        channels.push(Box::new(ch));
+    }
+    if channels.is_empty() {
+        return Err(bad("give --smtp HOST:PORT and/or --webhook URL"));
+    }
+    let packs = PackSet::embedded().context("loading the rule packs")?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let store = Store::open(&target).await?;
+        let d = Dispatcher {
+            store: &store,
+            packs: &packs,
+            channels,
+            worker: format!("{}-{}", std::process::id(), Timestamp::now().as_nanosecond()),
+            lease: SignedDuration::from_secs(a.lease_secs.max(1)),
+            batch: a.batch.max(1),
+            backoff: Backoff {
+                base: SignedDuration::from_secs(a.backoff_secs.max(1)),
+                max: SignedDuration::from_hours(1),
+                max_attempts: a.max_attempts.max(1),
+            },
+        };
+        let mut total = arrears_channels::DispatchReport::default();
+        loop {
+            let now = fixed_now.unwrap_or_else(Timestamp::now);
+            let r = d.run_once(now).await?;
+            total.claimed += r.claimed;
+            total.sent += r.sent;
+            total.retried += r.retried;
+            total.dead += r.dead;
+            total.deferred += r.deferred;
+            total.blocked += r.blocked;
+            total.expired += r.expired;
+            total.lost += r.lost;
+            if r.claimed > 0 {
+                continue;
+            }
+            if a.once {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(a.poll_secs.max(1))) => {}
+                _ = tokio::signal::ctrl_c() => break,
+            }
+        }
+        println!(
+            "sent {}, retry later {}, dead {}, deferred by the rules {}, blocked {}, expired {}, lease lost {}",
+            total.sent,
+            total.retried,
+            total.dead,
+            total.deferred,
+            total.blocked,
+            total.expired,
+            total.lost
+        );
+        store.close().await;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(())
+}
+
+fn status_cmd(a: &StatusArgs) -> Result<(), Failure> {
+    let target = crate::store_cmds::parse_target(&a.db)?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let store = Store::open(&target).await?;
+        let (counts, next) = store.outbox_counts().await?;
+        println!("outbox of {target}:");
+        for (st, n) in counts {
+            println!("  {:<8} {n}", st.code());
+        }
+        match next {
+            Some(t) => println!("next due: {t}"),
+            None => println!("next due: none"),
+        }
+        if a.rows {
+            println!("outbox_id\tkey\tchannel\tstate\tattempts\tnext_attempt_at\tlast_error");
+            for r in store.outbox_rows().await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    r.outbox_id,
+                    r.message.idempotency_key,
+                    r.message.channel,
+                    r.state.code(),
+                    r.attempts,
+                    r.next_attempt_at,
+                    r.last_error.as_deref().unwrap_or("")
+                );
+            }
+        }
+        store.close().await;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(())
+}
