@@ -8,6 +8,7 @@ mod daily;
 mod display;
 mod evidence_cmds;
 mod generate;
+mod outbox_cmds;
 mod pages_cmds;
 mod plan_cmds;
 mod policy_cmds;
@@ -77,6 +78,8 @@ enum Command {
     Portal(pages_cmds::PortalArgs),
     /// Assign a loan to an agent (`assign --loan ID --agent USERNAME`).
     Assign(pages_cmds::AssignArgs),
+    /// The outbox of permitted messages: queue a plan's messages, send them (SMTP, webhook), status.
+    Outbox(outbox_cmds::OutboxArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -156,6 +159,7 @@ fn main() -> ExitCode {
         Command::Users(a) => server_cmds::users(&a),
         Command::Portal(a) => pages_cmds::portal(&a),
         Command::Assign(a) => pages_cmds::assign(&a),
+        Command::Outbox(a) => outbox_cmds::outbox(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,3 @@
-// NOT YET WIRED: compiled once `mod outbox_cmds;` and `Command::Outbox(outbox_cmds::OutboxArgs)`
-// are added in main.rs (see docs/channels.md); it has not been compiled yet.
 //! `arrears outbox`: queue permitted messages in the store's outbox, send them through SMTP
 //! and the lender's webhook, and show the outbox (`docs/channels.md`).
 //!

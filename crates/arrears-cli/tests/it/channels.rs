@@ -2,7 +2,6 @@
 //! are queued with `arrears outbox enqueue` and sent with `arrears outbox send --once` (with
 //! a fixed `--now`) to an SMTP sink and a webhook receiver started here, on loopback.
 //!
-//! NOT YET WIRED: add `mod channels;` to tests/it/main.rs once `arrears outbox` is registered.
 
 use crate::store::{Backend, TestDb, fresh};
 use crate::{arrears, portfolio, text};

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod cases;
+mod channels;
 mod cli;
 mod evidence;
 mod pages;
