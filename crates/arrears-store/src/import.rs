@@ -118,7 +118,29 @@ fn corrupt(table: &'static str, key: &str, column: &'static str, detail: String)
     }
 }
 
+/// Which portfolio tables hold at least one row, in `Table::ALL` order.
+async fn tables_holding_rows(tx: &mut Tx) -> Result<[bool; 6], StoreError> {
+    let mut holds = [false; 6];
+    for t in schema::TABLES {
+        let sql = format!("SELECT CAST(1 AS BIGINT) FROM {} LIMIT 1", t.name);
+        holds[t.table as usize] = !tx
+            .fetch_all("looking for stored rows", &sql, &[], &[Ty::Int])
+            .await?
+            .is_empty();
+    }
+    Ok(holds)
+}
+
 impl Store {
+    /// Whether every portfolio table is empty (a first load: the store knows none of a
+    /// feed's ids, so there is nothing to look up).
+    pub async fn holds_no_portfolio(&self) -> Result<bool, StoreError> {
+        let mut tx = self.begin_read().await?;
+        let holds = tables_holding_rows(&mut tx).await?;
+        tx.commit().await?;
+        Ok(!holds.contains(&true))
+    }
+
     /// What the store holds of the ids a feed mentions, closed under the references the
     /// feed's rules follow (see `arrears_io::feed::Known`).
     pub async fn lookup(&self, m: &Mentions) -> Result<Known, StoreError> {
@@ -127,14 +149,7 @@ impl Store {
         let mut known = Known::default();
         let set = |ids: &mut dyn Iterator<Item = &str>| Cell::Text(Some(json_array(ids)));
         // An empty table holds none of the ids: a first full load asks nothing more.
-        let mut holds = [false; 6];
-        for t in schema::TABLES {
-            let sql = format!("SELECT CAST(1 AS BIGINT) FROM {} LIMIT 1", t.name);
-            holds[t.table as usize] = !tx
-                .fetch_all("looking for stored rows", &sql, &[], &[Ty::Int])
-                .await?
-                .is_empty();
-        }
+        let holds = tables_holding_rows(&mut tx).await?;
         let holds = |t: Table| holds[t as usize];
 
         // Payments named by the feed, the reversals of those, and the payments that stored
@@ -360,6 +375,15 @@ impl Store {
                     (inserted, staged)
                 }};
             }
+            // SQLite: a load into an empty table goes in without the table's secondary
+            // indexes, which are built again afterwards from the loaded rows (one sort each
+            // instead of millions of B-tree inserts). Dropping and creating them are part of
+            // the one transaction: a failure or a kill leaves them as they were.
+            let deferred = if d == Dialect::Sqlite && rows.counts()[t.table as usize] > 0 {
+                drop_sqlite_indexes_if_empty(&mut tx, t.name).await?
+            } else {
+                Vec::new()
+            };
             let (direct, staged) = match t.table {
                 Table::Borrowers => split_load!(
                     rows.borrowers,
@@ -395,6 +419,10 @@ impl Store {
                     |r: &arrears_io::feed::FeedPromise| known.promises.contains(r.id.as_str())
                 ),
             };
+            for sql in &deferred {
+                progress(&format!("indexing {}", t.name), 0);
+                tx.exec("building an index", sql, &[]).await?;
+            }
             let mut c = TableCounts {
                 table: t.name,
                 rows: direct + staged,
@@ -509,6 +537,47 @@ async fn drop_foreign_keys(tx: &mut Tx) -> Result<Vec<(String, String, String)>,
         )
         .await?;
         out.push((table.to_owned(), name.to_owned(), def.to_owned()));
+    }
+    Ok(out)
+}
+
+/// SQLite: when `table` holds no rows, drops its secondary indexes (those of the schema's
+/// `CREATE INDEX` statements, not the primary key's) and returns the statements that build
+/// them again; otherwise drops nothing. Read from the catalogue, so a later migration's
+/// index is covered.
+async fn drop_sqlite_indexes_if_empty(tx: &mut Tx, table: &str) -> Result<Vec<String>, StoreError> {
+    let any = tx
+        .fetch_all(
+            "looking for stored rows",
+            &format!("SELECT 1 FROM {table} LIMIT 1"),
+            &[],
+            &[Ty::Int],
+        )
+        .await?;
+    if !any.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = tx
+        .fetch_all(
+            "listing indexes",
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 \
+             AND sql IS NOT NULL ORDER BY name",
+            &[Cell::Text(Some(table.to_owned()))],
+            &[Ty::Text, Ty::Text],
+        )
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let (Some(name), Some(sql)) = (r[0].text(), r[1].text()) else {
+            return Err(StoreError::Internal("an index without a name".into()));
+        };
+        tx.exec(
+            "dropping an index for the load",
+            &format!("DROP INDEX {name}"),
+            &[],
+        )
+        .await?;
+        out.push(sql.to_owned());
     }
     Ok(out)
 }
@@ -674,4 +743,41 @@ fn insert_sql(t: &TableDef) -> String {
         key_join(t),
         name = t.name,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indexes_dropped_for_a_load_are_built_again() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let target = crate::DbTarget::Sqlite(dir.path().join("s.db"));
+            let store = Store::open(&target).await.unwrap();
+            let list = "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name";
+            let before = store
+                .fetch_once("indexes", list, &[], &[Ty::Text, Ty::Text])
+                .await
+                .unwrap();
+            let mut tx = store.begin().await.unwrap();
+            let rebuild = drop_sqlite_indexes_if_empty(&mut tx, "payments")
+                .await
+                .unwrap();
+            assert!(rebuild.len() >= 2, "{rebuild:?}");
+            for sql in &rebuild {
+                tx.exec("building", sql, &[]).await.unwrap();
+            }
+            tx.commit().await.unwrap();
+            let after = store
+                .fetch_once("indexes", list, &[], &[Ty::Text, Ty::Text])
+                .await
+                .unwrap();
+            assert_eq!(before, after);
+        });
+    }
 }

@@ -347,15 +347,24 @@ pub async fn read_feed(
     use arrears_io::feed;
     let join = |e: tokio::task::JoinError| StoreError::Internal(format!("reading task: {e}"));
     let d = dir.to_owned();
+    // Into an empty store (a first full load) the store knows none of the ids: the survey,
+    // a whole extra pass over the files, would find nothing to ask about.
+    let survey = !store.holds_no_portfolio().await?;
     let (files, mentions) = tokio::task::spawn_blocking(move || {
         let files = feed::locate_feed(&d)?;
-        let mentions = feed::survey(&files)?;
+        let mentions = if survey {
+            Some(feed::survey(&files)?)
+        } else {
+            None
+        };
         Ok::<_, feed::FeedError>((files, mentions))
     })
     .await
     .map_err(join)??;
-    let known = store.lookup(&mentions).await?;
-    drop(mentions);
+    let known = match mentions {
+        Some(m) => store.lookup(&m).await?,
+        None => arrears_io::feed::Known::default(),
+    };
     let (outcome, known) = tokio::task::spawn_blocking(move || {
         let outcome = feed::read_feed(files, &known, &*progress);
         (outcome, known)

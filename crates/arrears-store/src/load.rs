@@ -4,7 +4,7 @@
 //! error here: the store's contents were checked on import and are checked again on load).
 
 use crate::schema::{self, TableDef};
-use crate::sql::{Cell, Dialect, Ty};
+use crate::sql::{Cell, Ty};
 use crate::{Store, StoreError};
 use arrears_domain::parse;
 use arrears_domain::portfolio::{ContactRow, InstallmentRow, LoanRow, PaymentRow, PromiseRow};
@@ -86,21 +86,26 @@ impl Cells<'_> {
     }
 }
 
-/// `SELECT cols FROM table`, dates and instants read back as text, in storage order: no
-/// ORDER BY, which spares sorting millions of rows. The builder orders what needs an order
-/// itself (installments by loan and seq, payments grouped by loan, reversals by instant),
-/// and stored rows hold no duplicate ids whose order would decide which one is kept.
-fn select_all(d: Dialect, t: &TableDef) -> (String, Vec<Ty>) {
-    let cols: Vec<String> = t.cols.iter().map(|c| d.select(c.name, c.ty)).collect();
-    let tys = t.cols.iter().map(|c| c.ty).collect();
-    (format!("SELECT {} FROM {}", cols.join(", "), t.name), tys)
+/// Every stored row of `t`, dates and instants read back as text, in storage order: no
+/// ORDER BY over the whole table, which spares sorting millions of rows. The builder orders
+/// what needs an order itself (installments by loan and seq, payments grouped by loan,
+/// reversals by instant), and stored rows hold no duplicate ids whose order would decide
+/// which one is kept.
+async fn load_table(
+    tx: &mut crate::sql::Tx,
+    what: &str,
+    t: &TableDef,
+    f: impl FnMut(&[Cell]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let cols: Vec<(&str, Ty)> = t.cols.iter().map(|c| (c.name, c.ty)).collect();
+    let key = t.without_rowid().then_some(t.key);
+    tx.fetch_table(what, t.name, &cols, key, f).await
 }
 
 impl Store {
     /// The stored portfolio, built and checked by `PortfolioBuilder` as a file read is.
     /// All tables are read in one consistent snapshot of the store.
     pub async fn load_portfolio(&self) -> Result<Portfolio, StoreError> {
-        let d = self.dialect();
         let mut tx = self.begin_read().await?;
         let mut b = PortfolioBuilder::new();
         let mut zones: HashMap<String, TimeZoneName> = HashMap::new();
@@ -114,8 +119,7 @@ impl Store {
         };
 
         let mut line = 0u64;
-        let (sql, tys) = select_all(d, &schema::BORROWERS);
-        tx.fetch("loading borrowers", &sql, &[], &tys, |r| {
+        load_table(&mut tx, "loading borrowers", &schema::BORROWERS, |r| {
             line += 1;
             let c = Cells {
                 table: "borrowers",
@@ -160,8 +164,7 @@ impl Store {
         .await?;
 
         let mut line = 0u64;
-        let (sql, tys) = select_all(d, &schema::LOANS);
-        tx.fetch("loading loans", &sql, &[], &tys, |r| {
+        load_table(&mut tx, "loading loans", &schema::LOANS, |r| {
             line += 1;
             let c = Cells {
                 table: "loans",
@@ -195,43 +198,46 @@ impl Store {
         .await?;
 
         let mut line = 0u64;
-        let (sql, tys) = select_all(d, &schema::INSTALLMENTS);
-        tx.fetch("loading installments", &sql, &[], &tys, |r| {
-            line += 1;
-            let c = Cells {
-                table: "installments",
-                def: &schema::INSTALLMENTS,
-                r,
-            };
-            let f = |e| c.field(e);
-            let loan_id = c.text("loan_id")?;
-            let seq = u32::try_from(c.int("seq")?).map_err(|_| c.bad("seq", "out of range"))?;
-            let row = InstallmentRow {
-                due_date: c.date("due_date")?,
-                principal: Minor::non_negative("principal_minor", c.int("principal_minor")?)
-                    .map_err(f)?,
-                interest: Minor::non_negative("interest_minor", c.int("interest_minor")?)
-                    .map_err(f)?,
-                fee: Minor::non_negative("fee_minor", c.int("fee_minor")?).map_err(f)?,
-            };
-            let loan = b.loan_index(loan_id);
-            b.add_installment(
-                RowRef {
-                    table: Table::Installments,
-                    line,
-                },
-                loan_id,
-                loan,
-                seq,
-                Ok(row),
-            );
-            Ok(())
-        })
+        load_table(
+            &mut tx,
+            "loading installments",
+            &schema::INSTALLMENTS,
+            |r| {
+                line += 1;
+                let c = Cells {
+                    table: "installments",
+                    def: &schema::INSTALLMENTS,
+                    r,
+                };
+                let f = |e| c.field(e);
+                let loan_id = c.text("loan_id")?;
+                let seq = u32::try_from(c.int("seq")?).map_err(|_| c.bad("seq", "out of range"))?;
+                let row = InstallmentRow {
+                    due_date: c.date("due_date")?,
+                    principal: Minor::non_negative("principal_minor", c.int("principal_minor")?)
+                        .map_err(f)?,
+                    interest: Minor::non_negative("interest_minor", c.int("interest_minor")?)
+                        .map_err(f)?,
+                    fee: Minor::non_negative("fee_minor", c.int("fee_minor")?).map_err(f)?,
+                };
+                let loan = b.loan_index(loan_id);
+                b.add_installment(
+                    RowRef {
+                        table: Table::Installments,
+                        line,
+                    },
+                    loan_id,
+                    loan,
+                    seq,
+                    Ok(row),
+                );
+                Ok(())
+            },
+        )
         .await?;
 
         let mut line = 0u64;
-        let (sql, tys) = select_all(d, &schema::PAYMENTS);
-        tx.fetch("loading payments", &sql, &[], &tys, |r| {
+        load_table(&mut tx, "loading payments", &schema::PAYMENTS, |r| {
             line += 1;
             let c = Cells {
                 table: "payments",
@@ -263,8 +269,7 @@ impl Store {
         .await?;
 
         let mut line = 0u64;
-        let (sql, tys) = select_all(d, &schema::CONTACTS);
-        tx.fetch("loading contacts", &sql, &[], &tys, |r| {
+        load_table(&mut tx, "loading contacts", &schema::CONTACTS, |r| {
             line += 1;
             let c = Cells {
                 table: "contacts",
@@ -305,8 +310,7 @@ impl Store {
         .await?;
 
         let mut line = 0u64;
-        let (sql, tys) = select_all(d, &schema::PROMISES);
-        tx.fetch("loading promises", &sql, &[], &tys, |r| {
+        load_table(&mut tx, "loading promises", &schema::PROMISES, |r| {
             line += 1;
             let c = Cells {
                 table: "promises",

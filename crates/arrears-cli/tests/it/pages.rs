@@ -715,13 +715,13 @@ async fn browse(
             async move {
                 let mut last = String::from("(element never found)");
                 for _ in 0..200 {
-                    if let Ok(el) = c.find(Locator::Id(id)).await {
-                        if let Ok(text) = el.text().await {
-                            if ok(&text) {
-                                return Ok(text);
-                            }
-                            last = text;
+                    if let Ok(el) = c.find(Locator::Id(id)).await
+                        && let Ok(text) = el.text().await
+                    {
+                        if ok(&text) {
+                            return Ok(text);
                         }
+                        last = text;
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
