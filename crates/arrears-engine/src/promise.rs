@@ -312,7 +312,8 @@ mod tests {
                 prop_assert!(earlier_or_same, "kept on {} became {:?}", on, after);
             }
             if matches!(after, PromiseOutcome::Broken { .. }) {
-                prop_assert!(matches!(before, PromiseOutcome::Broken { .. }));
+                let was_broken = matches!(before, PromiseOutcome::Broken { .. });
+                prop_assert!(was_broken, "became broken from {:?}", before);
             }
         }
 

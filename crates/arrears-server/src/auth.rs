@@ -136,12 +136,27 @@ const TOKEN_CACHE_MAX: usize = 10_000;
 
 /// Live tokens recently found in the store, by hash: the name and when it was looked up.
 /// Unknown tokens are never cached (each costs a lookup, and never a false yes).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TokenCache {
+    ttl: Duration,
     live: Mutex<HashMap<String, (String, Instant)>>,
 }
 
+impl Default for TokenCache {
+    fn default() -> TokenCache {
+        TokenCache::with_ttl(TOKEN_CACHE_TTL)
+    }
+}
+
 impl TokenCache {
+    /// A cache that trusts a lookup for `ttl` (zero: ask the store on every request).
+    pub fn with_ttl(ttl: Duration) -> TokenCache {
+        TokenCache {
+            ttl,
+            live: Mutex::new(HashMap::new()),
+        }
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, (String, Instant)>) -> T) -> T {
         let mut g = match self.live.lock() {
             Ok(g) => g,
@@ -150,11 +165,11 @@ impl TokenCache {
         f(&mut g)
     }
 
-    /// The token's name if it was found live less than [`TOKEN_CACHE_TTL`] before `now`.
+    /// The token's name if it was found live less than the cache's ttl before `now`.
     pub fn get(&self, hash: &str, now: Instant) -> Option<String> {
         self.with(|m| {
             m.get(hash)
-                .filter(|(_, at)| now.saturating_duration_since(*at) < TOKEN_CACHE_TTL)
+                .filter(|(_, at)| now.saturating_duration_since(*at) < self.ttl)
                 .map(|(name, _)| name.clone())
         })
     }
@@ -270,6 +285,9 @@ mod tests {
             "asks the store again"
         );
         assert_eq!(c.get("other", t0), None);
+        let none = TokenCache::with_ttl(Duration::ZERO);
+        none.put("h", "dialer", t0);
+        assert_eq!(none.get("h", t0), None, "a zero ttl caches nothing");
     }
 
     #[test]

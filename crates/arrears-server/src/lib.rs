@@ -72,6 +72,15 @@ pub enum ServerError {
 
 impl AppState {
     pub fn new(store: Store, evidence: Option<Evidence>) -> Result<AppState, ServerError> {
+        AppState::with_token_cache(store, evidence, auth::TokenCache::default())
+    }
+
+    /// [`AppState::new`] with another token cache (a zero ttl: revocation is seen at once).
+    pub fn with_token_cache(
+        store: Store,
+        evidence: Option<Evidence>,
+        tokens: auth::TokenCache,
+    ) -> Result<AppState, ServerError> {
         Ok(AppState {
             inner: Arc::new(Inner {
                 access_log: access::AccessLog::new(store.clone()),
@@ -80,7 +89,7 @@ impl AppState {
                 metrics: metrics::Metrics::default(),
                 evidence,
                 logins: auth::LoginLimiter::default(),
-                tokens: auth::TokenCache::default(),
+                tokens,
             }),
         })
     }

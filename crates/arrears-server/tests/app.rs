@@ -20,7 +20,14 @@ async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let target = DbTarget::Sqlite(dir.path().join("a.db"));
     let store = Store::open(&target).await.unwrap();
-    let router = app(AppState::new(store.clone(), None).unwrap());
+    // No token caching here, so a revocation below is seen by the very next request (the
+    // 5-second cache of live tokens is covered by the unit tests in auth.rs).
+    let router = app(AppState::with_token_cache(
+        store.clone(),
+        None,
+        arrears_server::auth::TokenCache::with_ttl(std::time::Duration::ZERO),
+    )
+    .unwrap());
     Fixture {
         _dir: dir,
         store,

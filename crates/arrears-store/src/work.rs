@@ -13,7 +13,7 @@
 use crate::schema::{date_text, ts_text};
 use crate::service::{borrower_contacts_in, loan_owner, lock_loan_borrower};
 use crate::sql::{Cell, Dialect, Tx, Ty};
-use crate::{Access, BorrowerContacts, Ingested, Store, StoreError};
+use crate::{BorrowerContacts, Ingested, Store, StoreError};
 use arrears_domain::TimeZoneName;
 use arrears_engine::{
     InstalmentProgress, PaymentMove, PromiseOutcome, PromiseTerms, instalment_progress,
@@ -1206,44 +1206,6 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    /// Records many reads at once (one per borrower a plan or a queue shows).
-    pub async fn log_accesses(&self, all: &[Access]) -> Result<(), StoreError> {
-        if all.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.begin().await?;
-        let d = tx.dialect();
-        for chunk in all.chunks(200) {
-            let mut sql = String::from(
-                "INSERT INTO access_log (at, actor, action, borrower_id, loan_id) VALUES ",
-            );
-            let mut args = Vec::with_capacity(chunk.len() * 5);
-            for (i, a) in chunk.iter().enumerate() {
-                let n = i * 5;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!(
-                    "({}, ${}, ${}, ${}, ${})",
-                    d.param(n + 1, Ty::Ts),
-                    n + 2,
-                    n + 3,
-                    n + 4,
-                    n + 5
-                ));
-                args.extend([
-                    ts(a.at),
-                    text(&a.actor),
-                    text(&a.action),
-                    opt_text(a.borrower_id.as_deref()),
-                    opt_text(a.loan_id.as_deref()),
-                ]);
-            }
-            tx.exec("logging accesses", &sql, &args).await?;
-        }
-        tx.commit().await
     }
 }
 

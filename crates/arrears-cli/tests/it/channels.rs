@@ -237,7 +237,8 @@ fn smtp_session(s: TcpStream, mails: &Mutex<Vec<Mail>>, fail_rcpt: Option<&str>)
                 if l == ".\r\n" {
                     break;
                 }
-                data.push_str(&l);
+                // RFC 5321 4.5.2: a line the client began with a dot arrives with one more.
+                data.push_str(l.strip_prefix('.').unwrap_or(&l));
             }
             mails.lock().unwrap().push(Mail {
                 rcpt: rcpt.clone(),
@@ -611,6 +612,10 @@ fn a_plan_is_queued_once() {
     ]);
     let plan = tempfile::tempdir().unwrap();
     let plan_dir = plan.path().to_str().unwrap();
+    // Messages are planned only when they can be signed (otherwise ALL-IDENTITY blocks them).
+    let keys = plan.path().join("keys");
+    let keys = keys.to_str().unwrap();
+    ok(&["keys", "init", "--dir", keys]);
     ok(&[
         "plan",
         "--as-of",
@@ -618,6 +623,8 @@ fn a_plan_is_queued_once() {
         "--quiet",
         "--db",
         &db.target,
+        "--keys",
+        keys,
         "--out",
         plan_dir,
     ]);
