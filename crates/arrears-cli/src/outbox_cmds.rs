@@ -304,7 +304,7 @@ fn plan_messages(a: &EnqueueArgs, dir: &Path) -> Result<Vec<Candidate>, Failure>
 
 fn enqueue_cmd(a: &EnqueueArgs) -> Result<(), Failure> {
     let target = crate::store_cmds::parse_target(&a.db)?;
-    let now = Timestamp::now();
+    let now = wall_clock();
     let candidates = match &a.plan_dir {
         Some(dir) => plan_messages(a, dir)?,
         None => vec![one_message(a, now)?],
@@ -420,7 +420,7 @@ fn send_cmd(a: &SendArgs) -> Result<(), Failure> {
             store: &store,
             packs: &packs,
             channels,
-            worker: format!("{}-{}", std::process::id(), Timestamp::now().as_nanosecond()),
+            worker: format!("{}-{}", std::process::id(), wall_clock().as_nanosecond()),
             lease: SignedDuration::from_secs(a.lease_secs.max(1)),
             batch: a.batch.max(1),
             backoff: Backoff {
@@ -431,7 +431,7 @@ fn send_cmd(a: &SendArgs) -> Result<(), Failure> {
         };
         let mut total = arrears_channels::DispatchReport::default();
         loop {
-            let now = fixed_now.unwrap_or_else(Timestamp::now);
+            let now = fixed_now.unwrap_or_else(wall_clock);
             let r = d.run_once(now).await?;
             total.claimed += r.claimed;
             total.sent += r.sent;
@@ -501,4 +501,11 @@ fn status_cmd(a: &StatusArgs) -> Result<(), Failure> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(())
+}
+
+/// The edge: when a message is queued and when the outbox is drained is the wall clock's
+/// business (`send --now` fixes it for tests).
+#[allow(clippy::disallowed_methods)]
+fn wall_clock() -> Timestamp {
+    Timestamp::now()
 }
