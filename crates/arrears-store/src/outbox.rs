@@ -11,6 +11,7 @@
 //! how long to back off are the caller's: this module reads no clock.
 
 use crate::schema::ts_text;
+use crate::schema::{opt_text, text, ts};
 use crate::sql::{Cell, Dialect, Tx, Ty, json_array};
 use crate::{Store, StoreError};
 use jiff::Timestamp;
@@ -195,18 +196,6 @@ fn select_list(d: Dialect) -> String {
 
 fn read_tys() -> Vec<Ty> {
     COLS.iter().map(|(_, t)| *t).collect()
-}
-
-fn text(s: &str) -> Cell {
-    Cell::Text(Some(s.to_owned()))
-}
-
-fn opt_text(s: Option<&str>) -> Cell {
-    Cell::Text(s.map(str::to_owned))
-}
-
-fn ts(t: Timestamp) -> Cell {
-    Cell::Text(Some(ts_text(t)))
 }
 
 fn opt_ts(t: Option<Timestamp>) -> Cell {

@@ -8,12 +8,11 @@
 //! `INSERT` of the borrower's session are one transaction, so two visits at once cannot both
 //! win.
 
+use crate::schema::{text, ts};
 use crate::service::ServiceError;
 use crate::sql::{Cell, Ty};
 use crate::{Store, StoreError};
 use jiff::Timestamp;
-
-use crate::schema::ts_text;
 
 /// Who a session belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,14 +46,6 @@ pub struct NewSession<'a> {
 pub struct DisputeNote {
     pub at: Timestamp,
     pub body: String,
-}
-
-fn text(s: &str) -> Cell {
-    Cell::Text(Some(s.to_owned()))
-}
-
-fn ts(t: Timestamp) -> Cell {
-    Cell::Text(Some(ts_text(t)))
 }
 
 fn instant(table: &'static str, column: &'static str, c: &Cell) -> Result<Timestamp, StoreError> {

@@ -183,16 +183,21 @@ pub(crate) fn date_text(d: Date) -> String {
     d.to_string()
 }
 
-fn text(s: &str) -> Cell {
+// Cells for bound arguments, shared by every module that writes statements.
+pub(crate) fn text(s: &str) -> Cell {
     Cell::Text(Some(s.to_owned()))
 }
 
-fn opt_text(s: Option<&str>) -> Cell {
+pub(crate) fn opt_text(s: Option<&str>) -> Cell {
     Cell::Text(s.map(str::to_owned))
 }
 
-fn int(v: i64) -> Cell {
+pub(crate) fn int(v: i64) -> Cell {
     Cell::Int(Some(v))
+}
+
+pub(crate) fn ts(t: Timestamp) -> Cell {
+    Cell::Text(Some(ts_text(t)))
 }
 
 fn boolean(v: bool) -> Cell {

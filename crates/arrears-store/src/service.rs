@@ -15,7 +15,8 @@
 //! transaction after the borrower's row is locked: two contacts recorded at once for one
 //! borrower are decided one after the other, so a cap cannot be passed by racing.
 
-use crate::schema::{self, date_text, ts_text};
+use crate::schema::{self, date_text};
+use crate::schema::{int, opt_text, text, ts};
 use crate::sql::{Cell, Dialect, Tx, Ty};
 use crate::{Store, StoreError};
 use arrears_domain::portfolio::ContactRow;
@@ -187,22 +188,6 @@ pub struct Access {
     pub action: String,
     pub borrower_id: Option<String>,
     pub loan_id: Option<String>,
-}
-
-fn text(s: &str) -> Cell {
-    Cell::Text(Some(s.to_owned()))
-}
-
-fn opt_text(s: Option<&str>) -> Cell {
-    Cell::Text(s.map(str::to_owned))
-}
-
-fn ts(t: Timestamp) -> Cell {
-    Cell::Text(Some(ts_text(t)))
-}
-
-fn int(v: i64) -> Cell {
-    Cell::Int(Some(v))
 }
 
 fn corrupt(table: &'static str, key: &str, column: &'static str, detail: String) -> StoreError {

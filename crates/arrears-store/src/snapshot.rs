@@ -6,6 +6,7 @@
 //! Events are never deleted: a recomputation adds a new set, and `event_days` names the
 //! current set of each date.
 
+use crate::schema::int;
 use crate::sql::{Cell, Tx, Ty};
 use crate::{Store, StoreError};
 use arrears_domain::{Config, Portfolio};
@@ -93,10 +94,6 @@ const EVENT_KINDS: [&str; 3] = ["status", "bucket", "stage"];
 
 fn date_cell(d: Option<Date>) -> Cell {
     Cell::Text(d.map(|d| d.to_string()))
-}
-
-fn int(v: i64) -> Cell {
-    Cell::Int(Some(v))
 }
 
 fn parse_date(s: Option<&str>) -> Option<Date> {

@@ -10,7 +10,8 @@
 //! plan's and a case's state is their latest status row, a placement is live until it has a
 //! recall row.
 
-use crate::schema::{date_text, ts_text};
+use crate::schema::date_text;
+use crate::schema::{int, opt_text, text, ts};
 use crate::service::{borrower_contacts_in, loan_owner, lock_loan_borrower};
 use crate::sql::{Cell, Dialect, Tx, Ty};
 use crate::{BorrowerContacts, Ingested, Store, StoreError};
@@ -204,22 +205,6 @@ pub struct StoredWriteOff {
     pub outstanding_minor: i64,
     pub recorded_at: Timestamp,
     pub actor: String,
-}
-
-fn text(s: &str) -> Cell {
-    Cell::Text(Some(s.to_owned()))
-}
-
-fn opt_text(s: Option<&str>) -> Cell {
-    Cell::Text(s.map(str::to_owned))
-}
-
-fn ts(t: Timestamp) -> Cell {
-    Cell::Text(Some(ts_text(t)))
-}
-
-fn int(v: i64) -> Cell {
-    Cell::Int(Some(v))
 }
 
 fn corrupt(table: &'static str, column: &'static str, v: &str) -> StoreError {
