@@ -387,13 +387,44 @@ pub(crate) fn decide(
     bc: &BorrowerContacts,
     at: Timestamp,
 ) -> Decision {
-    let facts = BorrowerFacts::from_borrower(&bc.borrower);
+    let mut facts = BorrowerFacts::from_borrower(&bc.borrower);
+    if let Some(p) = &bc.preferences {
+        apply_preferences(&mut facts, &bc.borrower, p);
+    }
     let history: Vec<ContactRecord> = bc
         .contacts
         .iter()
         .filter_map(|c| ContactRecord::from_row(&bc.borrower.id, c.loan_id.as_ref(), &c.row))
         .collect();
     arrears_policy::check(proposed, &facts, &history, at, state.packs())
+}
+
+/// What the engine can take from the channels and hours a borrower chose on the portal: a
+/// channel left out opts the borrower's own target of it out of electronic messages (SMS to
+/// the phone, e-mail to the address; the packs' opt-out rules), and the hours become the
+/// agreed contact hours (honoured where a pack honours them, CN-HOURS). A call left out has
+/// no fact to go into; the pages show it to the agent.
+pub(crate) fn apply_preferences(
+    facts: &mut BorrowerFacts,
+    b: &arrears_domain::BorrowerRow,
+    p: &arrears_store::ContactPreferences,
+) {
+    let declined = |c: &str| !p.channels.iter().any(|x| x == c);
+    if declined("sms")
+        && let Some(t) = b.phone.as_deref().and_then(|t| Target::phone(t).ok())
+    {
+        facts.opted_out.push(t);
+    }
+    if declined("email")
+        && let Some(t) = b.email.as_deref().and_then(|t| Target::email(t).ok())
+    {
+        facts.opted_out.push(t);
+    }
+    if let Some((from, to)) = p.hours
+        && let Ok(w) = arrears_policy::LocalWindow::new(from, to)
+    {
+        facts.agreed_contact_hours = Some(w);
+    }
 }
 
 fn answer(d: &Decision) -> CheckResponse {

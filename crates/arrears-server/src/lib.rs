@@ -17,6 +17,7 @@ pub mod error;
 pub mod metrics;
 pub mod pages;
 pub mod work;
+pub mod workbench;
 
 use arrears_policy::PackSet;
 use arrears_store::Store;
@@ -53,6 +54,9 @@ struct Inner {
     logins: auth::LoginLimiter,
     tokens: auth::TokenCache,
     access_log: access::AccessLog,
+    /// Buckets, stages and the business zone of the pages' plans and dashboard.
+    config: arrears_domain::Config,
+    plans: workbench::PlanCache,
 }
 
 /// What every handler shares. Cheap to clone.
@@ -90,6 +94,8 @@ impl AppState {
                 evidence,
                 logins: auth::LoginLimiter::default(),
                 tokens,
+                config: arrears_domain::Config::default(),
+                plans: workbench::PlanCache::default(),
             }),
         })
     }
@@ -121,6 +127,14 @@ impl AppState {
     /// Where reads of a borrower's data are logged (batched commits, see [`access`]).
     pub fn access_log(&self) -> &access::AccessLog {
         &self.inner.access_log
+    }
+
+    pub fn config(&self) -> &arrears_domain::Config {
+        &self.inner.config
+    }
+
+    pub(crate) fn plans(&self) -> &workbench::PlanCache {
+        &self.inner.plans
     }
 }
 

@@ -21,7 +21,7 @@
 use crate::api::{self, ContactRequest};
 use crate::auth::{self, Actor, sha256_hex};
 use crate::error::ApiError;
-use crate::{AppState, now};
+use crate::{AppState, now, workbench};
 use arrears_domain::types::{BorrowerId, Currency, LoanId};
 use arrears_policy::{Channel, Decision, Party, ProposedContact, Target};
 use arrears_store::{
@@ -55,6 +55,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", post(logout))
+        .route("/dashboard", get(dashboard))
         .route("/accounts", get(open_account))
         .route("/accounts/{loan_id}", get(account_page))
         .route("/accounts/{loan_id}/calls", post(log_call))
@@ -63,6 +64,12 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/b/{borrower_id}", get(portal_page))
         .route("/portal/b/{borrower_id}/verify", get(portal_verify))
         .route("/portal/b/{borrower_id}/dispute", post(portal_dispute))
+        .route("/portal/b/{borrower_id}/cease", post(portal_cease))
+        .route(
+            "/portal/b/{borrower_id}/preferences",
+            post(portal_preferences),
+        )
+        .route("/portal/b/{borrower_id}/plan", post(portal_plan))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -239,6 +246,97 @@ pub struct Texts {
     pub signed_out: &'static str,
     pub outbound: &'static str,
     pub inbound: &'static str,
+    pub queue_title: &'static str,
+    pub queue_all: &'static str,
+    pub queue_empty: &'static str,
+    pub plan_of: &'static str,
+    pub plan_made: &'static str,
+    pub priority: &'static str,
+    pub reason: &'static str,
+    pub window: &'static str,
+    pub today_status: &'static str,
+    pub not_worked: &'static str,
+    pub stage: &'static str,
+    pub rule: &'static str,
+    pub date: &'static str,
+    pub show: &'static str,
+    pub installments: &'static str,
+    pub seq: &'static str,
+    pub due_date: &'static str,
+    pub fee: &'static str,
+    pub interest: &'static str,
+    pub principal: &'static str,
+    pub total: &'static str,
+    pub covered: &'static str,
+    pub waterfall_help: &'static str,
+    pub payments: &'static str,
+    pub no_payments: &'static str,
+    pub received: &'static str,
+    pub amount: &'static str,
+    pub reversal_of: &'static str,
+    pub promises: &'static str,
+    pub no_promises: &'static str,
+    pub made_at: &'static str,
+    pub state: &'static str,
+    pub promise_amount: &'static str,
+    pub promise_due: &'static str,
+    pub promise_help: &'static str,
+    pub promise_needed: &'static str,
+    pub preferences: &'static str,
+    pub channels_chosen: &'static str,
+    pub hours_chosen: &'static str,
+    pub no_preferences: &'static str,
+    pub calls_declined: &'static str,
+    pub proposals: &'static str,
+    pub from_date: &'static str,
+    pub dash_title: &'static str,
+    pub by_bucket: &'static str,
+    pub by_stage: &'static str,
+    pub snapshot_of: &'static str,
+    pub no_snapshots: &'static str,
+    pub roll_rates: &'static str,
+    pub from_bucket: &'static str,
+    pub to_bucket: &'static str,
+    pub loans: &'static str,
+    pub rate: &'static str,
+    pub needs_two: &'static str,
+    pub cure_rate: &'static str,
+    pub period: &'static str,
+    pub delinquent_start: &'static str,
+    pub cured: &'static str,
+    pub promise_kept: &'static str,
+    pub blocked_by_rule: &'static str,
+    pub no_blocked: &'static str,
+    pub agent_perf: &'static str,
+    pub agent: &'static str,
+    pub contacts_n: &'static str,
+    pub right_party: &'static str,
+    pub promises_n: &'static str,
+    pub no_activity: &'static str,
+    pub arms: &'static str,
+    pub arm: &'static str,
+    pub collected: &'static str,
+    pub no_data: &'static str,
+    pub cease_title: &'static str,
+    pub cease_help: &'static str,
+    pub cease_send: &'static str,
+    pub cease_recorded: &'static str,
+    pub prefs_title: &'static str,
+    pub prefs_help: &'static str,
+    pub hours_from: &'static str,
+    pub hours_to: &'static str,
+    pub prefs_save: &'static str,
+    pub prefs_saved: &'static str,
+    pub prefs_bad: &'static str,
+    pub proposal_title: &'static str,
+    pub proposal_help: &'static str,
+    pub n_installments: &'static str,
+    pub installment_amount: &'static str,
+    pub first_due: &'static str,
+    pub note: &'static str,
+    pub proposal_send: &'static str,
+    pub proposal_recorded: &'static str,
+    pub proposal_bad: &'static str,
 }
 
 static EN: Texts = Texts {
@@ -338,6 +436,97 @@ static EN: Texts = Texts {
     signed_out: "You are signed out.",
     outbound: "to you",
     inbound: "from you",
+    queue_title: "My queue for today",
+    queue_all: "Today's call queue (all agents)",
+    queue_empty: "No calls are planned for your accounts on this date.",
+    plan_of: "Plan of",
+    plan_made: "made at",
+    priority: "Priority",
+    reason: "Reason",
+    window: "Call window (UTC)",
+    today_status: "Worked today",
+    not_worked: "not worked yet",
+    stage: "Stage",
+    rule: "Strategy rule",
+    date: "Date",
+    show: "Show",
+    installments: "Installments",
+    seq: "No.",
+    due_date: "Due date",
+    fee: "Fee",
+    interest: "Interest",
+    principal: "Principal",
+    total: "Total",
+    covered: "Covered by payments",
+    waterfall_help: "Payments are applied installment by installment in order, and within each to the fee, then the interest, then the principal; the penalty is shown apart.",
+    payments: "Payments",
+    no_payments: "No payments are recorded.",
+    received: "Received (UTC)",
+    amount: "Amount",
+    reversal_of: "reversal of",
+    promises: "Promises to pay",
+    no_promises: "No promises are recorded.",
+    made_at: "Made (UTC)",
+    state: "State",
+    promise_amount: "Promise amount",
+    promise_due: "Promise due date",
+    promise_help: "With the outcome “Promise to pay”, give the amount and the date.",
+    promise_needed: "A promise needs the outcome “Promise to pay”, an amount above zero in this loan's currency and a due date from today on.",
+    preferences: "What the borrower asked for",
+    channels_chosen: "Channels accepted",
+    hours_chosen: "Agreed hours (borrower's local time)",
+    no_preferences: "The borrower chose no channels or hours.",
+    calls_declined: "The borrower does not accept calls. The compliance check cannot hold this yet: do not call.",
+    proposals: "Payment plans the borrower proposed",
+    from_date: "from",
+    dash_title: "Manager dashboard",
+    by_bucket: "Loans by bucket",
+    by_stage: "Loans by stage",
+    snapshot_of: "Snapshot of",
+    no_snapshots: "No daily run has written a snapshot yet.",
+    roll_rates: "Roll rates",
+    from_bucket: "From",
+    to_bucket: "To",
+    loans: "Loans",
+    rate: "Rate %",
+    needs_two: "Roll and cure rates need snapshots of two business dates.",
+    cure_rate: "Cure rate %",
+    period: "Period",
+    delinquent_start: "Delinquent at start",
+    cured: "Cured",
+    promise_kept: "Promise-kept rate %",
+    blocked_by_rule: "Blocked contacts by rule (the day's plan)",
+    no_blocked: "The day's plan blocked no contact.",
+    agent_perf: "Agent performance today",
+    agent: "Agent",
+    contacts_n: "Contacts",
+    right_party: "Right-party contacts",
+    promises_n: "Promises",
+    no_activity: "Nothing was recorded today.",
+    arms: "Strategy arms compared",
+    arm: "Arm",
+    collected: "Collected",
+    no_data: "No data.",
+    cease_title: "Stop collection contact",
+    cease_help: "You can ask us to stop contacting you about this debt. After that we send only what the law requires.",
+    cease_send: "Ask to stop contact",
+    cease_recorded: "Your request was recorded: collection contacts stop.",
+    prefs_title: "How and when we may contact you",
+    prefs_help: "Tick the ways we may contact you, and the hours that suit you (your local time).",
+    hours_from: "From",
+    hours_to: "To",
+    prefs_save: "Save my choices",
+    prefs_saved: "Your choices were saved.",
+    prefs_bad: "Give times as HH:MM with the start before the end, or leave both empty.",
+    proposal_title: "Propose a payment plan",
+    proposal_help: "Tell us what you can pay. Your lender will look at it and answer you.",
+    n_installments: "Number of payments",
+    installment_amount: "Amount of each payment",
+    first_due: "First payment date",
+    note: "Anything else (optional)",
+    proposal_send: "Send the proposal",
+    proposal_recorded: "Your proposal was sent; your lender will answer.",
+    proposal_bad: "Choose one of your loans, 1 to 60 payments of an amount above zero, and a first date from today on.",
 };
 
 static ZH: Texts = Texts {
@@ -437,6 +626,97 @@ static ZH: Texts = Texts {
     signed_out: "您已退出。",
     outbound: "发给您",
     inbound: "来自您",
+    queue_title: "今日待办队列",
+    queue_all: "今日通话队列（全部坐席）",
+    queue_empty: "该日没有为您的账户安排通话。",
+    plan_of: "计划日期",
+    plan_made: "生成于",
+    priority: "优先级",
+    reason: "原因",
+    window: "通话时段（UTC）",
+    today_status: "今日处理",
+    not_worked: "尚未处理",
+    stage: "催收阶段",
+    rule: "策略规则",
+    date: "日期",
+    show: "显示",
+    installments: "还款计划",
+    seq: "期数",
+    due_date: "到期日",
+    fee: "费用",
+    interest: "利息",
+    principal: "本金",
+    total: "合计",
+    covered: "已由还款冲抵",
+    waterfall_help: "还款按期次顺序冲抵，每期内依次冲抵费用、利息、本金；罚息另列。",
+    payments: "还款记录",
+    no_payments: "没有还款记录。",
+    received: "到账时间（UTC）",
+    amount: "金额",
+    reversal_of: "冲正：",
+    promises: "还款承诺",
+    no_promises: "没有还款承诺。",
+    made_at: "做出时间（UTC）",
+    state: "状态",
+    promise_amount: "承诺金额",
+    promise_due: "承诺还款日",
+    promise_help: "结果为“承诺还款”时，请填写金额和日期。",
+    promise_needed: "承诺需选择结果“承诺还款”，金额大于零（以该贷款币种计），还款日不早于今天。",
+    preferences: "借款人的要求",
+    channels_chosen: "接受的联系渠道",
+    hours_chosen: "约定的联系时段（借款人当地时间）",
+    no_preferences: "借款人未选择联系渠道或时段。",
+    calls_declined: "借款人不接受电话联系。合规检查尚无法强制执行此项：请勿致电。",
+    proposals: "借款人提议的还款计划",
+    from_date: "起始于",
+    dash_title: "管理看板",
+    by_bucket: "按逾期阶段的贷款",
+    by_stage: "按催收阶段的贷款",
+    snapshot_of: "快照日期",
+    no_snapshots: "尚无日终批处理快照。",
+    roll_rates: "迁徙率",
+    from_bucket: "从",
+    to_bucket: "到",
+    loans: "贷款数",
+    rate: "比率 %",
+    needs_two: "迁徙率和治愈率需要两个营业日的快照。",
+    cure_rate: "治愈率 %",
+    period: "期间",
+    delinquent_start: "期初逾期",
+    cured: "已治愈",
+    promise_kept: "承诺履约率 %",
+    blocked_by_rule: "按规则拦截的联系（当日计划）",
+    no_blocked: "当日计划未拦截任何联系。",
+    agent_perf: "今日坐席表现",
+    agent: "坐席",
+    contacts_n: "联系次数",
+    right_party: "本人接通",
+    promises_n: "承诺",
+    no_activity: "今日尚无记录。",
+    arms: "策略分组对比",
+    arm: "分组",
+    collected: "回收金额",
+    no_data: "暂无数据。",
+    cease_title: "停止催收联系",
+    cease_help: "您可以要求我们停止就此欠款联系您。此后我们只发送法律要求的通知。",
+    cease_send: "要求停止联系",
+    cease_recorded: "您的要求已记录：催收联系将停止。",
+    prefs_title: "联系方式和时间",
+    prefs_help: "请勾选允许的联系方式，以及方便的时段（您的当地时间）。",
+    hours_from: "从",
+    hours_to: "至",
+    prefs_save: "保存我的选择",
+    prefs_saved: "您的选择已保存。",
+    prefs_bad: "时间请按 HH:MM 填写，开始早于结束，或两项都留空。",
+    proposal_title: "提议还款计划",
+    proposal_help: "告诉我们您能支付的金额。贷款机构会审阅并答复您。",
+    n_installments: "分期数",
+    installment_amount: "每期金额",
+    first_due: "首次还款日",
+    note: "其他说明（可选）",
+    proposal_send: "提交提议",
+    proposal_recorded: "您的提议已提交，贷款机构会答复您。",
+    proposal_bad: "请选择您的一笔贷款，1 至 60 期，每期金额大于零，首次还款日不早于今天。",
 };
 
 /// A vocabulary code (channel, outcome) as a person reads it.
@@ -460,6 +740,11 @@ fn label(lang: Lang, code: &str) -> String {
         "delivered" => ("Delivered", "已送达"),
         "bounced" => ("Bounced", "被退回"),
         "failed" => ("Failed", "失败"),
+        "pending" => ("Pending", "待履行"),
+        "kept" => ("Kept", "已履行"),
+        "broken" => ("Broken", "已违约"),
+        "payment" => ("Payment", "还款"),
+        "reversal" => ("Reversal", "冲正"),
         other => return other.to_owned(),
     };
     match lang {
@@ -966,6 +1251,22 @@ async fn logout(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Respons
     res
 }
 
+struct QueueRow {
+    loan_id: String,
+    borrower_id: String,
+    priority: String,
+    queue: String,
+    rule_id: String,
+    stage: String,
+    bucket: String,
+    dpd: u32,
+    window: String,
+    /// What was recorded on the loan on the business date: the last outcome, and the latest
+    /// promise with its state.
+    worked: String,
+    promise: String,
+}
+
 #[derive(Template)]
 #[template(path = "home.html")]
 struct HomePage {
@@ -973,19 +1274,152 @@ struct HomePage {
     username: String,
     role: String,
     loans: Vec<String>,
+    /// An agent's own queue, or every agent's for other roles.
+    own_queue: bool,
+    manager: bool,
+    plan_date: String,
+    plan_note: String,
+    queue: Vec<QueueRow>,
 }
 
-async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
+/// The most rows the queue shows.
+const QUEUE_ROWS: usize = 500;
+
+/// Roles that see every account and the dashboard.
+fn is_manager(role: &str) -> bool {
+    matches!(role, "supervisor" | "compliance" | "admin")
+}
+
+#[derive(Deserialize)]
+struct DateQuery {
+    date: Option<String>,
+}
+
+/// The business date asked for (`?date=YYYY-MM-DD`), else today in the business zone.
+fn business_date(state: &AppState, q: &DateQuery) -> jiff::civil::Date {
+    q.date
+        .as_deref()
+        .and_then(|d| d.trim().parse::<jiff::civil::Date>().ok())
+        .unwrap_or_else(|| state.config().business_tz.date_of(now()))
+}
+
+/// The latest promise of a loan with its state on `as_of`, written for the page.
+fn latest_promise(
+    lang: Lang,
+    book: &arrears_store::LoanBook,
+    as_of: jiff::civil::Date,
+    zone: &arrears_domain::TimeZoneName,
+) -> Option<(String, &'static str)> {
+    let p = book.promises.iter().max_by_key(|p| p.created_at)?;
+    let st = workbench::promise_state(
+        p.created_at,
+        p.amount_minor,
+        p.due_date,
+        &book_payments(book),
+        as_of,
+        zone,
+    );
+    Some((
+        format!(
+            "{} {} {} — {}",
+            format_minor(p.amount_minor, &book.currency),
+            lang.texts().due_date,
+            p.due_date,
+            label(lang, st)
+        ),
+        st,
+    ))
+}
+
+/// A loan's payments as (instant, amount, cancelled at) for [`workbench::promise_state`].
+fn book_payments(book: &arrears_store::LoanBook) -> Vec<(Timestamp, i64, Option<Timestamp>)> {
+    book.payments
+        .iter()
+        .filter(|p| p.kind == "payment")
+        .map(|p| {
+            let cancelled = book
+                .payments
+                .iter()
+                .find(|r| r.reverses.as_deref() == Some(&p.payment_id))
+                .map(|r| r.received_at);
+            (p.received_at, p.amount_minor, cancelled)
+        })
+        .collect()
+}
+
+async fn home(State(state): State<AppState>, ctx: Ctx, Query(q): Query<DateQuery>) -> Response {
     if let Some(b) = ctx.borrower() {
         return redirect(&format!("/portal/b/{b}"));
     }
     let Some((username, role)) = ctx.staff() else {
         return redirect("/login");
     };
-    let loans = match state.store().assigned_loans(username).await {
+    let store = state.store();
+    let loans = match store.assigned_loans(username).await {
         Ok(l) => l,
         Err(e) => return internal(&ctx, e),
     };
+    let as_of = business_date(&state, &q);
+    let plan = match workbench::day_plan(&state, as_of).await {
+        Ok(p) => p,
+        Err(e) => return internal(&ctx, e),
+    };
+    let manager = is_manager(role);
+    let mine: std::collections::HashSet<&str> = loans.iter().map(String::as_str).collect();
+    let zone = state.config().business_tz.clone();
+    let t = ctx.t();
+    let mut queue = Vec::new();
+    for task in plan
+        .calls
+        .iter()
+        .filter(|c| manager || mine.contains(c.loan_id.as_str()))
+        .take(QUEUE_ROWS)
+    {
+        let (bc, book) = match (
+            store.borrower_contacts(&task.borrower_id).await,
+            store.loan_book(&task.loan_id).await,
+        ) {
+            (Ok(bc), Ok(book)) => (bc, book),
+            (Err(e), _) | (_, Err(e)) => return internal(&ctx, e),
+        };
+        let worked = bc
+            .as_ref()
+            .and_then(|bc| {
+                bc.contacts.iter().rev().find(|c| {
+                    c.loan_id.as_ref().map(|l| l.as_str()) == Some(task.loan_id.as_str())
+                        && zone.date_of(c.row.at) == as_of
+                })
+            })
+            .map_or_else(
+                || t.not_worked.to_owned(),
+                |c| {
+                    format!(
+                        "{} {} UTC: {}",
+                        label(ctx.lang, &c.row.channel),
+                        when(c.row.at),
+                        label(ctx.lang, &c.row.outcome)
+                    )
+                },
+            );
+        let promise = book
+            .as_ref()
+            .and_then(|b| latest_promise(ctx.lang, b, as_of, &zone))
+            .map(|p| p.0)
+            .unwrap_or_default();
+        queue.push(QueueRow {
+            loan_id: task.loan_id.clone(),
+            borrower_id: task.borrower_id.clone(),
+            priority: task.priority.map(|p| p.to_string()).unwrap_or_default(),
+            queue: task.queue.clone().unwrap_or_default(),
+            rule_id: task.rule_id.clone(),
+            stage: task.stage.clone(),
+            bucket: task.bucket.clone(),
+            dpd: task.dpd,
+            window: format!("{} – {}", when(task.not_before), when(task.not_after)),
+            worked,
+            promise,
+        });
+    }
     render(
         &ctx,
         StatusCode::OK,
@@ -994,6 +1428,17 @@ async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
             username: username.to_owned(),
             role: role.to_owned(),
             loans,
+            own_queue: !manager,
+            manager,
+            plan_date: as_of.to_string(),
+            plan_note: format!(
+                "{} {} UTC ({} ms, {} loans)",
+                t.plan_made,
+                when(plan.made_at),
+                plan.millis,
+                plan.loans
+            ),
+            queue,
         },
     )
 }
@@ -1052,6 +1497,38 @@ struct OutcomeView {
     label: String,
 }
 
+struct InstallmentView {
+    seq: i64,
+    due_date: String,
+    fee: String,
+    interest: String,
+    principal: String,
+    total: String,
+    covered: String,
+}
+
+struct PaymentView {
+    id: String,
+    received: String,
+    amount: String,
+    kind: String,
+}
+
+struct PromiseView {
+    id: String,
+    made: String,
+    amount: String,
+    due: String,
+    state: String,
+    state_code: &'static str,
+}
+
+struct PrefsView {
+    channels: String,
+    hours: String,
+    calls_declined: bool,
+}
+
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountPage {
@@ -1064,6 +1541,108 @@ struct AccountPage {
     notes: Vec<(String, String)>,
     channels: Vec<ChannelView>,
     outcomes: Vec<OutcomeView>,
+    installments: Vec<InstallmentView>,
+    payments: Vec<PaymentView>,
+    promises: Vec<PromiseView>,
+    prefs: Option<PrefsView>,
+    proposals: Vec<String>,
+    today: String,
+}
+
+/// The schedule with what the payments cover, by the engine's waterfall: installments in
+/// order, within each the fee, then the interest, then the principal.
+fn installment_views(book: &arrears_store::LoanBook) -> Vec<InstallmentView> {
+    let m = |v: i64| format_minor(v, &book.currency);
+    let mut left: i128 = book_payments(book)
+        .iter()
+        .filter(|p| p.2.is_none())
+        .map(|p| i128::from(p.1))
+        .sum();
+    book.installments
+        .iter()
+        .map(|i| {
+            let total = i128::from(i.fee_minor)
+                + i128::from(i.interest_minor)
+                + i128::from(i.principal_minor);
+            let covered = left.clamp(0, total);
+            left -= covered;
+            InstallmentView {
+                seq: i.seq,
+                due_date: i.due_date.to_string(),
+                fee: m(i.fee_minor),
+                interest: m(i.interest_minor),
+                principal: m(i.principal_minor),
+                total: m(i64::try_from(total).unwrap_or(i64::MAX)),
+                covered: m(i64::try_from(covered).unwrap_or(i64::MAX)),
+            }
+        })
+        .collect()
+}
+
+fn payment_views(lang: Lang, book: &arrears_store::LoanBook) -> Vec<PaymentView> {
+    book.payments
+        .iter()
+        .rev()
+        .map(|p| PaymentView {
+            id: p.payment_id.clone(),
+            received: when(p.received_at),
+            amount: format_minor(p.amount_minor, &book.currency),
+            kind: match &p.reverses {
+                Some(r) => format!("{} {r}", lang.texts().reversal_of),
+                None => label(lang, &p.kind),
+            },
+        })
+        .collect()
+}
+
+fn promise_views(
+    lang: Lang,
+    book: &arrears_store::LoanBook,
+    as_of: jiff::civil::Date,
+    zone: &arrears_domain::TimeZoneName,
+) -> Vec<PromiseView> {
+    let pays = book_payments(book);
+    book.promises
+        .iter()
+        .rev()
+        .map(|p| {
+            let st = workbench::promise_state(
+                p.created_at,
+                p.amount_minor,
+                p.due_date,
+                &pays,
+                as_of,
+                zone,
+            );
+            PromiseView {
+                id: p.promise_id.clone(),
+                made: when(p.created_at),
+                amount: format_minor(p.amount_minor, &book.currency),
+                due: p.due_date.to_string(),
+                state: label(lang, st),
+                state_code: st,
+            }
+        })
+        .collect()
+}
+
+fn prefs_view(lang: Lang, p: &arrears_store::ContactPreferences) -> PrefsView {
+    PrefsView {
+        channels: if p.channels.is_empty() {
+            "—".to_owned()
+        } else {
+            p.channels
+                .iter()
+                .map(|c| label(lang, c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        hours: p.hours.map_or_else(
+            || "—".to_owned(),
+            |(f, t)| format!("{} – {}", f.strftime("%H:%M"), t.strftime("%H:%M")),
+        ),
+        calls_declined: !p.channels.iter().any(|c| c == "call"),
+    }
 }
 
 fn debt_view(s: &arrears_store::SnapshotRow) -> DebtView {
@@ -1241,6 +1820,16 @@ async fn account_page(
         (Ok(None), _, _) => return not_found(&ctx),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(&ctx, e),
     };
+    let (book, proposals) = match (
+        store.loan_book(loan.as_str()).await,
+        store.plan_proposals(loan.as_str()).await,
+    ) {
+        (Ok(Some(b)), Ok(p)) => (b, p),
+        (Ok(None), _) => return not_found(&ctx),
+        (Err(e), _) | (_, Err(e)) => return internal(&ctx, e),
+    };
+    let zone = state.config().business_tz.clone();
+    let today = zone.date_of(now());
     let t = ctx.t();
     let page = AccountPage {
         chrome: ctx.chrome(),
@@ -1258,6 +1847,29 @@ async fn account_page(
                 label: label(ctx.lang, c),
             })
             .collect(),
+        installments: installment_views(&book),
+        payments: payment_views(ctx.lang, &book),
+        promises: promise_views(ctx.lang, &book, today, &zone),
+        prefs: bc.preferences.as_ref().map(|p| prefs_view(ctx.lang, p)),
+        proposals: proposals
+            .iter()
+            .map(|p| {
+                let mut line = format!(
+                    "{} UTC: {} × {} {} {}",
+                    when(p.created_at),
+                    p.installments,
+                    format_minor(p.amount_minor, &book.currency),
+                    t.from_date,
+                    p.first_due
+                );
+                if !p.note.is_empty() {
+                    line.push_str(" — ");
+                    line.push_str(&p.note);
+                }
+                line
+            })
+            .collect(),
+        today: today.to_string(),
     };
     render(&ctx, StatusCode::OK, &page)
 }
@@ -1266,6 +1878,70 @@ async fn account_page(
 struct CallForm {
     csrf: Option<String>,
     outcome: Option<String>,
+    promise_amount: Option<String>,
+    promise_due: Option<String>,
+}
+
+/// An amount written in major units (`250`, `250.5`, `1,250.00`) as minor units of a
+/// currency with `digits` decimals; `None` for anything else, zero or less, or too large.
+pub fn parse_major(s: &str, digits: u32) -> Option<i64> {
+    let s: String = s
+        .trim()
+        .chars()
+        .filter(|c| *c != ',' && *c != ' ')
+        .collect();
+    let (whole, frac) = s.split_once('.').unwrap_or((&s, ""));
+    if whole.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let digits_only = |x: &str| x.bytes().all(|b| b.is_ascii_digit());
+    if !digits_only(whole) || !digits_only(frac) || frac.len() > digits as usize || whole.len() > 15
+    {
+        return None;
+    }
+    let scale = 10i64.checked_pow(digits)?;
+    let w: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let mut f: i64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
+    for _ in frac.len()..digits as usize {
+        f = f.checked_mul(10)?;
+    }
+    let v = w.checked_mul(scale)?.checked_add(f)?;
+    (v > 0).then_some(v)
+}
+
+/// A promise from the call form: `Ok(None)` when its fields are empty, an error when they
+/// are given but do not make a promise (outcome, amount, date from `today` on).
+fn promise_fields(
+    outcome: &str,
+    amount: Option<&str>,
+    due: Option<&str>,
+    currency: &str,
+    today: jiff::civil::Date,
+) -> Result<Option<(i64, jiff::civil::Date)>, ()> {
+    let amount = amount.map(str::trim).filter(|a| !a.is_empty());
+    let due = due.map(str::trim).filter(|d| !d.is_empty());
+    if amount.is_none() && due.is_none() && outcome != "promise" {
+        return Ok(None);
+    }
+    let digits = Currency::parse("currency", currency).map_or(2, |c| c.minor_digits());
+    let (Some(a), Some(d)) = (
+        amount.and_then(|a| parse_major(a, digits)),
+        due.and_then(|d| d.parse::<jiff::civil::Date>().ok()),
+    ) else {
+        return Err(());
+    };
+    if outcome != "promise" || d < today {
+        return Err(());
+    }
+    Ok(Some((a, d)))
 }
 
 /// Logs a call made now, through the path of `POST /v1/contacts`: refused with the rule ids
@@ -1285,8 +1961,12 @@ async fn log_call(
         Err(r) => return r,
     };
     let back = Some(format!("/accounts/{}", loan.as_str()));
+    let Some(f) = f else {
+        return csrf_refused(&ctx);
+    };
     let outcome = f
-        .and_then(|f| f.outcome)
+        .outcome
+        .clone()
         .filter(|o| CALL_OUTCOMES.contains(&o.as_str()));
     let Some(outcome) = outcome else {
         return message(
@@ -1297,10 +1977,32 @@ async fn log_call(
             back,
         );
     };
-    let phone = match state.store().borrower_contacts(&borrower_id).await {
-        Ok(Some(bc)) => bc.borrower.phone.map(|p| p.to_string()),
-        Ok(None) => return not_found(&ctx),
-        Err(e) => return internal(&ctx, e),
+    let (phone, book) = match (
+        state.store().borrower_contacts(&borrower_id).await,
+        state.store().loan_book(loan.as_str()).await,
+    ) {
+        (Ok(Some(bc)), Ok(Some(book))) => (bc.borrower.phone.map(|p| p.to_string()), book),
+        (Ok(_), Ok(_)) => return not_found(&ctx),
+        (Err(e), _) | (_, Err(e)) => return internal(&ctx, e),
+    };
+    let today = state.config().business_tz.date_of(now());
+    let promise = match promise_fields(
+        &outcome,
+        f.promise_amount.as_deref(),
+        f.promise_due.as_deref(),
+        &book.currency,
+        today,
+    ) {
+        Ok(p) => p,
+        Err(()) => {
+            return message(
+                &ctx,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ctx.t().log_call,
+                ctx.t().promise_needed,
+                back,
+            );
+        }
     };
     let Ok(id) = random_hex() else {
         return internal(&ctx, "no randomness");
@@ -1340,6 +2042,12 @@ async fn log_call(
         }
         Err(e) => Err(e),
     };
+    let result = match (result, promise) {
+        (Ok(_), Some((amount_minor, due_date))) => {
+            record_promise(&state, &username, &loan, amount_minor, due_date, &id).await
+        }
+        (r, _) => r,
+    };
     match result {
         Ok(_) => redirect(&format!("/accounts/{}", loan.as_str())),
         Err(e) => {
@@ -1363,6 +2071,46 @@ async fn log_call(
             )
         }
     }
+}
+
+/// The promise made on a logged call: the `promise_to_pay` event of `POST /v1/events`, by
+/// the same ingest path (idempotent by its id, derived from the call's).
+async fn record_promise(
+    state: &AppState,
+    username: &str,
+    loan: &LoanId,
+    amount_minor: i64,
+    due_date: jiff::civil::Date,
+    call_id: &str,
+) -> Result<Response, ApiError> {
+    let promise_id = format!("page-promise-{}", &call_id[..32]);
+    let at = now();
+    let raw = serde_json::json!({
+        "event_id": promise_id,
+        "type": "promise_to_pay",
+        "promise_id": promise_id,
+        "loan_id": loan.as_str(),
+        "created_at": at.to_string(),
+        "amount_minor": amount_minor,
+        "due_date": due_date.to_string(),
+    });
+    let event = ServiceEvent::Promise {
+        promise_id: promise_id.clone(),
+        loan_id: loan.clone(),
+        created_at: at,
+        amount_minor,
+        due_date,
+    };
+    api::ingest(
+        state,
+        &Actor(format!("user:{username}")),
+        &promise_id,
+        "promise_to_pay",
+        &raw,
+        event,
+        None,
+    )
+    .await
 }
 
 /// A staff user issues a one-time portal link for the loan's borrower.
@@ -1411,6 +2159,429 @@ async fn issue_link(
             back: Some(format!("/accounts/{}", loan.as_str())),
         },
     )
+}
+
+// ---------------------------------------------------------------------------------------
+// The manager dashboard.
+
+struct RollView {
+    from: String,
+    to: String,
+    loans: u64,
+    rate: String,
+    currency: String,
+}
+
+struct CureView {
+    period: String,
+    delinquent: u64,
+    cured: u64,
+    rate: String,
+}
+
+struct AgentView {
+    agent: String,
+    contacts: u64,
+    right_party: u64,
+    promises: u64,
+}
+
+struct ArmView {
+    rule_id: String,
+    arm: String,
+    loans: usize,
+    delinquent: u64,
+    cured: u64,
+    rate: String,
+    collected: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    chrome: Chrome,
+    plan_date: String,
+    plan_note: String,
+    snapshot: Option<String>,
+    period: Option<String>,
+    bucket_chart: String,
+    stage_chart: String,
+    rolls: Vec<RollView>,
+    cures: Vec<CureView>,
+    cure_chart: String,
+    promise_kept: String,
+    promise_counts: (u64, u64, u64),
+    promise_chart: String,
+    blocked: Vec<(String, u64)>,
+    blocked_chart: String,
+    agents: Vec<AgentView>,
+    agent_chart: String,
+    arms: Vec<ArmView>,
+    arm_chart: String,
+}
+
+/// How many business dates of snapshots the roll, cure and arm figures span at most.
+const DASHBOARD_DAYS: i64 = 31;
+
+fn count_bars(items: &[(String, u64)]) -> Vec<arrears_report::Bar> {
+    items
+        .iter()
+        .map(|(l, n)| arrears_report::Bar {
+            label: l.clone(),
+            value: Some(u128::from(*n)),
+            shown: n.to_string(),
+        })
+        .collect()
+}
+
+fn rate_bar(label: String, p: arrears_report::Pct) -> arrears_report::Bar {
+    arrears_report::Bar {
+        label,
+        value: p.hundredths(),
+        shown: p.to_string(),
+    }
+}
+
+/// Amounts per currency, `12.00 USD + 3.00 EUR`.
+fn per_currency(sums: &std::collections::BTreeMap<String, i64>) -> String {
+    if sums.is_empty() {
+        return "0".to_owned();
+    }
+    sums.iter()
+        .map(|(c, v)| format_minor(*v, c))
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+async fn dashboard(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<DateQuery>,
+) -> Response {
+    let Some((_, role)) = ctx.staff() else {
+        return if ctx.borrower().is_some() {
+            forbidden(&ctx)
+        } else {
+            redirect("/login")
+        };
+    };
+    if !is_manager(role) {
+        return forbidden(&ctx);
+    }
+    let t = ctx.t();
+    let store = state.store();
+    let as_of = business_date(&state, &q);
+    let plan = match workbench::day_plan(&state, as_of).await {
+        Ok(p) => p,
+        Err(e) => return internal(&ctx, e),
+    };
+    let from = jiff::civil::date(1900, 1, 1);
+    let mut dates = match store.snapshot_dates(from, as_of).await {
+        Ok(d) => d,
+        Err(e) => return internal(&ctx, e),
+    };
+    let keep = dates
+        .len()
+        .saturating_sub(usize::try_from(DASHBOARD_DAYS).unwrap_or(31));
+    dates.drain(..keep);
+    let mut days = Vec::with_capacity(dates.len());
+    for d in &dates {
+        match store.snapshot_rows(*d).await {
+            Ok(rows) => days.push((*d, rows)),
+            Err(e) => return internal(&ctx, e),
+        }
+    }
+    let config = state.config();
+    let buckets: Vec<String> = config.buckets.names().to_vec();
+    let stages: Vec<String> = config.stages.names().to_vec();
+    // The distribution on the latest snapshot date.
+    let latest = days.last();
+    let dist = |names: &[String], pick: fn(&arrears_store::SnapshotRow) -> &str| {
+        names
+            .iter()
+            .map(|n| {
+                let c = latest.map_or(0, |(_, rows)| {
+                    rows.iter().filter(|r| pick(r) == n.as_str()).count()
+                });
+                (n.clone(), u64::try_from(c).unwrap_or(u64::MAX))
+            })
+            .collect::<Vec<_>>()
+    };
+    let by_bucket = dist(&buckets, |r| r.bucket.as_str());
+    let by_stage = dist(&stages, |r| r.stage.as_str());
+    // Roll and cure rates over the snapshots, by the report crate.
+    let history = arrears_report::History {
+        days: days
+            .iter()
+            .map(|(d, rows)| arrears_report::Day {
+                as_of: *d,
+                loans: rows
+                    .iter()
+                    .filter(|r| r.disbursed_on <= *d)
+                    .map(|r| arrears_report::LoanDay {
+                        loan_id: r.loan_id.clone(),
+                        status: r.status.clone(),
+                        dpd: r.dpd,
+                        bucket: r.bucket.clone(),
+                        stage: r.stage.clone(),
+                        overdue_minor: r.overdue_minor,
+                        outstanding_principal_minor: r.outstanding_principal_minor,
+                        paid_minor: r.paid_minor,
+                        currency: r.currency.clone(),
+                        disbursed_on: r.disbursed_on,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        buckets: buckets.clone(),
+        stages: stages.clone(),
+    };
+    let (rolls, cures) = if days.len() >= 2 {
+        match arrears_report::build(&history) {
+            Ok(r) => {
+                let rolls = r
+                    .roll_rates
+                    .iter()
+                    .filter(|x| x.loans > 0)
+                    .map(|x| RollView {
+                        from: x.from_bucket.clone(),
+                        to: x.to_bucket.clone(),
+                        loans: x.loans,
+                        rate: x.roll_rate.to_string(),
+                        currency: x.currency.clone(),
+                    })
+                    .collect();
+                let mut per: std::collections::BTreeMap<
+                    (jiff::civil::Date, jiff::civil::Date),
+                    (u64, u64),
+                > = std::collections::BTreeMap::new();
+                for p in &r.periods {
+                    let e = per.entry((p.from_date, p.to_date)).or_default();
+                    e.0 += p.delinquent_start;
+                    e.1 += p.cured;
+                }
+                let cures = per
+                    .into_iter()
+                    .map(|((f, to), (d, c))| CureView {
+                        period: format!("{f} → {to}"),
+                        delinquent: d,
+                        cured: c,
+                        rate: arrears_report::Pct::new(c, d).to_string(),
+                    })
+                    .collect();
+                (rolls, cures)
+            }
+            Err(e) => return internal(&ctx, e),
+        }
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let cure_chart = arrears_report::bars(
+        "cure-rate",
+        t.cure_rate,
+        "%",
+        &cures
+            .iter()
+            .map(|c: &CureView| {
+                rate_bar(
+                    c.period.clone(),
+                    arrears_report::Pct::new(c.cured, c.delinquent),
+                )
+            })
+            .collect::<Vec<_>>(),
+        100,
+    );
+    // Every promise made by the date, by its state on it (read live).
+    let books = match store.promise_books().await {
+        Ok(b) => b,
+        Err(e) => return internal(&ctx, e),
+    };
+    let zone = config.business_tz.clone();
+    let mut pc = (0u64, 0u64, 0u64);
+    for b in &books {
+        let pays = book_payments(b);
+        for p in b
+            .promises
+            .iter()
+            .filter(|p| zone.date_of(p.created_at) <= as_of)
+        {
+            match workbench::promise_state(
+                p.created_at,
+                p.amount_minor,
+                p.due_date,
+                &pays,
+                as_of,
+                &zone,
+            ) {
+                "kept" => pc.0 += 1,
+                "broken" => pc.1 += 1,
+                _ => pc.2 += 1,
+            }
+        }
+    }
+    struct Pc {
+        kept: u64,
+        broken: u64,
+        pending: u64,
+    }
+    let pc = Pc {
+        kept: pc.0,
+        broken: pc.1,
+        pending: pc.2,
+    };
+    let kept_rate = arrears_report::Pct::new(pc.kept, pc.kept + pc.broken);
+    let promise_chart = arrears_report::bars(
+        "promises",
+        t.promises,
+        t.promises_n,
+        &count_bars(&[
+            (label(ctx.lang, "kept"), pc.kept),
+            (label(ctx.lang, "broken"), pc.broken),
+            (label(ctx.lang, "pending"), pc.pending),
+        ]),
+        1,
+    );
+    let blocked: Vec<(String, u64)> = plan
+        .blocked_by_rule
+        .iter()
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    // What each user recorded on the business date.
+    let start = as_of
+        .to_zoned(config.business_tz.tz().clone())
+        .map_or_else(|_| now(), |z| z.timestamp());
+    let activity = match store.activity_since(start).await {
+        Ok(a) => a,
+        Err(e) => return internal(&ctx, e),
+    };
+    let agents: Vec<AgentView> = activity
+        .into_iter()
+        .map(|a| AgentView {
+            agent: a.actor.strip_prefix("user:").unwrap_or(&a.actor).to_owned(),
+            contacts: a.contacts,
+            right_party: a.right_party,
+            promises: a.promises,
+        })
+        .collect();
+    // Arms: the plan's loans per strategy rule and arm, and how they did over the snapshots.
+    let first: std::collections::HashMap<&str, &arrears_store::SnapshotRow> = days
+        .first()
+        .map(|(_, rows)| rows.iter().map(|r| (r.loan_id.as_str(), r)).collect())
+        .unwrap_or_default();
+    let last: std::collections::HashMap<&str, &arrears_store::SnapshotRow> = days
+        .last()
+        .map(|(_, rows)| rows.iter().map(|r| (r.loan_id.as_str(), r)).collect())
+        .unwrap_or_default();
+    let mut arms: Vec<ArmView> = Vec::new();
+    for group in plan
+        .arms
+        .chunk_by(|a, b| a.rule_id == b.rule_id && a.arm == b.arm)
+    {
+        let Some(head) = group.first() else { continue };
+        let (mut delinquent, mut cured) = (0u64, 0u64);
+        let mut collected: std::collections::BTreeMap<String, i64> =
+            std::collections::BTreeMap::new();
+        for a in group {
+            let (Some(f), Some(l)) = (first.get(a.loan_id.as_str()), last.get(a.loan_id.as_str()))
+            else {
+                continue;
+            };
+            if days.len() >= 2 && f.dpd > 0 {
+                delinquent += 1;
+                if l.dpd == 0 || l.status == "paid_off" {
+                    cured += 1;
+                }
+            }
+            *collected.entry(l.currency.clone()).or_default() +=
+                l.paid_minor.saturating_sub(f.paid_minor);
+        }
+        arms.push(ArmView {
+            rule_id: head.rule_id.clone(),
+            arm: head.arm.clone(),
+            loans: group.len(),
+            delinquent,
+            cured,
+            rate: arrears_report::Pct::new(cured, delinquent).to_string(),
+            collected: per_currency(&collected),
+        });
+    }
+    let arm_chart = arrears_report::bars(
+        "arms",
+        t.arms,
+        t.loans,
+        &arms
+            .iter()
+            .map(|a| arrears_report::Bar {
+                label: format!("{}/{}", a.rule_id, a.arm),
+                value: Some(a.loans as u128),
+                shown: if a.rate.is_empty() {
+                    a.loans.to_string()
+                } else {
+                    format!("{} · {}%", a.loans, a.rate)
+                },
+            })
+            .collect::<Vec<_>>(),
+        1,
+    );
+    let page = DashboardPage {
+        chrome: ctx.chrome(),
+        plan_date: as_of.to_string(),
+        plan_note: format!(
+            "{} {} UTC ({} ms, {} loans, {} actions, {} blocked)",
+            t.plan_made,
+            when(plan.made_at),
+            plan.millis,
+            plan.loans,
+            plan.actions,
+            plan.blocked
+        ),
+        snapshot: latest.map(|(d, _)| d.to_string()),
+        period: (days.len() >= 2).then(|| {
+            format!(
+                "{} → {}",
+                days.first().map(|d| d.0.to_string()).unwrap_or_default(),
+                days.last().map(|d| d.0.to_string()).unwrap_or_default()
+            )
+        }),
+        bucket_chart: arrears_report::bars(
+            "buckets",
+            t.by_bucket,
+            t.loans,
+            &count_bars(&by_bucket),
+            1,
+        ),
+        stage_chart: arrears_report::bars("stages", t.by_stage, t.loans, &count_bars(&by_stage), 1),
+        rolls,
+        cures,
+        cure_chart,
+        promise_kept: kept_rate.to_string(),
+        promise_counts: (pc.kept, pc.broken, pc.pending),
+        promise_chart,
+        blocked_chart: arrears_report::bars(
+            "blocked",
+            t.blocked_by_rule,
+            t.contacts_n,
+            &count_bars(&blocked),
+            1,
+        ),
+        blocked,
+        agent_chart: arrears_report::bars(
+            "agents",
+            t.agent_perf,
+            t.contacts_n,
+            &count_bars(
+                &agents
+                    .iter()
+                    .map(|a| (a.agent.clone(), a.contacts))
+                    .collect::<Vec<_>>(),
+            ),
+            1,
+        ),
+        agents,
+        arms,
+        arm_chart,
+    };
+    render(&ctx, StatusCode::OK, &page)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1519,9 +2690,35 @@ struct PortalPage {
     notice: Option<&'static str>,
     dispute_text: String,
     complain_regulator: &'static str,
+    /// The channels offered, with whether the borrower accepts each.
+    pref_channels: Vec<(&'static str, String, bool)>,
+    hours_from: String,
+    hours_to: String,
+    cease_requested: bool,
+    today: String,
 }
 
 /// The borrower of the session when it is the one in the URL (else the page is 403).
+/// A portal form posted for the session's own borrower: that borrower and the form (`None`
+/// when it does not parse), or the page that refuses it (no or a wrong CSRF token, or
+/// another borrower's path). The refusal is the handler's answer at once, so its size does
+/// not matter.
+#[allow(clippy::result_large_err)]
+fn portal_form<T: serde::de::DeserializeOwned>(
+    ctx: &Ctx,
+    borrower_id: &str,
+    body: &Bytes,
+) -> Result<(String, Option<T>), Response> {
+    let csrf = form::<CsrfOnly>(body).and_then(|f| f.csrf);
+    if !ctx.csrf_ok(csrf.as_deref()) {
+        return Err(csrf_refused(ctx));
+    }
+    let Some(b) = own_borrower(ctx, borrower_id) else {
+        return Err(forbidden(ctx));
+    };
+    Ok((b, form::<T>(body)))
+}
+
 fn own_borrower(ctx: &Ctx, borrower_id: &str) -> Option<String> {
     ctx.borrower()
         .filter(|b| *b == borrower_id)
@@ -1579,6 +2776,13 @@ async fn portal(
         "GB" => t.complain_gb,
         _ => t.complain_lender,
     };
+    let prefs = bc.preferences.as_ref();
+    let hm = |f: fn(&(jiff::civil::Time, jiff::civil::Time)) -> jiff::civil::Time| {
+        prefs
+            .and_then(|p| p.hours.as_ref())
+            .map(|h| f(h).strftime("%H:%M").to_string())
+            .unwrap_or_default()
+    };
     let page = PortalPage {
         chrome: ctx.chrome(),
         borrower_id: borrower_id.to_owned(),
@@ -1591,6 +2795,20 @@ async fn portal(
         notice: extra.notice,
         dispute_text: extra.dispute_text,
         complain_regulator,
+        pref_channels: arrears_store::PREFERENCE_CHANNELS
+            .iter()
+            .map(|c| {
+                (
+                    *c,
+                    label(ctx.lang, c),
+                    prefs.is_none_or(|p| p.channels.iter().any(|x| x == c)),
+                )
+            })
+            .collect(),
+        hours_from: hm(|h| h.0),
+        hours_to: hm(|h| h.1),
+        cease_requested: bc.borrower.cease_contact,
+        today: state.config().business_tz.date_of(now()).to_string(),
     };
     render(ctx, status, &page)
 }
@@ -1609,7 +2827,14 @@ async fn portal_page(
     let Some(b) = own_borrower(&ctx, &borrower_id) else {
         return forbidden(&ctx);
     };
-    let notice = (q.done.as_deref() == Some("dispute")).then_some(ctx.t().dispute_recorded);
+    let t = ctx.t();
+    let notice = match q.done.as_deref() {
+        Some("dispute") => Some(t.dispute_recorded),
+        Some("cease") => Some(t.cease_recorded),
+        Some("preferences") => Some(t.prefs_saved),
+        Some("plan") => Some(t.proposal_recorded),
+        _ => None,
+    };
     portal(
         &state,
         &ctx,
@@ -1710,7 +2935,6 @@ async fn portal_verify(
 
 #[derive(Deserialize)]
 struct DisputeForm {
-    csrf: Option<String>,
     text: Option<String>,
 }
 
@@ -1722,12 +2946,9 @@ async fn portal_dispute(
     Path(borrower_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let f = form::<DisputeForm>(&body);
-    if !ctx.csrf_ok(f.as_ref().and_then(|f| f.csrf.as_deref())) {
-        return csrf_refused(&ctx);
-    }
-    let Some(b) = own_borrower(&ctx, &borrower_id) else {
-        return forbidden(&ctx);
+    let (b, f) = match portal_form::<DisputeForm>(&ctx, &borrower_id, &body) {
+        Ok(x) => x,
+        Err(refused) => return refused,
     };
     let text = f
         .and_then(|f| f.text)
@@ -1792,9 +3013,252 @@ async fn portal_dispute(
     redirect(&format!("/portal/b/{b}?done=dispute"))
 }
 
+/// The borrower asks to stop contact: the `cease_contact` event of `POST /v1/events`, so
+/// every check after it denies collection contact.
+async fn portal_cease(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(borrower_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (b, _) = match portal_form::<CsrfOnly>(&ctx, &borrower_id, &body) {
+        Ok(x) => x,
+        Err(refused) => return refused,
+    };
+    let Ok(bid) = BorrowerId::parse("borrower_id", &b) else {
+        return not_found(&ctx);
+    };
+    let Ok(rand) = random_hex() else {
+        return internal(&ctx, "no randomness");
+    };
+    let event_id = format!("portal-cease-{}", &rand[..32]);
+    let at = now();
+    let raw = serde_json::json!({
+        "event_id": event_id,
+        "type": "cease_contact",
+        "borrower_id": b,
+        "at": at.to_string(),
+    });
+    let event = ServiceEvent::Flag {
+        borrower_id: bid,
+        flag: BorrowerFlag::CeaseContact,
+        value: true,
+        at,
+    };
+    if let Err(e) = api::ingest(
+        &state,
+        &Actor(format!("portal:{b}")),
+        &event_id,
+        "cease_contact",
+        &raw,
+        event,
+        None,
+    )
+    .await
+    {
+        return internal(&ctx, e.message);
+    }
+    redirect(&format!("/portal/b/{b}?done=cease"))
+}
+
+#[derive(Deserialize)]
+struct PreferencesForm {
+    ch_call: Option<String>,
+    ch_sms: Option<String>,
+    ch_email: Option<String>,
+    hours_from: Option<String>,
+    hours_to: Option<String>,
+}
+
+/// `HH:MM` (or `H:MM`) as a time of day.
+fn parse_hhmm(s: &str) -> Option<jiff::civil::Time> {
+    let (h, m) = s.trim().split_once(':')?;
+    if h.is_empty() || h.len() > 2 || m.len() != 2 {
+        return None;
+    }
+    jiff::civil::Time::new(h.parse().ok()?, m.parse().ok()?, 0, 0).ok()
+}
+
+/// The borrower chooses the channels and local hours they accept.
+async fn portal_preferences(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(borrower_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (b, f) = match portal_form::<PreferencesForm>(&ctx, &borrower_id, &body) {
+        Ok(x) => x,
+        Err(refused) => return refused,
+    };
+    let Some(f) = f else {
+        return csrf_refused(&ctx);
+    };
+    let channels: Vec<String> = [
+        ("call", &f.ch_call),
+        ("sms", &f.ch_sms),
+        ("email", &f.ch_email),
+    ]
+    .into_iter()
+    .filter(|(_, v)| v.is_some())
+    .map(|(c, _)| c.to_owned())
+    .collect();
+    let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
+    let hours = if blank(&f.hours_from) && blank(&f.hours_to) {
+        Ok(None)
+    } else {
+        match (
+            f.hours_from.as_deref().and_then(parse_hhmm),
+            f.hours_to.as_deref().and_then(parse_hhmm),
+        ) {
+            (Some(a), Some(z)) if a < z => Ok(Some((a, z))),
+            _ => Err(()),
+        }
+    };
+    let Ok(hours) = hours else {
+        return portal(
+            &state,
+            &ctx,
+            &b,
+            "portal.view",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            PortalExtra {
+                notice: Some(ctx.t().prefs_bad),
+                ..PortalExtra::default()
+            },
+        )
+        .await;
+    };
+    let prefs = arrears_store::ContactPreferences {
+        channels,
+        hours,
+        updated_at: now(),
+    };
+    match state.store().set_contact_preferences(&b, &prefs).await {
+        Ok(true) => redirect(&format!("/portal/b/{b}?done=preferences")),
+        Ok(false) => not_found(&ctx),
+        Err(e) => internal(&ctx, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct PlanForm {
+    loan_id: Option<String>,
+    installments: Option<String>,
+    amount: Option<String>,
+    first_due: Option<String>,
+    note: Option<String>,
+}
+
+/// The longest note on a proposed plan (characters).
+pub const PLAN_NOTE_MAX: usize = 1000;
+
+/// The borrower proposes a payment plan for one of their loans; it is kept for the agent.
+async fn portal_plan(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(borrower_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (b, f) = match portal_form::<PlanForm>(&ctx, &borrower_id, &body) {
+        Ok(x) => x,
+        Err(refused) => return refused,
+    };
+    let Some(f) = f else {
+        return csrf_refused(&ctx);
+    };
+    let bad = || {
+        portal(
+            &state,
+            &ctx,
+            &b,
+            "portal.view",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            PortalExtra {
+                notice: Some(ctx.t().proposal_bad),
+                ..PortalExtra::default()
+            },
+        )
+    };
+    let loan_id = f.loan_id.as_deref().unwrap_or_default().trim().to_owned();
+    // Only the borrower's own loan (the store checks it again).
+    let owner = match state.store().loan_borrower(&loan_id).await {
+        Ok(o) => o,
+        Err(e) => return internal(&ctx, e),
+    };
+    if owner.as_deref() != Some(b.as_str()) {
+        return bad().await;
+    }
+    let book = match state.store().loan_book(&loan_id).await {
+        Ok(Some(book)) => book,
+        Ok(None) => return bad().await,
+        Err(e) => return internal(&ctx, e),
+    };
+    let digits = Currency::parse("currency", &book.currency).map_or(2, |c| c.minor_digits());
+    let today = state.config().business_tz.date_of(now());
+    let note: String = f.note.as_deref().unwrap_or_default().trim().to_owned();
+    let parsed = (
+        f.installments
+            .as_deref()
+            .and_then(|n| n.trim().parse::<u32>().ok())
+            .filter(|n| (1..=60).contains(n)),
+        f.amount.as_deref().and_then(|a| parse_major(a, digits)),
+        f.first_due
+            .as_deref()
+            .and_then(|d| d.trim().parse::<jiff::civil::Date>().ok())
+            .filter(|d| *d >= today),
+    );
+    let (Some(installments), Some(amount_minor), Some(first_due)) = parsed else {
+        return bad().await;
+    };
+    if note.chars().count() > PLAN_NOTE_MAX || note.contains('\0') {
+        return bad().await;
+    }
+    let new = arrears_store::NewPlanProposal {
+        borrower_id: &b,
+        loan_id: &loan_id,
+        installments,
+        amount_minor,
+        first_due,
+        note: &note,
+        created_at: now(),
+    };
+    match state.store().add_plan_proposal(&new).await {
+        Ok(true) => redirect(&format!("/portal/b/{b}?done=plan")),
+        Ok(false) => bad().await,
+        Err(e) => internal(&ctx, e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn major_amounts_parse_exactly() {
+        assert_eq!(parse_major("250", 2), Some(25_000));
+        assert_eq!(parse_major("250.5", 2), Some(25_050));
+        assert_eq!(parse_major("1,250.05", 2), Some(125_005));
+        assert_eq!(parse_major(".5", 2), Some(50));
+        assert_eq!(parse_major("1500", 0), Some(1500));
+        assert_eq!(parse_major("1.5", 0), None);
+        assert_eq!(parse_major("0", 2), None);
+        assert_eq!(parse_major("-5", 2), None);
+        assert_eq!(parse_major("1.234", 2), None);
+        assert_eq!(parse_major("abc", 2), None);
+        assert_eq!(parse_major("", 2), None);
+        assert_eq!(parse_major("99999999999999999999", 2), None);
+    }
+
+    #[test]
+    fn hours_parse() {
+        assert_eq!(
+            parse_hhmm("09:30"),
+            jiff::civil::Time::new(9, 30, 0, 0).ok()
+        );
+        assert_eq!(parse_hhmm("9:05"), jiff::civil::Time::new(9, 5, 0, 0).ok());
+        assert_eq!(parse_hhmm("24:00"), None);
+        assert_eq!(parse_hhmm("0930"), None);
+    }
 
     #[test]
     fn amounts_are_exact_from_minor_units() {

@@ -1276,30 +1276,11 @@ fn local(t: Timestamp, tz: &jiff::tz::TimeZone) -> String {
 }
 
 fn default_strategy() -> Result<&'static arrears_strategy::Strategy, ApiError> {
-    static S: std::sync::OnceLock<Result<arrears_strategy::Strategy, String>> =
-        std::sync::OnceLock::new();
-    S.get_or_init(|| {
-        arrears_strategy::Strategy::parse(arrears_strategy::DEFAULT_STRATEGY).map_err(|e| {
-            e.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
-    })
-    .as_ref()
-    .map_err(ApiError::internal)
+    crate::workbench::default_strategy().map_err(ApiError::internal)
 }
 
 /// No key on the server: no verification code can be issued (as `arrears plan` without
 /// `--keys`).
-struct NoCodes;
-
-impl arrears_strategy::CodeIssuer for NoCodes {
-    fn code(&self, _: &arrears_strategy::CodeRequest<'_>) -> Option<String> {
-        None
-    }
-}
-
 /// Runs the daily run and the planner over the stored portfolio (what `arrears plan --db`
 /// does, without writing files or the audit log), and checks the plan independently.
 async fn run_plan(state: &AppState, as_of: Date) -> Result<PlanResponse, ApiError> {
@@ -1321,34 +1302,10 @@ fn plan_over(
     strategy: &arrears_strategy::Strategy,
     packs: &arrears_policy::PackSet,
 ) -> Result<PlanResponse, ApiError> {
-    use arrears_strategy::{ActionKind, LoanExtras, PlanInput};
-    let config = business_config();
-    let states = arrears_engine::run_day(p, as_of, &config).map_err(ApiError::internal)?;
-    let borrowers = arrears_strategy::borrower_inputs(p, &[]);
-    let extras = vec![LoanExtras::default(); p.loans.len()];
-    let promises = arrears_strategy::promise_status(p, as_of, &config.business_tz);
-    let input = PlanInput {
-        as_of,
-        portfolio: p,
-        states: &states,
-        stages: &config.stages,
-        buckets: &config.buckets,
-        borrowers: &borrowers,
-        extras: &extras,
-        promises: &promises,
-        prior_actions: &[],
-        strategy,
-        packs,
-        first_sequence: 0,
-    };
-    let planned = arrears_strategy::plan(&input, &NoCodes);
-    let violations = arrears_strategy::check_plan(&planned, &input);
-    if !violations.is_empty() {
-        return Err(ApiError::internal(format!(
-            "the independent plan checker found {} violation(s)",
-            violations.len()
-        )));
-    }
+    use arrears_strategy::ActionKind;
+    let (planned, _) =
+        crate::workbench::plan_portfolio(p, as_of, &business_config(), strategy, packs)
+            .map_err(ApiError::internal)?;
     let zones: std::collections::HashMap<&str, &jiff::tz::TimeZone> = p
         .borrowers
         .iter()

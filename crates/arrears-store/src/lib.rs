@@ -24,6 +24,7 @@ mod import;
 mod load;
 mod outbox;
 mod pages;
+mod preferences;
 mod schema;
 mod service;
 mod snapshot;
@@ -33,7 +34,11 @@ mod work;
 
 pub use import::{Conflict, ConflictColumn, ImportReport, TableCounts};
 pub use outbox::{Enqueued, NewOutboxMessage, OutboxRow, OutboxState, Release};
-pub use pages::{DisputeNote, NewSession, Session, SessionOwner};
+pub use pages::{
+    ActorActivity, BookInstallment, BookPayment, BookPromise, DisputeNote, LoanBook, NewSession,
+    RIGHT_PARTY_OUTCOMES, Session, SessionOwner,
+};
+pub use preferences::{ContactPreferences, NewPlanProposal, PREFERENCE_CHANNELS, PlanProposal};
 pub use service::{
     Access, BorrowerContacts, BorrowerFlag, EventMeta, Ingested, NewContact, ServiceError,
     ServiceEvent, StoredContact, StoredUser,

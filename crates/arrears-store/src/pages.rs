@@ -41,11 +41,82 @@ pub struct NewSession<'a> {
     pub expires_at: Timestamp,
 }
 
+/// A loan's schedule, payments and promises as stored, for the account page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoanBook {
+    pub currency: String,
+    /// By sequence number.
+    pub installments: Vec<BookInstallment>,
+    /// Oldest first.
+    pub payments: Vec<BookPayment>,
+    /// Oldest first.
+    pub promises: Vec<BookPromise>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookInstallment {
+    pub seq: i64,
+    pub due_date: jiff::civil::Date,
+    pub principal_minor: i64,
+    pub interest_minor: i64,
+    pub fee_minor: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookPayment {
+    pub payment_id: String,
+    pub received_at: Timestamp,
+    pub amount_minor: i64,
+    /// `payment` or `reversal`.
+    pub kind: String,
+    pub reverses: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookPromise {
+    pub promise_id: String,
+    pub created_at: Timestamp,
+    pub amount_minor: i64,
+    pub due_date: jiff::civil::Date,
+}
+
+/// What one staff user recorded through the service since an instant: contacts, of which
+/// right-party conversations, and promises to pay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActorActivity {
+    /// The recording actor as the event log names it (`user:alice`, a token's name).
+    pub actor: String,
+    pub contacts: u64,
+    pub right_party: u64,
+    pub promises: u64,
+}
+
+/// Outcomes that mean the borrower was spoken to.
+pub const RIGHT_PARTY_OUTCOMES: [&str; 4] = ["right_party", "promise", "refused", "dispute"];
+
 /// A borrower's dispute text as written on the portal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisputeNote {
     pub at: Timestamp,
     pub body: String,
+}
+
+fn date(
+    table: &'static str,
+    column: &'static str,
+    c: &Cell,
+) -> Result<jiff::civil::Date, StoreError> {
+    let s = c.text().unwrap_or_default();
+    s.parse().map_err(|e| StoreError::Corrupt {
+        table,
+        key: s.to_owned(),
+        column,
+        detail: format!("{e}"),
+    })
+}
+
+fn count(c: &Cell) -> u64 {
+    u64::try_from(c.int().unwrap_or_default()).unwrap_or_default()
 }
 
 fn instant(table: &'static str, column: &'static str, c: &Cell) -> Result<Timestamp, StoreError> {
@@ -361,5 +432,215 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// A loan's currency, schedule, payments and promises; `None` when there is no such loan.
+    pub async fn loan_book(&self, loan_id: &str) -> Result<Option<LoanBook>, StoreError> {
+        let d = self.dialect();
+        let mut tx = self.begin_read().await?;
+        let id = [text(loan_id)];
+        let loan = tx
+            .fetch_all(
+                "reading a loan",
+                "SELECT currency FROM loans WHERE loan_id = $1",
+                &id,
+                &[Ty::Text],
+            )
+            .await?;
+        let Some(currency) = loan.first().and_then(|r| r[0].text()).map(str::to_owned) else {
+            return Ok(None);
+        };
+        let rows = tx
+            .fetch_all(
+                "reading a loan's installments",
+                &format!(
+                    "SELECT {}, {}, principal_minor, interest_minor, fee_minor FROM installments \
+                     WHERE loan_id = $1 ORDER BY seq",
+                    d.select("seq", Ty::Int),
+                    d.select("due_date", Ty::Date)
+                ),
+                &id,
+                &[Ty::Int, Ty::Date, Ty::Int, Ty::Int, Ty::Int],
+            )
+            .await?;
+        let installments = rows
+            .iter()
+            .map(|r| {
+                Ok(BookInstallment {
+                    seq: r[0].int().unwrap_or_default(),
+                    due_date: date("installments", "due_date", &r[1])?,
+                    principal_minor: r[2].int().unwrap_or_default(),
+                    interest_minor: r[3].int().unwrap_or_default(),
+                    fee_minor: r[4].int().unwrap_or_default(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let rows = tx
+            .fetch_all(
+                "reading a loan's payments",
+                &format!(
+                    "SELECT payment_id, {}, amount_minor, kind, reverses FROM payments \
+                     WHERE loan_id = $1 ORDER BY received_at, payment_id",
+                    d.select("received_at", Ty::Ts)
+                ),
+                &id,
+                &[Ty::Text, Ty::Ts, Ty::Int, Ty::Text, Ty::Text],
+            )
+            .await?;
+        let payments = rows
+            .iter()
+            .map(|r| {
+                Ok(BookPayment {
+                    payment_id: r[0].text().unwrap_or_default().to_owned(),
+                    received_at: instant("payments", "received_at", &r[1])?,
+                    amount_minor: r[2].int().unwrap_or_default(),
+                    kind: r[3].text().unwrap_or_default().to_owned(),
+                    reverses: r[4].text().map(str::to_owned),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let rows = tx
+            .fetch_all(
+                "reading a loan's promises",
+                &format!(
+                    "SELECT promise_id, {}, amount_minor, {} FROM promises \
+                     WHERE loan_id = $1 ORDER BY created_at, promise_id",
+                    d.select("created_at", Ty::Ts),
+                    d.select("due_date", Ty::Date)
+                ),
+                &id,
+                &[Ty::Text, Ty::Ts, Ty::Int, Ty::Date],
+            )
+            .await?;
+        let promises = rows
+            .iter()
+            .map(|r| {
+                Ok(BookPromise {
+                    promise_id: r[0].text().unwrap_or_default().to_owned(),
+                    created_at: instant("promises", "created_at", &r[1])?,
+                    amount_minor: r[2].int().unwrap_or_default(),
+                    due_date: date("promises", "due_date", &r[3])?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some(LoanBook {
+            currency,
+            installments,
+            payments,
+            promises,
+        }))
+    }
+
+    /// Contacts (and right-party conversations) and promises recorded through the service
+    /// since `since`, by the actor that recorded them, in actor order.
+    pub async fn activity_since(&self, since: Timestamp) -> Result<Vec<ActorActivity>, StoreError> {
+        let d = self.dialect();
+        let rp = RIGHT_PARTY_OUTCOMES
+            .iter()
+            .map(|o| format!("'{o}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = self
+            .fetch_once(
+                "reading the service's activity",
+                &format!(
+                    "SELECT e.actor, \
+                     SUM(CASE WHEN e.kind = 'contact' THEN 1 ELSE 0 END), \
+                     SUM(CASE WHEN e.kind = 'contact' AND c.outcome IN ({rp}) THEN 1 ELSE 0 END), \
+                     SUM(CASE WHEN e.kind = 'promise_to_pay' THEN 1 ELSE 0 END) \
+                     FROM ingested_events e LEFT JOIN contacts c ON e.kind = 'contact' AND c.contact_id = e.event_id \
+                     WHERE e.received_at >= {} AND e.kind IN ('contact', 'promise_to_pay') \
+                     GROUP BY e.actor ORDER BY e.actor",
+                    d.param(1, Ty::Ts)
+                ),
+                &[ts(since)],
+                &[Ty::Text, Ty::Int, Ty::Int, Ty::Int],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ActorActivity {
+                actor: r[0].text().unwrap_or_default().to_owned(),
+                contacts: count(&r[1]),
+                right_party: count(&r[2]),
+                promises: count(&r[3]),
+            })
+            .collect())
+    }
+
+    /// Every loan with a promise: its currency, promises and payments (no installments).
+    pub async fn promise_books(&self) -> Result<Vec<LoanBook>, StoreError> {
+        let d = self.dialect();
+        let mut tx = self.begin_read().await?;
+        let rows = tx
+            .fetch_all(
+                "reading promises",
+                &format!(
+                    "SELECT p.loan_id, l.currency, p.promise_id, {}, p.amount_minor, {} \
+                     FROM promises p JOIN loans l ON l.loan_id = p.loan_id \
+                     ORDER BY p.loan_id, p.created_at, p.promise_id",
+                    d.select("p.created_at", Ty::Ts),
+                    d.select("p.due_date", Ty::Date)
+                ),
+                &[],
+                &[Ty::Text, Ty::Text, Ty::Text, Ty::Ts, Ty::Int, Ty::Date],
+            )
+            .await?;
+        let mut books: Vec<(String, LoanBook)> = Vec::new();
+        for r in &rows {
+            let loan = r[0].text().unwrap_or_default();
+            if books.last().is_none_or(|(l, _)| l != loan) {
+                books.push((
+                    loan.to_owned(),
+                    LoanBook {
+                        currency: r[1].text().unwrap_or_default().to_owned(),
+                        installments: Vec::new(),
+                        payments: Vec::new(),
+                        promises: Vec::new(),
+                    },
+                ));
+            }
+            if let Some((_, b)) = books.last_mut() {
+                b.promises.push(BookPromise {
+                    promise_id: r[2].text().unwrap_or_default().to_owned(),
+                    created_at: instant("promises", "created_at", &r[3])?,
+                    amount_minor: r[4].int().unwrap_or_default(),
+                    due_date: date("promises", "due_date", &r[5])?,
+                });
+            }
+        }
+        let rows = tx
+            .fetch_all(
+                "reading the payments of loans with promises",
+                &format!(
+                    "SELECT loan_id, payment_id, {}, amount_minor, kind, reverses FROM payments \
+                     WHERE loan_id IN (SELECT loan_id FROM promises) \
+                     ORDER BY loan_id, received_at, payment_id",
+                    d.select("received_at", Ty::Ts)
+                ),
+                &[],
+                &[Ty::Text, Ty::Text, Ty::Ts, Ty::Int, Ty::Text, Ty::Text],
+            )
+            .await?;
+        let index: std::collections::HashMap<String, usize> = books
+            .iter()
+            .enumerate()
+            .map(|(i, (l, _))| (l.clone(), i))
+            .collect();
+        for r in &rows {
+            let Some(&i) = index.get(r[0].text().unwrap_or_default()) else {
+                continue;
+            };
+            if let Some((_, b)) = books.get_mut(i) {
+                b.payments.push(BookPayment {
+                    payment_id: r[1].text().unwrap_or_default().to_owned(),
+                    received_at: instant("payments", "received_at", &r[2])?,
+                    amount_minor: r[3].int().unwrap_or_default(),
+                    kind: r[4].text().unwrap_or_default().to_owned(),
+                    reverses: r[5].text().map(str::to_owned),
+                });
+            }
+        }
+        Ok(books.into_iter().map(|(_, b)| b).collect())
     }
 }

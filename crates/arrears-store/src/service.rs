@@ -60,6 +60,8 @@ pub struct BorrowerContacts {
     pub loan_ids: Vec<LoanId>,
     /// Oldest first.
     pub contacts: Vec<StoredContact>,
+    /// The channels and hours the borrower chose on the portal, if any.
+    pub preferences: Option<crate::ContactPreferences>,
 }
 
 /// One stored contact. `row.borrower` and `row.loan` are not indexes into any portfolio here
@@ -280,10 +282,11 @@ fn stored_contact(r: &[Cell]) -> Result<StoredContact, StoreError> {
 }
 
 /// The one statement that reads a borrower, their loans and their contacts (a single
-/// statement sees one consistent state, and costs one round trip): a UNION ALL of three
-/// parts, told apart by the first column (0 the borrower, 1 a loan, 2 a contact). The
-/// borrower's columns come first (flags as integers, so that every position has one type in
-/// all parts), then a loan id, then the contact columns.
+/// statement sees one consistent state, and costs one round trip): a UNION ALL of four
+/// parts, told apart by the first column (0 the borrower, 1 a loan, 2 a contact, 3 the
+/// borrower's contact preferences). The borrower's columns come first (flags as integers, so
+/// that every position has one type in all parts), then a loan id, then the contact columns,
+/// then the preference columns.
 fn facts_statement(d: Dialect) -> (String, Vec<Ty>) {
     let bcols = schema::BORROWERS.cols;
     let ccols: Vec<&str> = CONTACT_COLS.split(", ").collect();
@@ -305,14 +308,22 @@ fn facts_statement(d: Dialect) -> (String, Vec<Ty>) {
             }
         })
         .collect();
+    let prefs = crate::preferences::PREFERENCE_SELECT;
     let sql = format!(
-        "SELECT CAST(0 AS BIGINT), {b}, NULL, {cn} FROM borrowers WHERE borrower_id = $1 \
-         UNION ALL SELECT CAST(1 AS BIGINT), {bn}, loan_id, {cn} FROM loans WHERE borrower_id = $1 \
-         UNION ALL SELECT CAST(2 AS BIGINT), {bn}, NULL, {c} FROM contacts WHERE borrower_id = $1",
+        "SELECT CAST(0 AS BIGINT), {b}, NULL, {cn}, {pn} FROM borrowers WHERE borrower_id = $1 \
+         UNION ALL SELECT CAST(1 AS BIGINT), {bn}, loan_id, {cn}, {pn} FROM loans WHERE borrower_id = $1 \
+         UNION ALL SELECT CAST(2 AS BIGINT), {bn}, NULL, {c}, {pn} FROM contacts WHERE borrower_id = $1 \
+         UNION ALL SELECT CAST(3 AS BIGINT), {bn}, NULL, {cn}, {p} FROM contact_preferences WHERE borrower_id = $1",
         b = borrower.join(", "),
         bn = null(bcols.len()),
         cn = null(ccols.len()),
         c = contact.join(", "),
+        pn = null(prefs.len()),
+        p = prefs
+            .iter()
+            .map(|(c, ty)| d.select(c, *ty))
+            .collect::<Vec<_>>()
+            .join(", "),
     );
     let mut tys = vec![Ty::Int];
     tys.extend(bcols.iter().map(|c| match c.ty {
@@ -322,6 +333,7 @@ fn facts_statement(d: Dialect) -> (String, Vec<Ty>) {
     }));
     tys.push(Ty::Text);
     tys.extend(std::iter::repeat_n(Ty::Text, ccols.len()));
+    tys.extend(prefs.iter().map(|(_, ty)| *ty));
     (sql, tys)
 }
 
@@ -329,9 +341,12 @@ fn facts_statement(d: Dialect) -> (String, Vec<Ty>) {
 /// in id order, contacts oldest first (ties by contact id), both by byte order.
 fn facts_from_rows(rows: &[Vec<Cell>]) -> Result<Option<BorrowerContacts>, StoreError> {
     let nb = schema::BORROWERS.cols.len();
+    // Where the preference columns start: after the borrower, the loan id and the contact.
+    let pb = nb + 2 + CONTACT_COLS.split(", ").count();
     let mut borrower = None;
     let mut loan_ids = Vec::new();
     let mut contacts = Vec::new();
+    let mut preferences = None;
     for r in rows {
         match r.first().and_then(Cell::int) {
             Some(0) => borrower = Some(borrower_row(r.get(1..=nb).unwrap_or_default())?),
@@ -343,7 +358,12 @@ fn facts_from_rows(rows: &[Vec<Cell>]) -> Result<Option<BorrowerContacts>, Store
                     );
                 }
             }
-            Some(2) => contacts.push(stored_contact(r.get(nb + 2..).unwrap_or_default())?),
+            Some(2) => contacts.push(stored_contact(r.get(nb + 2..pb).unwrap_or_default())?),
+            Some(3) => {
+                preferences = Some(crate::preferences::preferences_from_row(
+                    r.get(pb..).unwrap_or_default(),
+                )?)
+            }
             _ => return Err(StoreError::Internal("an unknown part in the facts".into())),
         }
     }
@@ -356,6 +376,7 @@ fn facts_from_rows(rows: &[Vec<Cell>]) -> Result<Option<BorrowerContacts>, Store
         borrower,
         loan_ids,
         contacts,
+        preferences,
     }))
 }
 

@@ -599,6 +599,473 @@ fn verifying_another_borrowers_code_tells_only_that_it_is_genuine() {
     );
 }
 
+/// The body of the element with `id`, from its opening tag to the next `</tag>`.
+fn element<'a>(body: &'a str, tag: &str, id: &str) -> &'a str {
+    let open = format!("<{tag} id=\"{id}\"");
+    let i = body
+        .find(&open)
+        .unwrap_or_else(|| panic!("no #{id} in {body}"));
+    let end = body[i..]
+        .find(&format!("</{tag}>"))
+        .map_or(body.len(), |e| i + e);
+    &body[i..end]
+}
+
+#[test]
+fn the_queue_lists_the_days_calls_and_a_promise_shows_on_the_account() {
+    on_both(|s| {
+        let alice = login(s, "alice");
+        let home = get(s, "/?date=2026-11-28", Some(&alice));
+        assert_eq!(home.status, 200, "{}", home.body);
+        let queue = element(&home.body, "table", "queue");
+        assert!(queue.contains("data-loan=\"L1\""), "{queue}");
+        assert!(
+            !queue.contains("data-loan=\"L2\""),
+            "only alice's loans: {queue}"
+        );
+        // The reason: the strategy rule, the stage and the days past due.
+        assert!(
+            queue.contains("mid-call") && queue.contains("mid") && queue.contains("58"),
+            "{queue}"
+        );
+        assert!(queue.contains("/accounts/L1"));
+        assert!(queue.contains("not worked yet"));
+        // A supervisor's queue holds every agent's calls, by priority.
+        let sue = login(s, "sue");
+        let all = get(s, "/?date=2026-11-28", Some(&sue));
+        let queue = element(&all.body, "table", "queue");
+        assert!(queue.contains("data-loan=\"L1\"") && queue.contains("data-loan=\"L2\""));
+        assert!(all.body.contains("/dashboard"));
+        // In Chinese.
+        let zh = get(s, "/?date=2026-11-28&lang=zh-CN", Some(&alice));
+        assert!(zh.body.contains("今日待办队列"), "{}", zh.body);
+
+        // The account page: schedule with the waterfall, no payments, no promises yet.
+        let account = get(s, "/accounts/L1", Some(&alice));
+        assert_eq!(account.status, 200);
+        let inst = element(&account.body, "table", "installments");
+        assert!(
+            inst.contains("2026-10-01") && inst.contains("1000.00 USD"),
+            "{inst}"
+        );
+        assert!(account.body.contains("No payments are recorded."));
+        assert!(account.body.contains("No promises are recorded."));
+        // A promise needs the promise outcome, an amount and a date from today on.
+        let token = csrf(&account);
+        for fields in [
+            vec![("outcome", "promise")],
+            vec![
+                ("outcome", "right_party"),
+                ("promise_amount", "250"),
+                ("promise_due", "2099-01-15"),
+            ],
+            vec![
+                ("outcome", "promise"),
+                ("promise_amount", "-5"),
+                ("promise_due", "2099-01-15"),
+            ],
+            vec![
+                ("outcome", "promise"),
+                ("promise_amount", "250"),
+                ("promise_due", "2020-01-01"),
+            ],
+            vec![
+                ("outcome", "promise"),
+                ("promise_amount", "1.234"),
+                ("promise_due", "2099-01-15"),
+            ],
+            vec![
+                ("outcome", "promise"),
+                ("promise_amount", "250'; DROP TABLE promises; --"),
+                ("promise_due", "2099-01-15"),
+            ],
+        ] {
+            let mut f = fields.clone();
+            f.push(("csrf", &token));
+            let p = post(s, "/accounts/L1/calls", Some(&alice), &f);
+            assert_eq!(p.status, 422, "{fields:?}: {}", p.body);
+        }
+        let (rt, store) = store_of(s);
+        let bc = rt.block_on(store.borrower_contacts("B1")).unwrap().unwrap();
+        assert_eq!(bc.contacts.len(), 1, "nothing was logged");
+        // Without the token: refused.
+        let p = post(
+            s,
+            "/accounts/L1/calls",
+            Some(&alice),
+            &[
+                ("outcome", "promise"),
+                ("promise_amount", "250"),
+                ("promise_due", "2099-01-15"),
+            ],
+        );
+        assert_eq!(p.status, 403);
+        let p = post(
+            s,
+            "/accounts/L1/calls",
+            Some(&alice),
+            &[
+                ("csrf", &token),
+                ("outcome", "promise"),
+                ("promise_amount", "250.00"),
+                ("promise_due", "2099-01-15"),
+            ],
+        );
+        assert_eq!(
+            (p.status, p.location.as_deref()),
+            (303, Some("/accounts/L1")),
+            "{}",
+            p.body
+        );
+        let account = get(s, "/accounts/L1", Some(&alice));
+        let promises = element(&account.body, "table", "promises");
+        assert!(
+            promises.contains("250.00 USD")
+                && promises.contains("2099-01-15")
+                && promises.contains("Pending"),
+            "{promises}"
+        );
+        assert!(element(&account.body, "table", "contacts").contains("Promise to pay"));
+        // The promise went through the event path of the API: stored, and in the event log.
+        let book = rt.block_on(store.loan_book("L1")).unwrap().unwrap();
+        assert_eq!(book.promises.len(), 1);
+        assert_eq!(book.promises[0].amount_minor, 25_000);
+        assert!(book.promises[0].promise_id.starts_with("page-promise-"));
+        let activity = rt
+            .block_on(store.activity_since("2026-01-01T00:00:00Z".parse().unwrap()))
+            .unwrap();
+        assert_eq!(activity.len(), 1, "{activity:?}");
+        assert_eq!(
+            (
+                activity[0].actor.as_str(),
+                activity[0].contacts,
+                activity[0].right_party,
+                activity[0].promises
+            ),
+            ("user:alice", 1, 1, 1)
+        );
+        // The queue shows the promise next to the task.
+        let home = get(s, "/?date=2026-11-28", Some(&alice));
+        let queue = element(&home.body, "table", "queue");
+        assert!(
+            queue.contains("250.00 USD") && queue.contains("Pending"),
+            "{queue}"
+        );
+    });
+}
+
+#[test]
+fn the_dashboard_is_for_managers_and_draws_its_numbers() {
+    on_both(|s| {
+        let out = tempfile::tempdir().unwrap();
+        ok(&[
+            "run",
+            "--as-of",
+            "2026-11-28",
+            "--db",
+            &s.db.target,
+            "--out",
+            out.path().to_str().unwrap(),
+            "--format",
+            "csv",
+        ]);
+        let alice = login(s, "alice");
+        let p = get(s, "/dashboard", Some(&alice));
+        assert_eq!(p.status, 403, "an agent: {}", p.body);
+        assert!(!p.body.contains("<svg"));
+        let anon = get(s, "/dashboard", None);
+        assert_eq!(
+            (anon.status, anon.location.as_deref()),
+            (303, Some("/login"))
+        );
+        let b1 = portal_session(s, "B1");
+        assert_eq!(get(s, "/dashboard", Some(&b1)).status, 403);
+        // Alice logs a right-party call so the agent table has a row.
+        let account = get(s, "/accounts/L1", Some(&alice));
+        let p = post(
+            s,
+            "/accounts/L1/calls",
+            Some(&alice),
+            &[("csrf", &csrf(&account)), ("outcome", "right_party")],
+        );
+        assert_eq!(p.status, 303, "{}", p.body);
+        let c = login(s, "sue");
+        // Today's dashboard: the latest snapshots (11-27 and 11-28) and today's activity.
+        let d = get(s, "/dashboard", Some(&c));
+        assert_eq!(d.status, 200, "{}", d.body);
+        for chart in [
+            "buckets",
+            "stages",
+            "cure-rate",
+            "promises",
+            "agents",
+            "arms",
+        ] {
+            assert!(
+                d.body.contains(&format!("data-chart=\"{chart}\"")),
+                "chart {chart}: {}",
+                d.body
+            );
+        }
+        assert!(d.body.contains("2026-11-27 → 2026-11-28"), "{}", d.body);
+        let agents = element(&d.body, "table", "agent-table");
+        assert!(agents.contains("data-agent=\"alice\""), "{agents}");
+        assert!(agents.contains("<td class=\"contacts\">1</td>"), "{agents}");
+        assert!(
+            agents.contains("<td class=\"right-party\">1</td>"),
+            "{agents}"
+        );
+        // Both loans are in one bucket (M2) on 11-28: the bars' value labels (the texts above
+        // the bars, in bucket order) say 2 there and 0 elsewhere.
+        let i = d.body.find("data-chart=\"buckets\"").unwrap();
+        let svg = &d.body[i..i + d.body[i..].find("</svg>").unwrap()];
+        let values: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .filter(|t| t.contains("dy=\"-0.5ex\""))
+            .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim()))
+            .collect();
+        assert_eq!(values, ["0", "0", "2", "0", "0", "0", "0", "0"], "{svg}");
+        let zh = get(s, "/dashboard?lang=zh-CN", Some(&c));
+        assert!(
+            zh.body.contains("管理看板") && zh.body.contains("迁徙率"),
+            "{}",
+            zh.body
+        );
+        for user in ["carol", "connie"] {
+            let role = if user == "carol" {
+                "compliance"
+            } else {
+                "admin"
+            };
+            let o = add_user(&s.db.target, user, role, PASSWORD);
+            assert!(o.status.success(), "{}", text(&o.stderr));
+            let c = login(s, user);
+            assert_eq!(get(s, "/dashboard", Some(&c)).status, 200);
+        }
+    });
+}
+
+#[test]
+fn the_portal_takes_cease_preferences_and_a_plan_only_for_its_borrower() {
+    on_both(|s| {
+        let b1 = portal_session(s, "B1");
+        let portal = get(s, "/portal/b/B1", Some(&b1));
+        assert_eq!(portal.status, 200);
+        let token = csrf(&portal);
+        let b2 = portal_session(s, "B2");
+        let b2_token = csrf(&get(s, "/portal/b/B2", Some(&b2)));
+        let plan = [
+            ("loan_id", "L1"),
+            ("installments", "3"),
+            ("amount", "100.00"),
+            ("first_due", "2099-01-15"),
+        ];
+        // Without the session's token, nothing is taken.
+        for (path, fields) in [
+            ("/portal/b/B1/cease", vec![]),
+            ("/portal/b/B1/preferences", vec![("ch_call", "on")]),
+            ("/portal/b/B1/plan", plan.to_vec()),
+        ] {
+            for bad in [None, Some("0000"), Some(b2_token.as_str())] {
+                let mut f = fields.clone();
+                if let Some(t) = bad {
+                    f.push(("csrf", t));
+                }
+                let p = post(s, path, Some(&b1), &f);
+                assert_eq!(p.status, 403, "{path} {bad:?}: {}", p.body);
+            }
+        }
+        // Nor for another borrower, with this session's own token.
+        for (path, fields) in [
+            ("/portal/b/B2/cease", vec![("csrf", token.as_str())]),
+            (
+                "/portal/b/B2/preferences",
+                vec![("csrf", token.as_str()), ("ch_call", "on")],
+            ),
+            (
+                "/portal/b/B2/plan",
+                vec![
+                    ("csrf", token.as_str()),
+                    ("loan_id", "L2"),
+                    ("installments", "3"),
+                    ("amount", "1"),
+                    ("first_due", "2099-01-15"),
+                ],
+            ),
+        ] {
+            let p = post(s, path, Some(&b1), &fields);
+            assert_eq!(p.status, 403, "{path}: {}", p.body);
+        }
+        // B1 cannot propose a plan for B2's loan through its own URL either.
+        let mut other = plan.to_vec();
+        other[0] = ("loan_id", "L2");
+        other.push(("csrf", &token));
+        assert_eq!(post(s, "/portal/b/B1/plan", Some(&b1), &other).status, 422);
+        let (rt, store) = store_of(s);
+        assert!(
+            rt.block_on(store.contact_preferences("B1"))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            rt.block_on(store.contact_preferences("B2"))
+                .unwrap()
+                .is_none()
+        );
+        assert!(rt.block_on(store.plan_proposals("L2")).unwrap().is_empty());
+        let b2row = rt.block_on(store.borrower_contacts("B2")).unwrap().unwrap();
+        assert!(!b2row.borrower.cease_contact);
+
+        let sms = json!({"borrower_id": "B1", "loan_id": "L1", "channel": "sms",
+                         "target": "+12125550100", "at": "2026-11-28T15:00:00Z"});
+        let before = s.check(sms.clone());
+        // Calls only, 09:00 to 17:00.
+        let bad = post(
+            s,
+            "/portal/b/B1/preferences",
+            Some(&b1),
+            &[
+                ("csrf", &token),
+                ("ch_call", "on"),
+                ("hours_from", "17:00"),
+                ("hours_to", "09:00"),
+            ],
+        );
+        assert_eq!(bad.status, 422, "{}", bad.body);
+        let p = post(
+            s,
+            "/portal/b/B1/preferences",
+            Some(&b1),
+            &[
+                ("csrf", &token),
+                ("ch_call", "on"),
+                ("hours_from", "09:00"),
+                ("hours_to", "17:00"),
+            ],
+        );
+        assert_eq!(
+            (p.status, p.location.as_deref()),
+            (303, Some("/portal/b/B1?done=preferences"))
+        );
+        let prefs = rt
+            .block_on(store.contact_preferences("B1"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(prefs.channels, vec!["call".to_owned()]);
+        // SMS to the phone is now opted out (the packs' opt-out rule, ALL-IDENTITY).
+        let after = s.check(sms.clone());
+        assert_eq!(after["decision"], "deny", "{after}");
+        assert!(
+            after["rule_ids"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("ALL-IDENTITY")),
+            "{before} -> {after}"
+        );
+        let page = get(s, "/portal/b/B1", Some(&b1));
+        assert!(
+            page.body.contains("id=\"ch-call\" value=\"on\" checked"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("value=\"09:00\""));
+        // A proposed plan, with HTML in its note.
+        let evil = "<img src=x onerror=alert(1)> & more";
+        let mut f = plan.to_vec();
+        f.push(("note", evil));
+        f.push(("csrf", &token));
+        let p = post(s, "/portal/b/B1/plan", Some(&b1), &f);
+        assert_eq!(
+            (p.status, p.location.as_deref()),
+            (303, Some("/portal/b/B1?done=plan")),
+            "{}",
+            p.body
+        );
+        for bad in [
+            ("installments", "0"),
+            ("installments", "61"),
+            ("amount", "0"),
+            ("first_due", "2020-01-01"),
+        ] {
+            let mut f: Vec<(&str, &str)> =
+                plan.iter().filter(|(k, _)| *k != bad.0).copied().collect();
+            f.push(bad);
+            f.push(("csrf", &token));
+            assert_eq!(
+                post(s, "/portal/b/B1/plan", Some(&b1), &f).status,
+                422,
+                "{bad:?}"
+            );
+        }
+        let proposals = rt.block_on(store.plan_proposals("L1")).unwrap();
+        assert_eq!(proposals.len(), 1);
+        assert_eq!(
+            (proposals[0].installments, proposals[0].amount_minor),
+            (3, 10_000)
+        );
+        assert_eq!(proposals[0].note, evil);
+        // The agent sees the choices and the proposal, escaped.
+        let alice = login(s, "alice");
+        let account = get(s, "/accounts/L1", Some(&alice));
+        assert!(
+            !account.body.contains("id=\"calls-declined\""),
+            "calls are accepted"
+        );
+        let prefs_table = element(&account.body, "table", "preferences");
+        assert!(
+            prefs_table.contains("Call") && prefs_table.contains("09:00 – 17:00"),
+            "{prefs_table}"
+        );
+        let list = element(&account.body, "ul", "proposals");
+        assert!(
+            list.contains("3 × 100.00 USD") && list.contains("2099-01-15"),
+            "{list}"
+        );
+        assert!(!account.body.contains("<img src=x"), "{}", account.body);
+        assert!(
+            list.contains("&#60;img") || list.contains("&lt;img"),
+            "{list}"
+        );
+        // Stop contact: the cease_contact event; every collection contact is denied after.
+        let p = post(s, "/portal/b/B1/cease", Some(&b1), &[("csrf", &token)]);
+        assert_eq!(
+            (p.status, p.location.as_deref()),
+            (303, Some("/portal/b/B1?done=cease"))
+        );
+        let call = s.check(
+            json!({"borrower_id": "B1", "loan_id": "L1", "channel": "call",
+                                  "target": "+12125550100", "at": "2026-11-28T15:00:00Z"}),
+        );
+        assert_eq!(call["decision"], "deny");
+        assert!(
+            call["rule_ids"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("ALL-CEASE")),
+            "{call}"
+        );
+        let page = get(s, "/portal/b/B1", Some(&b1));
+        assert!(page.body.contains("id=\"cease-state\""), "{}", page.body);
+        let account = get(s, "/accounts/L1", Some(&alice));
+        assert!(account.body.contains("Cease contact requested"));
+        // A borrower who declines calls is flagged to the agent.
+        let p = post(
+            s,
+            "/portal/b/B1/preferences",
+            Some(&b1),
+            &[("csrf", &token), ("ch_sms", "on")],
+        );
+        assert_eq!(p.status, 303);
+        let account = get(s, "/accounts/L1", Some(&alice));
+        assert!(
+            account.body.contains("id=\"calls-declined\""),
+            "{}",
+            account.body
+        );
+    });
+}
+
 /// Headless Chromium through chromedriver: a borrower verifies a genuine and a forged code
 /// and opens a dispute; an agent then sees the hold and cannot log a call.
 #[test]
@@ -776,25 +1243,7 @@ async fn browse(
             .map_err(e)?;
         text_until("notice", |t| t.contains("Your dispute was recorded")).await?;
         // The agent signs in (the portal session cookie is replaced) and opens the account.
-        c.goto(&format!("{}/login", s.base)).await.map_err(e)?;
-        c.find(Locator::Id("username"))
-            .await
-            .map_err(e)?
-            .send_keys("alice")
-            .await
-            .map_err(e)?;
-        c.find(Locator::Id("password"))
-            .await
-            .map_err(e)?
-            .send_keys(PASSWORD)
-            .await
-            .map_err(e)?;
-        c.find(Locator::Id("sign-in"))
-            .await
-            .map_err(e)?
-            .click()
-            .await
-            .map_err(e)?;
+        sign_in(&c, s, "alice").await?;
         text_until("whoami", |t| t.contains("alice (agent)")).await?;
         c.goto(&format!("{}/accounts/L1", s.base))
             .await
@@ -816,4 +1265,277 @@ async fn browse(
     let out = run.await;
     let _ = c.close().await;
     out
+}
+
+/// Starts chromedriver on a free port; None (skipped) when Chromium is not installed outside CI.
+fn chromedriver() -> Option<(std::process::Child, u16)> {
+    let (chromium, driver) = ("/usr/bin/chromium", "/usr/bin/chromedriver");
+    if !std::path::Path::new(chromium).exists() || !std::path::Path::new(driver).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs {chromium} and {driver} (Debian chromium, chromium-driver)"
+        );
+        eprintln!("skipped: {chromium} or {driver} is missing");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    Some((child, port))
+}
+
+async fn headless(port: u16, profile: &str) -> Result<fantoccini::Client, String> {
+    use fantoccini::ClientBuilder;
+    let url = format!("http://127.0.0.1:{port}");
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"binary": "/usr/bin/chromium", "args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            format!("--user-data-dir={profile}")
+        ]}),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    for _ in 0..100 {
+        if let Ok(c) = ClientBuilder::new(connector.clone())
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
+            return Ok(c);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err("chromedriver did not answer".into())
+}
+
+/// Waits until the element matched by `css` shows text that `ok` accepts (a click that
+/// submits a form returns before the next page replaces this one: poll, at most 20 s).
+async fn css_text_until(
+    c: &fantoccini::Client,
+    css: &str,
+    ok: impl Fn(&str) -> bool,
+) -> Result<String, String> {
+    let mut last = String::from("(element never found)");
+    for _ in 0..200 {
+        if let Ok(el) = c.find(fantoccini::Locator::Css(css)).await
+            && let Ok(text) = el.text().await
+        {
+            if ok(&text) {
+                return Ok(text);
+            }
+            last = text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err(format!(
+        "{css} never showed the expected text; last: {last}"
+    ))
+}
+
+async fn sign_in(c: &fantoccini::Client, s: &Server, user: &str) -> Result<(), String> {
+    use fantoccini::Locator;
+    let e = |e: fantoccini::error::CmdError| e.to_string();
+    c.goto(&format!("{}/login", s.base)).await.map_err(e)?;
+    c.find(Locator::Id("username"))
+        .await
+        .map_err(e)?
+        .send_keys(user)
+        .await
+        .map_err(e)?;
+    c.find(Locator::Id("password"))
+        .await
+        .map_err(e)?
+        .send_keys(PASSWORD)
+        .await
+        .map_err(e)?;
+    c.find(Locator::Id("sign-in"))
+        .await
+        .map_err(e)?
+        .click()
+        .await
+        .map_err(e)?;
+    css_text_until(c, "#whoami", |t| t.contains(user))
+        .await
+        .map(|_| ())
+}
+
+/// Headless Chromium: an agent opens the queue, logs a call with a promise on the account
+/// page and sees the promise there and on the queue; a manager opens the dashboard and sees
+/// the charts with their numbers.
+#[test]
+fn browser_agent_logs_a_promise_and_a_manager_sees_the_dashboard() {
+    let Some((mut driver, port)) = chromedriver() else {
+        return;
+    };
+    let s = setup(Backend::Sqlite, &[]).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    ok(&[
+        "run",
+        "--as-of",
+        "2026-11-28",
+        "--db",
+        &s.db.target,
+        "--out",
+        out.path().to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    let profile = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = rt.block_on(async {
+        use fantoccini::Locator;
+        let c = headless(port, profile.path().to_str().unwrap()).await?;
+        let e = |e: fantoccini::error::CmdError| e.to_string();
+        let run = async {
+            sign_in(&c, &s, "alice").await?;
+            c.goto(&format!("{}/?date=2026-11-28", s.base))
+                .await
+                .map_err(e)?;
+            css_text_until(&c, "tr[data-loan=L1] .reason", |t| t.contains("mid-call")).await?;
+            css_text_until(&c, "tr[data-loan=L1] .worked", |t| {
+                t.contains("not worked yet")
+            })
+            .await?;
+            c.find(Locator::LinkText("L1"))
+                .await
+                .map_err(e)?
+                .click()
+                .await
+                .map_err(e)?;
+            css_text_until(&c, "h1", |t| t.contains("Account L1")).await?;
+            c.find(Locator::Css("#outcome option[value=promise]"))
+                .await
+                .map_err(e)?
+                .click()
+                .await
+                .map_err(e)?;
+            c.find(Locator::Id("promise-amount"))
+                .await
+                .map_err(e)?
+                .send_keys("250.00")
+                .await
+                .map_err(e)?;
+            // A date input takes the date as typed in the browser's locale (en-US: MMDDYYYY).
+            let due = c.find(Locator::Id("promise-due")).await.map_err(e)?;
+            due.send_keys("01152099").await.map_err(e)?;
+            if due.prop("value").await.map_err(e)?.as_deref() != Some("2099-01-15") {
+                // Another locale's field order: set the value the form will send.
+                c.execute(
+                    "document.getElementById('promise-due').value = '2099-01-15';",
+                    vec![],
+                )
+                .await
+                .map_err(e)?;
+            }
+            c.find(Locator::Id("log-call"))
+                .await
+                .map_err(e)?
+                .click()
+                .await
+                .map_err(e)?;
+            css_text_until(&c, "#promises", |t| {
+                t.contains("250.00 USD") && t.contains("2099-01-15") && t.contains("Pending")
+            })
+            .await?;
+            css_text_until(&c, "#contacts", |t| t.contains("Promise to pay")).await?;
+            c.find(Locator::Id("to-queue"))
+                .await
+                .map_err(e)?
+                .click()
+                .await
+                .map_err(e)?;
+            c.goto(&format!("{}/?date=2026-11-28", s.base))
+                .await
+                .map_err(e)?;
+            css_text_until(&c, "tr[data-loan=L1] .promise", |t| {
+                t.contains("250.00 USD") && t.contains("Pending")
+            })
+            .await?;
+            // The manager.
+            c.find(Locator::Id("sign-out"))
+                .await
+                .map_err(e)?
+                .click()
+                .await
+                .map_err(e)?;
+            css_text_until(&c, "h1", |t| t.contains("Staff sign-in")).await?;
+            sign_in(&c, &s, "sue").await?;
+            c.find(Locator::Id("dashboard-link"))
+                .await
+                .map_err(e)?
+                .click()
+                .await
+                .map_err(e)?;
+            css_text_until(&c, "h1", |t| t.contains("Manager dashboard")).await?;
+            css_text_until(&c, "#agent-table", |t| t.contains("alice")).await?;
+            for chart in [
+                "buckets",
+                "stages",
+                "cure-rate",
+                "promises",
+                "agents",
+                "arms",
+            ] {
+                let svg = c
+                    .find(Locator::Css(&format!("svg.chart[data-chart={chart}]")))
+                    .await
+                    .map_err(|err| format!("chart {chart}: {err}"))?;
+                let rects = svg.find_all(Locator::Css("rect")).await.map_err(e)?;
+                if rects.is_empty() {
+                    return Err(format!("chart {chart} has no bars"));
+                }
+            }
+            // The numbers are drawn: both loans in one bucket, one promise pending, alice's call.
+            let texts = |chart: &'static str| {
+                let c = &c;
+                async move {
+                    let svg = c
+                        .find(Locator::Css(&format!("svg.chart[data-chart={chart}]")))
+                        .await
+                        .map_err(|err| err.to_string())?;
+                    let mut all = Vec::new();
+                    for t in svg
+                        .find_all(Locator::Css("text"))
+                        .await
+                        .map_err(|err| err.to_string())?
+                    {
+                        all.push(t.html(true).await.map_err(|err| err.to_string())?);
+                    }
+                    Ok::<Vec<String>, String>(all)
+                }
+            };
+            let b = texts("buckets").await?;
+            if !b.iter().any(|t| t.trim() == "2") {
+                return Err(format!("the buckets chart does not say 2: {b:?}"));
+            }
+            let p = texts("promises").await?;
+            if !p.iter().any(|t| t.trim() == "1") || !p.iter().any(|t| t.contains("Pending")) {
+                return Err(format!("the promises chart: {p:?}"));
+            }
+            let a = texts("agents").await?;
+            if !a.iter().any(|t| t.contains("alice")) {
+                return Err(format!("the agents chart: {a:?}"));
+            }
+            Ok::<(), String>(())
+        };
+        let out = run.await;
+        let _ = c.close().await;
+        out
+    });
+    let _ = driver.kill();
+    let _ = driver.wait();
+    result.unwrap();
 }
