@@ -11,5 +11,8 @@
 pub mod chain;
 pub mod signing;
 
-pub use chain::{Draft, Entry, Head, Tamper, append, verify};
+pub use chain::{
+    Draft, Entry, Head, RedactError, RedactedItem, RedactionData, RedactionRequest, Tamper, append,
+    append_salted, redact, verify,
+};
 pub use signing::{LenderKey, MessageDraft, SignedMessage, VerifyError, verify_message};
