@@ -614,19 +614,22 @@ fn export(borrower: &str, log: &Path, out: &Path) -> Result<(), Failure> {
         .filter(|e| e.kind == "message")
         .map(|e| &e.data)
         .collect();
-    let json = serde_json::json!({
+    let mut json = serde_json::json!({
         "borrower_id": borrower,
         "log": log.display().to_string(),
         "chain": match &chain { Ok(()) => "intact".to_owned(), Err(e) => format!("TAMPERED: {e}") },
         "entries": mine,
         "messages": messages,
-        "redacted": redacted.as_ref().map(|(v, _)| v),
         "counts": {
             "decisions": mine.iter().filter(|e| e.kind.starts_with("plan.")).count(),
             "messages": messages.len(),
             "contacts": mine.iter().filter(|e| e.kind == "contact").count(),
         },
     });
+    // Only when something was deleted (otherwise the record is what the server's export gives).
+    if let (Some((v, _)), Some(o)) = (&redacted, json.as_object_mut()) {
+        o.insert("redacted".into(), v.clone());
+    }
     let safe: String = borrower
         .chars()
         .map(|c| {
