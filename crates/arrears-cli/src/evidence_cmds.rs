@@ -5,10 +5,19 @@
 //! public key as hex, to publish), the audit log as JSON lines (one `Entry` per line) and
 //! `LOG.head` with the last entry's seq and hash, rewritten after each append, so removing
 //! entries from the end is detected too.
+//!
+//! `audit delete` redacts rather than removes (see `arrears_evidence::chain`): when every
+//! selected entry is past its pack's retention it appends one `audit.redaction` entry that
+//! names them with their retention basis, erases their content, and replaces the log (and
+//! then the head) by write-to-temp, fsync, rename. `audit verify` re-judges each redaction
+//! under the embedded packs from what the redaction entry recorded.
 
 use crate::Failure;
 use anyhow::{Context, anyhow};
-use arrears_evidence::chain::{Draft, Entry, Head, append, verify};
+use arrears_evidence::chain::{
+    Draft, Entry, Head, REDACTION_KIND, RedactedItem, RedactionData, RedactionRequest,
+    append_salted, redact, verify,
+};
 use arrears_evidence::signing::{
     LenderKey, MessageDraft, SignedMessage, normalize_code, verify_message,
 };
@@ -92,7 +101,9 @@ pub enum AuditCommand {
     },
     /// Delete records: a borrower's (`--borrower`) or all before an instant (`--before`).
     /// Refused while any of them is younger than its pack's retention (CN-RECORDS,
-    /// US-RECORDS; a record of unknown jurisdiction is held by the strictest pack).
+    /// US-RECORDS; a record of unknown jurisdiction is held by the strictest pack). Otherwise
+    /// their content is erased and an `audit.redaction` entry records it; the chain still
+    /// verifies.
     Delete {
         #[arg(long, default_value = "audit.jsonl")]
         log: PathBuf,
@@ -165,6 +176,11 @@ pub(crate) fn load_key(dir: &Path) -> Result<LenderKey, Failure> {
 }
 
 pub(crate) fn read_log(log: &Path) -> Result<Vec<Entry>, Failure> {
+    Ok(read_log_lines(log)?.into_iter().map(|(_, e)| e).collect())
+}
+
+/// The log's entries with the exact line each was read from (blank lines skipped).
+fn read_log_lines(log: &Path) -> Result<Vec<(String, Entry)>, Failure> {
     if !log.exists() {
         return Ok(Vec::new());
     }
@@ -174,15 +190,66 @@ pub(crate) fn read_log(log: &Path) -> Result<Vec<Entry>, Failure> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| {
-                Failure::bad_input(anyhow!(
-                    "{} line {}: not an audit entry: {e}",
-                    log.display(),
-                    i + 1
-                ))
-            })
+            serde_json::from_str(l)
+                .map(|e| (l.to_owned(), e))
+                .map_err(|e| {
+                    Failure::bad_input(anyhow!(
+                        "{} line {}: not an audit entry: {e}",
+                        log.display(),
+                        i + 1
+                    ))
+                })
         })
         .collect()
+}
+
+/// A fresh secret seed for the salts of one batch of appends (never stored).
+pub(crate) fn salt_seed() -> Result<[u8; 32], Failure> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| anyhow!("no randomness from the OS: {e}"))?;
+    Ok(seed)
+}
+
+/// Chains a draft as a salted v2 entry (its salt derived from the batch's seed and its seq).
+pub(crate) fn append_entry(prev: Option<&Entry>, d: Draft, seed: &[u8; 32]) -> Entry {
+    let seq = prev.map_or(0, |p| p.seq + 1);
+    append_salted(prev, d, &arrears_evidence::chain::salt(seed, seq))
+}
+
+/// Replaces `path` by `bytes` so that a crash leaves either the old file or the new one,
+/// never a mix: the bytes go to a temporary file in the same folder (same file system, the
+/// old file's permissions), which is fsynced, renamed over `path`, and the folder fsynced.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomically_with(path, bytes, || Ok(()))
+}
+
+/// `write_atomically` with `before_rename` run once the temporary file is durable (a test's
+/// stand-in for a crash; an error leaves `path` untouched and removes the temporary file).
+fn write_atomically_with(
+    path: &Path,
+    bytes: &[u8],
+    before_rename: impl FnOnce() -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    if let Ok(m) = std::fs::metadata(path) {
+        tmp.as_file().set_permissions(m.permissions())?;
+    }
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    before_rename()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 pub(crate) fn read_head(log: &Path) -> Result<Option<Head>, Failure> {
@@ -224,7 +291,7 @@ pub fn sign(a: &SignArgs) -> Result<(), Failure> {
     let code = draft.code();
     draft.text = a.text.replace("{code}", &code);
     let msg = key.sign(draft);
-    let entry = append(
+    let entry = append_entry(
         entries.last(),
         Draft {
             at,
@@ -233,6 +300,7 @@ pub fn sign(a: &SignArgs) -> Result<(), Failure> {
             loan_id: a.loan.clone(),
             data: serde_json::to_value(&msg).context("encoding the message")?,
         },
+        &salt_seed()?,
     );
     let mut f = std::fs::OpenOptions::new()
         .create(true)
@@ -273,6 +341,19 @@ pub fn verify_code(a: &VerifyArgs) -> Result<(), Failure> {
             (m.code == code).then_some(m)
         });
     let Some(m) = found else {
+        let deleted = entries
+            .iter()
+            .filter(|e| e.kind == "message" && e.is_redacted())
+            .count();
+        if deleted > 0 {
+            println!(
+                "NOT ON RECORD: no message with code {code} is on record. {deleted} older message records were deleted after their retention, so a message that old cannot be checked; a recent message with this code was not issued by this lender."
+            );
+            return Err(Failure {
+                code: 1,
+                error: anyhow!("no message with code {code} on record"),
+            });
+        }
         println!(
             "NOT ISSUED: no message with code {code} was issued by this lender. Do not pay or reply to it; keep it as evidence and report it."
         );
@@ -311,9 +392,21 @@ pub fn audit(a: &AuditArgs) -> Result<(), Failure> {
         } => return delete(log, borrower.as_deref(), before.as_deref(), at.as_deref()),
     };
     let entries = read_log(log)?;
-    match verify(&entries, read_head(log)?.as_ref()) {
+    let packs = arrears_policy::PackSet::embedded().context("loading the rule packs")?;
+    let checked = verify(&entries, read_head(log)?.as_ref())
+        .map_err(|e| e.to_string())
+        .and_then(|()| check_redaction_retention(&entries, &packs));
+    match checked {
         Ok(()) => {
-            println!("ok: {} entries, chain intact", entries.len());
+            let redacted = entries.iter().filter(|e| e.is_redacted()).count();
+            if redacted == 0 {
+                println!("ok: {} entries, chain intact", entries.len());
+            } else {
+                println!(
+                    "ok: {} entries, chain intact; {redacted} redacted after their retention",
+                    entries.len()
+                );
+            }
             Ok(())
         }
         Err(e) => {
@@ -391,6 +484,19 @@ fn describe(e: &Entry) -> (String, String) {
             format!("internal {} by rule {}", s("kind"), s("rule_id")),
             String::new(),
         ),
+        REDACTION_KIND => {
+            let n = d
+                .get("entries")
+                .and_then(|v| v.as_array())
+                .map_or(0, Vec::len);
+            (
+                format!(
+                    "{n} records deleted after their retention ({}); their content is erased",
+                    redaction_rules(e).join(", ")
+                ),
+                String::new(),
+            )
+        }
         "message" => (
             format!(
                 "message issued by {} on {} ({}), code {}",
@@ -405,6 +511,85 @@ fn describe(e: &Entry) -> (String, String) {
     }
 }
 
+/// The rules a redaction entry names (or "no records rule").
+fn redaction_rules(e: &Entry) -> Vec<String> {
+    let mut rules: Vec<String> = RedactionData::of(e)
+        .map(|d| {
+            d.entries
+                .iter()
+                .map(|i| {
+                    i.rule_id
+                        .clone()
+                        .unwrap_or_else(|| "no records rule".into())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    rules.sort();
+    rules.dedup();
+    rules
+}
+
+/// What an export says about deleted records: the borrower's own deletion requests, and how
+/// many entries were erased by requests that named no borrower (`--before`), whose owners
+/// the log no longer knows.
+fn redaction_note(entries: &[Entry], mine: &[&Entry]) -> Option<(serde_json::Value, String)> {
+    let requests: Vec<serde_json::Value> = mine
+        .iter()
+        .filter(|e| e.kind == REDACTION_KIND)
+        .map(|e| {
+            serde_json::json!({
+                "seq": e.seq,
+                "at": e.at,
+                "entries": RedactionData::of(e).map_or(0, |d| d.entries.len()),
+                "rules": redaction_rules(e),
+            })
+        })
+        .collect();
+    let by_request: std::collections::HashMap<u64, bool> = entries
+        .iter()
+        .filter(|e| e.kind == REDACTION_KIND)
+        .map(|e| (e.seq, e.borrower_id.is_some()))
+        .collect();
+    let unattributed = entries
+        .iter()
+        .filter(|e| {
+            e.redacted
+                .as_ref()
+                .is_some_and(|r| by_request.get(&r.by) != Some(&true))
+        })
+        .count();
+    if requests.is_empty() && unattributed == 0 {
+        return None;
+    }
+    let mut text = Vec::new();
+    for r in &requests {
+        text.push(format!(
+            "{} records of this borrower were deleted on {} after their retention ({}); their content is no longer in the log",
+            r["entries"],
+            r["at"].as_str().unwrap_or(""),
+            r["rules"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default()
+        ));
+    }
+    if unattributed > 0 {
+        text.push(format!(
+            "{unattributed} older entries of this log were deleted after their retention without naming a borrower; some may have been this borrower's"
+        ));
+    }
+    let text = text.join("; ");
+    Some((
+        serde_json::json!({
+            "requests": requests,
+            "unattributed_entries": unattributed,
+            "note": text,
+        }),
+        text,
+    ))
+}
+
 fn export(borrower: &str, log: &Path, out: &Path) -> Result<(), Failure> {
     let entries = read_log(log)?;
     let chain = verify(&entries, read_head(log)?.as_ref());
@@ -412,10 +597,15 @@ fn export(borrower: &str, log: &Path, out: &Path) -> Result<(), Failure> {
         .iter()
         .filter(|e| e.borrower_id.as_deref() == Some(borrower))
         .collect();
+    let redacted = redaction_note(&entries, &mine);
     if mine.is_empty() {
         return Err(Failure::bad_input(anyhow!(
-            "{}: no record of borrower {borrower:?}",
-            log.display()
+            "{}: no record of borrower {borrower:?}{}",
+            log.display(),
+            match &redacted {
+                Some((_, text)) => format!(" ({text})"),
+                None => String::new(),
+            }
         )));
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -424,7 +614,7 @@ fn export(borrower: &str, log: &Path, out: &Path) -> Result<(), Failure> {
         .filter(|e| e.kind == "message")
         .map(|e| &e.data)
         .collect();
-    let json = serde_json::json!({
+    let mut json = serde_json::json!({
         "borrower_id": borrower,
         "log": log.display().to_string(),
         "chain": match &chain { Ok(()) => "intact".to_owned(), Err(e) => format!("TAMPERED: {e}") },
@@ -436,6 +626,10 @@ fn export(borrower: &str, log: &Path, out: &Path) -> Result<(), Failure> {
             "contacts": mine.iter().filter(|e| e.kind == "contact").count(),
         },
     });
+    // Only when something was deleted (otherwise the record is what the server's export gives).
+    if let (Some((v, _)), Some(o)) = (&redacted, json.as_object_mut()) {
+        o.insert("redacted".into(), v.clone());
+    }
     let safe: String = borrower
         .chars()
         .map(|c| {
@@ -469,6 +663,12 @@ fn export(borrower: &str, log: &Path, out: &Path) -> Result<(), Failure> {
             Err(e) => format!("TAMPERED: {e}"),
         })
     ));
+    if let Some((_, text)) = &redacted {
+        html.push_str(&format!(
+            "<p><strong>Deleted records:</strong> {}</p>\n",
+            escape_html(text)
+        ));
+    }
     html.push_str("<table><tr><th>seq</th><th>at</th><th>kind</th><th>loan</th><th>what</th><th>text</th></tr>\n");
     for e in &mine {
         let (what, text) = describe(e);
@@ -494,6 +694,83 @@ fn export(borrower: &str, log: &Path, out: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
+/// When a record's retention ends: the latest end over the packs that judge it (its
+/// jurisdiction's pack, or every pack when that is unknown), with the rule that sets it;
+/// `(None, record_at)` when no judging pack has a records rule.
+fn retention_end(
+    packs: &arrears_policy::PackSet,
+    jurisdiction: Option<&arrears_domain::Jurisdiction>,
+    record_at: jiff::Timestamp,
+    last_activity: jiff::Timestamp,
+) -> (Option<arrears_policy::RuleId>, jiff::Timestamp) {
+    let judged: Vec<&arrears_policy::Pack> = match jurisdiction.and_then(|j| packs.get(j)) {
+        Some(p) => vec![p],
+        None => packs.iter().collect(),
+    };
+    let mut end = (None, record_at);
+    for pack in judged {
+        // Asked at the earliest instant, a pack with a records rule always answers with its
+        // hold, which names the rule and the end.
+        if let Err(hold) =
+            arrears_policy::check_deletion(pack, record_at, last_activity, jiff::Timestamp::MIN)
+            && (end.0.is_none() || hold.earliest_deletion > end.1)
+        {
+            end = (Some(hold.rule_id), hold.earliest_deletion);
+        }
+    }
+    end
+}
+
+/// `audit verify`'s judgement of every redaction under the embedded packs: from the facts
+/// the `audit.redaction` entry recorded (jurisdiction, last activity) and the redacted
+/// entry's own instant, which its hash still covers, the retention must have ended by the
+/// redaction's `at`. (The chain check already holds each stub to a record naming it with a
+/// `kept_until` not after that `at`; this also catches a `kept_until` that understates the
+/// rule.) What was erased cannot be re-judged: a forger who rewrites the whole chain can
+/// still lie about the jurisdiction or last activity.
+fn check_redaction_retention(
+    entries: &[Entry],
+    packs: &arrears_policy::PackSet,
+) -> Result<(), String> {
+    let instant = |s: &str| arrears_domain::parse::timestamp("at", s).ok();
+    for r in entries {
+        let Some(data) = RedactionData::of(r) else {
+            continue;
+        };
+        let bad = |what: &str| format!("the audit.redaction entry seq {}: {what}", r.seq);
+        let at = instant(&r.at).ok_or_else(|| bad("its at is not an instant"))?;
+        for it in &data.entries {
+            let e = usize::try_from(it.seq)
+                .ok()
+                .and_then(|i| entries.get(i))
+                .ok_or_else(|| bad("it names an entry that is not in the log"))?;
+            let record_at =
+                instant(&e.at).ok_or_else(|| bad("a redacted entry's at is not an instant"))?;
+            let last = instant(&it.last_activity)
+                .ok_or_else(|| bad("a last_activity is not an instant"))?;
+            let jurisdiction = match &it.jurisdiction {
+                Some(j) => Some(
+                    arrears_domain::Jurisdiction::parse("jurisdiction", j)
+                        .map_err(|_| bad("a jurisdiction is not one"))?,
+                ),
+                None => None,
+            };
+            let (rule, end) = retention_end(packs, jurisdiction.as_ref(), record_at, last);
+            if at < end {
+                return Err(format!(
+                    "entry {} (seq {}) was redacted by seq {} at {}, before its retention ended: {} kept it until {end}",
+                    it.seq,
+                    it.seq,
+                    r.seq,
+                    r.at,
+                    rule.map_or("the pack", |r| r.as_str())
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn delete(
     log: &Path,
     borrower: Option<&str>,
@@ -506,14 +783,25 @@ fn delete(
         #[allow(clippy::disallowed_methods)]
         None => jiff::Timestamp::now(),
     };
-    let before = before.map(|s| parse_instant("--before", s)).transpose()?;
-    let entries = read_log(log)?;
+    let before_at = before.map(|s| parse_instant("--before", s)).transpose()?;
+    let (lines, mut entries): (Vec<String>, Vec<Entry>) = read_log_lines(log)?.into_iter().unzip();
+    verify(&entries, read_head(log)?.as_ref()).map_err(|e| {
+        Failure::bad_input(anyhow!(
+            "{}: refusing to change a broken log: {e}; no record was deleted",
+            log.display()
+        ))
+    })?;
     let packs = arrears_policy::PackSet::embedded().context("loading the rule packs")?;
     let stamp = |e: &Entry| arrears_domain::parse::timestamp("at", &e.at).ok();
-    let selected: Vec<&Entry> = entries
-        .iter()
+    // Records of collection; redaction records and what they already erased are not.
+    let records = || {
+        entries
+            .iter()
+            .filter(|e| !e.is_redacted() && e.kind != REDACTION_KIND)
+    };
+    let selected: Vec<&Entry> = records()
         .filter(|e| borrower.is_none_or(|b| e.borrower_id.as_deref() == Some(b)))
-        .filter(|e| before.is_none_or(|t| stamp(e).is_some_and(|x| x < t)))
+        .filter(|e| before_at.is_none_or(|t| stamp(e).is_some_and(|x| x < t)))
         .collect();
     if selected.is_empty() {
         println!("nothing to delete");
@@ -521,7 +809,7 @@ fn delete(
     }
     // The last collection activity on each debt (US-RECORDS counts from it).
     let mut last_activity: std::collections::HashMap<&str, jiff::Timestamp> = Default::default();
-    for e in &entries {
+    for e in records() {
         if let (Some(k), Some(t)) = (e.loan_id.as_deref().or(e.borrower_id.as_deref()), stamp(e)) {
             let v = last_activity.entry(k).or_insert(t);
             *v = (*v).max(t);
@@ -530,7 +818,7 @@ fn delete(
     // A borrower's jurisdiction, from any entry of theirs that records it (a signed message
     // does not; the plan decision next to it does).
     let mut jurisdiction_of: std::collections::HashMap<&str, &str> = Default::default();
-    for e in &entries {
+    for e in records() {
         if let (Some(b), Some(j)) = (
             e.borrower_id.as_deref(),
             e.data.get("jurisdiction").and_then(|v| v.as_str()),
@@ -538,6 +826,7 @@ fn delete(
             jurisdiction_of.insert(b, j);
         }
     }
+    let mut items = Vec::with_capacity(selected.len());
     for e in &selected {
         let record_at = stamp(e).ok_or_else(|| {
             Failure::bad_input(anyhow!("entry {}: bad instant {:?}", e.seq, e.at))
@@ -560,31 +849,145 @@ fn delete(
             })
             .and_then(|j| arrears_domain::Jurisdiction::parse("jurisdiction", j).ok());
         // Unknown jurisdiction: every pack must allow it.
-        let judged: Vec<&arrears_policy::Pack> =
-            match jurisdiction.as_ref().and_then(|j| packs.get(j)) {
-                Some(p) => vec![p],
-                None => packs.iter().collect(),
-            };
-        for pack in judged {
-            if let Err(hold) = arrears_policy::check_deletion(pack, record_at, last, at) {
-                return Err(Failure::bad_input(anyhow!(
-                    "refused: entry {} ({} of {}) must be kept under {} until {}; no record was deleted",
-                    e.seq,
-                    e.kind,
-                    e.at,
-                    hold.rule_id.as_str(),
-                    hold.earliest_deletion
-                )));
-            }
+        let (rule, end) = retention_end(&packs, jurisdiction.as_ref(), record_at, last);
+        if at < end {
+            return Err(Failure::bad_input(anyhow!(
+                "refused: entry {} ({} of {}) must be kept under {} until {end}; no record was deleted",
+                e.seq,
+                e.kind,
+                e.at,
+                rule.map_or("its pack", |r| r.as_str()),
+            )));
         }
+        items.push(RedactedItem {
+            seq: e.seq,
+            jurisdiction: jurisdiction.map(|j| j.as_str().to_owned()),
+            rule_id: rule.map(|r| r.as_str().to_owned()),
+            last_activity: last.to_string(),
+            kept_until: end.to_string(),
+        });
     }
-    Err(Failure {
-        code: 1,
-        error: anyhow!(
-            "the retention of all {} selected entries has passed, so deleting them is permitted; \
-             Arrears does not yet rewrite a hash-chained log (removing entries would break the chain): \
-             archive the log with `audit export` and its head instead. No record was deleted.",
-            selected.len()
-        ),
-    })
+    let seqs: Vec<u64> = items.iter().map(|i| i.seq).collect();
+    let request = RedactionRequest {
+        at,
+        borrower_id: borrower.map(str::to_owned),
+        before: before_at.map(|t| t.to_string()),
+        items,
+    };
+    let seed = salt_seed()?;
+    let salt = arrears_evidence::chain::salt(&seed, entries.len() as u64);
+    let by = redact(&mut entries, request, Some(&salt)).map_err(|e| {
+        Failure::bad_input(anyhow!("{}: {e}; no record was deleted", log.display()))
+    })?;
+    // Nothing is written unless the result verifies, the redactions judged too.
+    verify(&entries, None)
+        .map_err(|e| e.to_string())
+        .and_then(|()| check_redaction_retention(&entries, &packs))
+        .map_err(|e| anyhow!("the redacted log would not verify ({e}); no record was deleted"))?;
+    let mut out = String::new();
+    let changed: std::collections::HashSet<u64> = seqs.iter().copied().chain([by]).collect();
+    for (line, e) in lines.iter().map(Some).chain([None]).zip(&entries) {
+        match line {
+            // Untouched entries keep their exact bytes.
+            Some(line) if !changed.contains(&e.seq) => out.push_str(line),
+            _ => out.push_str(&serde_json::to_string(e).context("encoding an entry")?),
+        }
+        out.push('\n');
+    }
+    write_atomically(log, out.as_bytes())
+        .with_context(|| format!("rewriting {}", log.display()))?;
+    let record = entries
+        .last()
+        .ok_or_else(|| anyhow!("the redacted log is empty"))?;
+    let head = Head {
+        seq: record.seq,
+        hash: record.hash.clone(),
+    };
+    let hp = head_path(log);
+    write_atomically(
+        &hp,
+        serde_json::to_string(&head)
+            .context("encoding the head")?
+            .as_bytes(),
+    )
+    .with_context(|| format!("writing {}", hp.display()))?;
+    println!(
+        "redacted {} entries ({}) whose retention had passed: their content is erased, the audit.redaction entry seq {by} records it, and the chain still verifies",
+        seqs.len(),
+        seqs.iter()
+            .map(|s| format!("seq {s}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)] // test code: a failure is the report
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn an_atomic_write_replaces_the_whole_file_and_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("audit.jsonl");
+        std::fs::write(&p, "old\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomically(&p, b"new 1\nnew 2\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "new 1\nnew 2\n");
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+        assert_eq!(names(d.path()), ["audit.jsonl"]);
+        // A file that did not exist yet (the head of a new log).
+        let h = d.path().join("audit.jsonl.head");
+        write_atomically(&h, b"{}").unwrap();
+        assert_eq!(std::fs::read_to_string(&h).unwrap(), "{}");
+    }
+
+    /// A crash before the rename: until then the log is the old one, byte for byte, while
+    /// the complete new content sits in a temporary file beside it; a failure there leaves
+    /// the old log and no temporary file.
+    #[test]
+    fn a_crash_before_the_rename_leaves_the_old_log() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("audit.jsonl");
+        let old = "line 1\nline 2\n";
+        std::fs::write(&p, old).unwrap();
+        let new = "stub 1\nline 2\nredaction\n";
+        let r = write_atomically_with(&p, new.as_bytes(), || {
+            assert_eq!(std::fs::read_to_string(&p).unwrap(), old);
+            let tmp: Vec<String> = names(d.path())
+                .into_iter()
+                .filter(|n| n.starts_with(".audit.jsonl.") && n.ends_with(".tmp"))
+                .collect();
+            assert_eq!(tmp.len(), 1, "one temporary file in the log's folder");
+            assert_eq!(
+                std::fs::read_to_string(d.path().join(&tmp[0])).unwrap(),
+                new,
+                "the new content is complete (and fsynced) before the rename"
+            );
+            Err(std::io::Error::other("killed"))
+        });
+        assert_eq!(r.unwrap_err().to_string(), "killed");
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), old);
+        assert_eq!(names(d.path()), ["audit.jsonl"]);
+    }
+
+    #[test]
+    fn a_write_into_a_missing_folder_fails_and_touches_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("no/such/audit.jsonl");
+        assert!(write_atomically(&p, b"x").is_err());
+        assert!(names(d.path()).is_empty());
+    }
 }

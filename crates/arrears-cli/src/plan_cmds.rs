@@ -15,10 +15,10 @@
 //! `arrears_store::Store::load_portfolio` there, and nothing after it changes.
 
 use crate::Failure;
-use crate::evidence_cmds::{head_path, load_key, read_head, read_log};
+use crate::evidence_cmds::{append_entry, head_path, load_key, read_head, read_log, salt_seed};
 use anyhow::{Context, anyhow};
 use arrears_domain::{Config, Portfolio, Severity};
-use arrears_evidence::chain::{Draft, Entry, Head, append, verify};
+use arrears_evidence::chain::{Draft, Entry, Head, verify};
 use arrears_evidence::signing::{LenderKey, MessageDraft};
 use arrears_policy::{ContactPerson, LegalStatus, PackSet, PersonSource, Policy, Target};
 use arrears_strategy::{
@@ -644,8 +644,9 @@ fn append_decisions(
     let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
     let mut last: Option<Entry> = entries.into_iter().last();
     let mut n = 0u64;
+    let seed = salt_seed()?;
     let mut push = |d: Draft, w: &mut std::io::BufWriter<std::fs::File>| -> Result<(), Failure> {
-        let e = append(last.as_ref(), d);
+        let e = append_entry(last.as_ref(), d, &seed);
         serde_json::to_writer(&mut *w, &e).context("encoding an audit entry")?;
         w.write_all(b"\n")?;
         last = Some(e);

@@ -1,18 +1,44 @@
 //! The hash-chained audit log.
 //!
-//! hash(entry) = SHA-256 over a domain tag and the canonical JSON of
-//! `[seq, at, kind, borrower_id, loan_id, data, prev]` (serde_json orders object keys, so the
-//! encoding is canonical). The first entry's `prev` is 64 zeros.
+//! Two hash versions are read; new entries are always written as v2.
+//!
+//! - v1 (no `v` field): hash = SHA-256 over `arrears-audit-v1\n` and the canonical JSON of
+//!   `[seq, at, kind, borrower_id, loan_id, data, prev]`. Its hash covers the personal content
+//!   directly, so a v1 entry can never be redacted.
+//! - v2 (`"v":2`): hash = SHA-256 over `arrears-audit-v2\n` and the canonical JSON of
+//!   `[seq, at, kind, prev, content_digest]`, where content_digest = SHA-256 over
+//!   `arrears-audit-content-v2\n` and the canonical JSON of `[salt, borrower_id, loan_id,
+//!   data]`. `salt` is a random per-entry value (hex, or null) so that the digest left behind
+//!   by a redaction cannot confirm a guessed content.
+//!
+//! (serde_json orders object keys, so the encoding is canonical.) The first entry's `prev` is
+//! 64 zeros.
+//!
+//! Redaction: when a v2 entry's retention has passed its content (salt, borrower_id, loan_id,
+//! data) is erased and replaced by `redacted: {content_digest, by}`. seq, at, kind, prev and
+//! hash stay, so the chain links and verifies as before. `by` is the seq of the later
+//! `audit.redaction` entry that names the entry together with the instant its retention ended
+//! (`kept_until`); `verify` rejects a stub that no such entry names, one whose `kept_until`
+//! is after the redaction's `at`, and a named entry that still holds its content.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const TAG: &[u8] = b"arrears-audit-v1\n";
+const TAG_V2: &[u8] = b"arrears-audit-v2\n";
+const CONTENT_TAG: &[u8] = b"arrears-audit-content-v2\n";
+const SALT_TAG: &[u8] = b"arrears-audit-salt\n";
+/// The kind of the entry that records a redaction (see `redact`).
+pub const REDACTION_KIND: &str = "audit.redaction";
 
 /// One audit record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
+    /// The hash version: absent for v1, `2` for entries whose hash commits to a content
+    /// digest (and which can therefore be redacted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v: Option<u8>,
     pub seq: u64,
     /// RFC 3339 instant the decision or event took place (passed in, never read from a clock).
     pub at: String,
@@ -22,10 +48,25 @@ pub struct Entry {
     pub borrower_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loan_id: Option<String>,
-    /// The decision's inputs and outcome (rule ids, message text, …).
+    /// The decision's inputs and outcome (rule ids, message text, …); null once redacted.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub data: serde_json::Value,
+    /// v2: the per-entry salt of the content digest (hex); erased with the content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+    /// v2: set when the content was erased; what the hash still commits to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redacted: Option<Redacted>,
     pub prev: String,
     pub hash: String,
+}
+
+/// What is left of a redacted entry's content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redacted {
+    pub content_digest: String,
+    /// The seq of the `audit.redaction` entry that redacted it.
+    pub by: u64,
 }
 
 /// An entry before it is chained.
@@ -38,7 +79,14 @@ pub struct Draft {
     pub data: serde_json::Value,
 }
 
-fn digest(
+fn hex_sha256(tag: &[u8], body: &serde_json::Value) -> String {
+    let mut h = Sha256::new();
+    h.update(tag);
+    h.update(body.to_string().as_bytes());
+    data_encoding::HEXLOWER.encode(&h.finalize())
+}
+
+fn digest_v1(
     seq: u64,
     at: &str,
     kind: &str,
@@ -47,62 +95,281 @@ fn digest(
     data: &serde_json::Value,
     prev: &str,
 ) -> String {
-    let body = serde_json::json!([seq, at, kind, b, l, data, prev]);
-    let mut h = Sha256::new();
-    h.update(TAG);
-    h.update(body.to_string().as_bytes());
-    data_encoding::HEXLOWER.encode(&h.finalize())
+    hex_sha256(TAG, &serde_json::json!([seq, at, kind, b, l, data, prev]))
+}
+
+fn content_digest(
+    salt: &Option<String>,
+    b: &Option<String>,
+    l: &Option<String>,
+    data: &serde_json::Value,
+) -> String {
+    hex_sha256(CONTENT_TAG, &serde_json::json!([salt, b, l, data]))
+}
+
+fn digest_v2(seq: u64, at: &str, kind: &str, prev: &str, content_digest: &str) -> String {
+    hex_sha256(
+        TAG_V2,
+        &serde_json::json!([seq, at, kind, prev, content_digest]),
+    )
 }
 
 impl Entry {
-    /// The hash this entry should carry, recomputed from its content.
+    /// The hash version (1 or 2; anything else never verifies).
+    pub fn version(&self) -> u8 {
+        self.v.unwrap_or(1)
+    }
+
+    pub fn is_redacted(&self) -> bool {
+        self.redacted.is_some()
+    }
+
+    /// Whether any personal content is present.
+    fn has_content(&self) -> bool {
+        self.borrower_id.is_some()
+            || self.loan_id.is_some()
+            || self.salt.is_some()
+            || !self.data.is_null()
+    }
+
+    /// v2: the digest the hash commits to (the stored one once redacted); None for v1.
+    pub fn content_digest(&self) -> Option<String> {
+        match (self.version(), &self.redacted) {
+            (2, Some(r)) => Some(r.content_digest.clone()),
+            (2, None) => Some(content_digest(
+                &self.salt,
+                &self.borrower_id,
+                &self.loan_id,
+                &self.data,
+            )),
+            _ => None,
+        }
+    }
+
+    /// The hash this entry should carry, recomputed from its content (or, once redacted, from
+    /// its content digest). Empty for an unknown version, so it never matches.
     pub fn computed_hash(&self) -> String {
-        digest(
-            self.seq,
-            &self.at,
-            &self.kind,
-            &self.borrower_id,
-            &self.loan_id,
-            &self.data,
-            &self.prev,
-        )
+        match self.version() {
+            1 if self.redacted.is_none() => digest_v1(
+                self.seq,
+                &self.at,
+                &self.kind,
+                &self.borrower_id,
+                &self.loan_id,
+                &self.data,
+                &self.prev,
+            ),
+            2 => match self.content_digest() {
+                Some(c) => digest_v2(self.seq, &self.at, &self.kind, &self.prev, &c),
+                None => String::new(),
+            },
+            _ => String::new(),
+        }
     }
 }
 
-/// Chains a draft after `prev` (None for the first entry).
-pub fn append(prev: Option<&Entry>, d: Draft) -> Entry {
+fn chain(prev: Option<&Entry>, d: Draft, salt: Option<String>) -> Entry {
     let (seq, prev_hash) = match prev {
         Some(p) => (p.seq + 1, p.hash.clone()),
         None => (0, GENESIS.to_owned()),
     };
-    let at = d.at.to_string();
-    let hash = digest(
+    let mut e = Entry {
+        v: Some(2),
         seq,
-        &at,
-        &d.kind,
-        &d.borrower_id,
-        &d.loan_id,
-        &d.data,
-        &prev_hash,
-    );
-    Entry {
-        seq,
-        at,
+        at: d.at.to_string(),
         kind: d.kind,
         borrower_id: d.borrower_id,
         loan_id: d.loan_id,
         data: d.data,
+        salt,
+        redacted: None,
         prev: prev_hash,
-        hash,
-    }
+        hash: String::new(),
+    };
+    e.hash = e.computed_hash();
+    e
 }
 
-/// A signed statement of the last entry: what `verify` compares the tail with, so removing
-/// entries from the end is detected too.
+/// Chains a draft after `prev` (None for the first entry), as a v2 entry without a salt.
+/// Prefer `append_salted` for entries about a person: an unsalted digest left by a redaction
+/// can confirm a guessed content.
+pub fn append(prev: Option<&Entry>, d: Draft) -> Entry {
+    chain(prev, d, None)
+}
+
+/// Chains a draft after `prev` as a v2 entry whose content digest is salted (see `salt`).
+pub fn append_salted(prev: Option<&Entry>, d: Draft, salt: &[u8; 16]) -> Entry {
+    chain(prev, d, Some(data_encoding::HEXLOWER.encode(salt)))
+}
+
+/// The salt of entry `seq` derived from a secret random `seed` (drawn by the caller, never
+/// stored): one draw serves a whole batch of appends.
+pub fn salt(seed: &[u8; 32], seq: u64) -> [u8; 16] {
+    let mut h = Sha256::new();
+    h.update(SALT_TAG);
+    h.update(seed);
+    h.update(seq.to_be_bytes());
+    let full = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
+/// A statement of the last entry written: `verify` requires the log to hold this entry, so
+/// removing entries from the end (or rebuilding the chain from some entry on) is detected.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Head {
     pub seq: u64,
     pub hash: String,
+}
+
+/// One entry named by an `audit.redaction` entry, with the basis of its deletion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedactedItem {
+    pub seq: u64,
+    /// The jurisdiction whose pack judged it; None: unknown, every pack judged it.
+    pub jurisdiction: Option<String>,
+    /// The records rule that held it longest (CN-RECORDS, US-RECORDS), None if none did.
+    pub rule_id: Option<String>,
+    /// The last collection activity on its debt (RFC 3339), as the judgement used it.
+    pub last_activity: String,
+    /// The instant its retention ended (RFC 3339); never after the redaction's `at`.
+    pub kept_until: String,
+}
+
+/// The `data` of an `audit.redaction` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedactionData {
+    pub entries: Vec<RedactedItem>,
+    /// The `--before` of the request, if any (the borrower of a `--borrower` request is the
+    /// redaction entry's `borrower_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+}
+
+impl RedactionData {
+    /// The redaction an entry records, if it is a readable `audit.redaction` entry.
+    pub fn of(e: &Entry) -> Option<RedactionData> {
+        if e.kind != REDACTION_KIND || e.is_redacted() {
+            return None;
+        }
+        serde_json::from_value(e.data.clone()).ok()
+    }
+}
+
+/// A request to redact entries whose retention has passed (judged by the caller).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedactionRequest {
+    /// The instant of the redaction.
+    pub at: jiff::Timestamp,
+    /// The borrower of a `--borrower` request (kept in the redaction entry, so their export
+    /// can say what was deleted).
+    pub borrower_id: Option<String>,
+    pub before: Option<String>,
+    pub items: Vec<RedactedItem>,
+}
+
+/// Why a redaction was refused; nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedactError {
+    #[error("no entry to redact")]
+    Empty,
+    #[error("there is no entry with seq {seq}")]
+    NoSuchEntry { seq: u64 },
+    #[error("entry {seq} is named twice")]
+    Duplicate { seq: u64 },
+    #[error(
+        "entry {seq} is a v1 entry (written before redaction existed): its hash covers its content directly, so erasing the content would break the chain; it cannot be redacted"
+    )]
+    V1 { seq: u64 },
+    #[error("entry {seq} is already redacted")]
+    AlreadyRedacted { seq: u64 },
+    #[error("entry {seq} is itself a redaction record; it is kept")]
+    RedactionRecord { seq: u64 },
+    #[error("entry {seq} must be kept until {kept_until}")]
+    Held { seq: u64, kept_until: String },
+    #[error("entry {seq}: {what} is not an RFC 3339 instant")]
+    BadInstant { seq: u64, what: &'static str },
+}
+
+/// Redacts the requested entries of a verified log, all or none: appends one
+/// `audit.redaction` entry naming them (with their retention basis) and erases their
+/// content. Returns the redaction entry's seq; the caller rewrites the requested entries and
+/// the new last one. `salt` as in `append_salted`.
+pub fn redact(
+    entries: &mut Vec<Entry>,
+    req: RedactionRequest,
+    salt: Option<&[u8; 16]>,
+) -> Result<u64, RedactError> {
+    if req.items.is_empty() {
+        return Err(RedactError::Empty);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for it in &req.items {
+        let seq = it.seq;
+        if !seen.insert(seq) {
+            return Err(RedactError::Duplicate { seq });
+        }
+        let e = usize::try_from(seq)
+            .ok()
+            .and_then(|i| entries.get(i))
+            .filter(|e| e.seq == seq)
+            .ok_or(RedactError::NoSuchEntry { seq })?;
+        if e.is_redacted() {
+            return Err(RedactError::AlreadyRedacted { seq });
+        }
+        if e.kind == REDACTION_KIND {
+            return Err(RedactError::RedactionRecord { seq });
+        }
+        if e.version() != 2 {
+            return Err(RedactError::V1 { seq });
+        }
+        let until: jiff::Timestamp =
+            it.kept_until.parse().map_err(|_| RedactError::BadInstant {
+                seq,
+                what: "kept_until",
+            })?;
+        if until > req.at {
+            return Err(RedactError::Held {
+                seq,
+                kept_until: it.kept_until.clone(),
+            });
+        }
+    }
+    let data = RedactionData {
+        entries: req.items,
+        before: req.before,
+    };
+    let draft = Draft {
+        at: req.at,
+        kind: REDACTION_KIND.into(),
+        borrower_id: req.borrower_id,
+        loan_id: None,
+        data: serde_json::to_value(&data).unwrap_or_default(),
+    };
+    let record = chain(
+        entries.last(),
+        draft,
+        salt.map(|s| data_encoding::HEXLOWER.encode(s)),
+    );
+    let by = record.seq;
+    for it in &data.entries {
+        // Checked above: every named seq is an entry of this log.
+        if let Some(e) = usize::try_from(it.seq)
+            .ok()
+            .and_then(|i| entries.get_mut(i))
+        {
+            let content_digest = e.content_digest().unwrap_or_default();
+            e.borrower_id = None;
+            e.loan_id = None;
+            e.data = serde_json::Value::Null;
+            e.salt = None;
+            e.redacted = Some(Redacted { content_digest, by });
+        }
+    }
+    entries.push(record);
+    Ok(by)
 }
 
 /// The first place where the log is not what was written.
@@ -124,17 +391,44 @@ pub enum Tamper {
     )]
     Link { index: usize, seq: u64 },
     #[error(
-        "the log ends at seq {found:?} but its head says seq {expected}: entries were removed from the end or the head is stale"
+        "the log ends at seq {found:?} but its head says seq {expected}: entries were removed from the end"
     )]
     Truncated { expected: u64, found: Option<u64> },
+    #[error("entry seq {seq} is not the entry the head names: the log was rewritten from there on")]
+    HeadMismatch { seq: u64 },
+    #[error(
+        "entry {index} (seq {seq}) was emptied without a redaction: no later audit.redaction entry names it"
+    )]
+    Unauthorized { index: usize, seq: u64 },
+    #[error(
+        "entry {index} (seq {seq}) was redacted by seq {by} at {at}, before its retention ended at {kept_until}"
+    )]
+    Premature {
+        index: usize,
+        seq: u64,
+        by: u64,
+        at: String,
+        kept_until: String,
+    },
+    #[error(
+        "entry {index} (seq {seq}) is named by the redaction at seq {by} but still holds its content"
+    )]
+    NotErased { index: usize, seq: u64, by: u64 },
+    #[error("entry {index} (seq {seq}) is an audit.redaction entry that cannot be read")]
+    BadRedaction { index: usize, seq: u64 },
 }
 
-/// Verifies the whole chain (and, given a head, its tail).
+/// Verifies the whole chain (and, given a head, its tail), then that every redaction is
+/// legitimate: each redacted entry is named by a later `audit.redaction` entry whose `at` is
+/// not before the entry's `kept_until`, and each entry such a record names is redacted by it.
+/// Hash, order and link breaks are reported first (the first one), then the first
+/// illegitimate redaction. Whether `kept_until` is right under the rule packs is for the
+/// caller to judge (the CLI's `audit verify` does).
 pub fn verify(entries: &[Entry], head: Option<&Head>) -> Result<(), Tamper> {
     let mut prev_hash = GENESIS;
     for (index, e) in entries.iter().enumerate() {
         let expected = index as u64;
-        if e.computed_hash() != e.hash {
+        if e.computed_hash() != e.hash || (e.is_redacted() && e.has_content()) {
             return Err(Tamper::Altered { index, seq: e.seq });
         }
         if e.seq != expected {
@@ -150,14 +444,68 @@ pub fn verify(entries: &[Entry], head: Option<&Head>) -> Result<(), Tamper> {
         prev_hash = &e.hash;
     }
     if let Some(h) = head {
-        match entries.last() {
-            Some(last) if last.seq == h.seq && last.hash == h.hash => {}
-            last => {
+        // The head vouches for the log up to its entry. Entries after it are allowed: an
+        // append (or a redaction) writes the log before the head, so a crash in between
+        // leaves the head one step behind, and nothing the head names is lost.
+        match usize::try_from(h.seq).ok().and_then(|i| entries.get(i)) {
+            Some(e) if e.hash == h.hash => {}
+            Some(_) => return Err(Tamper::HeadMismatch { seq: h.seq }),
+            None => {
                 return Err(Tamper::Truncated {
                     expected: h.seq,
-                    found: last.map(|e| e.seq),
+                    found: entries.last().map(|e| e.seq),
                 });
             }
+        }
+    }
+    verify_redactions(entries)
+}
+
+fn verify_redactions(entries: &[Entry]) -> Result<(), Tamper> {
+    // seq -> (redaction seq, its at, the item): every entry a redaction record names.
+    let mut named: std::collections::HashMap<u64, (u64, &str, RedactedItem)> = Default::default();
+    for (index, e) in entries.iter().enumerate() {
+        if e.kind != REDACTION_KIND || e.is_redacted() {
+            continue;
+        }
+        let data = RedactionData::of(e).ok_or(Tamper::BadRedaction { index, seq: e.seq })?;
+        for it in data.entries {
+            if it.seq >= e.seq || named.contains_key(&it.seq) {
+                return Err(Tamper::BadRedaction { index, seq: e.seq });
+            }
+            named.insert(it.seq, (e.seq, e.at.as_str(), it));
+        }
+    }
+    for (index, e) in entries.iter().enumerate() {
+        let seq = e.seq;
+        match (&e.redacted, named.get(&seq)) {
+            (None, None) => {}
+            (None, Some((by, _, _))) => {
+                return Err(Tamper::NotErased {
+                    index,
+                    seq,
+                    by: *by,
+                });
+            }
+            (Some(r), Some((by, at, it))) if r.by == *by && e.kind != REDACTION_KIND => {
+                let ended = match (
+                    it.kept_until.parse::<jiff::Timestamp>(),
+                    at.parse::<jiff::Timestamp>(),
+                ) {
+                    (Ok(k), Ok(a)) => k <= a,
+                    _ => false,
+                };
+                if !ended {
+                    return Err(Tamper::Premature {
+                        index,
+                        seq,
+                        by: *by,
+                        at: (*at).to_owned(),
+                        kept_until: it.kept_until.clone(),
+                    });
+                }
+            }
+            (Some(_), _) => return Err(Tamper::Unauthorized { index, seq }),
         }
     }
     Ok(())
@@ -178,41 +526,187 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn log(n: usize) -> Vec<Entry> {
+    fn draft(i: usize) -> Draft {
+        Draft {
+            at: jiff::Timestamp::from_second(1_700_000_000 + i as i64 * 60).unwrap(),
+            kind: if i.is_multiple_of(2) {
+                "plan.action".into()
+            } else {
+                "plan.block".into()
+            },
+            borrower_id: Some(format!("B{}", i % 3)),
+            loan_id: Some(format!("L{i}")),
+            data: serde_json::json!({"rule_ids": ["US-HOURS"], "i": i}),
+        }
+    }
+
+    /// A v1 entry exactly as the code before v2 wrote it.
+    fn append_v1(prev: Option<&Entry>, d: Draft) -> Entry {
+        let (seq, prev_hash) = match prev {
+            Some(p) => (p.seq + 1, p.hash.clone()),
+            None => (0, GENESIS.to_owned()),
+        };
+        let at = d.at.to_string();
+        let hash = digest_v1(
+            seq,
+            &at,
+            &d.kind,
+            &d.borrower_id,
+            &d.loan_id,
+            &d.data,
+            &prev_hash,
+        );
+        Entry {
+            v: None,
+            seq,
+            at,
+            kind: d.kind,
+            borrower_id: d.borrower_id,
+            loan_id: d.loan_id,
+            data: d.data,
+            salt: None,
+            redacted: None,
+            prev: prev_hash,
+            hash,
+        }
+    }
+
+    /// `v1` entries first, then v2 ones (salted on odd seqs), as a log that was started
+    /// before v2 and appended to after.
+    fn mixed(v1: usize, n: usize) -> Vec<Entry> {
         let mut out: Vec<Entry> = Vec::new();
         for i in 0..n {
-            let d = Draft {
-                at: jiff::Timestamp::from_second(1_700_000_000 + i as i64 * 60).unwrap(),
-                kind: if i % 2 == 0 {
-                    "plan.action".into()
-                } else {
-                    "plan.block".into()
-                },
-                borrower_id: Some(format!("B{}", i % 3)),
-                loan_id: Some(format!("L{i}")),
-                data: serde_json::json!({"rule_ids": ["US-HOURS"], "i": i}),
+            let e = if i < v1 {
+                append_v1(out.last(), draft(i))
+            } else if !i.is_multiple_of(2) {
+                append_salted(out.last(), draft(i), &salt(&[7; 32], i as u64))
+            } else {
+                append(out.last(), draft(i))
             };
-            let e = append(out.last(), d);
             out.push(e);
         }
         out
     }
 
+    fn log(n: usize) -> Vec<Entry> {
+        mixed(0, n)
+    }
+
+    fn head(l: &[Entry]) -> Head {
+        let last = l.last().unwrap();
+        Head {
+            seq: last.seq,
+            hash: last.hash.clone(),
+        }
+    }
+
+    fn item(seq: u64, kept_until: &str) -> RedactedItem {
+        RedactedItem {
+            seq,
+            jurisdiction: Some("US-NY".into()),
+            rule_id: Some("US-RECORDS".into()),
+            last_activity: "2023-11-14T22:13:20Z".into(),
+            kept_until: kept_until.into(),
+        }
+    }
+
+    fn request(seqs: &[u64]) -> RedactionRequest {
+        RedactionRequest {
+            at: "2031-01-01T00:00:00Z".parse().unwrap(),
+            borrower_id: None,
+            before: Some("2024-01-01T00:00:00Z".into()),
+            items: seqs
+                .iter()
+                .map(|s| item(*s, "2026-11-14T22:13:20Z"))
+                .collect(),
+        }
+    }
+
+    /// A 10-entry v2 log with entries 2 and 5 redacted by entry 10.
+    fn redacted_log() -> Vec<Entry> {
+        let mut l = log(10);
+        assert_eq!(redact(&mut l, request(&[2, 5]), Some(&[1; 16])), Ok(10));
+        l
+    }
+
     #[test]
     fn an_untouched_log_verifies() {
-        let l = log(10);
-        let head = Head {
-            seq: 9,
-            hash: l[9].hash.clone(),
-        };
-        assert_eq!(verify(&l, Some(&head)), Ok(()));
+        for v1 in [0, 4, 10] {
+            let l = mixed(v1, 10);
+            assert_eq!(verify(&l, Some(&head(&l))), Ok(()), "{v1} v1 entries");
+        }
         assert_eq!(verify(&[], None), Ok(()));
+    }
+
+    #[test]
+    fn the_head_may_lag_but_what_it_names_must_be_there() {
+        let l = log(10);
+        // A crash between writing the log and its head: the head names entry 8.
+        let stale = head(&l[..9]);
+        assert_eq!(verify(&l, Some(&stale)), Ok(()));
+        assert_eq!(
+            verify(&l[..8], Some(&stale)),
+            Err(Tamper::Truncated {
+                expected: 8,
+                found: Some(7)
+            })
+        );
+        assert_eq!(
+            verify(&[], Some(&stale)),
+            Err(Tamper::Truncated {
+                expected: 8,
+                found: None
+            })
+        );
+        // The chain rebuilt from entry 5 on: it links, but the head's entry is not there.
+        let mut forged = l[..5].to_vec();
+        for i in 5..10 {
+            let mut d = draft(i);
+            d.data = serde_json::json!({"forged": i});
+            let e = append(forged.last(), d);
+            forged.push(e);
+        }
+        assert_eq!(verify(&forged, None), Ok(()));
+        assert_eq!(
+            verify(&forged, Some(&head(&l))),
+            Err(Tamper::HeadMismatch { seq: 9 })
+        );
+    }
+
+    #[test]
+    fn a_v1_entry_hashes_as_before() {
+        // Written by the code before v2 (`arrears sign`, 2026-11-28): the v1 hash is frozen.
+        let line = r#"{"seq":0,"at":"2026-11-28T02:00:00Z","kind":"contact","borrower_id":"B1","data":{"channel":"sms"},"prev":"0000000000000000000000000000000000000000000000000000000000000000","hash":"33ee6abf23a3ac7bf0c631da09096915805c5bd418adfdf1fecf8a639192c2a3"}"#;
+        let e: Entry = serde_json::from_str(line).unwrap();
+        assert_eq!(e.version(), 1);
+        assert_eq!(verify(std::slice::from_ref(&e), None), Ok(()));
+        // Read and written back, a v1 entry keeps its exact form (no `v`, no new fields).
+        assert_eq!(serde_json::to_string(&e).unwrap(), line);
+    }
+
+    #[test]
+    fn new_entries_are_v2_and_their_hash_covers_the_content_through_the_digest() {
+        let l = log(2);
+        assert!(l.iter().all(|e| e.version() == 2));
+        assert_eq!(l[0].salt, None);
+        assert_eq!(l[1].salt.as_deref().map(str::len), Some(32));
+        let text = serde_json::to_string(&l[1]).unwrap();
+        assert!(text.starts_with(r#"{"v":2,"seq":1,"#), "{text}");
+        let back: Entry = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, l[1]);
+        // The salt is content: changing it changes the digest and breaks the hash.
+        let mut e = l[1].clone();
+        e.salt = Some("00".repeat(16));
+        assert_ne!(e.computed_hash(), e.hash);
+        // Different salts, different digests of the same content.
+        assert_ne!(salt(&[7; 32], 1), salt(&[7; 32], 2));
+        assert_ne!(salt(&[7; 32], 1), salt(&[8; 32], 1));
     }
 
     proptest! {
         #[test]
-        fn editing_any_entry_is_detected(n in 2usize..30, pick in any::<prop::sample::Index>(), field in 0usize..5) {
-            let mut l = log(n);
+        fn editing_any_entry_is_detected(v1 in 0usize..30, n in 2usize..30, pick in any::<prop::sample::Index>(), field in 0usize..5) {
+            let mut l = mixed(v1, n);
             let i = pick.index(n);
             match field {
                 0 => l[i].data = serde_json::json!({"rule_ids": []}),
@@ -225,18 +719,17 @@ mod tests {
         }
 
         #[test]
-        fn deleting_any_entry_is_detected(n in 2usize..30, pick in any::<prop::sample::Index>()) {
-            let l = log(n);
-            let head = Head { seq: (n - 1) as u64, hash: l[n - 1].hash.clone() };
+        fn deleting_any_entry_is_detected(v1 in 0usize..30, n in 2usize..30, pick in any::<prop::sample::Index>()) {
+            let l = mixed(v1, n);
             let i = pick.index(n);
             let mut cut = l.clone();
             cut.remove(i);
-            prop_assert!(verify(&cut, Some(&head)).is_err());
+            prop_assert!(verify(&cut, Some(&head(&l))).is_err());
         }
 
         #[test]
-        fn swapping_two_entries_is_detected(n in 2usize..30, a in any::<prop::sample::Index>(), b in any::<prop::sample::Index>()) {
-            let mut l = log(n);
+        fn swapping_two_entries_is_detected(v1 in 0usize..30, n in 2usize..30, a in any::<prop::sample::Index>(), b in any::<prop::sample::Index>()) {
+            let mut l = mixed(v1, n);
             let (i, j) = (a.index(n), b.index(n));
             prop_assume!(i != j);
             l.swap(i, j);
@@ -244,13 +737,293 @@ mod tests {
         }
 
         #[test]
-        fn rehashing_an_edited_entry_still_breaks_the_next_link(n in 3usize..30, pick in any::<prop::sample::Index>()) {
-            let mut l = log(n);
+        fn rehashing_an_edited_entry_still_breaks_the_next_link(v1 in 0usize..30, n in 3usize..30, pick in any::<prop::sample::Index>()) {
+            let mut l = mixed(v1, n);
             let i = pick.index(n - 1);
             l[i].data = serde_json::json!({"forged": true});
             l[i].hash = l[i].computed_hash();
             prop_assert_eq!(verify(&l, None), Err(Tamper::Link { index: i + 1, seq: (i + 1) as u64 }));
         }
+
+        /// After redacting any subset, the log verifies, the content is gone, and editing,
+        /// deleting or swapping any single entry (stub, redaction record or other) is still
+        /// detected.
+        #[test]
+        fn a_redacted_log_verifies_and_stays_tamper_evident(
+            n in 2usize..20,
+            mask in any::<u32>(),
+            pick in any::<prop::sample::Index>(),
+            other in any::<prop::sample::Index>(),
+            how in 0usize..4,
+        ) {
+            let mut l = log(n);
+            let seqs: Vec<u64> = (0..n as u64).filter(|s| mask & (1 << s) != 0).collect();
+            prop_assume!(!seqs.is_empty());
+            let by = redact(&mut l, request(&seqs), None).unwrap();
+            prop_assert_eq!(by, n as u64);
+            prop_assert_eq!(verify(&l, Some(&head(&l))), Ok(()));
+            for s in &seqs {
+                let e = &l[*s as usize];
+                prop_assert!(e.borrower_id.is_none() && e.loan_id.is_none() && e.data.is_null());
+                prop_assert_eq!(e.redacted.as_ref().map(|r| r.by), Some(by));
+            }
+            let len = l.len();
+            let i = pick.index(len);
+            let h = head(&l);
+            match how {
+                0 => l[i].at = "2020-01-01T00:00:00Z".into(),
+                1 => l[i].kind = "contact".into(),
+                2 => { l.remove(i); }
+                _ => {
+                    let j = other.index(len);
+                    prop_assume!(i != j);
+                    l.swap(i, j);
+                }
+            }
+            prop_assert!(verify(&l, Some(&h)).is_err());
+        }
+    }
+
+    #[test]
+    fn redacting_keeps_the_chain_and_erases_the_content() {
+        let before = log(10);
+        let l = redacted_log();
+        assert_eq!(verify(&l, Some(&head(&l))), Ok(()));
+        for (i, (a, b)) in before.iter().zip(&l).enumerate() {
+            // No hash moves, so the chain and any earlier head still hold.
+            assert_eq!(
+                (a.seq, &a.at, &a.kind, &a.prev, &a.hash),
+                (b.seq, &b.at, &b.kind, &b.prev, &b.hash)
+            );
+            if i == 2 || i == 5 {
+                assert_eq!(b.redacted.as_ref().map(|r| r.by), Some(10));
+                assert_eq!(
+                    b.redacted.as_ref().map(|r| r.content_digest.clone()),
+                    a.content_digest()
+                );
+                let text = serde_json::to_string(b).unwrap();
+                for gone in [
+                    "borrower_id",
+                    "loan_id",
+                    "data",
+                    "salt",
+                    "US-HOURS",
+                    &format!("L{i}"),
+                ] {
+                    assert!(!text.contains(gone), "{gone} left in {text}");
+                }
+            } else {
+                assert_eq!(a, b);
+            }
+        }
+        let r = &l[10];
+        assert_eq!(r.kind, REDACTION_KIND);
+        let data = RedactionData::of(r).unwrap();
+        assert_eq!(
+            data.entries.iter().map(|i| i.seq).collect::<Vec<_>>(),
+            [2, 5]
+        );
+        assert_eq!(r.at, "2031-01-01T00:00:00Z");
+    }
+
+    /// Each forgery of a redaction, as (what, how the redacted log is changed, what verify says).
+    #[test]
+    fn forged_redactions_are_detected() {
+        type Edit = fn(&mut Vec<Entry>);
+        let cases: Vec<(&str, Edit, Tamper)> = vec![
+            (
+                "stub's digest edited",
+                |l| {
+                    if let Some(r) = &mut l[2].redacted {
+                        r.content_digest = "ab".repeat(32)
+                    }
+                },
+                Tamper::Altered { index: 2, seq: 2 },
+            ),
+            (
+                "stub's at edited",
+                |l| l[2].at = "2020-01-01T00:00:00Z".into(),
+                Tamper::Altered { index: 2, seq: 2 },
+            ),
+            (
+                "stub's kind edited",
+                |l| l[5].kind = "contact".into(),
+                Tamper::Altered { index: 5, seq: 5 },
+            ),
+            (
+                "stub's seq edited",
+                |l| l[5].seq = 6,
+                Tamper::Altered { index: 5, seq: 6 },
+            ),
+            (
+                "content put back into a stub",
+                |l| l[2].data = serde_json::json!({"i": 2}),
+                Tamper::Altered { index: 2, seq: 2 },
+            ),
+            (
+                "stub points at another entry",
+                |l| {
+                    if let Some(r) = &mut l[2].redacted {
+                        r.by = 9
+                    }
+                },
+                Tamper::Unauthorized { index: 2, seq: 2 },
+            ),
+            (
+                "content stripped, no stub marker",
+                |l| {
+                    l[3].data = serde_json::Value::Null;
+                    l[3].borrower_id = None;
+                    l[3].loan_id = None;
+                },
+                Tamper::Altered { index: 3, seq: 3 },
+            ),
+            (
+                "content stripped with a stub no redaction names",
+                |l| {
+                    let content_digest = l[3].content_digest().unwrap();
+                    l[3].data = serde_json::Value::Null;
+                    l[3].borrower_id = None;
+                    l[3].loan_id = None;
+                    l[3].salt = None;
+                    l[3].redacted = Some(Redacted {
+                        content_digest,
+                        by: 10,
+                    });
+                },
+                Tamper::Unauthorized { index: 3, seq: 3 },
+            ),
+            (
+                "redaction record edited",
+                |l| {
+                    l[10].data["entries"][0]["kept_until"] = "2040-01-01T00:00:00Z".into();
+                },
+                Tamper::Altered { index: 10, seq: 10 },
+            ),
+            (
+                "redaction record rewritten and rehashed: retention not over",
+                |l| {
+                    l[10].data["entries"][0]["kept_until"] = "2040-01-01T00:00:00Z".into();
+                    let last = l.len() - 1;
+                    l[last].hash = l[last].computed_hash();
+                },
+                Tamper::Premature {
+                    index: 2,
+                    seq: 2,
+                    by: 10,
+                    at: "2031-01-01T00:00:00Z".into(),
+                    kept_until: "2040-01-01T00:00:00Z".into(),
+                },
+            ),
+            (
+                "redaction record rewritten and rehashed: names a later entry",
+                |l| {
+                    l[10].data["entries"][0]["seq"] = 12.into();
+                    let last = l.len() - 1;
+                    l[last].hash = l[last].computed_hash();
+                },
+                Tamper::BadRedaction { index: 10, seq: 10 },
+            ),
+            (
+                "redaction record rewritten and rehashed: unreadable",
+                |l| {
+                    l[10].data = serde_json::json!({"entries": "all"});
+                    let last = l.len() - 1;
+                    l[last].hash = l[last].computed_hash();
+                },
+                Tamper::BadRedaction { index: 10, seq: 10 },
+            ),
+            (
+                "a redaction record names an entry that keeps its content",
+                |l| {
+                    l[10].data["entries"][1]["seq"] = 7.into();
+                    let last = l.len() - 1;
+                    l[last].hash = l[last].computed_hash();
+                },
+                Tamper::Unauthorized { index: 5, seq: 5 },
+            ),
+            (
+                "the redaction record is removed",
+                |l| {
+                    l.pop();
+                },
+                Tamper::Unauthorized { index: 2, seq: 2 },
+            ),
+        ];
+        for (what, edit, expected) in cases {
+            let mut l = redacted_log();
+            edit(&mut l);
+            assert_eq!(verify(&l, None), Err(expected), "{what}");
+        }
+        // Named but not erased: the redaction record without the rewrite of the entries.
+        let mut l = log(10);
+        let mut r = redacted_log();
+        l.push(r.pop().unwrap());
+        assert_eq!(
+            verify(&l, None),
+            Err(Tamper::NotErased {
+                index: 2,
+                seq: 2,
+                by: 10
+            })
+        );
+        // A redaction record is never redacted itself (its stubs would lose their basis).
+        let mut l = redacted_log();
+        assert_eq!(
+            redact(&mut l, request(&[10]), None),
+            Err(RedactError::RedactionRecord { seq: 10 })
+        );
+    }
+
+    #[test]
+    fn a_redaction_is_all_or_nothing() {
+        let mut held = request(&[4, 5]);
+        held.items[1].kept_until = "2031-01-01T00:00:01Z".into();
+        let table: Vec<(&str, Vec<Entry>, RedactionRequest, RedactError)> = vec![
+            (
+                "a v1 entry",
+                mixed(3, 6),
+                request(&[4, 2]),
+                RedactError::V1 { seq: 2 },
+            ),
+            (
+                "younger than its retention",
+                log(6),
+                held,
+                RedactError::Held {
+                    seq: 5,
+                    kept_until: "2031-01-01T00:00:01Z".into(),
+                },
+            ),
+            (
+                "no such entry",
+                log(6),
+                request(&[1, 6]),
+                RedactError::NoSuchEntry { seq: 6 },
+            ),
+            (
+                "twice",
+                log(6),
+                request(&[1, 1]),
+                RedactError::Duplicate { seq: 1 },
+            ),
+            ("nothing", log(6), request(&[]), RedactError::Empty),
+            (
+                "already redacted",
+                redacted_log(),
+                request(&[5]),
+                RedactError::AlreadyRedacted { seq: 5 },
+            ),
+        ];
+        for (what, mut l, req, expected) in table {
+            let before = l.clone();
+            assert_eq!(redact(&mut l, req, None), Err(expected), "{what}");
+            assert_eq!(l, before, "{what}: nothing changed");
+        }
+        assert!(
+            RedactError::V1 { seq: 2 }.to_string().contains("v1 entry"),
+            "the refusal says why"
+        );
     }
 
     #[test]

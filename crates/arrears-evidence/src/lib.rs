@@ -3,7 +3,10 @@
 //! `chain` is the audit log: every decision, contact and status change is an `Entry` that
 //! holds the hash of the entry before it, so editing, deleting or reordering any single entry
 //! breaks the chain at exactly that place (`verify` names it), and a signed `Head` over the
-//! last entry catches a truncated tail. `signing` gives every outbound message a lender
+//! last entry catches a truncated tail. Entries past their retention are redacted, not
+//! removed (`redact`): a v2 entry's hash commits to a digest of its content, so the content
+//! can go while the chain still verifies, and a later `audit.redaction` entry must vouch for
+//! every redacted entry. `signing` gives every outbound message a lender
 //! ed25519 signature and a short verification code that names the signed record, so a
 //! borrower can tell a genuine notice from a forged one. The crate is pure: entries, keys and
 //! instants are passed in; files and the clock live at the edge.
@@ -11,5 +14,8 @@
 pub mod chain;
 pub mod signing;
 
-pub use chain::{Draft, Entry, Head, Tamper, append, verify};
+pub use chain::{
+    Draft, Entry, Head, RedactError, RedactedItem, RedactionData, RedactionRequest, Tamper, append,
+    append_salted, redact, verify,
+};
 pub use signing::{LenderKey, MessageDraft, SignedMessage, VerifyError, verify_message};

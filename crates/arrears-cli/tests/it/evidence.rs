@@ -99,3 +99,468 @@ fn a_borrower_can_tell_a_genuine_message_from_a_forged_one() {
         text(&o.stdout)
     );
 }
+
+/// A log written before v2 existed (two v1 entries of a US borrower) and its head.
+const V1_LOG: &str = r#"{"seq":0,"at":"2020-01-02T15:00:00Z","kind":"plan.block","borrower_id":"B1","loan_id":"L1","data":{"jurisdiction":"US-NY","kind":"call","rule_id":"US-7IN7"},"prev":"0000000000000000000000000000000000000000000000000000000000000000","hash":"0ad75f3e4d63b080706f8ed5d6ec27b8e97bfcaf130225ff8555e6e5d44d4eca"}
+{"seq":1,"at":"2020-01-03T15:00:00Z","kind":"contact","borrower_id":"B1","loan_id":"L1","data":{"channel":"sms","outcome":"no_answer"},"prev":"0ad75f3e4d63b080706f8ed5d6ec27b8e97bfcaf130225ff8555e6e5d44d4eca","hash":"0fee54a9617175b5d2cf46ff87094c8bf97b416ac3afb06d988262a4d7bc2bb3"}
+"#;
+const V1_HEAD: &str =
+    r#"{"seq":1,"hash":"0fee54a9617175b5d2cf46ff87094c8bf97b416ac3afb06d988262a4d7bc2bb3"}"#;
+
+struct Signed {
+    _dir: tempfile::TempDir,
+    keys: String,
+    log: std::path::PathBuf,
+    codes: Vec<String>,
+}
+
+/// A log of three signed messages: B1's two of 2020 (past every pack's retention by
+/// 2026-12-01) and B2's of 2026-11-28 (held by CN-RECORDS, the strictest, until 2031-11-28).
+fn signed_log() -> Signed {
+    let d = tempfile::tempdir().unwrap();
+    let keys = d.path().join("keys").to_str().unwrap().to_owned();
+    let log = d.path().join("audit.jsonl");
+    assert!(arrears(&["keys", "init", "--dir", &keys]).status.success());
+    let mut codes = Vec::new();
+    for (borrower, at, body) in [
+        (
+            "B1",
+            "2020-01-01T10:00:00+08:00",
+            "Acme: 120.00 CNY overdue. Code {code}.",
+        ),
+        (
+            "B1",
+            "2020-06-01T10:00:00+08:00",
+            "Acme: 80.00 CNY overdue. Code {code}.",
+        ),
+        (
+            "B2",
+            "2026-11-28T10:00:00+08:00",
+            "Acme: 50.00 CNY overdue. Code {code}.",
+        ),
+    ] {
+        let o = arrears(&[
+            "sign",
+            "--keys",
+            &keys,
+            "--log",
+            log.to_str().unwrap(),
+            "--lender",
+            "Acme",
+            "--borrower",
+            borrower,
+            "--channel",
+            "sms",
+            "--text",
+            body,
+            "--at",
+            at,
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        codes.push(text(&o.stdout).trim().to_owned());
+    }
+    Signed {
+        _dir: d,
+        keys,
+        log,
+        codes,
+    }
+}
+
+fn delete(log: &std::path::Path, sel: &[&str], at: &str) -> std::process::Output {
+    let mut args = vec![
+        "audit",
+        "delete",
+        "--log",
+        log.to_str().unwrap(),
+        "--at",
+        at,
+    ];
+    args.extend_from_slice(sel);
+    arrears(&args)
+}
+
+fn audit_verify(log: &std::path::Path) -> (Option<i32>, String) {
+    let o = arrears(&["audit", "verify", "--log", log.to_str().unwrap()]);
+    (o.status.code(), text(&o.stdout))
+}
+
+fn head_of(log: &std::path::Path) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("{}.head", log.display()))
+}
+
+#[test]
+fn audit_delete_refuses_young_records_and_changes_nothing() {
+    let s = signed_log();
+    let (log_before, head_before) = (
+        std::fs::read(&s.log).unwrap(),
+        std::fs::read(head_of(&s.log)).unwrap(),
+    );
+    // (selection, at, what the refusal names): all or nothing, B1's old entries included.
+    for (sel, at, names) in [
+        (&["--borrower", "B2"][..], "2026-12-01T00:00:00Z", "entry 2"),
+        (
+            &["--before", "2027-01-01T00:00:00Z"][..],
+            "2026-12-01T00:00:00Z",
+            "entry 2",
+        ),
+        (
+            &["--borrower", "B2"][..],
+            "2031-11-28T01:59:59Z",
+            "until 2031-11-28T02:00:00Z",
+        ),
+        (
+            &["--borrower", "B1"][..],
+            "2024-12-31T00:00:00Z",
+            "until 2025-01-01T02:00:00Z",
+        ),
+    ] {
+        let o = delete(&s.log, sel, at);
+        assert_eq!(o.status.code(), Some(2), "{sel:?} at {at}");
+        let err = text(&o.stderr);
+        assert!(
+            err.contains("refused") && err.contains("CN-RECORDS") && err.contains(names),
+            "{sel:?}: {err}"
+        );
+        assert_eq!(std::fs::read(&s.log).unwrap(), log_before, "{sel:?}");
+        assert_eq!(std::fs::read(head_of(&s.log)).unwrap(), head_before);
+    }
+    let o = delete(&s.log, &["--borrower", "B9"], "2040-01-01T00:00:00Z");
+    assert!(o.status.success());
+    assert!(text(&o.stdout).contains("nothing to delete"));
+    assert_eq!(std::fs::read(&s.log).unwrap(), log_before);
+}
+
+#[test]
+fn audit_delete_redacts_old_records_and_the_chain_still_verifies() {
+    let s = signed_log();
+    let lines_before: Vec<String> = std::fs::read_to_string(&s.log)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let o = delete(&s.log, &["--borrower", "B1"], "2026-12-01T00:00:00Z");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("redacted 2 entries (seq 0, seq 1)"),
+        "{}",
+        text(&o.stdout)
+    );
+    let after = std::fs::read_to_string(&s.log).unwrap();
+    let lines: Vec<&str> = after.lines().collect();
+    assert_eq!(lines.len(), 4, "{after}");
+    // B1's messages are gone from the file: text, code, loan and borrower (the redaction
+    // entry, which names B1 as the requester, aside).
+    for gone in [
+        "120.00 CNY",
+        "80.00 CNY",
+        s.codes[0].as_str(),
+        s.codes[1].as_str(),
+    ] {
+        assert!(!after.contains(gone), "{gone} is still in the log");
+    }
+    for stub in &lines[..2] {
+        assert!(
+            stub.contains("\"redacted\"") && !stub.contains("B1"),
+            "{stub}"
+        );
+    }
+    // B2's entry keeps its exact bytes; the head names the redaction entry.
+    assert_eq!(lines[2], lines_before[2]);
+    let record: serde_json::Value = serde_json::from_str(lines[3]).unwrap();
+    assert_eq!(record["kind"], "audit.redaction");
+    assert_eq!(record["borrower_id"], "B1");
+    assert_eq!(record["data"]["entries"][0]["rule_id"], "CN-RECORDS");
+    assert_eq!(record["data"]["entries"][1]["seq"], 1);
+    let head: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(head_of(&s.log)).unwrap()).unwrap();
+    assert_eq!(
+        (head["seq"].clone(), head["hash"].clone()),
+        (record["seq"].clone(), record["hash"].clone())
+    );
+    // No temporary file is left next to the log.
+    let names: Vec<String> = std::fs::read_dir(s.log.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+
+    let (code, out) = audit_verify(&s.log);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("4 entries, chain intact; 2 redacted"), "{out}");
+    // Nothing left to delete for B1; a second request changes nothing.
+    let o = delete(&s.log, &["--borrower", "B1"], "2026-12-02T00:00:00Z");
+    assert!(text(&o.stdout).contains("nothing to delete"));
+    assert_eq!(std::fs::read_to_string(&s.log).unwrap(), after);
+
+    // A deleted message can no longer be checked, and the answer says why; B2's still can.
+    let verify = |code: &str| {
+        arrears(&[
+            "verify",
+            code,
+            "--keys",
+            &s.keys,
+            "--log",
+            s.log.to_str().unwrap(),
+        ])
+    };
+    let o = verify(&s.codes[0]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stdout).starts_with("NOT ON RECORD"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(text(&verify(&s.codes[2]).stdout).starts_with("GENUINE"));
+
+    // The borrower's export says their records were deleted.
+    let ex = s.log.parent().unwrap().join("export");
+    let o = arrears(&[
+        "audit",
+        "export",
+        "--borrower",
+        "B1",
+        "--log",
+        s.log.to_str().unwrap(),
+        "--out",
+        ex.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ex.join("B1.json")).unwrap()).unwrap();
+    assert_eq!(json["chain"], "intact");
+    assert_eq!(json["counts"]["messages"], 0);
+    assert_eq!(json["redacted"]["requests"][0]["entries"], 2);
+    assert_eq!(
+        json["redacted"]["requests"][0]["at"],
+        "2026-12-01T00:00:00Z"
+    );
+    let note = json["redacted"]["note"].as_str().unwrap();
+    assert!(
+        note.contains("2 records of this borrower were deleted on 2026-12-01"),
+        "{note}"
+    );
+    let html = std::fs::read_to_string(ex.join("B1.html")).unwrap();
+    assert!(
+        html.contains("Deleted records:") && html.contains("CN-RECORDS"),
+        "{html}"
+    );
+    // B2's export is unaffected by B1's deletion.
+    let o = arrears(&[
+        "audit",
+        "export",
+        "--borrower",
+        "B2",
+        "--log",
+        s.log.to_str().unwrap(),
+        "--out",
+        ex.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ex.join("B2.json")).unwrap()).unwrap();
+    assert!(json.get("redacted").is_none(), "{json}");
+    assert_eq!(json["counts"]["messages"], 1);
+}
+
+/// Every edit of a redacted log, as (what, the edit of its lines, what `audit verify` says).
+#[test]
+fn audit_verify_detects_tampering_with_a_redacted_log() {
+    use arrears_evidence::chain::{Entry, redact};
+    let s = signed_log();
+    let young: Vec<Entry> = std::fs::read_to_string(&s.log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        delete(&s.log, &["--borrower", "B1"], "2026-12-01T00:00:00Z")
+            .status
+            .success()
+    );
+    let good = std::fs::read_to_string(&s.log).unwrap();
+    let good_head = std::fs::read_to_string(head_of(&s.log)).unwrap();
+    let entries: Vec<Entry> = good
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let write = |es: &[Entry]| {
+        es.iter()
+            .map(|e| serde_json::to_string(e).unwrap() + "\n")
+            .collect::<String>()
+    };
+    type Edit = Box<dyn Fn(&mut Vec<Entry>)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "a stub's digest",
+            Box::new(|l| {
+                l[0].redacted.as_mut().unwrap().content_digest = "ab".repeat(32);
+            }),
+            "entry 0 (seq 0) was altered",
+        ),
+        (
+            "a stub's at",
+            Box::new(|l| l[1].at = "2019-01-01T00:00:00Z".into()),
+            "entry 1 (seq 1) was altered",
+        ),
+        (
+            "a stub's kind",
+            Box::new(|l| l[1].kind = "contact".into()),
+            "entry 1 (seq 1) was altered",
+        ),
+        (
+            "a stub's redaction pointer",
+            Box::new(|l| l[1].redacted.as_mut().unwrap().by = 2),
+            "entry 1 (seq 1) was emptied without a redaction",
+        ),
+        (
+            "content stripped from B2's entry",
+            Box::new(|l| {
+                l[2].data = serde_json::Value::Null;
+                l[2].borrower_id = None;
+                l[2].salt = None;
+            }),
+            "entry 2 (seq 2) was altered",
+        ),
+        (
+            "B2's entry made a stub without a redaction record",
+            Box::new(|l| {
+                let content_digest = l[2].content_digest().unwrap();
+                l[2].data = serde_json::Value::Null;
+                l[2].borrower_id = None;
+                l[2].salt = None;
+                l[2].redacted = Some(arrears_evidence::chain::Redacted {
+                    content_digest,
+                    by: 3,
+                });
+            }),
+            "entry 2 (seq 2) was emptied without a redaction",
+        ),
+        (
+            "the redaction record's list",
+            Box::new(|l| {
+                l[3].data["entries"][1]["seq"] = 2.into();
+            }),
+            "entry 3 (seq 3) was altered",
+        ),
+        (
+            "the redaction record removed",
+            Box::new(|l| {
+                l.pop();
+            }),
+            "removed from the end",
+        ),
+        ("two stubs swapped", Box::new(|l| l.swap(0, 1)), "entry 0"),
+    ];
+    for (what, edit, says) in cases {
+        let mut l = entries.clone();
+        edit(&mut l);
+        std::fs::write(&s.log, write(&l)).unwrap();
+        std::fs::write(head_of(&s.log), &good_head).unwrap();
+        let (code, out) = audit_verify(&s.log);
+        assert_eq!(code, Some(1), "{what}: {out}");
+        assert!(
+            out.starts_with("TAMPERED") && out.contains(says),
+            "{what}: {out}"
+        );
+    }
+    // A forger who rebuilds the record and head to redact B2's young entry, claiming its
+    // retention ended: the chain links, but the packs still hold it (CN-RECORDS until 2031).
+    let mut forged = young.clone();
+    let item = arrears_evidence::chain::RedactedItem {
+        seq: 2,
+        jurisdiction: None,
+        rule_id: Some("CN-RECORDS".into()),
+        last_activity: "2026-11-28T02:00:00Z".into(),
+        kept_until: "2026-11-28T02:00:00Z".into(),
+    };
+    let req = arrears_evidence::chain::RedactionRequest {
+        at: "2026-12-01T00:00:00Z".parse().unwrap(),
+        borrower_id: Some("B2".into()),
+        before: None,
+        items: vec![item],
+    };
+    assert_eq!(redact(&mut forged, req, None), Ok(3));
+    std::fs::write(&s.log, write(&forged)).unwrap();
+    std::fs::write(
+        head_of(&s.log),
+        format!(r#"{{"seq":3,"hash":"{}"}}"#, forged[3].hash),
+    )
+    .unwrap();
+    let (code, out) = audit_verify(&s.log);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("entry 2 (seq 2) was redacted by seq 3")
+            && out.contains("CN-RECORDS kept it until 2031-11-28T02:00:00Z"),
+        "{out}"
+    );
+    // The untouched redacted log verifies.
+    std::fs::write(&s.log, &good).unwrap();
+    std::fs::write(head_of(&s.log), &good_head).unwrap();
+    assert_eq!(audit_verify(&s.log).0, Some(0));
+}
+
+#[test]
+fn a_v1_log_still_verifies_and_its_entries_cannot_be_redacted() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("audit.jsonl");
+    std::fs::write(&log, V1_LOG).unwrap();
+    std::fs::write(head_of(&log), V1_HEAD).unwrap();
+    let (code, out) = audit_verify(&log);
+    assert_eq!((code, out.trim()), (Some(0), "ok: 2 entries, chain intact"));
+    // Past US-RECORDS (3 years after 2020-01-03), but v1 hashes cover the content itself.
+    let o = delete(&log, &["--borrower", "B1"], "2026-12-01T00:00:00Z");
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("entry 0 is a v1 entry") && err.contains("no record was deleted"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), V1_LOG);
+    assert_eq!(std::fs::read_to_string(head_of(&log)).unwrap(), V1_HEAD);
+    // Still refused for retention first when that applies.
+    let o = delete(&log, &["--borrower", "B1"], "2022-01-01T00:00:00Z");
+    assert!(
+        text(&o.stderr).contains("US-RECORDS until 2023-01-03T15:00:00Z"),
+        "{}",
+        text(&o.stderr)
+    );
+    // Appending to a v1 log continues it with v2 entries; the mixed log verifies.
+    let keys = d.path().join("keys");
+    assert!(
+        arrears(&["keys", "init", "--dir", keys.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let o = arrears(&[
+        "sign",
+        "--keys",
+        keys.to_str().unwrap(),
+        "--log",
+        log.to_str().unwrap(),
+        "--lender",
+        "Acme",
+        "--borrower",
+        "B1",
+        "--channel",
+        "sms",
+        "--text",
+        "Code {code}.",
+        "--at",
+        "2026-11-28T10:00:00Z",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let text_now = std::fs::read_to_string(&log).unwrap();
+    assert!(text_now.starts_with(V1_LOG));
+    assert!(
+        text_now
+            .lines()
+            .nth(2)
+            .unwrap()
+            .starts_with(r#"{"v":2,"seq":2,"#)
+    );
+    assert_eq!(
+        audit_verify(&log),
+        (Some(0), "ok: 3 entries, chain intact\n".into())
+    );
+}

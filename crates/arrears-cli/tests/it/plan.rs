@@ -336,7 +336,7 @@ L1,1,2026-11-25,100000,0,0\nL2,1,2026-11-25,100000,0,0\n";
 const PAYMENTS: &str = "payment_id,loan_id,received_at,amount_minor\n";
 
 #[test]
-fn audit_export_writes_the_borrowers_record_escaped_and_retention_refuses_deletion() {
+fn audit_export_writes_the_borrowers_record_escaped_and_delete_keeps_the_retention() {
     let dir = portfolio(&[
         ("borrowers.csv", BORROWERS),
         ("loans.csv", LOANS),
@@ -433,19 +433,8 @@ fn audit_export_writes_the_borrowers_record_escaped_and_retention_refuses_deleti
         assert_eq!(o.status.code(), Some(2), "{who}");
         assert!(text(&o.stderr).contains(rule), "{}", text(&o.stderr));
     }
-    // US-RECORDS: 3 years after 2026-11-28 have passed by 2030 for B1, CN's 5 have not for B2.
-    let o = arrears(&[
-        "audit",
-        "delete",
-        "--log",
-        log.to_str().unwrap(),
-        "--borrower",
-        "B1",
-        "--at",
-        "2030-01-01T00:00:00Z",
-    ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("permitted"), "{}", text(&o.stderr));
+    // US-RECORDS: 3 years after 2026-11-28 have passed by 2030 for B1, CN's 5 have not for
+    // B2. All or nothing: a selection that holds B2's records deletes none of B1's either.
     let o = arrears(&[
         "audit",
         "delete",
@@ -459,6 +448,29 @@ fn audit_export_writes_the_borrowers_record_escaped_and_retention_refuses_deleti
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("CN-RECORDS"));
     assert_eq!(std::fs::read_to_string(&log).unwrap(), before);
+    // B1's alone are redacted: their content leaves the log, B2's stays, the chain verifies.
+    let o = arrears(&[
+        "audit",
+        "delete",
+        "--log",
+        log.to_str().unwrap(),
+        "--borrower",
+        "B1",
+        "--at",
+        "2030-01-01T00:00:00Z",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("redacted"), "{}", text(&o.stdout));
+    let after = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !after.contains("alert(1)") && !after.contains("\"L1\""),
+        "{after}"
+    );
+    assert!(after.contains("\"L2\""));
+    assert!(after.contains("US-RECORDS"));
+    assert_eq!(before.lines().count() + 1, after.lines().count());
+    let o = arrears(&["audit", "verify", "--log", log.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stdout));
 }
 
 #[test]
