@@ -59,6 +59,10 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts", get(open_account))
         .route("/accounts/{loan_id}", get(account_page))
         .route("/accounts/{loan_id}/calls", post(log_call))
+        .route(
+            "/accounts/{loan_id}/payment-plans",
+            post(record_payment_plan),
+        )
         .route("/accounts/{loan_id}/portal-link", post(issue_link))
         .route("/portal/enter", get(portal_enter).post(portal_exchange))
         .route("/portal/b/{borrower_id}", get(portal_page))
@@ -282,6 +286,20 @@ pub struct Texts {
     pub promise_due: &'static str,
     pub promise_help: &'static str,
     pub promise_needed: &'static str,
+    pub payment_plans: &'static str,
+    pub no_plans: &'static str,
+    pub record_plan: &'static str,
+    pub plan_help: &'static str,
+    pub plan_count: &'static str,
+    pub plan_amount: &'static str,
+    pub plan_first_due: &'static str,
+    pub plan_every: &'static str,
+    pub every_month: &'static str,
+    pub every_two_weeks: &'static str,
+    pub every_week: &'static str,
+    pub plan_needed: &'static str,
+    pub plan_too_small: &'static str,
+    pub paid: &'static str,
     pub preferences: &'static str,
     pub channels_chosen: &'static str,
     pub hours_chosen: &'static str,
@@ -472,6 +490,20 @@ static EN: Texts = Texts {
     promise_due: "Promise due date",
     promise_help: "With the outcome “Promise to pay”, give the amount and the date.",
     promise_needed: "A promise needs the outcome “Promise to pay”, an amount above zero in this loan's currency and a due date from today on.",
+    payment_plans: "Payment plans",
+    no_plans: "No payment plan is recorded.",
+    record_plan: "Record a payment plan agreed with the borrower",
+    plan_help: "Equal instalments from the first due date on; the plan is recorded as active and each instalment is followed from the loan's payments.",
+    plan_count: "Instalments",
+    plan_amount: "Amount each",
+    plan_first_due: "First due date",
+    plan_every: "Every",
+    every_month: "month",
+    every_two_weeks: "two weeks",
+    every_week: "week",
+    plan_needed: "A payment plan needs 1 to 60 instalments, an amount each above zero in this loan's currency and a first due date from today on.",
+    plan_too_small: "The instalments together must cover what is overdue now, with the unpaid penalty:",
+    paid: "Paid",
     preferences: "What the borrower asked for",
     channels_chosen: "Channels accepted",
     hours_chosen: "Agreed hours (borrower's local time)",
@@ -662,6 +694,20 @@ static ZH: Texts = Texts {
     promise_due: "承诺还款日",
     promise_help: "结果为“承诺还款”时，请填写金额和日期。",
     promise_needed: "承诺需选择结果“承诺还款”，金额大于零（以该贷款币种计），还款日不早于今天。",
+    payment_plans: "还款计划",
+    no_plans: "没有还款计划。",
+    record_plan: "登记与借款人约定的还款计划",
+    plan_help: "自首期还款日起等额分期；计划登记为生效，每期按该贷款的还款跟踪。",
+    plan_count: "期数",
+    plan_amount: "每期金额",
+    plan_first_due: "首期还款日",
+    plan_every: "间隔",
+    every_month: "每月",
+    every_two_weeks: "每两周",
+    every_week: "每周",
+    plan_needed: "还款计划需 1 至 60 期，每期金额大于零（以该贷款币种计），首期还款日不早于今天。",
+    plan_too_small: "各期合计须不少于当前逾期金额（含未付罚息）：",
+    paid: "已还",
     preferences: "借款人的要求",
     channels_chosen: "接受的联系渠道",
     hours_chosen: "约定的联系时段（借款人当地时间）",
@@ -745,6 +791,13 @@ fn label(lang: Lang, code: &str) -> String {
         "broken" => ("Broken", "已违约"),
         "payment" => ("Payment", "还款"),
         "reversal" => ("Reversal", "冲正"),
+        "paid" => ("Paid", "已还清"),
+        "due" => ("Due", "待还"),
+        "missed" => ("Missed", "逾期未还"),
+        "proposed" => ("Proposed", "待确认"),
+        "active" => ("Active", "生效中"),
+        "completed" => ("Completed", "已完成"),
+        "cancelled" => ("Cancelled", "已取消"),
         other => return other.to_owned(),
     };
     match lang {
@@ -1523,6 +1576,60 @@ struct PromiseView {
     state_code: &'static str,
 }
 
+struct PlanView {
+    id: String,
+    status: String,
+    status_code: String,
+    made: String,
+    rows: Vec<PlanRowView>,
+}
+
+struct PlanRowView {
+    due: String,
+    amount: String,
+    paid: String,
+    state: String,
+    state_code: &'static str,
+}
+
+/// A loan's payment plans with each instalment's progress from the payments.
+fn plan_views(
+    lang: Lang,
+    plans: &[arrears_store::StoredPlan],
+    currency: &str,
+    today: jiff::civil::Date,
+) -> Vec<PlanView> {
+    plans
+        .iter()
+        .map(|p| PlanView {
+            id: p.plan_id.clone(),
+            status: label(lang, &p.status),
+            status_code: p.status.clone(),
+            made: when(p.created_at),
+            rows: p
+                .installments
+                .iter()
+                .map(|i| {
+                    let state = if i.progress.paid_on.is_some() {
+                        "paid"
+                    } else if i.due_date < today {
+                        "missed"
+                    } else {
+                        "due"
+                    };
+                    PlanRowView {
+                        due: i.due_date.to_string(),
+                        amount: format_minor(i.amount_minor, currency),
+                        paid: format_minor(i.progress.paid_minor, currency),
+                        state: label(lang, state),
+                        state_code: state,
+                    }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
 struct PrefsView {
     channels: String,
     hours: String,
@@ -1544,6 +1651,7 @@ struct AccountPage {
     installments: Vec<InstallmentView>,
     payments: Vec<PaymentView>,
     promises: Vec<PromiseView>,
+    plans: Vec<PlanView>,
     prefs: Option<PrefsView>,
     proposals: Vec<String>,
     today: String,
@@ -1820,16 +1928,17 @@ async fn account_page(
         (Ok(None), _, _) => return not_found(&ctx),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(&ctx, e),
     };
-    let (book, proposals) = match (
-        store.loan_book(loan.as_str()).await,
-        store.plan_proposals(loan.as_str()).await,
-    ) {
-        (Ok(Some(b)), Ok(p)) => (b, p),
-        (Ok(None), _) => return not_found(&ctx),
-        (Err(e), _) | (_, Err(e)) => return internal(&ctx, e),
-    };
     let zone = state.config().business_tz.clone();
     let today = zone.date_of(now());
+    let (book, proposals, plans) = match (
+        store.loan_book(loan.as_str()).await,
+        store.plan_proposals(loan.as_str()).await,
+        store.loan_plans(loan.as_str(), today, &zone).await,
+    ) {
+        (Ok(Some(b)), Ok(p), Ok(l)) => (b, p, l),
+        (Ok(None), _, _) => return not_found(&ctx),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(&ctx, e),
+    };
     let t = ctx.t();
     let page = AccountPage {
         chrome: ctx.chrome(),
@@ -1850,6 +1959,7 @@ async fn account_page(
         installments: installment_views(&book),
         payments: payment_views(ctx.lang, &book),
         promises: promise_views(ctx.lang, &book, today, &zone),
+        plans: plan_views(ctx.lang, &plans, &book.currency, today),
         prefs: bc.preferences.as_ref().map(|p| prefs_view(ctx.lang, p)),
         proposals: proposals
             .iter()
@@ -1942,6 +2052,132 @@ fn promise_fields(
         return Err(());
     }
     Ok(Some((a, d)))
+}
+
+#[derive(Deserialize)]
+struct PaymentPlanForm {
+    csrf: Option<String>,
+    count: Option<String>,
+    amount: Option<String>,
+    first_due: Option<String>,
+    every: Option<String>,
+}
+
+/// The instalments of a plan form: `count` equal amounts from `first_due` on, a month, two
+/// weeks or a week apart (a monthly date past the month's end falls on its last day).
+/// `None` when a field is missing or out of range.
+fn plan_instalments(
+    f: &PaymentPlanForm,
+    currency: &str,
+    today: jiff::civil::Date,
+) -> Option<Vec<(jiff::civil::Date, i64)>> {
+    let count: i64 = f.count.as_deref()?.trim().parse().ok()?;
+    if !(1..=60).contains(&count) {
+        return None;
+    }
+    let digits = Currency::parse("currency", currency).map_or(2, |c| c.minor_digits());
+    let amount = parse_major(f.amount.as_deref()?.trim(), digits)?;
+    if amount <= 0
+        || i128::from(amount) * i128::from(count)
+            > i128::from(arrears_domain::types::MAX_AMOUNT_MINOR)
+    {
+        return None;
+    }
+    let first: jiff::civil::Date = f.first_due.as_deref()?.trim().parse().ok()?;
+    if first < today {
+        return None;
+    }
+    let step = match f.every.as_deref().unwrap_or("month") {
+        "month" => jiff::Span::new().months(1),
+        "two_weeks" => jiff::Span::new().weeks(2),
+        "week" => jiff::Span::new().weeks(1),
+        _ => return None,
+    };
+    (0..count)
+        .map(|i| Some((first.checked_add(step.checked_mul(i).ok()?).ok()?, amount)))
+        .collect()
+}
+
+/// Records a payment plan agreed with the borrower (active at once), through the store call
+/// of `POST /v1/payment-plans`; its instalments are then followed from the payments.
+async fn record_payment_plan(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(loan_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let f = form::<PaymentPlanForm>(&body);
+    if !ctx.csrf_ok(f.as_ref().and_then(|f| f.csrf.as_deref())) {
+        return csrf_refused(&ctx);
+    }
+    let (username, loan, _) = match staff_loan(&state, &ctx, &loan_id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let back = Some(format!("/accounts/{}", loan.as_str()));
+    let Some(f) = f else {
+        return csrf_refused(&ctx);
+    };
+    let book = match state.store().loan_book(loan.as_str()).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return not_found(&ctx),
+        Err(e) => return internal(&ctx, e),
+    };
+    let at = now();
+    let today = state.config().business_tz.date_of(at);
+    let Some(installments) = plan_instalments(&f, &book.currency, today) else {
+        return message(
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ctx.t().record_plan,
+            ctx.t().plan_needed,
+            back,
+        );
+    };
+    let Ok(rand) = random_hex() else {
+        return internal(&ctx, "no randomness");
+    };
+    let plan_id = format!("page-plan-{}", &rand[..32]);
+    let actor = format!("user:{username}");
+    let plan = arrears_store::NewPlan {
+        plan_id: plan_id.clone(),
+        loan_id: loan.as_str().to_owned(),
+        created_at: at,
+        created_by: actor.clone(),
+        installments,
+        status: "active".to_owned(),
+    };
+    let raw = serde_json::json!({
+        "plan_id": plan_id,
+        "loan_id": loan.as_str(),
+        "created_at": at.to_string(),
+        "created_by": actor,
+        "status": "active",
+        "installments": plan
+            .installments
+            .iter()
+            .map(|(d, a)| serde_json::json!({"due_date": d.to_string(), "amount_minor": a}))
+            .collect::<Vec<_>>(),
+    });
+    let b = crate::work::body_of(&raw);
+    let key = format!("payment_plan:{plan_id}");
+    let actor = Actor(actor);
+    let meta = crate::work::meta(&key, "payment_plan", &b, &actor);
+    match state.store().record_plan(&meta, &plan).await {
+        Ok(_) => redirect(&format!("/accounts/{}", loan.as_str())),
+        // A plan that does not cover the arrears, or one the loan's state refuses.
+        Err(arrears_store::WorkError::Invalid(why)) => message(
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ctx.t().record_plan,
+            format!("{} {why}.", ctx.t().plan_too_small),
+            back,
+        ),
+        Err(arrears_store::WorkError::State { message: why, .. }) => {
+            message(&ctx, StatusCode::CONFLICT, ctx.t().record_plan, why, back)
+        }
+        Err(e) => internal(&ctx, e),
+    }
 }
 
 /// Logs a call made now, through the path of `POST /v1/contacts`: refused with the rule ids

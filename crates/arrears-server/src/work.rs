@@ -530,18 +530,18 @@ fn never(o: Ingested<()>) -> Ingested<Denied> {
     }
 }
 
-struct Body {
+pub(crate) struct Body {
     body: String,
     hash: String,
 }
 
-fn body_of(raw: &serde_json::Value) -> Body {
+pub(crate) fn body_of(raw: &serde_json::Value) -> Body {
     let body = canonical_json(raw);
     let hash = sha256_hex(body.as_bytes());
     Body { body, hash }
 }
 
-fn meta<'a>(key: &'a str, kind: &'a str, b: &'a Body, actor: &'a Actor) -> WorkMeta<'a> {
+pub(crate) fn meta<'a>(key: &'a str, kind: &'a str, b: &'a Body, actor: &'a Actor) -> WorkMeta<'a> {
     WorkMeta {
         key,
         kind,

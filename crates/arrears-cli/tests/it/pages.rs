@@ -755,6 +755,136 @@ fn the_queue_lists_the_days_calls_and_a_promise_shows_on_the_account() {
 }
 
 #[test]
+fn an_agent_records_a_payment_plan_and_sees_its_instalments() {
+    on_both(|s| {
+        let alice = login(s, "alice");
+        let account = get(s, "/accounts/L1", Some(&alice));
+        assert!(account.body.contains("No payment plan is recorded."));
+        let token = csrf(&account);
+        // Each bad form is refused and records nothing.
+        for fields in [
+            vec![
+                ("count", "0"),
+                ("amount", "100.00"),
+                ("first_due", "2099-01-31"),
+            ],
+            vec![
+                ("count", "61"),
+                ("amount", "100.00"),
+                ("first_due", "2099-01-31"),
+            ],
+            vec![("count", "3"), ("amount", "0"), ("first_due", "2099-01-31")],
+            vec![
+                ("count", "3"),
+                ("amount", "1.234"),
+                ("first_due", "2099-01-31"),
+            ],
+            vec![
+                ("count", "3"),
+                ("amount", "100.00"),
+                ("first_due", "2020-01-01"),
+            ],
+            vec![
+                ("count", "3"),
+                ("amount", "100.00"),
+                ("first_due", "2099-02-30"),
+            ],
+            vec![
+                ("count", "3"),
+                ("amount", "100.00"),
+                ("first_due", "2099-01-31"),
+                ("every", "fortnight'; DROP TABLE payment_plans; --"),
+            ],
+            vec![("amount", "100.00"), ("first_due", "2099-01-31")],
+        ] {
+            let mut f = fields.clone();
+            f.push(("csrf", &token));
+            let p = post(s, "/accounts/L1/payment-plans", Some(&alice), &f);
+            assert_eq!(p.status, 422, "{fields:?}: {}", p.body);
+        }
+        // Too little to cover the arrears: refused with the reason.
+        let p = post(
+            s,
+            "/accounts/L1/payment-plans",
+            Some(&alice),
+            &[
+                ("csrf", &token),
+                ("count", "2"),
+                ("amount", "0.01"),
+                ("first_due", "2099-01-31"),
+            ],
+        );
+        assert_eq!(p.status, 422, "{}", p.body);
+        assert!(p.body.contains("must cover what is overdue"), "{}", p.body);
+        let ok_fields = [
+            ("count", "3"),
+            ("amount", "4000.00"),
+            ("first_due", "2099-01-31"),
+            ("every", "month"),
+        ];
+        // Without the CSRF token: refused.
+        let p = post(s, "/accounts/L1/payment-plans", Some(&alice), &ok_fields);
+        assert_eq!(p.status, 403);
+        // Another agent's loan: refused.
+        let mut f = ok_fields.to_vec();
+        f.push(("csrf", &token));
+        let p = post(s, "/accounts/L2/payment-plans", Some(&alice), &f);
+        assert_eq!(p.status, 403, "{}", p.body);
+        let (rt, store) = store_of(s);
+        let zone = arrears_domain::TimeZoneName::utc();
+        let today: jiff::civil::Date = "2026-12-01".parse().unwrap();
+        assert!(
+            rt.block_on(store.loan_plans("L1", today, &zone))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            rt.block_on(store.loan_plans("L2", today, &zone))
+                .unwrap()
+                .is_empty()
+        );
+        let p = post(s, "/accounts/L1/payment-plans", Some(&alice), &f);
+        assert_eq!(
+            (p.status, p.location.as_deref()),
+            (303, Some("/accounts/L1")),
+            "{}",
+            p.body
+        );
+        // Monthly from 31 January: the end of February, then 31 March.
+        let plans = rt.block_on(store.loan_plans("L1", today, &zone)).unwrap();
+        assert_eq!(plans.len(), 1);
+        assert_eq!(plans[0].status, "active");
+        assert_eq!(plans[0].created_by, "user:alice");
+        let due: Vec<(String, i64)> = plans[0]
+            .installments
+            .iter()
+            .map(|i| (i.due_date.to_string(), i.amount_minor))
+            .collect();
+        assert_eq!(
+            due,
+            [
+                ("2099-01-31".to_owned(), 400_000),
+                ("2099-02-28".to_owned(), 400_000),
+                ("2099-03-31".to_owned(), 400_000)
+            ]
+        );
+        let account = get(s, "/accounts/L1", Some(&alice));
+        let shown = element(&account.body, "div", "plans");
+        assert!(
+            shown.contains("2099-02-28")
+                && shown.contains("4000.00 USD")
+                && shown.contains("Active"),
+            "{shown}"
+        );
+        assert_eq!(
+            shown.matches("class=\"instalment due\"").count(),
+            3,
+            "{shown}"
+        );
+    });
+}
+
+#[test]
 fn the_dashboard_is_for_managers_and_draws_its_numbers() {
     on_both(|s| {
         let out = tempfile::tempdir().unwrap();
