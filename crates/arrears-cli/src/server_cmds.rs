@@ -31,6 +31,14 @@ pub struct ServeArgs {
     /// commits share one WAL flush, so event ingest scales with this.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_connections: u32,
+    /// Borrowers whose facts the pre-contact check keeps in memory (PostgreSQL only: kept
+    /// true by the store's change notifications; 0 turns the cache off).
+    #[arg(long, default_value_t = arrears_server::DEFAULT_FACTS_CAPACITY)]
+    pub facts_cache: usize,
+    /// Fill the facts cache with every borrower at start (in the background; checks are
+    /// answered from the store until it is done).
+    #[arg(long)]
+    pub preload_facts: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -163,7 +171,12 @@ pub fn serve(a: &ServeArgs) -> Result<(), Failure> {
     let rt = runtime()?;
     rt.block_on(async {
         let store = open_with(&a.db, a.db_connections).await?;
-        let state = AppState::new(store.clone(), evidence).map_err(|e| anyhow!(e))?;
+        let state = AppState::new(store.clone(), evidence)
+            .map_err(|e| anyhow!(e))?
+            .with_facts_capacity(a.facts_cache);
+        if a.facts_cache > 0 {
+            state.start_facts_cache(a.preload_facts);
+        }
         let listener = tokio::net::TcpListener::bind(a.listen)
             .await
             .with_context(|| format!("listening on {}", a.listen))?;

@@ -520,8 +520,7 @@ pub async fn check_contact(
     let bid = BorrowerId::parse("borrower_id", &req.borrower_id).map_err(field)?;
     let at = instant("at", &req.at)?;
     let bc = state
-        .store()
-        .borrower_contacts(bid.as_str())
+        .borrower_facts(bid.as_str())
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| {
@@ -763,8 +762,15 @@ pub(crate) async fn ingest(
                 )),
             }
         })
-        .await
-        .map_err(service_error)?;
+        .await;
+    // What the check reads of this borrower may have changed: drop the cached facts now
+    // (the store's notification would also do it, a moment later).
+    if let ServiceEvent::Contact(arrears_store::NewContact { borrower_id, .. })
+    | ServiceEvent::Flag { borrower_id, .. } = &event
+    {
+        state.facts().invalidate(borrower_id.as_str());
+    }
+    let outcome = outcome.map_err(service_error)?;
     let recorded = |status: StatusCode, s: &str| {
         (
             status,

@@ -14,6 +14,7 @@ pub mod access;
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod facts_cache;
 pub mod metrics;
 pub mod pages;
 pub mod work;
@@ -54,10 +55,14 @@ struct Inner {
     logins: auth::LoginLimiter,
     tokens: auth::TokenCache,
     access_log: access::AccessLog,
+    facts: Arc<facts_cache::FactsCache>,
     /// Buckets, stages and the business zone of the pages' plans and dashboard.
     config: arrears_domain::Config,
     plans: workbench::PlanCache,
 }
+
+/// How many borrowers the facts cache holds by default (about 1 KiB each).
+pub const DEFAULT_FACTS_CAPACITY: usize = 2_000_000;
 
 /// What every handler shares. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -94,6 +99,7 @@ impl AppState {
                 evidence,
                 logins: auth::LoginLimiter::default(),
                 tokens,
+                facts: Arc::new(facts_cache::FactsCache::new(DEFAULT_FACTS_CAPACITY)),
                 config: arrears_domain::Config::default(),
                 plans: workbench::PlanCache::default(),
             }),
@@ -122,6 +128,55 @@ impl AppState {
 
     pub fn tokens(&self) -> &auth::TokenCache {
         &self.inner.tokens
+    }
+
+    /// The pre-contact check's cache of borrowers' facts (see [`facts_cache`]); disabled
+    /// until [`AppState::start_facts_cache`] has a listener up.
+    pub fn facts(&self) -> &facts_cache::FactsCache {
+        &self.inner.facts
+    }
+
+    /// Keeps the facts cache true from the store's change notifications for as long as the
+    /// runtime runs (PostgreSQL; on SQLite the cache stays off), optionally filling it with
+    /// every borrower first.
+    pub fn start_facts_cache(&self, preload: bool) {
+        tokio::spawn(facts_cache::maintain(
+            self.inner.facts.clone(),
+            self.inner.store.clone(),
+            preload,
+        ));
+    }
+
+    /// [`AppState`] with a facts cache for at most `capacity` borrowers (0: none kept).
+    pub fn with_facts_capacity(self, capacity: usize) -> AppState {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.facts = Arc::new(facts_cache::FactsCache::new(capacity));
+                AppState {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => AppState { inner },
+        }
+    }
+
+    /// A borrower's facts for the pre-contact check: from the cache when it holds them,
+    /// otherwise read from the store (and kept, unless they changed while being read).
+    pub async fn borrower_facts(
+        &self,
+        borrower_id: &str,
+    ) -> Result<Option<Arc<arrears_store::BorrowerContacts>>, arrears_store::StoreError> {
+        let cache = self.facts();
+        if let Some(bc) = cache.get(borrower_id) {
+            return Ok(Some(bc));
+        }
+        let epoch = cache.epoch(borrower_id);
+        let Some(bc) = self.store().borrower_contacts(borrower_id).await? else {
+            return Ok(None);
+        };
+        let bc = Arc::new(bc);
+        cache.put(epoch, bc.clone());
+        Ok(Some(bc))
     }
 
     /// Where reads of a borrower's data are logged (batched commits, see [`access`]).
@@ -198,11 +253,9 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, error::Ap
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Metrics", body = String, content_type = "text/plain")))]
 async fn metrics_text(State(state): State<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics().render(),
-    )
-        .into_response()
+    let mut text = state.metrics().render();
+    text.push_str(&state.facts().render());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// This document.

@@ -3369,7 +3369,9 @@ async fn portal_preferences(
         hours,
         updated_at: now(),
     };
-    match state.store().set_contact_preferences(&b, &prefs).await {
+    let saved = state.store().set_contact_preferences(&b, &prefs).await;
+    state.facts().invalidate(&b);
+    match saved {
         Ok(true) => redirect(&format!("/portal/b/{b}?done=preferences")),
         Ok(false) => not_found(&ctx),
         Err(e) => internal(&ctx, e),

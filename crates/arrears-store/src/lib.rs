@@ -20,6 +20,7 @@
 //! the crate is written once against plain cells. Queries are run-time `sqlx::query`
 //! strings: no live database or offline cache is needed to build.
 
+mod facts;
 mod import;
 mod load;
 mod outbox;
@@ -32,6 +33,7 @@ mod sql;
 mod target;
 mod work;
 
+pub use facts::{FACTS_CHANNEL, FactsChange, FactsWatch};
 pub use import::{Conflict, ConflictColumn, ImportReport, TableCounts};
 pub use outbox::{Enqueued, NewOutboxMessage, OutboxRow, OutboxState, Release};
 pub use pages::{

@@ -202,7 +202,7 @@ fn corrupt(table: &'static str, key: &str, column: &'static str, detail: String)
 }
 
 /// Reads a borrower row (selected in `schema::BORROWERS` column order).
-fn borrower_row(r: &[Cell]) -> Result<BorrowerRow, StoreError> {
+pub(crate) fn borrower_row(r: &[Cell]) -> Result<BorrowerRow, StoreError> {
     let key = r.first().and_then(Cell::text).unwrap_or("?").to_owned();
     let col = |name: &'static str| {
         schema::BORROWERS
@@ -247,11 +247,11 @@ fn borrower_row(r: &[Cell]) -> Result<BorrowerRow, StoreError> {
     })
 }
 
-const CONTACT_COLS: &str =
+pub(crate) const CONTACT_COLS: &str =
     "contact_id, loan_id, channel, direction, at, outcome, target, party, agency_id";
 
 /// Reads a contact selected as `CONTACT_COLS` (with `at` through `Dialect::select`).
-fn stored_contact(r: &[Cell]) -> Result<StoredContact, StoreError> {
+pub(crate) fn stored_contact(r: &[Cell]) -> Result<StoredContact, StoreError> {
     let key = r.first().and_then(Cell::text).unwrap_or("?").to_owned();
     let bad = |column: &'static str, detail: String| corrupt("contacts", &key, column, detail);
     let t = |i: usize| r.get(i).and_then(Cell::text);
@@ -281,6 +281,32 @@ fn stored_contact(r: &[Cell]) -> Result<StoredContact, StoreError> {
     })
 }
 
+/// The borrower columns as [`borrower_row`] reads them: flags as integers (so that a UNION
+/// has one type per position), dates and instants as text.
+pub(crate) fn borrower_select(d: Dialect) -> Vec<String> {
+    schema::BORROWERS
+        .cols
+        .iter()
+        .map(|c| match (d, c.ty) {
+            (Dialect::Postgres, Ty::Bool) => format!("CAST(CAST({} AS INT) AS BIGINT)", c.name),
+            _ => d.select(c.name, c.ty),
+        })
+        .collect()
+}
+
+/// The decoded types of [`borrower_select`].
+pub(crate) fn borrower_types() -> Vec<Ty> {
+    schema::BORROWERS
+        .cols
+        .iter()
+        .map(|c| match c.ty {
+            Ty::Bool => Ty::Int,
+            Ty::Date | Ty::Ts => Ty::Text,
+            t => t,
+        })
+        .collect()
+}
+
 /// The one statement that reads a borrower, their loans and their contacts (a single
 /// statement sees one consistent state, and costs one round trip): a UNION ALL of four
 /// parts, told apart by the first column (0 the borrower, 1 a loan, 2 a contact, 3 the
@@ -291,13 +317,7 @@ fn facts_statement(d: Dialect) -> (String, Vec<Ty>) {
     let bcols = schema::BORROWERS.cols;
     let ccols: Vec<&str> = CONTACT_COLS.split(", ").collect();
     let null = |n: usize| vec!["NULL"; n].join(", ");
-    let borrower: Vec<String> = bcols
-        .iter()
-        .map(|c| match (d, c.ty) {
-            (Dialect::Postgres, Ty::Bool) => format!("CAST(CAST({} AS INT) AS BIGINT)", c.name),
-            _ => d.select(c.name, c.ty),
-        })
-        .collect();
+    let borrower = borrower_select(d);
     let contact: Vec<String> = ccols
         .iter()
         .map(|c| {
@@ -326,11 +346,7 @@ fn facts_statement(d: Dialect) -> (String, Vec<Ty>) {
             .join(", "),
     );
     let mut tys = vec![Ty::Int];
-    tys.extend(bcols.iter().map(|c| match c.ty {
-        Ty::Bool => Ty::Int,
-        Ty::Date | Ty::Ts => Ty::Text,
-        t => t,
-    }));
+    tys.extend(borrower_types());
     tys.push(Ty::Text);
     tys.extend(std::iter::repeat_n(Ty::Text, ccols.len()));
     tys.extend(prefs.iter().map(|(_, ty)| *ty));

@@ -438,6 +438,88 @@ fn a_dispute_event_holds_contact_until_resolved_and_replays_are_idempotent() {
     });
 }
 
+/// The value of a metric line `name value` (0 when absent).
+fn metric(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_checks_facts_cache_sees_changes_made_by_other_writers() {
+    // PostgreSQL only: the cache is kept true by the store's notifications (on SQLite it is
+    // off, which the second half checks).
+    let Some(db) = fresh(Backend::Postgres) else {
+        return;
+    };
+    let s = spawn_app(db, &[]);
+    let at = "2026-11-28T15:00:00Z";
+    let wait_enabled = || {
+        for _ in 0..100 {
+            if metric(&s.metrics(), "arrears_facts_cache_enabled") == 1 {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the cache never came up: {}", s.metrics());
+    };
+    wait_enabled();
+    assert_eq!(s.call_check(at)["decision"], "allow");
+    assert_eq!(s.call_check(at)["decision"], "allow");
+    let m = s.metrics();
+    assert!(
+        metric(&m, "arrears_facts_cache_lookups_total{result=\"hit\"}") >= 1,
+        "the second check was answered from the cache: {m}"
+    );
+    // Another writer (not this server) sets cease-contact straight in the database.
+    let psql = |sql: &str| {
+        let o = Command::new("psql")
+            .args([s.db.target.as_str(), "-qAtc", sql])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    psql("UPDATE borrowers SET cease_contact = TRUE WHERE borrower_id = 'B1'");
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        last = s.call_check(at);
+        if last["decision"] == "deny" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(last["rule_ids"], json!(["ALL-CEASE"]), "{last}");
+    // Cached again, then a contact recorded elsewhere counts at once it is heard of: lift
+    // the cease, and the next check allows again.
+    psql("UPDATE borrowers SET cease_contact = FALSE WHERE borrower_id = 'B1'");
+    for _ in 0..100 {
+        last = s.call_check(at);
+        if last["decision"] == "allow" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(last["decision"], "allow", "{last}");
+    assert!(metric(&s.metrics(), "arrears_facts_cache_invalidations_total") >= 2);
+    // A truncate-like reset (a lost listener is handled the same way) drops everything.
+    psql("NOTIFY arrears_facts, '*'");
+    wait_enabled();
+    assert_eq!(s.call_check(at)["decision"], "allow");
+    assert!(metric(&s.metrics(), "arrears_facts_cache_clears_total") >= 2);
+    // On SQLite the cache stays off and checks read the store.
+    if let Some(db) = fresh(Backend::Sqlite) {
+        let s = spawn_app(db, &[]);
+        assert_eq!(s.call_check(at)["decision"], "allow");
+        let m = s.metrics();
+        assert_eq!(metric(&m, "arrears_facts_cache_enabled"), 0, "{m}");
+        assert_eq!(
+            metric(&m, "arrears_facts_cache_lookups_total{result=\"hit\"}"),
+            0
+        );
+    }
+}
+
 #[test]
 fn a_denied_contact_cannot_be_recorded_and_recorded_ones_count() {
     on_both(|s, _| {
