@@ -439,30 +439,44 @@ async fn exists(tx: &mut Tx, table: &str, col: &str, value: &str) -> Result<bool
     Ok(!rows.is_empty())
 }
 
-/// Takes the borrower's row lock (PostgreSQL) or the write lock (SQLite) so that decisions
-/// about one borrower are taken one after the other; false when there is no such borrower.
+/// Takes the borrower's row lock (PostgreSQL: `SELECT … FOR UPDATE`, which writes no new
+/// row version) or the write lock (SQLite: a no-op `UPDATE`, so that the transaction writes
+/// first) so that decisions about one borrower are taken one after the other; false when
+/// there is no such borrower.
 async fn lock_borrower(tx: &mut Tx, borrower_id: &str) -> Result<bool, StoreError> {
-    let n = tx
-        .exec(
-            "locking a borrower",
-            "UPDATE borrowers SET name = name WHERE borrower_id = $1",
-            &[text(borrower_id)],
-        )
-        .await?;
-    Ok(n > 0)
+    lock_where(tx, "borrower_id = $1", borrower_id).await
 }
 
 /// `lock_borrower` for the borrower of a loan; false when there is no such loan.
 pub(crate) async fn lock_loan_borrower(tx: &mut Tx, loan_id: &str) -> Result<bool, StoreError> {
-    let n = tx
-        .exec(
-            "locking a loan's borrower",
-            "UPDATE borrowers SET name = name \
-             WHERE borrower_id = (SELECT borrower_id FROM loans WHERE loan_id = $1)",
-            &[text(loan_id)],
-        )
-        .await?;
-    Ok(n > 0)
+    lock_where(
+        tx,
+        "borrower_id = (SELECT borrower_id FROM loans WHERE loan_id = $1)",
+        loan_id,
+    )
+    .await
+}
+
+async fn lock_where(tx: &mut Tx, filter: &str, key: &str) -> Result<bool, StoreError> {
+    match tx.dialect() {
+        Dialect::Postgres => Ok(!tx
+            .fetch_all(
+                "locking a borrower",
+                &format!("SELECT borrower_id FROM borrowers WHERE {filter} FOR UPDATE"),
+                &[text(key)],
+                &[Ty::Text],
+            )
+            .await?
+            .is_empty()),
+        Dialect::Sqlite => Ok(tx
+            .exec(
+                "locking a borrower",
+                &format!("UPDATE borrowers SET name = name WHERE {filter}"),
+                &[text(key)],
+            )
+            .await?
+            > 0),
+    }
 }
 
 impl Store {
@@ -537,28 +551,75 @@ impl Store {
     ) -> Result<Ingested<E>, ServiceError> {
         let mut tx = self.begin().await?;
         let d = tx.dialect();
-        // Lock first, so that the replay check and the decision see every earlier event.
-        // The first statement writes, so that on SQLite the transaction holds the write lock
-        // before it reads anything (a read-then-write transaction could not commit after a
-        // concurrent writer).
-        match event {
+        // Lock first, so that the replay check and the decision see every earlier event
+        // (on SQLite a read-then-write transaction could not commit after a concurrent
+        // writer, so there the first statement writes).
+        let unknown = || match event {
             ServiceEvent::Contact(NewContact { borrower_id, .. })
             | ServiceEvent::Flag { borrower_id, .. } => {
-                if !lock_borrower(&mut tx, borrower_id.as_str()).await? {
-                    return Err(ServiceError::UnknownBorrower(
-                        borrower_id.as_str().to_owned(),
-                    ));
-                }
+                ServiceError::UnknownBorrower(borrower_id.as_str().to_owned())
             }
             ServiceEvent::Payment { loan_id, .. }
             | ServiceEvent::Reversal { loan_id, .. }
             | ServiceEvent::Promise { loan_id, .. } => {
-                if !lock_loan_borrower(&mut tx, loan_id.as_str()).await? {
-                    return Err(ServiceError::UnknownLoan(loan_id.as_str().to_owned()));
-                }
+                ServiceError::UnknownLoan(loan_id.as_str().to_owned())
             }
-        }
-        match stored_hash(&mut tx, meta.event_id).await? {
+        };
+        let stored = match d {
+            // One round trip: the row lock and the replay lookup together.
+            Dialect::Postgres => {
+                let (sql, key) = match event {
+                    ServiceEvent::Contact(NewContact { borrower_id, .. })
+                    | ServiceEvent::Flag { borrower_id, .. } => (
+                        "SELECT b.borrower_id, \
+                         (SELECT body_sha256 FROM ingested_events WHERE event_id = $2) \
+                         FROM borrowers b WHERE b.borrower_id = $1 FOR UPDATE",
+                        borrower_id.as_str(),
+                    ),
+                    ServiceEvent::Payment { loan_id, .. }
+                    | ServiceEvent::Reversal { loan_id, .. }
+                    | ServiceEvent::Promise { loan_id, .. } => (
+                        "SELECT b.borrower_id, \
+                         (SELECT body_sha256 FROM ingested_events WHERE event_id = $2) \
+                         FROM borrowers b JOIN loans l ON l.borrower_id = b.borrower_id \
+                         WHERE l.loan_id = $1 FOR UPDATE OF b",
+                        loan_id.as_str(),
+                    ),
+                };
+                let locked = tx
+                    .fetch_all(
+                        "locking the event's borrower",
+                        sql,
+                        &[text(key), text(meta.event_id)],
+                        &[Ty::Text, Ty::Text],
+                    )
+                    .await?;
+                let Some(row) = locked.first() else {
+                    return Err(unknown());
+                };
+                row.get(1).and_then(Cell::text).map(str::to_owned)
+            }
+            // The first statement writes, so that the transaction holds the write lock
+            // before it reads anything.
+            Dialect::Sqlite => {
+                let locked = match event {
+                    ServiceEvent::Contact(NewContact { borrower_id, .. })
+                    | ServiceEvent::Flag { borrower_id, .. } => {
+                        lock_borrower(&mut tx, borrower_id.as_str()).await?
+                    }
+                    ServiceEvent::Payment { loan_id, .. }
+                    | ServiceEvent::Reversal { loan_id, .. }
+                    | ServiceEvent::Promise { loan_id, .. } => {
+                        lock_loan_borrower(&mut tx, loan_id.as_str()).await?
+                    }
+                };
+                if !locked {
+                    return Err(unknown());
+                }
+                stored_hash(&mut tx, meta.event_id).await?
+            }
+        };
+        match stored {
             Some(h) if h == meta.body_sha256 => return Ok(Ingested::AlreadyRecorded),
             Some(_) => return Ok(Ingested::Conflict),
             None => {}
@@ -846,8 +907,8 @@ async fn apply(
             received_at,
             amount_minor,
         } => {
-            no_duplicate(tx, "payments", "payment_id", "payment", payment_id).await?;
-            insert_payment(
+            // A known payment id inserts nothing (one statement instead of a lookup first).
+            let inserted = insert_payment(
                 tx,
                 d,
                 payment_id,
@@ -857,6 +918,12 @@ async fn apply(
                 None,
             )
             .await?;
+            if inserted == 0 {
+                return Err(ServiceError::Duplicate {
+                    what: "payment",
+                    id: payment_id.clone(),
+                });
+            }
         }
         ServiceEvent::Reversal {
             payment_id,
@@ -1022,12 +1089,12 @@ async fn insert_payment(
     received_at: Timestamp,
     amount_minor: i64,
     reverses: Option<&str>,
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     tx.exec(
         "recording a payment",
         &format!(
             "INSERT INTO payments (payment_id, loan_id, received_at, amount_minor, kind, reverses) \
-             VALUES ($1, $2, {}, $4, $5, $6)",
+             VALUES ($1, $2, {}, $4, $5, $6) ON CONFLICT (payment_id) DO NOTHING",
             d.param(3, Ty::Ts)
         ),
         &[
@@ -1044,5 +1111,4 @@ async fn insert_payment(
         ],
     )
     .await
-    .map(|_| ())
 }
