@@ -23,10 +23,13 @@ if ! psql "$admin" -qAtc "SELECT 1 FROM pg_database WHERE datname = '$db'" | gre
 fi
 borrowers=$(psql "$url" -qAtc "SELECT count(*) FROM borrowers")
 token=$("$bin" tokens create --name "bench-$(date +%s%N)" --db "$url")
-"$bin" serve --db "$url" --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
+"$bin" serve --db "$url" --listen "127.0.0.1:$port" --preload-facts ${SERVE_ARGS:-} >"$work/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+# The facts cache preloads every borrower in the background: wait for it (at most 5 minutes).
+for _ in $(seq 300); do grep -q "facts cache preloaded" "$work/serve.log" && break; sleep 1; done
+grep "facts cache" "$work/serve.log" | tail -2 || true
 echo "borrowers: $borrowers; $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 export ARREARS_TOKEN=$token BORROWERS=$borrowers
 # Warm-up, then the measured run.
