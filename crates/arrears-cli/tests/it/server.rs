@@ -648,6 +648,19 @@ fn payments_and_promises_reach_the_store_and_the_next_daily_run() {
         let mut again = pay.clone();
         again["event_id"] = json!("EV-P2");
         assert_error(&s.post("/v1/events", &again), 409, "duplicate_id");
+        // The same event id with another body (and another payment id) changes nothing.
+        let mut changed = pay.clone();
+        changed["payment_id"] = json!("P-1b");
+        changed["amount_minor"] = json!(1);
+        assert_error(&s.post("/v1/events", &changed), 409, "event_conflict");
+        // An unknown loan records neither the payment nor the event.
+        let mut lost = pay.clone();
+        lost["event_id"] = json!("EV-P9");
+        lost["payment_id"] = json!("P-9");
+        lost["loan_id"] = json!("L404");
+        assert_error(&s.post("/v1/events", &lost), 404, "unknown_loan");
+        // Nothing was left of it: the same event again is not a replay.
+        assert_error(&s.post("/v1/events", &lost), 404, "unknown_loan");
         // A reversal of a different amount contradicts the store.
         let bad_rev = json!({"event_id": "EV-R0", "type": "reversal", "payment_id": "P-R",
                              "loan_id": "L1", "reverses": "P-1",
