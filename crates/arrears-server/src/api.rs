@@ -999,15 +999,27 @@ pub async fn verify_code(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(ApiError::internal(e)),
     };
-    let found = text
+    let messages: Vec<Entry> = text
         .lines()
         .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
         .filter(|e| e.kind == "message")
-        .find_map(|e| {
-            let m: SignedMessage = serde_json::from_value(e.data).ok()?;
-            (m.code == code).then_some(m)
-        });
+        .collect();
+    let found = messages.iter().find_map(|e| {
+        let m: SignedMessage = serde_json::from_value(e.data.clone()).ok()?;
+        (m.code == code).then_some(m)
+    });
     let Some(m) = found else {
+        // Messages deleted after their retention cannot be looked up: say so rather than
+        // call an old genuine message forged (`arrears verify` says the same).
+        let deleted = messages.iter().filter(|e| e.is_redacted()).count();
+        if deleted > 0 {
+            return Err(ApiError::not_found(
+                "not_on_record",
+                format!(
+                    "No message with code {code} is on record. {deleted} older message records were deleted after their retention, so a message that old cannot be checked; a recent message with this code was not issued by this lender."
+                ),
+            ));
+        }
         return Err(ApiError::not_found(
             "not_issued",
             format!(
