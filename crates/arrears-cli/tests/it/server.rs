@@ -1115,6 +1115,47 @@ fn verification_reports_genuine_forged_and_unconfigured() {
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_eq!(r.body["status"], "not_genuine");
     drop(s);
+    // Once old message records are deleted after their retention, an unknown code is "not on
+    // record" (it may be an old genuine one), not "not issued".
+    let log2 = dir.path().join("audit2.jsonl");
+    let l2 = log2.to_str().unwrap();
+    let old_code = ok(&[
+        "sign",
+        "--keys",
+        k,
+        "--log",
+        l2,
+        "--lender",
+        "Acme Lending",
+        "--borrower",
+        "B1",
+        "--channel",
+        "sms",
+        "--text",
+        "Your payment is due. Code {code}",
+        "--at",
+        "2026-11-28T15:00:00Z",
+    ])
+    .trim()
+    .to_owned();
+    ok(&[
+        "audit",
+        "delete",
+        "--log",
+        l2,
+        "--borrower",
+        "B1",
+        "--at",
+        "2040-01-01T00:00:00Z",
+    ]);
+    let db = fresh(Backend::Sqlite).unwrap();
+    let s = spawn_app(db, &["--keys", k, "--audit-log", l2]);
+    assert_error(
+        &s.get(&format!("/v1/verify/{old_code}")),
+        404,
+        "not_on_record",
+    );
+    drop(s);
     // Without keys and log, verification says it is not configured.
     let db = fresh(Backend::Sqlite).unwrap();
     let s = spawn_app(db, &[]);
