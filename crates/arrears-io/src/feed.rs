@@ -133,6 +133,16 @@ pub struct Known {
 }
 
 impl Known {
+    /// The store holds none of the feed's ids (a first load): no row needs its key looked up.
+    pub fn is_empty(&self) -> bool {
+        self.borrowers.is_empty()
+            && self.loans.is_empty()
+            && self.installments.is_empty()
+            && self.payments.is_empty()
+            && self.contacts.is_empty()
+            && self.promises.is_empty()
+    }
+
     fn has(&self, key: &StoreKey) -> bool {
         match key {
             StoreKey::Borrower(id) => self.borrowers.contains(id),
@@ -607,6 +617,8 @@ struct Sink {
 struct Feed<'k, P> {
     inner: P,
     known: &'k Known,
+    /// `known` is empty.
+    fresh: bool,
     sink: Mutex<Sink>,
 }
 
@@ -618,7 +630,12 @@ impl<P: FeedTable> TableParse for Feed<'_, P> {
         let inner = self.inner.parse(b, r);
         let loan = P::LOAN_COL.and_then(|c| r.text(c).ok().flatten());
         FeedOut {
-            key: P::key(&inner, loan),
+            // Against an empty `Known` every row is new: no key to compare.
+            key: if self.fresh {
+                None
+            } else {
+                P::key(&inner, loan)
+            },
             typed: P::typed(&inner, loan),
             inner,
         }
@@ -799,6 +816,7 @@ fn read_table<P: FeedTable>(
     let feed = Feed {
         inner,
         known,
+        fresh: known.is_empty(),
         sink: Mutex::new(Sink::default()),
     };
     scan(f, &feed, b, progress)?;

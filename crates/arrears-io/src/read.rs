@@ -222,18 +222,34 @@ fn scan_csv<P: TableParse>(
     let pos = layout(&f.path, P::SPECS, &names)?;
     let width = names.len();
     let mut done = 0u64;
+    // The records of a chunk are reused from chunk to chunk (a record per row would be two
+    // allocations and two frees per row).
+    let mut records: Vec<(u64, csv::ByteRecord)> = Vec::new();
+    let file_bytes = std::fs::metadata(&f.path).map_or(0, |m| m.len());
     loop {
-        let mut chunk: Vec<(u64, csv::ByteRecord)> = Vec::with_capacity(CHUNK_ROWS);
-        for _ in 0..CHUNK_ROWS {
-            let mut rec = csv::ByteRecord::new();
-            if !rdr.read_byte_record(&mut rec).map_err(csv_err)? {
+        let mut n = 0;
+        while n < CHUNK_ROWS {
+            if n == records.len() {
+                records.push((0, csv::ByteRecord::new()));
+            }
+            let (line, rec) = &mut records[n];
+            if !rdr.read_byte_record(rec).map_err(csv_err)? {
                 break;
             }
-            let line = rec.position().map_or(0, |p| p.line());
-            chunk.push((line, rec));
+            *line = rec.position().map_or(0, |p| p.line());
+            n += 1;
         }
+        let chunk = &records[..n];
         if chunk.is_empty() {
             break;
+        }
+        if done == 0 && n == CHUNK_ROWS {
+            // Room for the rows the rest of the file holds at the first chunk's bytes per
+            // row, so that the id index and the row vectors do not grow by rehashing and
+            // copying millions of entries as the read goes.
+            let read = rdr.position().byte().max(1);
+            let estimate = (file_bytes.saturating_mul(n as u64) / read) as usize;
+            b.reserve(f.table, estimate.saturating_add(estimate / 16));
         }
         let shared: &PortfolioBuilder = b;
         let outs: Vec<Result<P::Out, FieldError>> = chunk

@@ -338,19 +338,13 @@ impl Store {
             let stage_progress = |done: u64| progress(&staging, done);
             // (new rows inserted directly, rows staged for the merge)
             macro_rules! split_load {
-                ($v:expr, $cells:path, $stored:expr) => {{
+                ($v:expr, $stored:expr) => {{
                     let stored = $stored;
                     let (old, new): (Vec<_>, Vec<_>) = $v.iter().partition(|l| stored(&l.row));
                     let mut inserted = 0;
                     if !new.is_empty() {
                         inserted = tx
-                            .bulk_load(
-                                &loading,
-                                t.name,
-                                &cols,
-                                new.iter().map(|l| $cells(&l.row)),
-                                &load_progress,
-                            )
+                            .bulk_load(&loading, t.name, &cols, new.iter(), &load_progress)
                             .await?;
                     }
                     let mut staged = 0;
@@ -363,11 +357,7 @@ impl Store {
                                 &staging,
                                 &staged_table,
                                 &stage_cols,
-                                old.iter().map(|l| {
-                                    let mut c = vec![Cell::Int(i64::try_from(l.line).ok())];
-                                    c.extend($cells(&l.row));
-                                    c
-                                }),
+                                old.iter().map(|l| schema::Staged(l)),
                                 &stage_progress,
                             )
                             .await?;
@@ -385,39 +375,36 @@ impl Store {
                 Vec::new()
             };
             let (direct, staged) = match t.table {
-                Table::Borrowers => split_load!(
-                    rows.borrowers,
-                    schema::borrower_cells,
-                    |r: &arrears_domain::BorrowerRow| known.borrowers.contains(r.id.as_str())
-                ),
-                Table::Loans => split_load!(
-                    rows.loans,
-                    schema::loan_cells,
-                    |r: &arrears_domain::LoanRow| known.loans.contains_key(r.id.as_str())
-                ),
+                Table::Borrowers => {
+                    split_load!(rows.borrowers, |r: &arrears_domain::BorrowerRow| known
+                        .borrowers
+                        .contains(r.id.as_str()))
+                }
+                Table::Loans => split_load!(rows.loans, |r: &arrears_domain::LoanRow| known
+                    .loans
+                    .contains_key(r.id.as_str())),
                 Table::Installments => split_load!(
                     rows.installments,
-                    schema::installment_cells,
                     |r: &arrears_io::feed::FeedInstallment| known
                         .installments
                         .get(r.loan_id.as_str())
                         .is_some_and(|seqs| seqs.iter().any(|(s, _)| *s == r.seq))
                 ),
-                Table::Payments => split_load!(
-                    rows.payments,
-                    schema::payment_cells,
-                    |r: &arrears_io::feed::FeedPayment| known.payments.contains_key(r.id.as_str())
-                ),
-                Table::Contacts => split_load!(
-                    rows.contacts,
-                    schema::contact_cells,
-                    |r: &arrears_io::feed::FeedContact| known.contacts.contains(r.id.as_str())
-                ),
-                Table::Promises => split_load!(
-                    rows.promises,
-                    schema::promise_cells,
-                    |r: &arrears_io::feed::FeedPromise| known.promises.contains(r.id.as_str())
-                ),
+                Table::Payments => {
+                    split_load!(rows.payments, |r: &arrears_io::feed::FeedPayment| known
+                        .payments
+                        .contains_key(r.id.as_str()))
+                }
+                Table::Contacts => {
+                    split_load!(rows.contacts, |r: &arrears_io::feed::FeedContact| known
+                        .contacts
+                        .contains(r.id.as_str()))
+                }
+                Table::Promises => {
+                    split_load!(rows.promises, |r: &arrears_io::feed::FeedPromise| known
+                        .promises
+                        .contains(r.id.as_str()))
+                }
             };
             for sql in &deferred {
                 progress(&format!("indexing {}", t.name), 0);

@@ -28,6 +28,7 @@ mod schema;
 mod service;
 mod snapshot;
 mod sql;
+mod sqlite_raw;
 mod target;
 mod work;
 
@@ -74,6 +75,15 @@ pub enum StoreError {
     },
     #[error("the store failed while {what}: {source}")]
     Db { what: String, source: sqlx::Error },
+    /// A statement run through SQLite's C API (the bulk loads) failed on a row.
+    #[error("the store failed while {what}, on {row}: {message} (SQLite code {code})")]
+    Sqlite {
+        what: String,
+        /// The table and the row: its key, and its line in the feed when known.
+        row: String,
+        code: i32,
+        message: String,
+    },
     /// A stored value that does not read back as its domain type.
     #[error("the store holds a bad value in {table} {key}, column {column}: {detail}")]
     Corrupt {
