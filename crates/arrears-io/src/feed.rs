@@ -26,8 +26,8 @@ use crate::source::{ColSpec, Row};
 use arrears_domain::portfolio::{ContactRow, InstallmentRow, LoanRow, PaymentRow, PromiseRow};
 use arrears_domain::types::{BorrowerId, ContactId, LoanId, PaymentId, PromiseId};
 use arrears_domain::{
-    BorrowerRow, Bps, Currency, FieldError, Jurisdiction, LoanStatus, Minor, PaymentKind,
-    Portfolio, PortfolioBuilder, Reason, RowRef, Severity, Table, TimeZoneName,
+    BorrowerRow, Bps, Claim, Currency, Duplicate, FieldError, Jurisdiction, LoanStatus, Minor,
+    PaymentKind, Portfolio, PortfolioBuilder, Reason, RowRef, Severity, Table, TimeZoneName,
 };
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -639,6 +639,40 @@ impl<P: FeedTable> TableParse for Feed<'_, P> {
             typed: P::typed(&inner, loan),
             inner,
         }
+    }
+
+    /// Against an empty store (every row is new) the inner table's chunk claims apply as in
+    /// a file read; otherwise rows claim one by one (a row with a stored key claims nothing).
+    fn claim_chunk(
+        &self,
+        b: &mut PortfolioBuilder,
+        outs: &[Option<&Self::Out>],
+    ) -> Option<Vec<Option<Result<Claim, Duplicate>>>> {
+        if !self.fresh {
+            return None;
+        }
+        let inner: Vec<Option<&P::Out>> = outs.iter().map(|o| o.map(|o| &o.inner)).collect();
+        self.inner.claim_chunk(b, &inner)
+    }
+
+    fn apply_claimed(
+        &self,
+        b: &mut PortfolioBuilder,
+        at: RowRef,
+        out: Self::Out,
+        pre: Option<Result<Claim, Duplicate>>,
+    ) {
+        if !self.fresh {
+            return self.apply(b, at, out);
+        }
+        // As `apply` for a row without a stored key.
+        if let Some(Ok(row)) = out.typed {
+            let Ok(mut sink) = self.sink.lock() else {
+                return;
+            };
+            sink.rows.push((at, row));
+        }
+        self.inner.apply_claimed(b, at, out.inner, pre);
     }
 
     fn apply(&self, b: &mut PortfolioBuilder, at: RowRef, out: Self::Out) {

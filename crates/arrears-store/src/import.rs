@@ -1,7 +1,7 @@
 //! Imports: what the store knows of a feed's ids (`lookup`, for `arrears_io::feed`), and
 //! writing a feed's accepted rows in one transaction (`import`).
 //!
-//! Every row is staged into a temporary table (COPY on PostgreSQL, batched INSERTs on SQLite),
+//! Every row is staged into a temporary table (COPY on PostgreSQL, prepared INSERTs on SQLite),
 //! then merged with set-based statements, table by table, parents first:
 //! - a row whose key is new is inserted;
 //! - a row equal to the stored one changes nothing (so the same feed twice changes nothing);
@@ -301,7 +301,7 @@ impl Store {
     /// `imports` log; `progress(message, rows)` reports loading as it goes.
     ///
     /// Table by table, parents first: rows whose key the store did not hold when the feed
-    /// was read go straight into their table (COPY / batched INSERTs); rows whose key it
+    /// was read go straight into their table (COPY / prepared INSERTs); rows whose key it
     /// held are staged into a temporary table and merged (unchanged, allowed update, or
     /// conflict). A full load therefore writes every row once. Should another import have
     /// added the same key in between, the insert fails on the key and the whole import
@@ -322,6 +322,19 @@ impl Store {
         // and add them back after the load, which validates every row in one join. Both
         // steps are part of the one transaction: a failure or a kill restores them.
         let new_rows: usize = rows.counts().iter().sum();
+        // SQLite: a large load gets a larger page cache, so that fewer dirty B-tree pages
+        // are spilled to the WAL mid-transaction and read back from it, and a helper thread
+        // for the sorts of the index builds. Both are settings of this connection (not of
+        // the file), put back before the commit.
+        let big_sqlite = d == Dialect::Sqlite && new_rows >= BULK_ROWS;
+        if big_sqlite {
+            for sql in [
+                format!("PRAGMA cache_size = -{IMPORT_CACHE_KIB}"),
+                "PRAGMA threads = 1".to_owned(),
+            ] {
+                tx.exec("setting up the load", &sql, &[]).await?;
+            }
+        }
         let foreign_keys = if d == Dialect::Postgres && new_rows >= BULK_ROWS {
             drop_foreign_keys(&mut tx).await?
         } else {
@@ -486,13 +499,28 @@ impl Store {
             report.import_id = id.first().and_then(|r| r[0].int());
         }
         progress("committing", 0);
+        if big_sqlite {
+            // Back to the size `Store::open` sets, before the commit while the connection is
+            // still ours (shrinking only lowers the limit; the commit writes every dirty page).
+            for sql in [
+                format!("PRAGMA cache_size = -{}", crate::SQLITE_CACHE_KIB),
+                "PRAGMA threads = 0".to_owned(),
+            ] {
+                tx.exec("restoring the connection's settings", &sql, &[])
+                    .await?;
+            }
+        }
         tx.commit().await?;
         Ok(report)
     }
 }
 
-/// Rows in a feed from which a PostgreSQL import drops and restores foreign keys.
+/// Rows in a feed from which a PostgreSQL import drops and restores foreign keys, and an
+/// SQLite import enlarges its page cache.
 const BULK_ROWS: usize = 100_000;
+
+/// The page cache of an SQLite import of `BULK_ROWS` or more (KiB).
+const IMPORT_CACHE_KIB: u32 = 1 << 20;
 
 /// Drops the foreign keys of the portfolio tables and returns (table, name, definition) to
 /// add them back with. Names and definitions come from the catalogue, so a later migration

@@ -99,6 +99,9 @@ pub enum StoreError {
     Internal(String),
 }
 
+/// The page cache of every SQLite connection (KiB): 256 MiB.
+const SQLITE_CACHE_KIB: u32 = 1 << 18;
+
 #[derive(Debug, Clone)]
 enum Pool {
     Sqlite(SqlitePool),
@@ -157,7 +160,7 @@ impl Store {
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(60))
                     .pragma("temp_store", "memory")
-                    .pragma("cache_size", "-262144");
+                    .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"));
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections.min(8))
                     .connect_with(opts)

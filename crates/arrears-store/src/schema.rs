@@ -1,6 +1,6 @@
 //! The portfolio tables as Rust knows them: columns, types, keys, which columns a later feed
-//! may change, and each feed row's values in column order (`LoadRow`, for bulk loads). The DDL itself is in
-//! `migrations/{sqlite,postgres}`; `tests` checks that the two agree.
+//! may change, and each feed row's values in column order (`LoadRow`, for bulk loads). The
+//! DDL itself is in `migrations/{sqlite,postgres}`; `tests` checks that the two agree.
 
 use crate::StoreError;
 use crate::sql::{Cell, LoadRow, MAX_LOAD_COLS, Ty, Val};

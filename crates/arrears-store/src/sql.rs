@@ -1,7 +1,8 @@
 //! The one place that talks to sqlx: a transaction on either backend, statements with
 //! positional arguments (`$1`, which both SQLite and PostgreSQL accept), rows streamed to a
-//! callback as plain cells, bulk loads (batched multi-row INSERTs on SQLite, COPY on
-//! PostgreSQL), and the few spellings that differ between the two dialects.
+//! callback as plain cells, bulk loads (COPY on PostgreSQL; on SQLite one prepared INSERT
+//! stepped per row by `sqlite_raw` on the connection's locked handle), and the few spellings
+//! that differ between the two dialects.
 
 use crate::StoreError;
 use futures_util::TryStreamExt;
