@@ -26,8 +26,8 @@ use crate::source::{ColSpec, Row};
 use arrears_domain::portfolio::{ContactRow, InstallmentRow, LoanRow, PaymentRow, PromiseRow};
 use arrears_domain::types::{BorrowerId, ContactId, LoanId, PaymentId, PromiseId};
 use arrears_domain::{
-    BorrowerRow, Bps, Currency, FieldError, Jurisdiction, LoanStatus, Minor, PaymentKind,
-    Portfolio, PortfolioBuilder, Reason, RowRef, Severity, Table, TimeZoneName,
+    BorrowerRow, Bps, Claim, Currency, Duplicate, FieldError, Jurisdiction, LoanStatus, Minor,
+    PaymentKind, Portfolio, PortfolioBuilder, Reason, RowRef, Severity, Table, TimeZoneName,
 };
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -133,6 +133,16 @@ pub struct Known {
 }
 
 impl Known {
+    /// The store holds none of the feed's ids (a first load): no row needs its key looked up.
+    pub fn is_empty(&self) -> bool {
+        self.borrowers.is_empty()
+            && self.loans.is_empty()
+            && self.installments.is_empty()
+            && self.payments.is_empty()
+            && self.contacts.is_empty()
+            && self.promises.is_empty()
+    }
+
     fn has(&self, key: &StoreKey) -> bool {
         match key {
             StoreKey::Borrower(id) => self.borrowers.contains(id),
@@ -607,6 +617,8 @@ struct Sink {
 struct Feed<'k, P> {
     inner: P,
     known: &'k Known,
+    /// `known` is empty.
+    fresh: bool,
     sink: Mutex<Sink>,
 }
 
@@ -618,10 +630,49 @@ impl<P: FeedTable> TableParse for Feed<'_, P> {
         let inner = self.inner.parse(b, r);
         let loan = P::LOAN_COL.and_then(|c| r.text(c).ok().flatten());
         FeedOut {
-            key: P::key(&inner, loan),
+            // Against an empty `Known` every row is new: no key to compare.
+            key: if self.fresh {
+                None
+            } else {
+                P::key(&inner, loan)
+            },
             typed: P::typed(&inner, loan),
             inner,
         }
+    }
+
+    /// Against an empty store (every row is new) the inner table's chunk claims apply as in
+    /// a file read; otherwise rows claim one by one (a row with a stored key claims nothing).
+    fn claim_chunk(
+        &self,
+        b: &mut PortfolioBuilder,
+        outs: &[Option<&Self::Out>],
+    ) -> Option<Vec<Option<Result<Claim, Duplicate>>>> {
+        if !self.fresh {
+            return None;
+        }
+        let inner: Vec<Option<&P::Out>> = outs.iter().map(|o| o.map(|o| &o.inner)).collect();
+        self.inner.claim_chunk(b, &inner)
+    }
+
+    fn apply_claimed(
+        &self,
+        b: &mut PortfolioBuilder,
+        at: RowRef,
+        out: Self::Out,
+        pre: Option<Result<Claim, Duplicate>>,
+    ) {
+        if !self.fresh {
+            return self.apply(b, at, out);
+        }
+        // As `apply` for a row without a stored key.
+        if let Some(Ok(row)) = out.typed {
+            let Ok(mut sink) = self.sink.lock() else {
+                return;
+            };
+            sink.rows.push((at, row));
+        }
+        self.inner.apply_claimed(b, at, out.inner, pre);
     }
 
     fn apply(&self, b: &mut PortfolioBuilder, at: RowRef, out: Self::Out) {
@@ -799,6 +850,7 @@ fn read_table<P: FeedTable>(
     let feed = Feed {
         inner,
         known,
+        fresh: known.is_empty(),
         sink: Mutex::new(Sink::default()),
     };
     scan(f, &feed, b, progress)?;

@@ -156,10 +156,12 @@ pub(crate) trait TableParse: Sync {
 
     /// Tables with millions of ids claim a whole chunk at once (shard-parallel) before its
     /// rows are applied; `None` means rows claim one by one in `apply`.
+    /// `outs[i]` is `None` for a row that is no row (a blank CSV line) or was refused before
+    /// parsing (a wrong number of fields): it claims nothing.
     fn claim_chunk(
         &self,
         _b: &mut PortfolioBuilder,
-        _outs: &[Self::Out],
+        _outs: &[Option<&Self::Out>],
     ) -> Option<Vec<Option<Result<Claim, Duplicate>>>> {
         None
     }
@@ -222,18 +224,34 @@ fn scan_csv<P: TableParse>(
     let pos = layout(&f.path, P::SPECS, &names)?;
     let width = names.len();
     let mut done = 0u64;
+    // The records of a chunk are reused from chunk to chunk (a record per row would be two
+    // allocations and two frees per row).
+    let mut records: Vec<(u64, csv::ByteRecord)> = Vec::new();
+    let file_bytes = std::fs::metadata(&f.path).map_or(0, |m| m.len());
     loop {
-        let mut chunk: Vec<(u64, csv::ByteRecord)> = Vec::with_capacity(CHUNK_ROWS);
-        for _ in 0..CHUNK_ROWS {
-            let mut rec = csv::ByteRecord::new();
-            if !rdr.read_byte_record(&mut rec).map_err(csv_err)? {
+        let mut n = 0;
+        while n < CHUNK_ROWS {
+            if n == records.len() {
+                records.push((0, csv::ByteRecord::new()));
+            }
+            let (line, rec) = &mut records[n];
+            if !rdr.read_byte_record(rec).map_err(csv_err)? {
                 break;
             }
-            let line = rec.position().map_or(0, |p| p.line());
-            chunk.push((line, rec));
+            *line = rec.position().map_or(0, |p| p.line());
+            n += 1;
         }
+        let chunk = &records[..n];
         if chunk.is_empty() {
             break;
+        }
+        if done == 0 && n == CHUNK_ROWS {
+            // Room for the rows the rest of the file holds at the first chunk's bytes per
+            // row, so that the id index and the row vectors do not grow by rehashing and
+            // copying millions of entries as the read goes.
+            let read = rdr.position().byte().max(1);
+            let estimate = (file_bytes.saturating_mul(n as u64) / read) as usize;
+            b.reserve(f.table, estimate.saturating_add(estimate / 16));
         }
         let shared: &PortfolioBuilder = b;
         let outs: Vec<Result<P::Out, FieldError>> = chunk
@@ -259,18 +277,29 @@ fn scan_csv<P: TableParse>(
                 ))
             })
             .collect();
-        for ((line, rec), out) in chunk.iter().zip(outs) {
-            // A blank line (a single empty field) is not a row.
-            if rec.len() == 1 && rec.get(0) == Some(b"") && width > 1 {
+        // A blank line (a single empty field) is not a row.
+        let blank = |rec: &csv::ByteRecord| rec.len() == 1 && rec.get(0) == Some(b"") && width > 1;
+        // Tables with millions of ids claim the chunk's ids at once, shard-parallel, with the
+        // result of claiming them one by one in file order (as the Parquet read does).
+        let claimable: Vec<Option<&P::Out>> = chunk
+            .iter()
+            .zip(&outs)
+            .map(|((_, rec), o)| if blank(rec) { None } else { o.as_ref().ok() })
+            .collect();
+        let claims = p.claim_chunk(b, &claimable);
+        drop(claimable);
+        for (i, ((line, rec), out)) in chunk.iter().zip(outs).enumerate() {
+            if blank(rec) {
                 continue;
             }
             let at = RowRef {
                 table: f.table,
                 line: *line,
             };
-            match out {
-                Ok(o) => p.apply(b, at, o),
-                Err(e) => b.reject(at, e),
+            match (out, &claims) {
+                (Ok(o), Some(c)) => p.apply_claimed(b, at, o, c.get(i).copied().flatten()),
+                (Ok(o), None) => p.apply(b, at, o),
+                (Err(e), _) => b.reject(at, e),
             }
         }
         done += chunk.len() as u64;
@@ -391,7 +420,9 @@ fn scan_parquet<P: TableParse>(
                             )
                         }),
                 );
-                let claims = p.claim_chunk(b, &outs);
+                let claimable: Vec<Option<&P::Out>> = outs.iter().map(Some).collect();
+                let claims = p.claim_chunk(b, &claimable);
+                drop(claimable);
                 let first = row_no;
                 row_no += outs.len() as u64;
                 for (i, out) in outs.drain(..).enumerate() {
@@ -528,11 +559,11 @@ fn preclaimed(
 fn claim_keys<K: AsRef<str>, T>(
     b: &mut PortfolioBuilder,
     table: Table,
-    outs: &[Parsed<K, T>],
+    outs: &[Option<&Parsed<K, T>>],
 ) -> Vec<Option<Result<Claim, Duplicate>>> {
     let ids: Vec<Option<&str>> = outs
         .iter()
-        .map(|o| o.key.as_ref().ok().map(AsRef::as_ref))
+        .map(|o| o.and_then(|o| o.key.as_ref().ok().map(AsRef::as_ref)))
         .collect();
     b.claim_batch(table, &ids)
 }
@@ -798,7 +829,7 @@ impl TableParse for Payments {
     fn claim_chunk(
         &self,
         b: &mut PortfolioBuilder,
-        outs: &[Self::Out],
+        outs: &[Option<&Self::Out>],
     ) -> Option<Vec<Option<Result<Claim, Duplicate>>>> {
         Some(claim_keys(b, Table::Payments, outs))
     }

@@ -1,7 +1,7 @@
 //! Imports: what the store knows of a feed's ids (`lookup`, for `arrears_io::feed`), and
 //! writing a feed's accepted rows in one transaction (`import`).
 //!
-//! Every row is staged into a temporary table (COPY on PostgreSQL, batched INSERTs on SQLite),
+//! Every row is staged into a temporary table (COPY on PostgreSQL, prepared INSERTs on SQLite),
 //! then merged with set-based statements, table by table, parents first:
 //! - a row whose key is new is inserted;
 //! - a row equal to the stored one changes nothing (so the same feed twice changes nothing);
@@ -301,7 +301,7 @@ impl Store {
     /// `imports` log; `progress(message, rows)` reports loading as it goes.
     ///
     /// Table by table, parents first: rows whose key the store did not hold when the feed
-    /// was read go straight into their table (COPY / batched INSERTs); rows whose key it
+    /// was read go straight into their table (COPY / prepared INSERTs); rows whose key it
     /// held are staged into a temporary table and merged (unchanged, allowed update, or
     /// conflict). A full load therefore writes every row once. Should another import have
     /// added the same key in between, the insert fails on the key and the whole import
@@ -322,6 +322,19 @@ impl Store {
         // and add them back after the load, which validates every row in one join. Both
         // steps are part of the one transaction: a failure or a kill restores them.
         let new_rows: usize = rows.counts().iter().sum();
+        // SQLite: a large load gets a larger page cache, so that fewer dirty B-tree pages
+        // are spilled to the WAL mid-transaction and read back from it, and a helper thread
+        // for the sorts of the index builds. Both are settings of this connection (not of
+        // the file), put back before the commit.
+        let big_sqlite = d == Dialect::Sqlite && new_rows >= BULK_ROWS;
+        if big_sqlite {
+            for sql in [
+                format!("PRAGMA cache_size = -{IMPORT_CACHE_KIB}"),
+                "PRAGMA threads = 1".to_owned(),
+            ] {
+                tx.exec("setting up the load", &sql, &[]).await?;
+            }
+        }
         let foreign_keys = if d == Dialect::Postgres && new_rows >= BULK_ROWS {
             drop_foreign_keys(&mut tx).await?
         } else {
@@ -338,19 +351,13 @@ impl Store {
             let stage_progress = |done: u64| progress(&staging, done);
             // (new rows inserted directly, rows staged for the merge)
             macro_rules! split_load {
-                ($v:expr, $cells:path, $stored:expr) => {{
+                ($v:expr, $stored:expr) => {{
                     let stored = $stored;
                     let (old, new): (Vec<_>, Vec<_>) = $v.iter().partition(|l| stored(&l.row));
                     let mut inserted = 0;
                     if !new.is_empty() {
                         inserted = tx
-                            .bulk_load(
-                                &loading,
-                                t.name,
-                                &cols,
-                                new.iter().map(|l| $cells(&l.row)),
-                                &load_progress,
-                            )
+                            .bulk_load(&loading, t.name, &cols, new.iter(), &load_progress)
                             .await?;
                     }
                     let mut staged = 0;
@@ -363,11 +370,7 @@ impl Store {
                                 &staging,
                                 &staged_table,
                                 &stage_cols,
-                                old.iter().map(|l| {
-                                    let mut c = vec![Cell::Int(i64::try_from(l.line).ok())];
-                                    c.extend($cells(&l.row));
-                                    c
-                                }),
+                                old.iter().map(|l| schema::Staged(l)),
                                 &stage_progress,
                             )
                             .await?;
@@ -385,39 +388,36 @@ impl Store {
                 Vec::new()
             };
             let (direct, staged) = match t.table {
-                Table::Borrowers => split_load!(
-                    rows.borrowers,
-                    schema::borrower_cells,
-                    |r: &arrears_domain::BorrowerRow| known.borrowers.contains(r.id.as_str())
-                ),
-                Table::Loans => split_load!(
-                    rows.loans,
-                    schema::loan_cells,
-                    |r: &arrears_domain::LoanRow| known.loans.contains_key(r.id.as_str())
-                ),
+                Table::Borrowers => {
+                    split_load!(rows.borrowers, |r: &arrears_domain::BorrowerRow| known
+                        .borrowers
+                        .contains(r.id.as_str()))
+                }
+                Table::Loans => split_load!(rows.loans, |r: &arrears_domain::LoanRow| known
+                    .loans
+                    .contains_key(r.id.as_str())),
                 Table::Installments => split_load!(
                     rows.installments,
-                    schema::installment_cells,
                     |r: &arrears_io::feed::FeedInstallment| known
                         .installments
                         .get(r.loan_id.as_str())
                         .is_some_and(|seqs| seqs.iter().any(|(s, _)| *s == r.seq))
                 ),
-                Table::Payments => split_load!(
-                    rows.payments,
-                    schema::payment_cells,
-                    |r: &arrears_io::feed::FeedPayment| known.payments.contains_key(r.id.as_str())
-                ),
-                Table::Contacts => split_load!(
-                    rows.contacts,
-                    schema::contact_cells,
-                    |r: &arrears_io::feed::FeedContact| known.contacts.contains(r.id.as_str())
-                ),
-                Table::Promises => split_load!(
-                    rows.promises,
-                    schema::promise_cells,
-                    |r: &arrears_io::feed::FeedPromise| known.promises.contains(r.id.as_str())
-                ),
+                Table::Payments => {
+                    split_load!(rows.payments, |r: &arrears_io::feed::FeedPayment| known
+                        .payments
+                        .contains_key(r.id.as_str()))
+                }
+                Table::Contacts => {
+                    split_load!(rows.contacts, |r: &arrears_io::feed::FeedContact| known
+                        .contacts
+                        .contains(r.id.as_str()))
+                }
+                Table::Promises => {
+                    split_load!(rows.promises, |r: &arrears_io::feed::FeedPromise| known
+                        .promises
+                        .contains(r.id.as_str()))
+                }
             };
             for sql in &deferred {
                 progress(&format!("indexing {}", t.name), 0);
@@ -499,13 +499,28 @@ impl Store {
             report.import_id = id.first().and_then(|r| r[0].int());
         }
         progress("committing", 0);
+        if big_sqlite {
+            // Back to the size `Store::open` sets, before the commit while the connection is
+            // still ours (shrinking only lowers the limit; the commit writes every dirty page).
+            for sql in [
+                format!("PRAGMA cache_size = -{}", crate::SQLITE_CACHE_KIB),
+                "PRAGMA threads = 0".to_owned(),
+            ] {
+                tx.exec("restoring the connection's settings", &sql, &[])
+                    .await?;
+            }
+        }
         tx.commit().await?;
         Ok(report)
     }
 }
 
-/// Rows in a feed from which a PostgreSQL import drops and restores foreign keys.
+/// Rows in a feed from which a PostgreSQL import drops and restores foreign keys, and an
+/// SQLite import enlarges its page cache.
 const BULK_ROWS: usize = 100_000;
+
+/// The page cache of an SQLite import of `BULK_ROWS` or more (KiB).
+const IMPORT_CACHE_KIB: u32 = 1 << 20;
 
 /// Drops the foreign keys of the portfolio tables and returns (table, name, definition) to
 /// add them back with. Names and definitions come from the catalogue, so a later migration

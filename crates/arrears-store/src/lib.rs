@@ -30,6 +30,7 @@ mod schema;
 mod service;
 mod snapshot;
 mod sql;
+mod sqlite_raw;
 mod target;
 mod work;
 
@@ -81,6 +82,15 @@ pub enum StoreError {
     },
     #[error("the store failed while {what}: {source}")]
     Db { what: String, source: sqlx::Error },
+    /// A statement run through SQLite's C API (the bulk loads) failed on a row.
+    #[error("the store failed while {what}, on {row}: {message} (SQLite code {code})")]
+    Sqlite {
+        what: String,
+        /// The table and the row: its key, and its line in the feed when known.
+        row: String,
+        code: i32,
+        message: String,
+    },
     /// A stored value that does not read back as its domain type.
     #[error("the store holds a bad value in {table} {key}, column {column}: {detail}")]
     Corrupt {
@@ -95,6 +105,9 @@ pub enum StoreError {
     #[error("internal error in the store: {0}")]
     Internal(String),
 }
+
+/// The page cache of every SQLite connection (KiB): 256 MiB.
+const SQLITE_CACHE_KIB: u32 = 1 << 18;
 
 #[derive(Debug, Clone)]
 enum Pool {
@@ -154,7 +167,7 @@ impl Store {
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(60))
                     .pragma("temp_store", "memory")
-                    .pragma("cache_size", "-262144");
+                    .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"));
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections.min(8))
                     .connect_with(opts)

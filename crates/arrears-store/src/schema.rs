@@ -1,11 +1,12 @@
 //! The portfolio tables as Rust knows them: columns, types, keys, which columns a later feed
-//! may change, and each feed row as cells in column order. The DDL itself is in
-//! `migrations/{sqlite,postgres}`; `tests` checks that the two agree.
+//! may change, and each feed row's values in column order (`LoadRow`, for bulk loads). The
+//! DDL itself is in `migrations/{sqlite,postgres}`; `tests` checks that the two agree.
 
-use crate::sql::{Cell, Ty};
+use crate::StoreError;
+use crate::sql::{Cell, LoadRow, MAX_LOAD_COLS, Ty, Val};
 use arrears_domain::Table;
 use arrears_domain::{BorrowerRow, LoanRow, PaymentKind};
-use arrears_io::feed::{FeedContact, FeedInstallment, FeedPayment, FeedPromise};
+use arrears_io::feed::{FeedContact, FeedInstallment, FeedPayment, FeedPromise, Line};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
@@ -200,10 +201,6 @@ pub(crate) fn ts(t: Timestamp) -> Cell {
     Cell::Text(Some(ts_text(t)))
 }
 
-fn boolean(v: bool) -> Cell {
-    Cell::Bool(Some(v))
-}
-
 pub(crate) fn kind_code(k: PaymentKind) -> &'static str {
     match k {
         PaymentKind::Payment => "payment",
@@ -211,86 +208,212 @@ pub(crate) fn kind_code(k: PaymentKind) -> &'static str {
     }
 }
 
-pub(crate) fn borrower_cells(b: &BorrowerRow) -> Vec<Cell> {
-    vec![
-        text(b.id.as_str()),
-        text(&b.name),
-        opt_text(b.phone.as_deref()),
-        opt_text(b.email.as_deref()),
-        text(b.timezone.name()),
-        text(b.jurisdiction.as_str()),
-        opt_text(b.language.as_deref()),
-        boolean(b.deceased),
-        boolean(b.bankrupt),
-        boolean(b.cease_contact),
-        opt_text(b.phone_timezone.as_ref().map(|z| z.name())),
-        boolean(b.dispute_open),
-        boolean(b.hardship),
-        Cell::Text(b.breathing_space_until.map(date_text)),
-        opt_text(b.attorney_phone.as_deref()),
-        opt_text(b.attorney_email.as_deref()),
-    ]
+/// A date (`YYYY-MM-DD`) or an instant (as `ts_text`) formatted without allocating, for
+/// bulk loads: years 0–9999 are written into a buffer on the stack, any other year (which no
+/// feed holds in practice) goes through the general formatter.
+pub(crate) enum Stamp {
+    Short { buf: [u8; 27], len: usize },
+    Long(String),
 }
 
-pub(crate) fn loan_cells(l: &LoanRow) -> Vec<Cell> {
-    vec![
-        text(l.id.as_str()),
-        text(l.borrower_id.as_str()),
-        text(&l.product),
-        text(l.currency.as_str()),
-        int(l.principal.get()),
-        int(i64::from(l.annual_rate.get())),
-        int(i64::from(l.penalty_rate.get())),
-        Cell::Text(Some(date_text(l.disbursed_on))),
-        text(l.status.code()),
-    ]
+impl Stamp {
+    pub(crate) fn date(d: Date) -> Stamp {
+        let Ok(year) = u16::try_from(d.year()) else {
+            return Stamp::Long(date_text(d));
+        };
+        let mut buf = [b'0'; 27];
+        put_date(&mut buf, year, d.month(), d.day());
+        Stamp::Short { buf, len: 10 }
+    }
+
+    pub(crate) fn ts(t: Timestamp) -> Stamp {
+        let dt = jiff::tz::Offset::UTC.to_datetime(t);
+        let Ok(year) = u16::try_from(dt.year()) else {
+            return Stamp::Long(ts_text(t));
+        };
+        let mut buf = [b'0'; 27];
+        put_date(&mut buf, year, dt.month(), dt.day());
+        buf[10] = b'T';
+        put_digits(&mut buf[11..13], i64::from(dt.hour()));
+        buf[13] = b':';
+        put_digits(&mut buf[14..16], i64::from(dt.minute()));
+        buf[16] = b':';
+        put_digits(&mut buf[17..19], i64::from(dt.second()));
+        buf[19] = b'.';
+        put_digits(&mut buf[20..26], i64::from(dt.subsec_nanosecond() / 1000));
+        buf[26] = b'Z';
+        Stamp::Short { buf, len: 27 }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Only ASCII digits and separators are written into `buf`.
+            Stamp::Short { buf, len } => std::str::from_utf8(&buf[..*len]).unwrap_or_default(),
+            Stamp::Long(s) => s,
+        }
+    }
 }
 
-pub(crate) fn installment_cells(i: &FeedInstallment) -> Vec<Cell> {
-    vec![
-        text(i.loan_id.as_str()),
-        int(i64::from(i.seq)),
-        Cell::Text(Some(date_text(i.row.due_date))),
-        int(i.row.principal.get()),
-        int(i.row.interest.get()),
-        int(i.row.fee.get()),
-    ]
+fn put_date(buf: &mut [u8; 27], year: u16, month: i8, day: i8) {
+    put_digits(&mut buf[0..4], i64::from(year));
+    buf[4] = b'-';
+    put_digits(&mut buf[5..7], i64::from(month));
+    buf[7] = b'-';
+    put_digits(&mut buf[8..10], i64::from(day));
 }
 
-pub(crate) fn payment_cells(p: &FeedPayment) -> Vec<Cell> {
-    vec![
-        text(p.id.as_str()),
-        text(p.loan_id.as_str()),
-        Cell::Text(Some(ts_text(p.received_at))),
-        int(p.amount.get()),
-        text(kind_code(p.kind)),
-        opt_text(p.reverses.as_ref().map(|r| r.as_str())),
-    ]
+/// Writes `v` (non-negative, with at most `out.len()` digits) zero-padded into `out`.
+fn put_digits(out: &mut [u8], mut v: i64) {
+    for b in out.iter_mut().rev() {
+        *b = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
 }
 
-pub(crate) fn contact_cells(c: &FeedContact) -> Vec<Cell> {
-    vec![
-        text(c.id.as_str()),
-        text(c.borrower_id.as_str()),
-        opt_text(c.loan_id.as_ref().map(|l| l.as_str())),
-        text(&c.channel),
-        text(&c.direction),
-        Cell::Text(Some(ts_text(c.at))),
-        text(&c.outcome),
-        opt_text(c.target.as_deref()),
-        opt_text(c.party.as_deref()),
-        opt_text(c.agency_id.as_deref()),
-    ]
+type ValSink<'f> = &'f mut dyn FnMut(&[Val<'_>]) -> Result<(), StoreError>;
+
+// Each feed row's values in its table's column order (`TABLES`), borrowed for a bulk load.
+
+impl LoadRow for BorrowerRow {
+    fn with_vals(&self, f: ValSink<'_>) -> Result<(), StoreError> {
+        let b = self;
+        let breathing = b.breathing_space_until.map(Stamp::date);
+        f(&[
+            Val::Text(b.id.as_str()),
+            Val::Text(&b.name),
+            Val::opt_text(b.phone.as_deref()),
+            Val::opt_text(b.email.as_deref()),
+            Val::Text(b.timezone.name()),
+            Val::Text(b.jurisdiction.as_str()),
+            Val::opt_text(b.language.as_deref()),
+            Val::Bool(b.deceased),
+            Val::Bool(b.bankrupt),
+            Val::Bool(b.cease_contact),
+            Val::opt_text(b.phone_timezone.as_ref().map(|z| z.name())),
+            Val::Bool(b.dispute_open),
+            Val::Bool(b.hardship),
+            Val::opt_text(breathing.as_ref().map(Stamp::as_str)),
+            Val::opt_text(b.attorney_phone.as_deref()),
+            Val::opt_text(b.attorney_email.as_deref()),
+        ])
+    }
 }
 
-pub(crate) fn promise_cells(p: &FeedPromise) -> Vec<Cell> {
-    vec![
-        text(p.id.as_str()),
-        text(p.loan_id.as_str()),
-        Cell::Text(Some(ts_text(p.created_at))),
-        int(p.amount.get()),
-        Cell::Text(Some(date_text(p.due_date))),
-    ]
+impl LoadRow for LoanRow {
+    fn with_vals(&self, f: ValSink<'_>) -> Result<(), StoreError> {
+        let l = self;
+        let disbursed = Stamp::date(l.disbursed_on);
+        f(&[
+            Val::Text(l.id.as_str()),
+            Val::Text(l.borrower_id.as_str()),
+            Val::Text(&l.product),
+            Val::Text(l.currency.as_str()),
+            Val::Int(l.principal.get()),
+            Val::Int(i64::from(l.annual_rate.get())),
+            Val::Int(i64::from(l.penalty_rate.get())),
+            Val::Text(disbursed.as_str()),
+            Val::Text(l.status.code()),
+        ])
+    }
+}
+
+impl LoadRow for FeedInstallment {
+    fn with_vals(&self, f: ValSink<'_>) -> Result<(), StoreError> {
+        let i = self;
+        let due = Stamp::date(i.row.due_date);
+        f(&[
+            Val::Text(i.loan_id.as_str()),
+            Val::Int(i64::from(i.seq)),
+            Val::Text(due.as_str()),
+            Val::Int(i.row.principal.get()),
+            Val::Int(i.row.interest.get()),
+            Val::Int(i.row.fee.get()),
+        ])
+    }
+}
+
+impl LoadRow for FeedPayment {
+    fn with_vals(&self, f: ValSink<'_>) -> Result<(), StoreError> {
+        let p = self;
+        let received = Stamp::ts(p.received_at);
+        f(&[
+            Val::Text(p.id.as_str()),
+            Val::Text(p.loan_id.as_str()),
+            Val::Text(received.as_str()),
+            Val::Int(p.amount.get()),
+            Val::Text(kind_code(p.kind)),
+            Val::opt_text(p.reverses.as_ref().map(|r| r.as_str())),
+        ])
+    }
+}
+
+impl LoadRow for FeedContact {
+    fn with_vals(&self, f: ValSink<'_>) -> Result<(), StoreError> {
+        let c = self;
+        let at = Stamp::ts(c.at);
+        f(&[
+            Val::Text(c.id.as_str()),
+            Val::Text(c.borrower_id.as_str()),
+            Val::opt_text(c.loan_id.as_ref().map(|l| l.as_str())),
+            Val::Text(&c.channel),
+            Val::Text(&c.direction),
+            Val::Text(at.as_str()),
+            Val::Text(&c.outcome),
+            Val::opt_text(c.target.as_deref()),
+            Val::opt_text(c.party.as_deref()),
+            Val::opt_text(c.agency_id.as_deref()),
+        ])
+    }
+}
+
+impl LoadRow for FeedPromise {
+    fn with_vals(&self, f: ValSink<'_>) -> Result<(), StoreError> {
+        let p = self;
+        let created = Stamp::ts(p.created_at);
+        let due = Stamp::date(p.due_date);
+        f(&[
+            Val::Text(p.id.as_str()),
+            Val::Text(p.loan_id.as_str()),
+            Val::Text(created.as_str()),
+            Val::Int(p.amount.get()),
+            Val::Text(due.as_str()),
+        ])
+    }
+}
+
+/// A feed row loaded into its table: its values, and its line for errors.
+impl<T: LoadRow> LoadRow for Line<T> {
+    fn with_vals(&self, f: ValSink<'_>) -> Result<(), StoreError> {
+        self.row.with_vals(f)
+    }
+    fn line(&self) -> Option<u64> {
+        Some(self.line)
+    }
+}
+
+/// A feed row loaded into its staging table: its line first, then its values.
+pub(crate) struct Staged<'a, T>(pub &'a Line<T>);
+
+impl<T: LoadRow> LoadRow for Staged<'_, T> {
+    fn with_vals(&self, f: ValSink<'_>) -> Result<(), StoreError> {
+        let line = i64::try_from(self.0.line)
+            .map_err(|_| StoreError::Internal(format!("line {} out of range", self.0.line)))?;
+        self.0.row.with_vals(&mut |v| {
+            let mut all = [Val::Null; MAX_LOAD_COLS];
+            let n = v.len() + 1;
+            if n > MAX_LOAD_COLS {
+                return Err(StoreError::Internal(format!(
+                    "a row of {n} columns to stage; at most {MAX_LOAD_COLS}"
+                )));
+            }
+            all[0] = Val::Int(line);
+            all[1..n].copy_from_slice(v);
+            f(&all[..n])
+        })
+    }
+    fn line(&self) -> Option<u64> {
+        Some(self.0.line)
+    }
 }
 
 #[cfg(test)]
@@ -305,6 +428,38 @@ mod tests {
         assert_eq!(ts_text(t), "2026-03-01T00:00:00.000000Z");
         let back: Timestamp = ts_text(t).parse().unwrap();
         assert_eq!(back, t);
+    }
+
+    /// The allocation-free formatting of bulk loads writes what `ts_text` and `date_text`
+    /// write, sub-microsecond digits truncated, at the ends of the range too.
+    #[test]
+    fn stamps_equal_the_general_formatters() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let lo = Timestamp::MIN.as_second();
+        let hi = Timestamp::MAX.as_second();
+        let span = u64::try_from(hi - lo).unwrap();
+        for i in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let secs = if i % 2 == 0 {
+                // Around the years feeds hold.
+                1_700_000_000 + i64::try_from(x % 400_000_000).unwrap()
+            } else {
+                lo + i64::try_from(x % span).unwrap()
+            };
+            let nanos = i32::try_from(x % 1_000_000_000).unwrap();
+            let t = Timestamp::new(secs, nanos).unwrap();
+            assert_eq!(Stamp::ts(t).as_str(), ts_text(t), "{t:?}");
+            let d = jiff::tz::Offset::UTC.to_datetime(t).date();
+            assert_eq!(Stamp::date(d).as_str(), date_text(d), "{d:?}");
+        }
+        for t in [Timestamp::MIN, Timestamp::MAX, Timestamp::UNIX_EPOCH] {
+            assert_eq!(Stamp::ts(t).as_str(), ts_text(t));
+        }
+        for d in [Date::MIN, Date::MAX, jiff::civil::date(0, 1, 1)] {
+            assert_eq!(Stamp::date(d).as_str(), date_text(d));
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The one place that talks to sqlx: a transaction on either backend, statements with
 //! positional arguments (`$1`, which both SQLite and PostgreSQL accept), rows streamed to a
-//! callback as plain cells, bulk loads (batched multi-row INSERTs on SQLite, COPY on
-//! PostgreSQL), and the few spellings that differ between the two dialects.
+//! callback as plain cells, bulk loads (COPY on PostgreSQL; on SQLite one prepared INSERT
+//! stepped per row by `sqlite_raw` on the connection's locked handle), and the few spellings
+//! that differ between the two dialects.
 
 use crate::StoreError;
 use futures_util::TryStreamExt;
@@ -48,6 +49,79 @@ impl Cell {
         }
     }
 }
+
+/// One value of a row being loaded (`Tx::bulk_load`), borrowed from the row it belongs to.
+/// Dates and instants are text as the store keeps them (`schema::Stamp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Val<'a> {
+    Null,
+    Int(i64),
+    Bool(bool),
+    Text(&'a str),
+}
+
+impl<'a> Val<'a> {
+    pub(crate) fn opt_text(s: Option<&'a str>) -> Val<'a> {
+        s.map_or(Val::Null, Val::Text)
+    }
+
+    pub(crate) fn of(c: &'a Cell) -> Val<'a> {
+        match c {
+            Cell::Int(v) => v.map_or(Val::Null, Val::Int),
+            Cell::Bool(v) => v.map_or(Val::Null, Val::Bool),
+            Cell::Text(v) => Val::opt_text(v.as_deref()),
+        }
+    }
+}
+
+/// A row that `Tx::bulk_load` can load: it hands its values, in column order, to `f`
+/// (borrowed for the call, so nothing is copied or allocated on the way to the database).
+pub(crate) trait LoadRow {
+    fn with_vals(
+        &self,
+        f: &mut dyn FnMut(&[Val<'_>]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+
+    /// The row's line in its feed file, for errors.
+    fn line(&self) -> Option<u64> {
+        None
+    }
+}
+
+impl<T: LoadRow + ?Sized> LoadRow for &T {
+    fn with_vals(
+        &self,
+        f: &mut dyn FnMut(&[Val<'_>]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        (**self).with_vals(f)
+    }
+    fn line(&self) -> Option<u64> {
+        (**self).line()
+    }
+}
+
+/// Rows of cells (the snapshot's), up to `MAX_LOAD_COLS` columns.
+impl LoadRow for Vec<Cell> {
+    fn with_vals(
+        &self,
+        f: &mut dyn FnMut(&[Val<'_>]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut vals = [Val::Null; MAX_LOAD_COLS];
+        let n = self.len();
+        if n > MAX_LOAD_COLS {
+            return Err(StoreError::Internal(format!(
+                "a row of {n} columns to load; at most {MAX_LOAD_COLS}"
+            )));
+        }
+        for (v, c) in vals.iter_mut().zip(self) {
+            *v = Val::of(c);
+        }
+        f(&vals[..n])
+    }
+}
+
+/// The widest row a load takes through `LoadRow`'s fixed buffers.
+pub(crate) const MAX_LOAD_COLS: usize = 40;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
@@ -151,21 +225,6 @@ macro_rules! bind_all {
                 Cell::Int(v) => q.bind(*v),
                 Cell::Text(v) => q.bind(v.as_deref()),
                 Cell::Bool(v) => q.bind(*v),
-            };
-        }
-        q
-    }};
-}
-
-/// Binds cells by value: text moves into the argument instead of being copied.
-macro_rules! bind_owned {
-    ($q:expr, $args:expr) => {{
-        let mut q = $q;
-        for a in $args {
-            q = match a {
-                Cell::Int(v) => q.bind(v),
-                Cell::Text(v) => q.bind(v),
-                Cell::Bool(v) => q.bind(v),
             };
         }
         q
@@ -383,20 +442,18 @@ impl Tx {
         Ok(out)
     }
 
-    /// Loads rows into `table (cols)`: COPY on PostgreSQL, multi-row INSERTs on SQLite.
-    /// `rows` yields each row's cells in column order; `progress(rows_so_far)` after each
-    /// batch.
-    pub(crate) async fn bulk_load<I>(
+    /// Loads rows into `table (cols)`: COPY on PostgreSQL; on SQLite one prepared `INSERT`
+    /// stepped per row through the C API (`sqlite_raw`), on the transaction's own
+    /// connection. Each row hands its values in column order, borrowed (`LoadRow`);
+    /// `progress(rows_so_far)` is called every so many rows.
+    pub(crate) async fn bulk_load<R: LoadRow>(
         &mut self,
         what: &str,
         table: &str,
         cols: &[&str],
-        rows: I,
+        rows: impl Iterator<Item = R>,
         progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<u64, StoreError>
-    where
-        I: Iterator<Item = Vec<Cell>>,
-    {
+    ) -> Result<u64, StoreError> {
         let mut done = 0u64;
         match self {
             Tx::Postgres(tx) => {
@@ -405,7 +462,10 @@ impl Tx {
                 let mut copy = tx.copy_in_raw(&sql).await.map_err(db(what))?;
                 let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 4096);
                 for row in rows {
-                    copy_line(&mut buf, &row);
+                    row.with_vals(&mut |v| {
+                        copy_line(&mut buf, v);
+                        Ok(())
+                    })?;
                     done += 1;
                     if buf.len() >= CHUNK_BYTES {
                         copy.send(std::mem::take(&mut buf))
@@ -421,46 +481,17 @@ impl Tx {
                 copy.finish().await.map_err(db(what))?;
             }
             Tx::Sqlite(tx) => {
-                // SQLite allows 32766 parameters a statement; a few hundred rows a batch is
-                // past the point of diminishing returns.
-                let per_batch = (32_000 / cols.len().max(1)).clamp(1, 500);
-                // Anonymous `?` placeholders, bound in order: sqlx asks SQLite for each
-                // parameter's name, which for named ones (`$n`) is a linear search, so a
-                // statement of k named parameters binds in O(k²); with `?` it is O(k).
-                let insert = |n: usize| {
-                    let row = format!("({})", vec!["?"; cols.len()].join(","));
-                    format!(
-                        "INSERT INTO {table} ({}) VALUES {}",
-                        cols.join(", "),
-                        vec![row; n].join(",")
-                    )
-                };
-                let full = insert(per_batch);
-                let mut batch: Vec<Cell> = Vec::with_capacity(per_batch * cols.len());
-                let mut in_batch = 0usize;
-                let mut rows = rows.peekable();
-                while rows.peek().is_some() {
-                    batch.clear();
-                    in_batch = 0;
-                    for row in rows.by_ref().take(per_batch) {
-                        batch.extend(row);
-                        in_batch += 1;
-                    }
-                    let sql = if in_batch == per_batch {
-                        std::borrow::Cow::Borrowed(full.as_str())
-                    } else {
-                        std::borrow::Cow::Owned(insert(in_batch))
-                    };
-                    bind_owned!(sqlx::query(audited(&sql)), batch.drain(..))
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(db(what))?;
-                    done += in_batch as u64;
-                    if done.is_multiple_of(per_batch as u64 * 64) {
-                        progress(done);
-                    }
-                }
-                let _ = in_batch;
+                let sql = format!(
+                    "INSERT INTO {table} ({}) VALUES ({})",
+                    cols.join(", "),
+                    vec!["?"; cols.len()].join(", ")
+                );
+                // While the handle is locked, sqlx's worker thread leaves the connection
+                // alone; the rows go into the transaction this connection is in. The loop is
+                // synchronous (it holds the executor thread, as the worker thread would be
+                // held by sqlx), and nothing is awaited while the lock is held.
+                let mut handle = tx.lock_handle().await.map_err(db(what))?;
+                done = insert_rows(&mut handle, what, table, &sql, rows, progress)?;
             }
         }
         progress(done);
@@ -596,15 +627,19 @@ fn unpack_row<'a>(mut at: &'a str, tys: &[Ty], cells: &mut [Cell]) -> Option<&'a
 
 /// One row in PostgreSQL's CSV COPY format: NULL is an unquoted empty field, text is always
 /// quoted (so an empty string stays a string), booleans `t`/`f`.
-fn copy_line(buf: &mut Vec<u8>, row: &[Cell]) {
+fn copy_line(buf: &mut Vec<u8>, row: &[Val<'_>]) {
+    use std::io::Write as _;
     for (i, c) in row.iter().enumerate() {
         if i > 0 {
             buf.push(b',');
         }
-        match c {
-            Cell::Int(Some(v)) => buf.extend_from_slice(v.to_string().as_bytes()),
-            Cell::Bool(Some(v)) => buf.push(if *v { b't' } else { b'f' }),
-            Cell::Text(Some(s)) => {
+        match *c {
+            // Writing into a Vec cannot fail.
+            Val::Int(v) => {
+                let _ = write!(buf, "{v}");
+            }
+            Val::Bool(v) => buf.push(if v { b't' } else { b'f' }),
+            Val::Text(s) => {
                 buf.push(b'"');
                 for b in s.bytes() {
                     if b == b'"' {
@@ -614,10 +649,59 @@ fn copy_line(buf: &mut Vec<u8>, row: &[Cell]) {
                 }
                 buf.push(b'"');
             }
-            Cell::Int(None) | Cell::Bool(None) | Cell::Text(None) => {}
+            Val::Null => {}
         }
     }
     buf.push(b'\n');
+}
+
+/// The SQLite half of `Tx::bulk_load`: every row through one prepared statement.
+fn insert_rows<R: LoadRow>(
+    handle: &mut sqlx::sqlite::LockedSqliteHandle<'_>,
+    what: &str,
+    table: &str,
+    sql: &str,
+    rows: impl Iterator<Item = R>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<u64, StoreError> {
+    let fail =
+        |row: Option<(&R, &[Val<'_>])>, f: crate::sqlite_raw::SqliteFailure| StoreError::Sqlite {
+            what: what.to_owned(),
+            row: match row {
+                Some((r, v)) => describe_row(table, r.line(), v),
+                None => table.to_owned(),
+            },
+            code: f.code,
+            message: f.message,
+        };
+    let mut ins = crate::sqlite_raw::Insert::prepare(handle, sql).map_err(|f| fail(None, f))?;
+    let mut done = 0u64;
+    for row in rows {
+        row.with_vals(&mut |v| ins.insert(v).map_err(|f| fail(Some((&row, v)), f)))?;
+        done += 1;
+        if done.is_multiple_of(PROGRESS_ROWS) {
+            progress(done);
+        }
+    }
+    Ok(done)
+}
+
+/// Rows between progress reports of a bulk load on SQLite.
+const PROGRESS_ROWS: u64 = 1 << 16;
+
+/// A failed row, for an error: its table, its line in the feed when known, and its first
+/// text value (the key, for every table loaded).
+fn describe_row(table: &str, line: Option<u64>, vals: &[Val<'_>]) -> String {
+    let key = vals.iter().find_map(|v| match v {
+        Val::Text(s) => Some(*s),
+        _ => None,
+    });
+    match (line, key) {
+        (Some(l), Some(k)) => format!("{table} row {k:?} (line {l})"),
+        (Some(l), None) => format!("{table} row at line {l}"),
+        (None, Some(k)) => format!("{table} row {k:?}"),
+        (None, None) => format!("a {table} row"),
+    }
 }
 
 #[cfg(test)]
@@ -630,11 +714,11 @@ mod tests {
         copy_line(
             &mut b,
             &[
-                Cell::Text(Some("a\"b,c".into())),
-                Cell::Int(Some(-5)),
-                Cell::Text(None),
-                Cell::Bool(Some(true)),
-                Cell::Text(Some(String::new())),
+                Val::Text("a\"b,c"),
+                Val::Int(-5),
+                Val::Null,
+                Val::Bool(true),
+                Val::Text(""),
             ],
         );
         assert_eq!(String::from_utf8(b).unwrap(), "\"a\"\"b,c\",-5,,t,\"\"\n");
@@ -714,5 +798,186 @@ mod tests {
             json_array(["a\"b", "c\\d", "e\nf"].into_iter()),
             r#"["a\"b","c\\d","e\u000af"]"#
         );
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// A pool on an SQLite file (a second connection sees only what was committed).
+    async fn file_pool(dir: &tempfile::TempDir) -> sqlx::SqlitePool {
+        let opts = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.path().join("t.db"))
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+        sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(opts)
+            .await
+            .unwrap()
+    }
+
+    const TRICKY: [&str; 10] = [
+        "it's",
+        "\"quoted\"",
+        "a,b;c",
+        "line\nbreak\r\ttab",
+        "",
+        "NULL",
+        "中文 ünïcödé 🦀",
+        "'; DROP TABLE t; --",
+        "\\backslash\\",
+        "  spaced  ",
+    ];
+
+    /// What the SQLite bulk path writes reads back exactly: text with quotes, separators,
+    /// control characters and non-ASCII text, the empty string, the text `NULL`, NULLs,
+    /// the extreme integers and booleans.
+    #[test]
+    fn bulk_loads_on_sqlite_read_back_exactly() {
+        runtime().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let pool = file_pool(&dir).await;
+            let mut tx = Tx::Sqlite(pool.begin().await.unwrap());
+            tx.exec(
+                "ddl",
+                "CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER, b INTEGER, s TEXT) STRICT",
+                &[],
+            )
+            .await
+            .unwrap();
+            let ints = [i64::MIN, -1, 0, 1, i64::MAX, 9_007_199_254_740_993];
+            let rows: Vec<Vec<Cell>> = (0..1000i64)
+                .map(|i| {
+                    let u = usize::try_from(i).unwrap();
+                    vec![
+                        Cell::Text(Some(format!("{}-{i}", TRICKY[u % TRICKY.len()]))),
+                        Cell::Int((i % 7 != 3).then_some(ints[u % ints.len()])),
+                        Cell::Bool((i % 5 != 4).then_some(i % 2 == 0)),
+                        Cell::Text((i % 11 != 10).then(|| TRICKY[u % TRICKY.len()].to_owned())),
+                    ]
+                })
+                .collect();
+            let reported = std::sync::Mutex::new(Vec::new());
+            let n = tx
+                .bulk_load(
+                    "loading",
+                    "t",
+                    &["id", "n", "b", "s"],
+                    rows.iter(),
+                    &|done| reported.lock().unwrap().push(done),
+                )
+                .await
+                .unwrap();
+            assert_eq!(n, 1000);
+            assert_eq!(reported.lock().unwrap().last(), Some(&1000));
+            tx.commit().await.unwrap();
+
+            // Read back on another connection, through sqlx.
+            let got = fetch_all_pooled(
+                &crate::Pool::Sqlite(pool.clone()),
+                "reading",
+                "SELECT id, n, b, s FROM t ORDER BY rowid",
+                &[],
+                &[Ty::Text, Ty::Int, Ty::Bool, Ty::Text],
+            )
+            .await
+            .unwrap();
+            assert_eq!(got, rows);
+            // Text stays text and integers integers (STRICT would refuse otherwise, but the
+            // storage class of the empty string and of `NULL` text is checked too).
+            let types = fetch_all_pooled(
+                &crate::Pool::Sqlite(pool.clone()),
+                "types",
+                "SELECT CAST(COUNT(*) AS INTEGER) FROM t WHERE typeof(s) = 'text' AND s = ''",
+                &[],
+                &[Ty::Int],
+            )
+            .await
+            .unwrap();
+            assert!(types[0][0].int().unwrap() > 0);
+            pool.close().await;
+        });
+    }
+
+    /// A row that fails in the middle of a bulk load is an error naming the table, the row's
+    /// key and its line; the transaction it ran in rolls back to the state before, and the
+    /// connection (handed back to sqlx) still works.
+    #[test]
+    fn a_failed_bulk_load_rolls_back_with_the_transaction() {
+        struct Feed(u64, String);
+        impl LoadRow for Feed {
+            fn with_vals(
+                &self,
+                f: &mut dyn FnMut(&[Val<'_>]) -> Result<(), StoreError>,
+            ) -> Result<(), StoreError> {
+                f(&[Val::Text(&self.1), Val::Int(7)])
+            }
+            fn line(&self) -> Option<u64> {
+                Some(self.0)
+            }
+        }
+        runtime().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let pool = file_pool(&dir).await;
+            let pooled = crate::Pool::Sqlite(pool.clone());
+            sqlx::query("CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER NOT NULL CHECK (n > 0))")
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO t VALUES ('P-500', 1)")
+                .execute(&pool)
+                .await
+                .unwrap();
+            let count = || async {
+                fetch_all_pooled(&pooled, "count", "SELECT COUNT(*) FROM t", &[], &[Ty::Int])
+                    .await
+                    .unwrap()[0][0]
+                    .int()
+            };
+            let mut tx = Tx::Sqlite(pool.begin().await.unwrap());
+            let rows = (2..2000u64).map(|line| Feed(line, format!("P-{line}")));
+            let err = tx
+                .bulk_load("loading t", "t", &["id", "n"], rows, &|_| {})
+                .await
+                .unwrap_err();
+            match &err {
+                StoreError::Sqlite {
+                    what, row, code, ..
+                } => {
+                    assert_eq!(what, "loading t");
+                    assert_eq!(row, "t row \"P-500\" (line 500)");
+                    // SQLITE_CONSTRAINT_PRIMARYKEY
+                    assert_eq!(*code, 1555, "{err}");
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(
+                err.to_string().contains("UNIQUE constraint failed"),
+                "{err}"
+            );
+            // The rows before the failing one are in the transaction, not in the store.
+            let inside = tx
+                .fetch_all("count", "SELECT COUNT(*) FROM t", &[], &[Ty::Int])
+                .await
+                .unwrap();
+            assert_eq!(inside[0][0].int(), Some(1 + 498));
+            drop(tx);
+            assert_eq!(count().await, Some(1));
+            // A value of the wrong count is refused before SQLite runs anything.
+            let mut tx = Tx::Sqlite(pool.begin().await.unwrap());
+            let short = [vec![Cell::Text(Some("X".into()))]];
+            assert!(matches!(
+                tx.bulk_load("loading t", "t", &["id", "n"], short.iter(), &|_| {})
+                    .await,
+                Err(StoreError::Sqlite { .. })
+            ));
+            tx.commit().await.unwrap();
+            assert_eq!(count().await, Some(1));
+            pool.close().await;
+        });
     }
 }
