@@ -12,12 +12,58 @@
 use crate::service::{
     BorrowerContacts, CONTACT_COLS, borrower_row, borrower_select, borrower_types, stored_contact,
 };
-use crate::sql::Ty;
+use crate::sql::{Tx, Ty};
 use crate::{Pool, Store, StoreError};
 use std::collections::HashMap;
 
 /// The notification channel of migration `0008_facts_notify`.
 pub const FACTS_CHANNEL: &str = "arrears_facts";
+
+/// The row triggers of migration `0008_facts_notify`, by table.
+const ROW_TRIGGERS: [(&str, &str); 7] = [
+    ("borrowers", "borrowers_facts_insert_delete"),
+    ("borrowers", "borrowers_facts_update"),
+    ("loans", "loans_facts_insert_delete"),
+    ("loans", "loans_facts_update"),
+    ("contacts", "contacts_facts_insert_delete"),
+    ("contacts", "contacts_facts_update"),
+    ("contact_preferences", "contact_preferences_facts"),
+];
+
+/// Inside a bulk load's transaction on PostgreSQL: turns the per-row notifications off
+/// (transactional DDL: a failed or killed load leaves them on).
+pub(crate) async fn hush_row_notifications(tx: &mut Tx) -> Result<(), StoreError> {
+    for (table, trigger) in ROW_TRIGGERS {
+        tx.exec(
+            "pausing change notifications for the load",
+            &format!("ALTER TABLE {table} DISABLE TRIGGER {trigger}"),
+            &[],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Turns them on again and tells every listener that anything may have changed (delivered
+/// when the load commits, so no listener keeps what the load replaced).
+pub(crate) async fn restore_row_notifications(tx: &mut Tx) -> Result<(), StoreError> {
+    for (table, trigger) in ROW_TRIGGERS {
+        tx.exec(
+            "resuming change notifications",
+            &format!("ALTER TABLE {table} ENABLE TRIGGER {trigger}"),
+            &[],
+        )
+        .await?;
+    }
+    tx.fetch_all(
+        "notifying the facts caches",
+        &format!("SELECT CAST(1 AS BIGINT) FROM (SELECT pg_notify('{FACTS_CHANNEL}', '*')) n"),
+        &[],
+        &[Ty::Int],
+    )
+    .await?;
+    Ok(())
+}
 
 /// A change to the facts of borrowers.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -335,11 +335,17 @@ impl Store {
                 tx.exec("setting up the load", &sql, &[]).await?;
             }
         }
-        let foreign_keys = if d == Dialect::Postgres && new_rows >= BULK_ROWS {
+        let bulk_pg = d == Dialect::Postgres && new_rows >= BULK_ROWS;
+        let foreign_keys = if bulk_pg {
             drop_foreign_keys(&mut tx).await?
         } else {
             Vec::new()
         };
+        // A large load tells the facts caches "everything changed" once at its commit
+        // instead of one notification per row (see `facts.rs`).
+        if bulk_pg {
+            crate::facts::hush_row_notifications(&mut tx).await?;
+        }
         for t in schema::TABLES {
             let staged_table = t.stage();
             let mut stage_cols = vec!["line"];
@@ -471,6 +477,9 @@ impl Store {
                 }
             }
             report.tables.push(c);
+        }
+        if bulk_pg {
+            crate::facts::restore_row_notifications(&mut tx).await?;
         }
         for (table, name, def) in &foreign_keys {
             progress(&format!("checking {table} references"), 0);
