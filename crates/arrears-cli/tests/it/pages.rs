@@ -1216,25 +1216,7 @@ fn browser_borrower_disputes_and_the_agent_sees_the_hold() {
     let log = dir.path().join("audit.jsonl");
     let (k, l) = (keys.to_str().unwrap(), log.to_str().unwrap());
     ok(&["keys", "init", "--dir", k]);
-    let code = ok(&[
-        "sign",
-        "--keys",
-        k,
-        "--log",
-        l,
-        "--lender",
-        "Acme Lending",
-        "--borrower",
-        "B1",
-        "--channel",
-        "sms",
-        "--text",
-        "Your payment is due. Code {code}",
-        "--at",
-        "2026-11-28T15:00:00Z",
-    ])
-    .trim()
-    .to_owned();
+    let code = crate::server::sign_sms(k, l).trim().to_owned();
     let s = setup(Backend::Sqlite, &["--keys", k, "--audit-log", l]).unwrap();
     let (link, _) = portal_link(&s, "B1");
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -1065,22 +1065,14 @@ fn the_openapi_document_lists_every_route() {
     });
 }
 
-#[test]
-fn verification_reports_genuine_forged_and_unconfigured() {
-    let Some(db) = fresh(Backend::Sqlite) else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let keys = dir.path().join("keys");
-    let log = dir.path().join("audit.jsonl");
-    let (k, l) = (keys.to_str().unwrap(), log.to_str().unwrap());
-    ok(&["keys", "init", "--dir", k]);
-    let signed = ok(&[
+/// `arrears sign` of B1's payment reminder (SMS) into `log`: what it prints (the code).
+pub fn sign_sms(keys: &str, log: &str) -> String {
+    ok(&[
         "sign",
         "--keys",
-        k,
+        keys,
         "--log",
-        l,
+        log,
         "--lender",
         "Acme Lending",
         "--borrower",
@@ -1091,7 +1083,20 @@ fn verification_reports_genuine_forged_and_unconfigured() {
         "Your payment is due. Code {code}",
         "--at",
         "2026-11-28T15:00:00Z",
-    ]);
+    ])
+}
+
+#[test]
+fn verification_reports_genuine_forged_and_unconfigured() {
+    let Some(db) = fresh(Backend::Sqlite) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let log = dir.path().join("audit.jsonl");
+    let (k, l) = (keys.to_str().unwrap(), log.to_str().unwrap());
+    ok(&["keys", "init", "--dir", k]);
+    let signed = sign_sms(k, l);
     let code = signed.trim().to_owned();
     assert_eq!(code.len(), 11, "{signed:?}");
     let s = spawn_app(db, &["--keys", k, "--audit-log", l]);
@@ -1119,25 +1124,7 @@ fn verification_reports_genuine_forged_and_unconfigured() {
     // record" (it may be an old genuine one), not "not issued".
     let log2 = dir.path().join("audit2.jsonl");
     let l2 = log2.to_str().unwrap();
-    let old_code = ok(&[
-        "sign",
-        "--keys",
-        k,
-        "--log",
-        l2,
-        "--lender",
-        "Acme Lending",
-        "--borrower",
-        "B1",
-        "--channel",
-        "sms",
-        "--text",
-        "Your payment is due. Code {code}",
-        "--at",
-        "2026-11-28T15:00:00Z",
-    ])
-    .trim()
-    .to_owned();
+    let old_code = sign_sms(k, l2).trim().to_owned();
     ok(&[
         "audit",
         "delete",
