@@ -200,6 +200,15 @@ impl<'h> Insert<'h> {
     }
 }
 
+/// Whether the locked connection is inside a transaction (not in autocommit mode). Some
+/// errors (a full disk, I/O, out of memory) make SQLite roll a transaction back by itself.
+pub(crate) fn in_transaction(handle: &mut LockedSqliteHandle<'_>) -> bool {
+    let db = handle.as_raw_handle();
+    // SAFETY: `db` is the open connection of the locked handle, borrowed exclusively for the
+    // call (see `Insert::prepare`); `sqlite3_get_autocommit` only reads its state.
+    unsafe { ffi::sqlite3_get_autocommit(db.as_ptr()) == 0 }
+}
+
 impl Drop for Insert<'_> {
     fn drop(&mut self) {
         // SAFETY: `self.stmt` was prepared on the connection, which is still locked (the
