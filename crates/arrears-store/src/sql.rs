@@ -1,7 +1,7 @@
 //! The one place that talks to sqlx: a transaction on either backend, statements with
 //! positional arguments (`$1`, which both SQLite and PostgreSQL accept), rows streamed to a
-//! callback as plain cells, bulk loads (COPY on PostgreSQL; on SQLite one prepared INSERT
-//! stepped per row by `sqlite_raw` on the connection's locked handle), and the few spellings
+//! callback as plain cells, bulk loads (COPY on PostgreSQL; on SQLite a prepared multi-row
+//! INSERT stepped by `sqlite_raw` on the connection's locked handle), and the few spellings
 //! that differ between the two dialects.
 
 use crate::StoreError;
@@ -442,9 +442,9 @@ impl Tx {
         Ok(out)
     }
 
-    /// Loads rows into `table (cols)`: COPY on PostgreSQL; on SQLite one prepared `INSERT`
-    /// stepped per row through the C API (`sqlite_raw`), on the transaction's own
-    /// connection. Each row hands its values in column order, borrowed (`LoadRow`);
+    /// Loads rows into `table (cols)`: COPY on PostgreSQL; on SQLite a prepared multi-row
+    /// `INSERT` stepped through the C API (`sqlite_raw`, see `insert_rows`), on the
+    /// transaction's own connection. Each row hands its values in column order, borrowed (`LoadRow`);
     /// `progress(rows_so_far)` is called every so many rows.
     pub(crate) async fn bulk_load<R: LoadRow>(
         &mut self,
@@ -1114,6 +1114,50 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(inside[0][0].int(), Some(1 + 498));
+            drop(tx);
+            assert_eq!(count().await, Some(1));
+            // The same in the last, partial batch (rows 2–33 are a full batch of 32, rows
+            // 34–40 go one by one), and on a CHECK constraint.
+            let mut tx = Tx::Sqlite(pool.begin().await.unwrap());
+            let rows = (2..=40u64).map(|line| Feed(line, format!("Q-{line}")));
+            tx.bulk_load("loading t", "t", &["id", "n"], rows, &|_| {})
+                .await
+                .unwrap();
+            let bad = [vec![Cell::Text(Some("Q-41".into())), Cell::Int(Some(0))]];
+            let err = tx
+                .bulk_load("loading t", "t", &["id", "n"], bad.iter(), &|_| {})
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("CHECK constraint failed"), "{err}");
+            let rows = (2..=40u64).map(|line| Feed(line + 100, format!("Q-{}", 42 - line)));
+            let err = tx
+                .bulk_load("loading t", "t", &["id", "n"], rows, &|_| {})
+                .await
+                .unwrap_err();
+            // Q-40 … Q-2 again: the first row is already there.
+            assert!(
+                err.to_string().contains("t row \"Q-40\" (line 102)"),
+                "{err}"
+            );
+            drop(tx);
+            assert_eq!(count().await, Some(1));
+            let mut tx = Tx::Sqlite(pool.begin().await.unwrap());
+            let rows = (2..=40u64).map(|line| {
+                let id = if line == 38 {
+                    "P-500".to_owned()
+                } else {
+                    format!("R-{line}")
+                };
+                Feed(line, id)
+            });
+            let err = tx
+                .bulk_load("loading t", "t", &["id", "n"], rows, &|_| {})
+                .await
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("t row \"P-500\" (line 38)"),
+                "{err}"
+            );
             drop(tx);
             assert_eq!(count().await, Some(1));
             // A value of the wrong count is refused before SQLite runs anything.

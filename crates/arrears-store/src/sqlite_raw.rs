@@ -3,16 +3,17 @@
 //!
 //! sqlx's SQLite driver boxes every bound value (an owned copy and an `Arc` per text value),
 //! parses a multi-row `INSERT` per batch and hands the statement to its worker thread; for a
-//! load of 20M rows that is most of the time. Here one `INSERT` is prepared once and each row
-//! is bound straight from borrowed values (`Val`), stepped and reset, on the raw `sqlite3`
-//! handle of a `LockedSqliteHandle`: sqlx's worker thread does not touch the connection while
-//! the lock is held, and the statements run in whatever transaction the connection is in, so
-//! an import's atomicity is unchanged.
+//! load of 20M rows that is most of the time. Here an `INSERT` (of one or several rows) is
+//! prepared once and, for each set of rows, bound from borrowed values (`Val`), stepped and
+//! reset, on the raw `sqlite3` handle of a `LockedSqliteHandle`: sqlx's worker thread does
+//! not touch the connection while the lock is held, and the statements run in whatever
+//! transaction the connection is in, so an import's atomicity is unchanged.
 //!
 //! This is the one module with `unsafe` code. Its safe API: [`Insert::prepare`] borrows the
-//! locked handle for as long as the statement lives, [`Insert::insert`] binds, steps and
-//! resets one row, and dropping an `Insert` finalizes the statement. `libsqlite3-sys` is the
-//! exact version sqlx links (one copy of SQLite in the build: `cargo tree -i libsqlite3-sys`).
+//! locked handle for as long as the statement lives, [`Insert::insert`] binds one value per
+//! parameter, steps and resets, dropping an `Insert` finalizes the statement, and
+//! [`in_transaction`] tells whether SQLite still holds the transaction. `libsqlite3-sys` is
+//! the exact version sqlx links (one copy of SQLite: `cargo tree -i libsqlite3-sys`).
 
 #![allow(unsafe_code)]
 
