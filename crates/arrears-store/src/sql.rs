@@ -1,7 +1,7 @@
 //! The one place that talks to sqlx: a transaction on either backend, statements with
 //! positional arguments (`$1`, which both SQLite and PostgreSQL accept), rows streamed to a
-//! callback as plain cells, bulk loads (COPY on PostgreSQL; on SQLite one prepared INSERT
-//! stepped per row by `sqlite_raw` on the connection's locked handle), and the few spellings
+//! callback as plain cells, bulk loads (COPY on PostgreSQL; on SQLite a prepared multi-row
+//! INSERT stepped by `sqlite_raw` on the connection's locked handle), and the few spellings
 //! that differ between the two dialects.
 
 use crate::StoreError;
@@ -442,9 +442,9 @@ impl Tx {
         Ok(out)
     }
 
-    /// Loads rows into `table (cols)`: COPY on PostgreSQL; on SQLite one prepared `INSERT`
-    /// stepped per row through the C API (`sqlite_raw`), on the transaction's own
-    /// connection. Each row hands its values in column order, borrowed (`LoadRow`);
+    /// Loads rows into `table (cols)`: COPY on PostgreSQL; on SQLite a prepared multi-row
+    /// `INSERT` stepped through the C API (`sqlite_raw`, see `insert_rows`), on the
+    /// transaction's own connection. Each row hands its values in column order, borrowed (`LoadRow`);
     /// `progress(rows_so_far)` is called every so many rows.
     pub(crate) async fn bulk_load<R: LoadRow>(
         &mut self,
@@ -481,17 +481,12 @@ impl Tx {
                 copy.finish().await.map_err(db(what))?;
             }
             Tx::Sqlite(tx) => {
-                let sql = format!(
-                    "INSERT INTO {table} ({}) VALUES ({})",
-                    cols.join(", "),
-                    vec!["?"; cols.len()].join(", ")
-                );
                 // While the handle is locked, sqlx's worker thread leaves the connection
                 // alone; the rows go into the transaction this connection is in. The loop is
                 // synchronous (it holds the executor thread, as the worker thread would be
                 // held by sqlx), and nothing is awaited while the lock is held.
                 let mut handle = tx.lock_handle().await.map_err(db(what))?;
-                done = insert_rows(&mut handle, what, table, &sql, rows, progress)?;
+                done = insert_rows(&mut handle, what, table, cols, rows, progress)?;
             }
         }
         progress(done);
@@ -655,35 +650,189 @@ fn copy_line(buf: &mut Vec<u8>, row: &[Val<'_>]) {
     buf.push(b'\n');
 }
 
-/// The SQLite half of `Tx::bulk_load`: every row through one prepared statement.
+/// The SQLite half of `Tx::bulk_load`. Rows are copied into a reused buffer (`Batch`) and
+/// inserted `per` at a time through one prepared multi-row `INSERT` (one step, one reset and
+/// one set of cursors per batch instead of per row); the last partial batch goes row by row.
+/// When a batch fails, SQLite has undone that statement (and nothing else), so its rows are
+/// replayed one by one to name the row at fault — unless SQLite ended the transaction itself
+/// (a full disk, I/O), when nothing more is run.
 fn insert_rows<R: LoadRow>(
     handle: &mut sqlx::sqlite::LockedSqliteHandle<'_>,
     what: &str,
     table: &str,
-    sql: &str,
+    cols: &[&str],
     rows: impl Iterator<Item = R>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<u64, StoreError> {
-    let fail =
-        |row: Option<(&R, &[Val<'_>])>, f: crate::sqlite_raw::SqliteFailure| StoreError::Sqlite {
+    let ncols = cols.len().max(1);
+    let per = (SQLITE_MAX_PARAMS / ncols).clamp(1, SQLITE_BATCH_ROWS);
+    let sql = |n: usize| {
+        let row = format!("({})", vec!["?"; ncols].join(", "));
+        format!(
+            "INSERT INTO {table} ({}) VALUES {}",
+            cols.join(", "),
+            vec![row; n].join(", ")
+        )
+    };
+    let fail = |row: Option<(Option<u64>, &[Val<'_>])>, f: crate::sqlite_raw::SqliteFailure| {
+        StoreError::Sqlite {
             what: what.to_owned(),
             row: match row {
-                Some((r, v)) => describe_row(table, r.line(), v),
+                Some((line, v)) => describe_row(table, line, v),
                 None => table.to_owned(),
             },
             code: f.code,
             message: f.message,
-        };
-    let mut ins = crate::sqlite_raw::Insert::prepare(handle, sql).map_err(|f| fail(None, f))?;
+        }
+    };
+    let mut batch = Batch::new(ncols);
     let mut done = 0u64;
-    for row in rows {
-        row.with_vals(&mut |v| ins.insert(v).map_err(|f| fail(Some((&row, v)), f)))?;
-        done += 1;
-        if done.is_multiple_of(PROGRESS_ROWS) {
-            progress(done);
+    {
+        let many = sql(per);
+        let mut ins =
+            crate::sqlite_raw::Insert::prepare(handle, &many).map_err(|f| fail(None, f))?;
+        let mut failed = None;
+        for row in rows {
+            let line = row.line();
+            row.with_vals(&mut |v| batch.push(v, line))?;
+            if batch.rows() == per {
+                if let Err(f) = ins.insert(&batch.vals()) {
+                    failed = Some(f);
+                    break;
+                }
+                done += per as u64;
+                batch.clear();
+                if done.is_multiple_of(PROGRESS_ROWS) {
+                    progress(done);
+                }
+            }
+        }
+        drop(ins);
+        if let Some(f) = failed {
+            if !crate::sqlite_raw::in_transaction(handle) {
+                let first = batch.row(0);
+                return Err(fail(Some((batch.lines[0], &first)), f));
+            }
+            // Replayed below, row by row, to find the row at fault.
+            let one = sql(1);
+            let mut ins =
+                crate::sqlite_raw::Insert::prepare(handle, &one).map_err(|f| fail(None, f))?;
+            for i in 0..batch.rows() {
+                let v = batch.row(i);
+                ins.insert(&v)
+                    .map_err(|f| fail(Some((batch.lines[i], &v)), f))?;
+            }
+            let first = batch.row(0);
+            return Err(fail(Some((batch.lines[0], &first)), f));
+        }
+    }
+    if batch.rows() > 0 {
+        let one = sql(1);
+        let mut ins =
+            crate::sqlite_raw::Insert::prepare(handle, &one).map_err(|f| fail(None, f))?;
+        for i in 0..batch.rows() {
+            let v = batch.row(i);
+            ins.insert(&v)
+                .map_err(|f| fail(Some((batch.lines[i], &v)), f))?;
+            done += 1;
         }
     }
     Ok(done)
+}
+
+/// SQLite's limit on the parameters of one statement (32766), with room to spare.
+const SQLITE_MAX_PARAMS: usize = 32_000;
+
+/// Rows per multi-row `INSERT` of a bulk load on SQLite.
+const SQLITE_BATCH_ROWS: usize = 32;
+
+/// One value of a `Batch`: text is a range of the batch's arena.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Null,
+    Int(i64),
+    Bool(bool),
+    Text(usize, usize),
+}
+
+/// A few rows' values, owned (text copied into one arena; all buffers reused from batch to
+/// batch), so that a multi-row statement can bind them all at once.
+#[derive(Debug)]
+struct Batch {
+    ncols: usize,
+    arena: String,
+    slots: Vec<Slot>,
+    lines: Vec<Option<u64>>,
+}
+
+impl Batch {
+    fn new(ncols: usize) -> Batch {
+        Batch {
+            ncols,
+            arena: String::new(),
+            slots: Vec::new(),
+            lines: Vec::new(),
+        }
+    }
+
+    fn rows(&self) -> usize {
+        self.lines.len()
+    }
+
+    fn push(&mut self, vals: &[Val<'_>], line: Option<u64>) -> Result<(), StoreError> {
+        if vals.len() != self.ncols {
+            return Err(StoreError::Sqlite {
+                what: "binding a row".into(),
+                row: format!("a row of {} values", vals.len()),
+                code: libsqlite3_sys::SQLITE_RANGE,
+                message: format!("{} values for {} columns", vals.len(), self.ncols),
+            });
+        }
+        for v in vals {
+            self.slots.push(match *v {
+                Val::Null => Slot::Null,
+                Val::Int(n) => Slot::Int(n),
+                Val::Bool(b) => Slot::Bool(b),
+                Val::Text(s) => {
+                    let start = self.arena.len();
+                    self.arena.push_str(s);
+                    Slot::Text(start, self.arena.len())
+                }
+            });
+        }
+        self.lines.push(line);
+        Ok(())
+    }
+
+    fn val(&self, s: &Slot) -> Val<'_> {
+        match *s {
+            Slot::Null => Val::Null,
+            Slot::Int(n) => Val::Int(n),
+            Slot::Bool(b) => Val::Bool(b),
+            Slot::Text(a, b) => Val::Text(self.arena.get(a..b).unwrap_or_default()),
+        }
+    }
+
+    /// Every value of the batch, row after row.
+    fn vals(&self) -> Vec<Val<'_>> {
+        self.slots.iter().map(|s| self.val(s)).collect()
+    }
+
+    fn row(&self, i: usize) -> Vec<Val<'_>> {
+        let from = i * self.ncols;
+        self.slots
+            .get(from..from + self.ncols)
+            .unwrap_or_default()
+            .iter()
+            .map(|s| self.val(s))
+            .collect()
+    }
+
+    fn clear(&mut self) {
+        self.arena.clear();
+        self.slots.clear();
+        self.lines.clear();
+    }
 }
 
 /// Rows between progress reports of a bulk load on SQLite.
@@ -965,6 +1114,50 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(inside[0][0].int(), Some(1 + 498));
+            drop(tx);
+            assert_eq!(count().await, Some(1));
+            // The same in the last, partial batch (rows 2–33 are a full batch of 32, rows
+            // 34–40 go one by one), and on a CHECK constraint.
+            let mut tx = Tx::Sqlite(pool.begin().await.unwrap());
+            let rows = (2..=40u64).map(|line| Feed(line, format!("Q-{line}")));
+            tx.bulk_load("loading t", "t", &["id", "n"], rows, &|_| {})
+                .await
+                .unwrap();
+            let bad = [vec![Cell::Text(Some("Q-41".into())), Cell::Int(Some(0))]];
+            let err = tx
+                .bulk_load("loading t", "t", &["id", "n"], bad.iter(), &|_| {})
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("CHECK constraint failed"), "{err}");
+            let rows = (2..=40u64).map(|line| Feed(line + 100, format!("Q-{}", 42 - line)));
+            let err = tx
+                .bulk_load("loading t", "t", &["id", "n"], rows, &|_| {})
+                .await
+                .unwrap_err();
+            // Q-40 … Q-2 again: the first row is already there.
+            assert!(
+                err.to_string().contains("t row \"Q-40\" (line 102)"),
+                "{err}"
+            );
+            drop(tx);
+            assert_eq!(count().await, Some(1));
+            let mut tx = Tx::Sqlite(pool.begin().await.unwrap());
+            let rows = (2..=40u64).map(|line| {
+                let id = if line == 38 {
+                    "P-500".to_owned()
+                } else {
+                    format!("R-{line}")
+                };
+                Feed(line, id)
+            });
+            let err = tx
+                .bulk_load("loading t", "t", &["id", "n"], rows, &|_| {})
+                .await
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("t row \"P-500\" (line 38)"),
+                "{err}"
+            );
             drop(tx);
             assert_eq!(count().await, Some(1));
             // A value of the wrong count is refused before SQLite runs anything.

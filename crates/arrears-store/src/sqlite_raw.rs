@@ -3,16 +3,17 @@
 //!
 //! sqlx's SQLite driver boxes every bound value (an owned copy and an `Arc` per text value),
 //! parses a multi-row `INSERT` per batch and hands the statement to its worker thread; for a
-//! load of 20M rows that is most of the time. Here one `INSERT` is prepared once and each row
-//! is bound straight from borrowed values (`Val`), stepped and reset, on the raw `sqlite3`
-//! handle of a `LockedSqliteHandle`: sqlx's worker thread does not touch the connection while
-//! the lock is held, and the statements run in whatever transaction the connection is in, so
-//! an import's atomicity is unchanged.
+//! load of 20M rows that is most of the time. Here an `INSERT` (of one or several rows) is
+//! prepared once and, for each set of rows, bound from borrowed values (`Val`), stepped and
+//! reset, on the raw `sqlite3` handle of a `LockedSqliteHandle`: sqlx's worker thread does
+//! not touch the connection while the lock is held, and the statements run in whatever
+//! transaction the connection is in, so an import's atomicity is unchanged.
 //!
 //! This is the one module with `unsafe` code. Its safe API: [`Insert::prepare`] borrows the
-//! locked handle for as long as the statement lives, [`Insert::insert`] binds, steps and
-//! resets one row, and dropping an `Insert` finalizes the statement. `libsqlite3-sys` is the
-//! exact version sqlx links (one copy of SQLite in the build: `cargo tree -i libsqlite3-sys`).
+//! locked handle for as long as the statement lives, [`Insert::insert`] binds one value per
+//! parameter, steps and resets, dropping an `Insert` finalizes the statement, and
+//! [`in_transaction`] tells whether SQLite still holds the transaction. `libsqlite3-sys` is
+//! the exact version sqlx links (one copy of SQLite: `cargo tree -i libsqlite3-sys`).
 
 #![allow(unsafe_code)]
 
@@ -198,6 +199,15 @@ impl<'h> Insert<'h> {
             _ => Err(failure(self.db, rc)),
         }
     }
+}
+
+/// Whether the locked connection is inside a transaction (not in autocommit mode). Some
+/// errors (a full disk, I/O, out of memory) make SQLite roll a transaction back by itself.
+pub(crate) fn in_transaction(handle: &mut LockedSqliteHandle<'_>) -> bool {
+    let db = handle.as_raw_handle();
+    // SAFETY: `db` is the open connection of the locked handle, borrowed exclusively for the
+    // call (see `Insert::prepare`); `sqlite3_get_autocommit` only reads its state.
+    unsafe { ffi::sqlite3_get_autocommit(db.as_ptr()) == 0 }
 }
 
 impl Drop for Insert<'_> {
