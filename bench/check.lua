@@ -5,11 +5,13 @@
 local n = tonumber(os.getenv("BORROWERS") or "1000000")
 local token = os.getenv("ARREARS_TOKEN") or ""
 local counter = 0
-local seed = 0
+-- Set by setup() in each thread's own state (a global: a `local` would hide it).
+seed = 0
+local threads = 0
 
 function setup(thread)
-  seed = seed + 1
-  thread:set("seed", seed)
+  threads = threads + 1
+  thread:set("seed", threads)
 end
 
 function init(args)

@@ -4,16 +4,19 @@
 local loans = tonumber(os.getenv("LOANS") or os.getenv("BORROWERS") or "1000000")
 local token = os.getenv("ARREARS_TOKEN") or ""
 local seq = 0
-local id = 0
+-- The thread number, set by setup() in each thread's own state (a global: a `local` here
+-- would hide it, and every thread would send the same ids).
+tid = 0
+local threads = 0
 local run = os.time()
 
 function setup(thread)
-  id = id + 1
-  thread:set("id", id)
+  threads = threads + 1
+  thread:set("tid", threads)
 end
 
 function init(args)
-  math.randomseed(id * 104729 + run)
+  math.randomseed(tid * 104729 + run)
 end
 
 request = function()
@@ -22,7 +25,7 @@ request = function()
   local body = string.format(
     '{"event_id":"wrk-%d-%d-%d","type":"payment","payment_id":"wrk-%d-%d-%d",' ..
     '"loan_id":"L%08d","received_at":"2026-11-30T03:00:00Z","amount_minor":100}',
-    run, id, seq, run, id, seq, l)
+    run, tid, seq, run, tid, seq, l)
   return wrk.format("POST", "/v1/events", {
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer " .. token,
