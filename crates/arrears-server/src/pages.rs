@@ -1986,7 +1986,6 @@ async fn account_page(
 
 #[derive(Deserialize)]
 struct CallForm {
-    csrf: Option<String>,
     outcome: Option<String>,
     promise_amount: Option<String>,
     promise_due: Option<String>,
@@ -2056,7 +2055,6 @@ fn promise_fields(
 
 #[derive(Deserialize)]
 struct PaymentPlanForm {
-    csrf: Option<String>,
     count: Option<String>,
     amount: Option<String>,
     first_due: Option<String>,
@@ -2098,6 +2096,25 @@ fn plan_instalments(
         .collect()
 }
 
+/// A staff form posted for a loan the user may work: the user, the loan, its borrower and
+/// the form, or the page that refuses it (no or a wrong CSRF token, a form that does not
+/// parse, a loan that is not theirs).
+#[allow(clippy::result_large_err)]
+async fn staff_form<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    ctx: &Ctx,
+    loan_id: &str,
+    body: &Bytes,
+) -> Result<(String, LoanId, String, T), Response> {
+    let csrf = form::<CsrfOnly>(body).and_then(|f| f.csrf);
+    if !ctx.csrf_ok(csrf.as_deref()) {
+        return Err(csrf_refused(ctx));
+    }
+    let (username, loan, borrower_id) = staff_loan(state, ctx, loan_id).await?;
+    let f = form::<T>(body).ok_or_else(|| csrf_refused(ctx))?;
+    Ok((username, loan, borrower_id, f))
+}
+
 /// Records a payment plan agreed with the borrower (active at once), through the store call
 /// of `POST /v1/payment-plans`; its instalments are then followed from the payments.
 async fn record_payment_plan(
@@ -2106,18 +2123,12 @@ async fn record_payment_plan(
     Path(loan_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let f = form::<PaymentPlanForm>(&body);
-    if !ctx.csrf_ok(f.as_ref().and_then(|f| f.csrf.as_deref())) {
-        return csrf_refused(&ctx);
-    }
-    let (username, loan, _) = match staff_loan(&state, &ctx, &loan_id).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (username, loan, _, f) =
+        match staff_form::<PaymentPlanForm>(&state, &ctx, &loan_id, &body).await {
+            Ok(x) => x,
+            Err(refused) => return refused,
+        };
     let back = Some(format!("/accounts/{}", loan.as_str()));
-    let Some(f) = f else {
-        return csrf_refused(&ctx);
-    };
     let book = match state.store().loan_book(loan.as_str()).await {
         Ok(Some(b)) => b,
         Ok(None) => return not_found(&ctx),
@@ -2188,18 +2199,12 @@ async fn log_call(
     Path(loan_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let f = form::<CallForm>(&body);
-    if !ctx.csrf_ok(f.as_ref().and_then(|f| f.csrf.as_deref())) {
-        return csrf_refused(&ctx);
-    }
-    let (username, loan, borrower_id) = match staff_loan(&state, &ctx, &loan_id).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (username, loan, borrower_id, f) =
+        match staff_form::<CallForm>(&state, &ctx, &loan_id, &body).await {
+            Ok(x) => x,
+            Err(refused) => return refused,
+        };
     let back = Some(format!("/accounts/{}", loan.as_str()));
-    let Some(f) = f else {
-        return csrf_refused(&ctx);
-    };
     let outcome = f
         .outcome
         .clone()
