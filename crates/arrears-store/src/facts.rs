@@ -231,11 +231,7 @@ impl Store {
         tx.commit().await?;
         let n = all.len() as u64;
         for (_, mut bc) in all {
-            // The order `borrower_contacts` gives.
-            bc.loan_ids
-                .sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
-            bc.contacts
-                .sort_by(|a, b| (a.row.at, &a.row.id).cmp(&(b.row.at, &b.row.id)));
+            bc.put_in_order();
             f(bc);
         }
         Ok(n)

@@ -386,14 +386,25 @@ fn facts_from_rows(rows: &[Vec<Cell>]) -> Result<Option<BorrowerContacts>, Store
     let Some(borrower) = borrower else {
         return Ok(None);
     };
-    loan_ids.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
-    contacts.sort_by(|a, b| (a.row.at, &a.row.id).cmp(&(b.row.at, &b.row.id)));
-    Ok(Some(BorrowerContacts {
+    let mut bc = BorrowerContacts {
         borrower,
         loan_ids,
         contacts,
         preferences,
-    }))
+    };
+    bc.put_in_order();
+    Ok(Some(bc))
+}
+
+impl BorrowerContacts {
+    /// The order every read gives: loans by id, contacts oldest first (ties by contact id),
+    /// both by byte order.
+    pub(crate) fn put_in_order(&mut self) {
+        self.loan_ids
+            .sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        self.contacts
+            .sort_by(|a, b| (a.row.at, &a.row.id).cmp(&(b.row.at, &b.row.id)));
+    }
 }
 
 /// The borrower, their loans and contacts, read in `tx`.

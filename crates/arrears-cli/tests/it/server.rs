@@ -453,7 +453,7 @@ fn the_checks_facts_cache_sees_changes_made_by_other_writers() {
     let Some(db) = fresh(Backend::Postgres) else {
         return;
     };
-    let s = spawn_app(db, &[]);
+    let s = spawn_app(db, &["--preload-facts"]);
     let at = "2026-11-28T15:00:00Z";
     let wait_enabled = || {
         for _ in 0..100 {
@@ -465,6 +465,26 @@ fn the_checks_facts_cache_sees_changes_made_by_other_writers() {
         panic!("the cache never came up: {}", s.metrics());
     };
     wait_enabled();
+    // The preload holds every borrower; its answers are those of a read from the store.
+    let o = Command::new("psql")
+        .args([
+            s.db.target.as_str(),
+            "-qAtc",
+            "SELECT count(*) FROM borrowers",
+        ])
+        .output()
+        .unwrap();
+    let borrowers: u64 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
+    for _ in 0..100 {
+        if metric(&s.metrics(), "arrears_facts_cache_borrowers") == borrowers {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        metric(&s.metrics(), "arrears_facts_cache_borrowers"),
+        borrowers
+    );
     assert_eq!(s.call_check(at)["decision"], "allow");
     assert_eq!(s.call_check(at)["decision"], "allow");
     let m = s.metrics();
