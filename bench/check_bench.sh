@@ -22,6 +22,8 @@ if ! psql "$admin" -qAtc "SELECT 1 FROM pg_database WHERE datname = '$db'" | gre
   /usr/bin/time -f "import: %e s" "$bin" import --portfolio "$p" --db "$url" --rejects /dev/null --quiet
 fi
 borrowers=$(psql "$url" -qAtc "SELECT count(*) FROM borrowers")
+# For outbound calls: each borrower's own phone and 10:00 on 2026-11-30 in their time zone.
+[ -f "$work/outbound.csv" ] || psql "$url" -qc "\\copy (SELECT borrower_id, phone, to_char(((DATE '2026-11-30' + TIME '10:00') AT TIME ZONE COALESCE(timezone, 'UTC')) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM borrowers WHERE phone IS NOT NULL ORDER BY borrower_id) TO '$work/outbound.csv' CSV"
 token=$("$bin" tokens create --name "bench-$(date +%s%N)" --db "$url")
 "$bin" serve --db "$url" --listen "127.0.0.1:$port" --preload-facts ${SERVE_ARGS:-} >"$work/serve.log" 2>&1 &
 server=$!
@@ -31,7 +33,7 @@ for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && b
 for _ in $(seq 300); do grep -q "facts cache preloaded" "$work/serve.log" && break; sleep 1; done
 grep "facts cache" "$work/serve.log" | tail -2 || true
 echo "borrowers: $borrowers; $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-export ARREARS_TOKEN=$token BORROWERS=$borrowers
+export ARREARS_TOKEN=$token BORROWERS=$borrowers OUTBOUND=$work/outbound.csv
 # Warm-up, then the measured run.
 wrk -t2 -c${CONNS:-32} -d5s -s "$here/check.lua" "http://127.0.0.1:$port" >/dev/null
 echo "== POST /v1/contacts/check"
@@ -40,3 +42,5 @@ echo "== POST /v1/events"
 wrk -t2 -c${CONNS:-32} -d${SECS:-30}s --latency -s "$here/events.lua" "http://127.0.0.1:$port"
 echo "== POST /v1/events (contact events)"
 wrk -t2 -c${CONNS:-32} -d${SECS:-30}s --latency -s "$here/contact_events.lua" "http://127.0.0.1:$port"
+echo "== POST /v1/contacts (outbound calls, decided under the lock)"
+wrk -t2 -c${CONNS:-32} -d${SECS:-30}s --latency -s "$here/outbound_events.lua" "http://127.0.0.1:$port"

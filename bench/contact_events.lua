@@ -1,5 +1,5 @@
--- wrk script for POST /v1/events with contact events (the general ingest path: the borrower's
--- lock, the replay lookup, the borrower's facts, the contact id check, two inserts): each
+-- wrk script for POST /v1/events with contact events (inbound, which the rules do not
+-- restrict: on PostgreSQL one statement with the lock, the lookups and both inserts): each
 -- request records a new inbound call (the borrower called; no conduct decision) of a
 -- pseudo-random borrower B00000001..B<BORROWERS>.
 --   ARREARS_TOKEN=arr_… BORROWERS=1000000 wrk -t2 -c32 -d30s --latency -s bench/contact_events.lua URL

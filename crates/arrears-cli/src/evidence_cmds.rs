@@ -16,7 +16,7 @@ use crate::Failure;
 use anyhow::{Context, anyhow};
 use arrears_evidence::chain::{
     Draft, Entry, Head, REDACTION_KIND, RedactedItem, RedactionData, RedactionRequest,
-    append_salted, redact, verify,
+    append_salted, redact, redaction_note, redaction_rules, verify,
 };
 use arrears_evidence::signing::{
     LenderKey, MessageDraft, SignedMessage, normalize_code, verify_message,
@@ -509,85 +509,6 @@ fn describe(e: &Entry) -> (String, String) {
         ),
         other => (other.to_owned(), d.to_string()),
     }
-}
-
-/// The rules a redaction entry names (or "no records rule").
-fn redaction_rules(e: &Entry) -> Vec<String> {
-    let mut rules: Vec<String> = RedactionData::of(e)
-        .map(|d| {
-            d.entries
-                .iter()
-                .map(|i| {
-                    i.rule_id
-                        .clone()
-                        .unwrap_or_else(|| "no records rule".into())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    rules.sort();
-    rules.dedup();
-    rules
-}
-
-/// What an export says about deleted records: the borrower's own deletion requests, and how
-/// many entries were erased by requests that named no borrower (`--before`), whose owners
-/// the log no longer knows.
-fn redaction_note(entries: &[Entry], mine: &[&Entry]) -> Option<(serde_json::Value, String)> {
-    let requests: Vec<serde_json::Value> = mine
-        .iter()
-        .filter(|e| e.kind == REDACTION_KIND)
-        .map(|e| {
-            serde_json::json!({
-                "seq": e.seq,
-                "at": e.at,
-                "entries": RedactionData::of(e).map_or(0, |d| d.entries.len()),
-                "rules": redaction_rules(e),
-            })
-        })
-        .collect();
-    let by_request: std::collections::HashMap<u64, bool> = entries
-        .iter()
-        .filter(|e| e.kind == REDACTION_KIND)
-        .map(|e| (e.seq, e.borrower_id.is_some()))
-        .collect();
-    let unattributed = entries
-        .iter()
-        .filter(|e| {
-            e.redacted
-                .as_ref()
-                .is_some_and(|r| by_request.get(&r.by) != Some(&true))
-        })
-        .count();
-    if requests.is_empty() && unattributed == 0 {
-        return None;
-    }
-    let mut text = Vec::new();
-    for r in &requests {
-        text.push(format!(
-            "{} records of this borrower were deleted on {} after their retention ({}); their content is no longer in the log",
-            r["entries"],
-            r["at"].as_str().unwrap_or(""),
-            r["rules"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", "))
-                .unwrap_or_default()
-        ));
-    }
-    if unattributed > 0 {
-        text.push(format!(
-            "{unattributed} older entries of this log were deleted after their retention without naming a borrower; some may have been this borrower's"
-        ));
-    }
-    let text = text.join("; ");
-    Some((
-        serde_json::json!({
-            "requests": requests,
-            "unattributed_entries": unattributed,
-            "note": text,
-        }),
-        text,
-    ))
 }
 
 fn export(borrower: &str, log: &Path, out: &Path) -> Result<(), Failure> {

@@ -39,6 +39,11 @@ pub struct ServeArgs {
     /// answered from the store until it is done).
     #[arg(long)]
     pub preload_facts: bool,
+    /// Tasks that record events needing no decision (payments, inbound contacts) in shared
+    /// statements, one commit per batch (PostgreSQL).
+    #[arg(long, default_value_t = arrears_server::batcher::DEFAULT_WRITERS as u32,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub event_writers: u32,
 }
 
 #[derive(clap::Args, Debug)]
@@ -173,7 +178,8 @@ pub fn serve(a: &ServeArgs) -> Result<(), Failure> {
         let store = open_with(&a.db, a.db_connections).await?;
         let state = AppState::new(store.clone(), evidence)
             .map_err(|e| anyhow!(e))?
-            .with_facts_capacity(a.facts_cache);
+            .with_facts_capacity(a.facts_cache)
+            .with_event_writers(a.event_writers as usize);
         if a.facts_cache > 0 {
             state.start_facts_cache(a.preload_facts);
         }

@@ -737,6 +737,31 @@ pub(crate) async fn ingest(
         ServiceEvent::Contact(c) => Some(c.at),
         _ => None,
     };
+    let queued = arrears_store::QueuedEvent {
+        event_id: event_id.to_owned(),
+        kind: kind.to_owned(),
+        body: body.clone(),
+        body_sha256: hash.clone(),
+        received_at: meta.received_at,
+        actor: actor.0.clone(),
+        event,
+    };
+    if state.store().batches_events() && queued.batchable() {
+        // No decision to take: recorded together with whatever else arrives now.
+        let borrower = match &queued.event {
+            ServiceEvent::Contact(c) => Some(c.borrower_id.clone()),
+            _ => None,
+        };
+        let outcome = state.events().record(queued).await;
+        if let Some(b) = borrower {
+            state.facts().invalidate(b.as_str());
+        }
+        let outcome = outcome
+            .map_err(service_error)?
+            .map_refused(|never| match never {});
+        return answer_ingested(state, event_id, outcome);
+    }
+    let event = queued.event;
     let outcome = state
         .store()
         .ingest(&meta, &event, |bc| {
@@ -763,14 +788,27 @@ pub(crate) async fn ingest(
             }
         })
         .await;
-    // What the check reads of this borrower may have changed: drop the cached facts now
-    // (the store's notification would also do it, a moment later).
+    invalidate_facts(state, &event);
+    let outcome = outcome.map_err(service_error)?;
+    answer_ingested(state, event_id, outcome)
+}
+
+/// What the check reads of this borrower may have changed: drop the cached facts now (the
+/// store's notification would also do it, a moment later).
+fn invalidate_facts(state: &AppState, event: &ServiceEvent) {
     if let ServiceEvent::Contact(arrears_store::NewContact { borrower_id, .. })
-    | ServiceEvent::Flag { borrower_id, .. } = &event
+    | ServiceEvent::Flag { borrower_id, .. } = event
     {
         state.facts().invalidate(borrower_id.as_str());
     }
-    let outcome = outcome.map_err(service_error)?;
+}
+
+/// The answer to an ingested event: 201, 200 (replay), 409 or 422 (refused).
+fn answer_ingested(
+    state: &AppState,
+    event_id: &str,
+    outcome: Ingested<Denied>,
+) -> Result<Response, ApiError> {
     let recorded = |status: StatusCode, s: &str| {
         (
             status,

@@ -13,6 +13,7 @@
 pub mod access;
 pub mod api;
 pub mod auth;
+pub mod batcher;
 pub mod error;
 pub mod facts_cache;
 pub mod metrics;
@@ -55,6 +56,7 @@ struct Inner {
     logins: auth::LoginLimiter,
     tokens: auth::TokenCache,
     access_log: access::AccessLog,
+    events: batcher::EventBatcher,
     facts: Arc<facts_cache::FactsCache>,
     /// Buckets, stages and the business zone of the pages' plans and dashboard.
     config: arrears_domain::Config,
@@ -93,6 +95,7 @@ impl AppState {
         Ok(AppState {
             inner: Arc::new(Inner {
                 access_log: access::AccessLog::new(store.clone()),
+                events: batcher::EventBatcher::new(store.clone()),
                 store,
                 packs: PackSet::embedded()?,
                 metrics: metrics::Metrics::default(),
@@ -160,6 +163,19 @@ impl AppState {
         }
     }
 
+    /// [`AppState`] whose event writer runs `writers` tasks (at least 1; see `batcher`).
+    pub fn with_event_writers(self, writers: usize) -> AppState {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.events = batcher::EventBatcher::with_writers(inner.store.clone(), writers);
+                AppState {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => AppState { inner },
+        }
+    }
+
     /// A borrower's facts for the pre-contact check: from the cache when it holds them,
     /// otherwise read from the store (and kept, unless they changed while being read).
     pub async fn borrower_facts(
@@ -182,6 +198,11 @@ impl AppState {
     /// Where reads of a borrower's data are logged (batched commits, see [`access`]).
     pub fn access_log(&self) -> &access::AccessLog {
         &self.inner.access_log
+    }
+
+    /// The writer that records events needing no decision together.
+    pub fn events(&self) -> &batcher::EventBatcher {
+        &self.inner.events
     }
 
     pub fn config(&self) -> &arrears_domain::Config {

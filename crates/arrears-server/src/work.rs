@@ -1562,10 +1562,19 @@ pub async fn audit_export(
         .iter()
         .filter(|e| e.borrower_id.as_deref() == Some(borrower.as_str()))
         .collect();
+    // What was deleted after its retention is said, so an empty or short record is not
+    // mistaken for a complete one.
+    let redacted = arrears_evidence::chain::redaction_note(&entries, &mine);
     if mine.is_empty() {
         return Err(ApiError::not_found(
             "no_record",
-            format!("The audit log holds no record of borrower {borrower:?}."),
+            format!(
+                "The audit log holds no record of borrower {borrower:?}{}.",
+                match &redacted {
+                    Some((_, text)) => format!(" ({text})"),
+                    None => String::new(),
+                }
+            ),
         ));
     }
     log_access(&state, &actor, "audit.export", &borrower, None).await?;
@@ -1574,7 +1583,7 @@ pub async fn audit_export(
         .filter(|e| e.kind == "message")
         .map(|e| &e.data)
         .collect();
-    Ok(axum::Json(serde_json::json!({
+    let mut record = serde_json::json!({
         "borrower_id": borrower,
         "log": log_name,
         "chain": match &chain { Ok(()) => "intact".to_owned(), Err(e) => format!("TAMPERED: {e}") },
@@ -1585,5 +1594,9 @@ pub async fn audit_export(
             "messages": messages.len(),
             "contacts": mine.iter().filter(|e| e.kind == "contact").count(),
         },
-    })))
+    });
+    if let (Some((v, _)), Some(o)) = (redacted, record.as_object_mut()) {
+        o.insert("redacted".into(), v);
+    }
+    Ok(axum::Json(record))
 }

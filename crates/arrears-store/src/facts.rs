@@ -1,10 +1,11 @@
 //! What a cache of borrower facts needs from the store: every borrower's facts in one pass
 //! (to fill it), and on PostgreSQL the stream of changes to them (to keep it true).
 //!
-//! Migration `0008_facts_notify` puts triggers on the four tables a compliance check reads
-//! (`borrowers`, `loans`, `contacts`, `contact_preferences`): every insert, update or delete
-//! of a row sends `NOTIFY arrears_facts, '<borrower_id>'` when its transaction commits, and a
-//! `TRUNCATE` sends `'*'`. PostgreSQL delivers a notification to every listening session
+//! Migrations `0008_facts_notify` and `0009_facts_notify_per_statement` put triggers on the
+//! four tables a compliance check reads (`borrowers`, `loans`, `contacts`,
+//! `contact_preferences`): every insert, update or delete of a row sends
+//! `NOTIFY arrears_facts, '<borrower_id>'` when its transaction commits (inserts and deletes
+//! once per borrower per statement), and a `TRUNCATE` sends `'*'`. PostgreSQL delivers a notification to every listening session
 //! after the commit, in commit order, whoever wrote (this server, another instance, an
 //! `arrears import`). A listener that lost its connection cannot know what it missed, so a
 //! lost connection is reported as [`FactsChange::All`].
@@ -19,13 +20,18 @@ use std::collections::HashMap;
 /// The notification channel of migration `0008_facts_notify`.
 pub const FACTS_CHANNEL: &str = "arrears_facts";
 
-/// The row triggers of migration `0008_facts_notify`, by table.
-const ROW_TRIGGERS: [(&str, &str); 7] = [
-    ("borrowers", "borrowers_facts_insert_delete"),
+/// The per-change triggers of migrations `0008_facts_notify` and
+/// `0009_facts_notify_per_statement` (inserts and deletes notify once per statement,
+/// updates once per changed row), by table.
+const ROW_TRIGGERS: [(&str, &str); 10] = [
+    ("borrowers", "borrowers_facts_inserted"),
+    ("borrowers", "borrowers_facts_deleted"),
     ("borrowers", "borrowers_facts_update"),
-    ("loans", "loans_facts_insert_delete"),
+    ("loans", "loans_facts_inserted"),
+    ("loans", "loans_facts_deleted"),
     ("loans", "loans_facts_update"),
-    ("contacts", "contacts_facts_insert_delete"),
+    ("contacts", "contacts_facts_inserted"),
+    ("contacts", "contacts_facts_deleted"),
     ("contacts", "contacts_facts_update"),
     ("contact_preferences", "contact_preferences_facts"),
 ];

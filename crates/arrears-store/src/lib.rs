@@ -22,6 +22,7 @@
 
 mod facts;
 mod import;
+mod ingest_pg;
 mod load;
 mod outbox;
 mod pages;
@@ -36,6 +37,7 @@ mod work;
 
 pub use facts::{FACTS_CHANNEL, FactsChange, FactsWatch};
 pub use import::{Conflict, ConflictColumn, ImportReport, TableCounts};
+pub use ingest_pg::{BatchOutcome, QueuedEvent};
 pub use outbox::{Enqueued, NewOutboxMessage, OutboxRow, OutboxState, Release};
 pub use pages::{
     ActorActivity, BookInstallment, BookPayment, BookPromise, DisputeNote, LoanBook, NewSession,

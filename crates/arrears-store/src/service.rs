@@ -171,6 +171,18 @@ pub enum Ingested<E> {
     Refused(E),
 }
 
+impl<E> Ingested<E> {
+    /// The same outcome with the refusal mapped.
+    pub fn map_refused<F>(self, f: impl FnOnce(E) -> F) -> Ingested<F> {
+        match self {
+            Ingested::Recorded => Ingested::Recorded,
+            Ingested::AlreadyRecorded => Ingested::AlreadyRecorded,
+            Ingested::Conflict => Ingested::Conflict,
+            Ingested::Refused(e) => Ingested::Refused(f(e)),
+        }
+    }
+}
+
 /// A stored user (for login).
 #[derive(Debug, Clone)]
 pub struct StoredUser {
@@ -546,6 +558,9 @@ impl Store {
                 self.ingest_payment_pg(meta, payment_id, loan_id, *received_at, *amount_minor)
                     .await
             }
+            (Dialect::Postgres, ServiceEvent::Contact(c)) => {
+                self.ingest_contact_pg(meta, c, decide).await
+            }
             _ => self.ingest_once(meta, event, decide).await,
         };
         match first {
@@ -562,82 +577,7 @@ impl Store {
         }
     }
 
-    /// A payment event on PostgreSQL in one statement (one round trip, its own transaction):
-    /// the borrower's row lock, the replay lookup, the payment (nothing when its id is
-    /// known) and the event row (only with the payment), or nothing at all. What the general
-    /// path does in five round trips.
-    async fn ingest_payment_pg<E>(
-        &self,
-        meta: &EventMeta<'_>,
-        payment_id: &str,
-        loan_id: &LoanId,
-        received_at: Timestamp,
-        amount_minor: i64,
-    ) -> Result<Ingested<E>, ServiceError> {
-        let d = Dialect::Postgres;
-        let sql = format!(
-            "WITH b AS (SELECT b.borrower_id FROM borrowers b \
-                 JOIN loans l ON l.borrower_id = b.borrower_id WHERE l.loan_id = $1 FOR UPDATE OF b), \
-             prior AS (SELECT body_sha256 FROM ingested_events WHERE event_id = $2), \
-             pay AS (INSERT INTO payments (payment_id, loan_id, received_at, amount_minor, kind, reverses) \
-                 SELECT $3, $1, {}, $5, 'payment', NULL \
-                 WHERE EXISTS (SELECT 1 FROM b) AND NOT EXISTS (SELECT 1 FROM prior) \
-                 ON CONFLICT (payment_id) DO NOTHING RETURNING 1), \
-             ev AS (INSERT INTO ingested_events (event_id, kind, body_sha256, body, received_at, actor) \
-                 SELECT $2, $6, $7, $8, {}, $10 WHERE EXISTS (SELECT 1 FROM pay) RETURNING 1) \
-             SELECT CAST((SELECT count(*) FROM b) AS BIGINT), (SELECT body_sha256 FROM prior), \
-                 CAST((SELECT count(*) FROM ev) AS BIGINT)",
-            d.param(4, Ty::Ts),
-            d.param(9, Ty::Ts),
-        );
-        let rows = self
-            .fetch_once(
-                "recording a payment event",
-                &sql,
-                &[
-                    text(loan_id.as_str()),
-                    text(meta.event_id),
-                    text(payment_id),
-                    ts(received_at),
-                    int(amount_minor),
-                    text(meta.kind),
-                    text(meta.body_sha256),
-                    text(meta.body),
-                    ts(meta.received_at),
-                    text(meta.actor),
-                ],
-                &[Ty::Int, Ty::Text, Ty::Int],
-            )
-            .await?;
-        let r = rows.first().ok_or_else(|| {
-            StoreError::Internal("a payment event statement returned no row".into())
-        })?;
-        if r[0].int() == Some(0) {
-            return Err(ServiceError::UnknownLoan(loan_id.as_str().to_owned()));
-        }
-        let replay = |h: Option<&str>| match h {
-            Some(h) if h == meta.body_sha256 => Some(Ingested::AlreadyRecorded),
-            Some(_) => Some(Ingested::Conflict),
-            None => None,
-        };
-        if let Some(done) = replay(r[1].text()) {
-            return Ok(done);
-        }
-        if r[2].int() == Some(1) {
-            return Ok(Ingested::Recorded);
-        }
-        // The payment id was known: the same event recorded a moment ago by another
-        // request (answered as a replay), or another event's payment.
-        match replay(self.event_hash(meta.event_id).await?.as_deref()) {
-            Some(done) => Ok(done),
-            None => Err(ServiceError::Duplicate {
-                what: "payment",
-                id: payment_id.to_owned(),
-            }),
-        }
-    }
-
-    async fn event_hash(&self, event_id: &str) -> Result<Option<String>, StoreError> {
+    pub(crate) async fn event_hash(&self, event_id: &str) -> Result<Option<String>, StoreError> {
         let mut tx = self.begin_read().await?;
         let h = stored_hash(&mut tx, event_id).await?;
         tx.commit().await?;

@@ -541,6 +541,37 @@ pub(crate) async fn fetch_all_pooled(
     Ok(out)
 }
 
+/// One PostgreSQL statement outside any explicit transaction whose parameters are text
+/// arrays, one element per row of a batch (`unnest` turns them into rows; the statement casts
+/// them to their types): one prepared statement whatever the batch size. All its rows as
+/// cells of the given types.
+pub(crate) async fn fetch_all_pg_arrays(
+    pool: &crate::Pool,
+    what: &str,
+    sql: &str,
+    columns: &[Vec<Option<String>>],
+    tys: &[Ty],
+) -> Result<Vec<Vec<Cell>>, StoreError> {
+    let crate::Pool::Postgres(p) = pool else {
+        return Err(StoreError::Internal(format!(
+            "{what}: a batch statement is for PostgreSQL only"
+        )));
+    };
+    let tys: Vec<Ty> = tys.iter().map(|t| Dialect::decoded(*t)).collect();
+    let mut q = sqlx::query(audited(sql));
+    for c in columns {
+        q = q.bind(c.as_slice());
+    }
+    let rows = q.fetch_all(p).await.map_err(db(what))?;
+    let mut cells = Vec::with_capacity(tys.len());
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        decode_row!(row, tys, cells).map_err(db(what))?;
+        out.push(std::mem::take(&mut cells));
+    }
+    Ok(out)
+}
+
 /// Rows per page of `Tx::fetch_table` on SQLite (about 1 MB of text for the widest table).
 const PAGE_ROWS: usize = 8192;
 

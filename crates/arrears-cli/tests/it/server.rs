@@ -656,6 +656,244 @@ fn concurrent_contacts_cannot_race_past_a_rule() {
     });
 }
 
+/// Inbound and outbound contacts take different paths on PostgreSQL (one statement, or a
+/// decision under the lock): each refuses the same bad input in the same way, and replays of
+/// one contact sent at once are recorded once.
+#[test]
+fn contacts_of_both_directions_refuse_bad_ids_and_replay_at_once() {
+    on_both(|s, _| {
+        for (n, direction) in ["inbound", "outbound"].into_iter().enumerate() {
+            let contact = |id: &str| {
+                json!({"contact_id": format!("{id}-{n}"), "borrower_id": "B1", "loan_id": "L1",
+                       "channel": "call", "direction": direction, "target": "+12125550100",
+                       "at": format!("2026-11-0{}T15:00:00Z", 2 + n), "outcome": "no_answer"})
+            };
+            let mut r = contact("C-unknown-borrower");
+            r["borrower_id"] = json!("B-nobody");
+            assert_error(&s.post("/v1/contacts", &r), 404, "unknown_borrower");
+            let mut r = contact("C-unknown-loan");
+            r["loan_id"] = json!("L-nothing");
+            assert_error(&s.post("/v1/contacts", &r), 404, "unknown_loan");
+            let mut r = contact("C-other-loan");
+            r["loan_id"] = json!("L2");
+            assert_error(&s.post("/v1/contacts", &r), 422, "loan_of_another_borrower");
+            // The contact recorded once; the same contact id under another event id is a
+            // duplicate, not a second contact.
+            let first = contact("C-first");
+            assert_eq!(s.post("/v1/contacts", &first).status, 201);
+            let mut ev = first.clone();
+            ev["event_id"] = json!(format!("EV-dup-{n}"));
+            ev["type"] = json!("contact");
+            assert_error(&s.post("/v1/events", &ev), 409, "duplicate_id");
+            // Eight requests at once: for four new inbound contacts (four recorded, four
+            // replays), or for one outbound call (further calls at the same moment would be
+            // decided by the rules: one recorded, seven replays).
+            let ids = if direction == "inbound" { 4 } else { 1 };
+            let statuses: Vec<u16> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..8)
+                    .map(|i| {
+                        let c = contact(&format!("C-burst-{}", i % ids));
+                        scope.spawn(move || s.post("/v1/contacts", &c).status)
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let count = |code: u16| statuses.iter().filter(|&&c| c == code).count();
+            assert_eq!(
+                (count(201), count(200)),
+                (ids, 8 - ids),
+                "{direction}: {statuses:?}"
+            );
+        }
+        // Nothing refused was stored: the first contact and the burst's, of both directions.
+        let (rt, store) = store_of(s);
+        let facts = rt.block_on(store.borrower_contacts("B1")).unwrap().unwrap();
+        let mine = facts
+            .contacts
+            .iter()
+            .filter(|c| c.row.id.starts_with("C-first") || c.row.id.starts_with("C-burst"))
+            .count();
+        assert_eq!(mine, 7);
+        assert!(
+            !facts
+                .contacts
+                .iter()
+                .any(|c| c.row.id.contains("unknown") || c.row.id.contains("other-loan"))
+        );
+    });
+}
+
+/// The event writer's shared statements (PostgreSQL) answer every event as recording it by
+/// itself would: one mixed batch (new, replayed and conflicting events, unknown ids, ids
+/// taken before and ids twice in the batch, and events of kinds that are never shared)
+/// against one store, the same events one at a time against another: the same outcomes and
+/// the same rows, and the shared ones written by one transaction.
+#[test]
+fn a_batch_of_events_is_recorded_as_one_at_a_time_would_be() {
+    use arrears_domain::types::{BorrowerId, LoanId};
+    use arrears_store::{BorrowerFlag, NewContact, QueuedEvent, ServiceEvent};
+    let (Some(one), Some(other)) = (fresh(Backend::Postgres), fresh(Backend::Postgres)) else {
+        return;
+    };
+    let at: jiff::Timestamp = "2026-11-30T10:00:00Z".parse().unwrap();
+    let ev = |id: &str, tag: &str, event: ServiceEvent| QueuedEvent {
+        event_id: id.to_owned(),
+        kind: match &event {
+            ServiceEvent::Payment { .. } => "payment",
+            ServiceEvent::Contact(_) => "contact",
+            _ => "hardship_started",
+        }
+        .to_owned(),
+        body: format!("{{\"tag\":\"{tag}\"}}"),
+        // Any 64 hex digits; the same tag is the same body.
+        body_sha256: format!(
+            "{:0>64}",
+            tag.bytes().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
+        received_at: at,
+        actor: "test".to_owned(),
+        event,
+    };
+    let pay = |id: &str, tag: &str, payment: &str, loan: &str| {
+        ev(
+            id,
+            tag,
+            ServiceEvent::Payment {
+                payment_id: payment.to_owned(),
+                loan_id: LoanId::parse("loan_id", loan).unwrap(),
+                received_at: at,
+                amount_minor: 100,
+            },
+        )
+    };
+    let contact = |id: &str, tag: &str, cid: &str, b: &str, loan: Option<&str>, dir: &str| {
+        ev(
+            id,
+            tag,
+            ServiceEvent::Contact(NewContact {
+                contact_id: cid.to_owned(),
+                borrower_id: BorrowerId::parse("borrower_id", b).unwrap(),
+                loan_id: loan.map(|l| LoanId::parse("loan_id", l).unwrap()),
+                channel: "call".to_owned(),
+                direction: dir.to_owned(),
+                at,
+                outcome: "right_party".to_owned(),
+                target: None,
+                party: Some("borrower".to_owned()),
+                agency_id: None,
+            }),
+        )
+    };
+    let earlier = vec![
+        pay("EV-old", "a", "P-old", "L1"),
+        contact("EVC-old", "b", "C-old", "B1", None, "inbound"),
+    ];
+    let batch = vec![
+        pay("EV-1", "c", "P-1", "L1"),
+        pay("EV-2", "d", "P-2", "L2"),
+        pay("EV-old", "a", "P-old", "L1"),
+        pay("EV-old", "changed", "P-old", "L1"),
+        pay("EV-3", "e", "P-3", "L-none"),
+        pay("EV-4", "f", "P-old", "L1"),
+        pay("EV-5", "g", "P-1", "L1"),
+        contact("EVC-1", "h", "C-1", "B1", Some("L1"), "inbound"),
+        contact("EVC-2", "i", "C-2", "B1", Some("L2"), "inbound"),
+        contact("EVC-3", "j", "C-3", "B-none", None, "inbound"),
+        contact("EVC-4", "k", "C-old", "B2", None, "inbound"),
+        contact("EVC-old", "b", "C-old", "B1", None, "inbound"),
+        contact("EVC-5", "l", "C-5", "B2", None, "outbound"),
+        contact("EVC-6", "m", "C-6", "B2", None, "inbound"),
+        ev(
+            "EVF-1",
+            "n",
+            ServiceEvent::Flag {
+                borrower_id: BorrowerId::parse("borrower_id", "B2").unwrap(),
+                flag: BorrowerFlag::Hardship,
+                value: true,
+                at,
+            },
+        ),
+    ];
+    let shared = spawn_app(one, &[]);
+    let alone = spawn_app(other, &[]);
+    let (rt, store) = store_of(&shared);
+    let (rt2, store2) = store_of(&alone);
+    for (rt, s) in [(&rt, &store), (&rt2, &store2)] {
+        for e in &earlier {
+            let o = rt.block_on(s.ingest_batch(std::slice::from_ref(e)));
+            assert!(
+                matches!(o[..], [Ok(arrears_store::Ingested::Recorded)]),
+                "{o:?}"
+            );
+        }
+    }
+    let together: Vec<String> = rt
+        .block_on(store.ingest_batch(&batch))
+        .iter()
+        .map(|o| format!("{o:?}"))
+        .collect();
+    let one_by_one: Vec<String> = batch
+        .iter()
+        .map(|e| {
+            format!(
+                "{:?}",
+                rt2.block_on(store2.ingest_batch(std::slice::from_ref(e)))[0]
+            )
+        })
+        .collect();
+    assert_eq!(together, one_by_one);
+    // What each came to, spelled out (so that both paths being wrong the same way fails).
+    let recorded = together
+        .iter()
+        .filter(|o| o.as_str() == "Ok(Recorded)")
+        .count();
+    assert_eq!(recorded, 6, "{together:#?}");
+    assert_eq!(together[2], "Ok(AlreadyRecorded)");
+    assert_eq!(together[3], "Ok(Conflict)");
+    assert!(together[4].contains("UnknownLoan"), "{}", together[4]);
+    assert!(together[5].contains("Duplicate") && together[5].contains("P-old"));
+    assert!(together[6].contains("Duplicate") && together[6].contains("P-1"));
+    assert!(
+        together[8].contains("LoanOfAnotherBorrower"),
+        "{}",
+        together[8]
+    );
+    assert!(together[9].contains("UnknownBorrower"), "{}", together[9]);
+    assert!(together[10].contains("Duplicate") && together[10].contains("C-old"));
+    assert_eq!(together[11], "Ok(AlreadyRecorded)");
+    let psql = |target: &str, sql: &str| {
+        let o = Command::new("psql")
+            .args([target, "-qAtc", sql])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    for sql in [
+        "SELECT payment_id, loan_id, received_at, amount_minor, kind FROM payments ORDER BY 1",
+        "SELECT contact_id, borrower_id, loan_id, channel, direction, at, outcome, party FROM contacts ORDER BY 1",
+        "SELECT event_id, kind, body_sha256, body, actor FROM ingested_events ORDER BY 1",
+        "SELECT borrower_id, hardship FROM borrowers ORDER BY 1",
+    ] {
+        assert_eq!(
+            psql(&shared.db.target, sql),
+            psql(&alone.db.target, sql),
+            "{sql}"
+        );
+    }
+    // The shared statements really were shared: one transaction wrote P-1 and P-2, one C-1
+    // and C-6 (each written by itself, by one transaction each).
+    let writers = |target: &str, sql: &str| psql(target, sql).trim().to_owned();
+    let payments =
+        "SELECT count(DISTINCT xmin::text) FROM payments WHERE payment_id IN ('P-1', 'P-2')";
+    let contacts =
+        "SELECT count(DISTINCT xmin::text) FROM contacts WHERE contact_id IN ('C-1', 'C-6')";
+    assert_eq!(writers(&shared.db.target, payments), "1");
+    assert_eq!(writers(&shared.db.target, contacts), "1");
+    assert_eq!(writers(&alone.db.target, payments), "2");
+    assert_eq!(writers(&alone.db.target, contacts), "2");
+}
+
 #[test]
 fn payments_and_promises_reach_the_store_and_the_next_daily_run() {
     on_both(|s, _| {

@@ -531,7 +531,7 @@ fn an_import_killed_midway_leaves_the_store_unchanged() {
                 ])
                 .output()
                 .unwrap();
-            assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "11|11");
+            assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "14|14");
         }
     });
 }

@@ -781,6 +781,45 @@ fn the_audit_export_is_what_arrears_audit_export_writes() {
             assert_eq!(r.body, want);
             assert_eq!(r.body["chain"], "intact");
             assert!(access_actions(&s, "B1").contains(&"audit.export".to_owned()));
+            assert!(r.body.get("redacted").is_none(), "{}", r.raw);
+            // Once B1's records are deleted after their retention, both exports say so, in
+            // the same words.
+            ok(&[
+                "audit",
+                "delete",
+                "--log",
+                log.to_str().unwrap(),
+                "--borrower",
+                "B1",
+                "--at",
+                "2040-01-01T00:00:00Z",
+            ]);
+            let again = dir.path().join("export-after");
+            let cli = arrears(&[
+                "audit",
+                "export",
+                "--borrower",
+                "B1",
+                "--log",
+                log.to_str().unwrap(),
+                "--out",
+                again.to_str().unwrap(),
+            ]);
+            let r = s.get("/v1/borrowers/B1/audit-export");
+            if cli.status.success() {
+                assert_eq!(r.status, 200, "{}", r.raw);
+                let want: Value =
+                    serde_json::from_str(&std::fs::read_to_string(again.join("B1.json")).unwrap())
+                        .unwrap();
+                assert_eq!(r.body, want);
+                let note = r.body["redacted"]["note"].as_str().unwrap_or_default();
+                assert!(note.contains("were deleted on"), "{}", r.raw);
+            } else {
+                assert_error(&r, 404, "no_record");
+                let msg = r.body["error"]["message"].as_str().unwrap_or_default();
+                assert!(msg.contains("were deleted on"), "{}", r.raw);
+                assert!(text(&cli.stderr).contains("were deleted on"));
+            }
         } else {
             assert_error(&r, 404, "no_record");
             eprintln!("no record of B1: {}", text(&cli.stderr));

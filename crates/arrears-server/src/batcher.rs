@@ -1,0 +1,89 @@
+//! The event writer: events that need no decision (payments, inbound contacts) that arrive
+//! together are recorded together, one statement per kind and one commit for the lot
+//! (`Store::ingest_batch`), instead of one commit each.
+//!
+//! A handler hands its event to [`EventBatcher::record`] and waits for that event's own
+//! outcome, which is given only after the statement holding it has committed: an answer
+//! never says "recorded" for an event a crash could lose. Writers (a few tasks, started on
+//! first use) each take every event waiting in the queue, up to [`BATCH_MAX`]: while one
+//! commits, the next gathers. With no concurrency a batch is one event, recorded by the
+//! single-event path; the batching only shows under load.
+
+use arrears_store::{BatchOutcome, QueuedEvent, Store, StoreError};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// The most events one statement takes.
+pub const BATCH_MAX: usize = 256;
+/// Events that may wait for a writer before `record` itself waits (backpressure).
+const QUEUE: usize = 8 * 1024;
+/// Writer tasks by default: enough that while some wait for their commit's WAL flush,
+/// others gather and execute (docs/performance.md has the measurements behind it).
+pub const DEFAULT_WRITERS: usize = 3;
+
+type Done = oneshot::Sender<BatchOutcome>;
+
+/// The queue in front of the event writers.
+#[derive(Debug)]
+pub struct EventBatcher {
+    store: Store,
+    writers: usize,
+    queue: OnceLock<mpsc::Sender<(QueuedEvent, Done)>>,
+}
+
+fn stopped() -> BatchOutcome {
+    Err(StoreError::Internal("the event writer has stopped".into()).into())
+}
+
+impl EventBatcher {
+    pub fn new(store: Store) -> EventBatcher {
+        EventBatcher::with_writers(store, DEFAULT_WRITERS)
+    }
+
+    /// With `writers` writer tasks (at least 1).
+    pub fn with_writers(store: Store, writers: usize) -> EventBatcher {
+        EventBatcher {
+            store,
+            writers: writers.max(1),
+            queue: OnceLock::new(),
+        }
+    }
+
+    /// Records `event` (with whatever else is waiting); returns its outcome once committed.
+    pub async fn record(&self, event: QueuedEvent) -> BatchOutcome {
+        let queue = self.queue.get_or_init(|| self.start());
+        let (done, outcome) = oneshot::channel();
+        if queue.send((event, done)).await.is_err() {
+            return stopped();
+        }
+        outcome.await.unwrap_or_else(|_| stopped())
+    }
+
+    /// Starts the writers (called once, from inside the server's runtime).
+    fn start(&self) -> mpsc::Sender<(QueuedEvent, Done)> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..self.writers {
+            tokio::spawn(write_batches(self.store.clone(), Arc::clone(&rx)));
+        }
+        tx
+    }
+}
+
+async fn write_batches(store: Store, rx: Arc<Mutex<mpsc::Receiver<(QueuedEvent, Done)>>>) {
+    let mut batch = Vec::with_capacity(BATCH_MAX);
+    loop {
+        // Only the gathering is under the lock; the statement runs while another writer
+        // gathers the next events.
+        let n = rx.lock().await.recv_many(&mut batch, BATCH_MAX).await;
+        if n == 0 {
+            return;
+        }
+        let (events, waiters): (Vec<QueuedEvent>, Vec<Done>) = batch.drain(..).unzip();
+        let outcomes = store.ingest_batch(&events).await;
+        for (w, o) in waiters.into_iter().zip(outcomes) {
+            // A waiter that has gone (its client hung up) needs no answer.
+            let _ = w.send(o);
+        }
+    }
+}
