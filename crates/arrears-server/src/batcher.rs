@@ -17,9 +17,10 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 pub const BATCH_MAX: usize = 256;
 /// Events that may wait for a writer before `record` itself waits (backpressure).
 const QUEUE: usize = 8 * 1024;
-/// Writer tasks by default: enough that while some wait for their commit's WAL flush,
-/// others gather and execute (docs/performance.md has the measurements behind it).
-pub const DEFAULT_WRITERS: usize = 3;
+/// Writer tasks by default: two, so that one batch is gathered and sent while the other
+/// executes and commits. More writers make smaller batches, and on two cores each statement's
+/// fixed cost then outweighs the overlap (docs/performance.md, "Fifth run").
+pub const DEFAULT_WRITERS: usize = 2;
 
 type Done = oneshot::Sender<BatchOutcome>;
 

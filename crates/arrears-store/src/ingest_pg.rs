@@ -51,7 +51,7 @@ fn contact_args(meta: &EventMeta<'_>, c: &NewContact) -> Vec<Cell> {
 }
 
 /// The lock and the lookups of a contact event (CTEs `b`, `prior`, `taken`, `owner`, `ok`).
-const CONTACT_PROBE: &str = "b AS (SELECT borrower_id FROM borrowers WHERE borrower_id = $1 FOR UPDATE), \
+const CONTACT_PROBE: &str = "b AS (SELECT borrower_id FROM borrowers WHERE borrower_id = $1 FOR NO KEY UPDATE), \
      prior AS (SELECT body_sha256 FROM ingested_events WHERE event_id = $2), \
      taken AS (SELECT 1 AS x FROM contacts WHERE contact_id = $3), \
      owner AS (SELECT borrower_id FROM loans WHERE loan_id = CAST($4 AS TEXT)), \
@@ -144,7 +144,7 @@ impl Store {
         let d = Dialect::Postgres;
         let sql = format!(
             "WITH b AS (SELECT b.borrower_id FROM borrowers b \
-                 JOIN loans l ON l.borrower_id = b.borrower_id WHERE l.loan_id = $1 FOR UPDATE OF b), \
+                 JOIN loans l ON l.borrower_id = b.borrower_id WHERE l.loan_id = $1 FOR NO KEY UPDATE OF b), \
              prior AS (SELECT body_sha256 FROM ingested_events WHERE event_id = $2), \
              pay AS (INSERT INTO payments (payment_id, loan_id, received_at, amount_minor, kind, reverses) \
                  SELECT $3, $1, {}, $5, 'payment', NULL \

@@ -462,8 +462,9 @@ async fn exists(tx: &mut Tx, table: &str, col: &str, value: &str) -> Result<bool
     Ok(!rows.is_empty())
 }
 
-/// Takes the borrower's row lock (PostgreSQL: `SELECT … FOR UPDATE`, which writes no new
-/// row version) or the write lock (SQLite: a no-op `UPDATE`, so that the transaction writes
+/// Takes the borrower's row lock (PostgreSQL: `SELECT … FOR NO KEY UPDATE`, which writes
+/// no new row version and, unlike `FOR UPDATE`, does not hold up the key-share locks that
+/// foreign-key checks of concurrent inserts of the borrower's rows take) or the write lock (SQLite: a no-op `UPDATE`, so that the transaction writes
 /// first) so that decisions about one borrower are taken one after the other; false when
 /// there is no such borrower.
 async fn lock_borrower(tx: &mut Tx, borrower_id: &str) -> Result<bool, StoreError> {
@@ -485,7 +486,7 @@ async fn lock_where(tx: &mut Tx, filter: &str, key: &str) -> Result<bool, StoreE
         Dialect::Postgres => Ok(!tx
             .fetch_all(
                 "locking a borrower",
-                &format!("SELECT borrower_id FROM borrowers WHERE {filter} FOR UPDATE"),
+                &format!("SELECT borrower_id FROM borrowers WHERE {filter} FOR NO KEY UPDATE"),
                 &[text(key)],
                 &[Ty::Text],
             )
@@ -614,7 +615,7 @@ impl Store {
                     | ServiceEvent::Flag { borrower_id, .. } => (
                         "SELECT b.borrower_id, \
                          (SELECT body_sha256 FROM ingested_events WHERE event_id = $2) \
-                         FROM borrowers b WHERE b.borrower_id = $1 FOR UPDATE",
+                         FROM borrowers b WHERE b.borrower_id = $1 FOR NO KEY UPDATE",
                         borrower_id.as_str(),
                     ),
                     ServiceEvent::Payment { loan_id, .. }
@@ -623,7 +624,7 @@ impl Store {
                         "SELECT b.borrower_id, \
                          (SELECT body_sha256 FROM ingested_events WHERE event_id = $2) \
                          FROM borrowers b JOIN loans l ON l.borrower_id = b.borrower_id \
-                         WHERE l.loan_id = $1 FOR UPDATE OF b",
+                         WHERE l.loan_id = $1 FOR NO KEY UPDATE OF b",
                         loan_id.as_str(),
                     ),
                 };
