@@ -269,7 +269,7 @@ impl Store {
             )
             .await?;
         if rows.first().and_then(|r| r[0].int()) != Some(1) {
-            // Dropping the transaction rolls it back.
+            drop(tx); // rolled back
             return self.lost_race(meta, c).await;
         }
         tx.commit().await?;
@@ -418,8 +418,8 @@ impl Store {
     /// (a row taken by another writer at that moment, say), its events are recorded one by
     /// one, so each still gets its own answer. Elsewhere every event is recorded by itself.
     pub async fn ingest_batch(&self, events: &[QueuedEvent]) -> Vec<BatchOutcome> {
+        // `None`: not answered by a shared statement, so recorded by itself below.
         let mut out: Vec<Option<BatchOutcome>> = events.iter().map(|_| None).collect();
-        let mut alone = Vec::new();
         if self.dialect() == Dialect::Postgres {
             for group in [Group::Payments, Group::Contacts] {
                 let mut seen_events = std::collections::HashSet::new();
@@ -441,46 +441,34 @@ impl Store {
                     }
                     if seen_events.insert(e.event_id.as_str()) && seen_rows.insert(row_id) {
                         members.push(i);
-                    } else {
-                        alone.push(i);
                     }
                 }
                 if members.len() < 2 {
-                    alone.extend(members);
                     continue;
                 }
                 let batch: Vec<&QueuedEvent> = members.iter().map(|&i| &events[i]).collect();
-                match self.run_batch(group, &batch).await {
-                    Ok(done) => {
-                        for (&i, o) in members.iter().zip(done) {
-                            out[i] = Some(o);
-                        }
+                // A failed shared statement leaves its events unanswered: what failed is
+                // found again, event by event, below.
+                if let Ok(done) = self.run_batch(group, &batch).await {
+                    for (&i, o) in members.iter().zip(done) {
+                        out[i] = Some(o);
                     }
-                    // What failed is found again, event by event, below.
-                    Err(_) => alone.extend(members),
                 }
             }
         }
-        for (i, o) in out.iter().enumerate() {
-            if o.is_none() && !alone.contains(&i) {
-                alone.push(i);
-            }
+        let mut answers = Vec::with_capacity(events.len());
+        for (e, o) in events.iter().zip(out) {
+            answers.push(match o {
+                Some(o) => o,
+                None => {
+                    self.ingest(&e.meta(), &e.event, |_| {
+                        Ok::<(), std::convert::Infallible>(())
+                    })
+                    .await
+                }
+            });
         }
-        alone.sort_unstable();
-        for i in alone {
-            let e = &events[i];
-            let o = self
-                .ingest(&e.meta(), &e.event, |_| {
-                    Ok::<(), std::convert::Infallible>(())
-                })
-                .await;
-            out[i] = Some(o);
-        }
-        out.into_iter()
-            .map(|o| {
-                o.unwrap_or_else(|| Err(StoreError::Internal("an event was skipped".into()).into()))
-            })
-            .collect()
+        answers
     }
 
     /// One shared statement for `batch` (all of `group`, ids unique), and what each event
@@ -575,16 +563,8 @@ impl Store {
                         replay(r.get(2).and_then(Cell::text), &meta).map(Ok)
                     }
                 }
-                ServiceEvent::Contact(c) => {
-                    // The single statement's row layout: [known, prior, taken, owner].
-                    let probe = [
-                        r.get(1).cloned().unwrap_or(Cell::Int(None)),
-                        r.get(2).cloned().unwrap_or(Cell::Text(None)),
-                        r.get(3).cloned().unwrap_or(Cell::Int(None)),
-                        r.get(4).cloned().unwrap_or(Cell::Text(None)),
-                    ];
-                    probe_verdict(&probe, &meta, c)
-                }
+                // After `n`, the single statement's layout: [known, prior, taken, owner, …].
+                ServiceEvent::Contact(c) => probe_verdict(r.get(1..).unwrap_or_default(), &meta, c),
                 _ => None,
             };
             let recorded = match &e.event {
@@ -597,16 +577,14 @@ impl Store {
                 // The row id was taken after the statement's snapshot.
                 None => match replay(self.event_hash(meta.event_id).await?.as_deref(), &meta) {
                     Some(done) => Ok(done),
-                    None => Err(ServiceError::Duplicate {
-                        what: match &e.event {
-                            ServiceEvent::Payment { .. } => "payment",
-                            _ => "contact",
+                    None => Err(match &e.event {
+                        ServiceEvent::Contact(c) => duplicate_contact(c),
+                        ServiceEvent::Payment { payment_id, .. } => ServiceError::Duplicate {
+                            what: "payment",
+                            id: payment_id.clone(),
                         },
-                        id: match &e.event {
-                            ServiceEvent::Payment { payment_id, .. } => payment_id.clone(),
-                            ServiceEvent::Contact(c) => c.contact_id.clone(),
-                            _ => String::new(),
-                        },
+                        _ => StoreError::Internal("an event of another kind in a batch".into())
+                            .into(),
                     }),
                 },
             });
