@@ -12,8 +12,7 @@ use arrears_policy::{
     ProposedContact, Target,
 };
 use arrears_store::{
-    Access, BorrowerContacts, BorrowerFlag, EventMeta, Ingested, NewContact, ServiceError,
-    ServiceEvent,
+    Access, BorrowerContacts, BorrowerFlag, Ingested, NewContact, ServiceError, ServiceEvent,
 };
 use axum::Extension;
 use axum::extract::{Path, State};
@@ -710,8 +709,25 @@ pub fn canonical_json(v: &serde_json::Value) -> String {
     s
 }
 
-/// Refused with the rule ids: the contact breaks the rules and is not recorded.
-struct Denied(Vec<String>, Option<String>);
+/// Refused with the rule ids (and when the contact would pass, if ever): it breaks the rules
+/// and is not recorded.
+pub(crate) struct Denied(pub(crate) Vec<String>, pub(crate) Option<String>);
+
+impl Denied {
+    /// A decision as the store's `decide` wants it: allowed, or refused with the rule ids.
+    pub(crate) fn unless_allowed(d: Decision) -> Result<(), Denied> {
+        match d {
+            Decision::Allow(_) => Ok(()),
+            Decision::Deny {
+                rule_ids,
+                earliest_allowed,
+            } => Err(Denied(
+                rule_ids.iter().map(|r| r.as_str().to_owned()).collect(),
+                earliest_allowed.map(|t| t.to_string()),
+            )),
+        }
+    }
+}
 
 /// Ingests one event (a contact or any other), answering 201, 200 (replay), 409 or 422.
 pub(crate) async fn ingest(
@@ -724,15 +740,6 @@ pub(crate) async fn ingest(
     proposed: Option<ProposedContact>,
 ) -> Result<Response, ApiError> {
     let body = canonical_json(raw);
-    let hash = sha256_hex(body.as_bytes());
-    let meta = EventMeta {
-        event_id,
-        kind,
-        body: &body,
-        body_sha256: &hash,
-        received_at: now(),
-        actor: &actor.0,
-    };
     let at = match &event {
         ServiceEvent::Contact(c) => Some(c.at),
         _ => None,
@@ -740,67 +747,69 @@ pub(crate) async fn ingest(
     let queued = arrears_store::QueuedEvent {
         event_id: event_id.to_owned(),
         kind: kind.to_owned(),
-        body: body.clone(),
-        body_sha256: hash.clone(),
-        received_at: meta.received_at,
+        body_sha256: sha256_hex(body.as_bytes()),
+        body,
+        received_at: now(),
         actor: actor.0.clone(),
         event,
     };
-    if state.store().batches_events() && queued.batchable() {
-        // No decision to take: recorded together with whatever else arrives now.
-        let borrower = match &queued.event {
-            ServiceEvent::Contact(c) => Some(c.borrower_id.clone()),
-            _ => None,
-        };
-        let outcome = state.events().record(queued).await;
-        if let Some(b) = borrower {
-            state.facts().invalidate(b.as_str());
+    // The decision over an outbound contact, as `arrears check` would take it.
+    let decider = match (proposed, at) {
+        (Some(p), Some(at)) => {
+            let state = state.clone();
+            Some(
+                Box::new(move |bc: &BorrowerContacts| contact_allowed(&state, &p, bc, at))
+                    as crate::batcher::Decider,
+            )
         }
-        let outcome = outcome
-            .map_err(service_error)?
-            .map_refused(|never| match never {});
-        return answer_ingested(state, event_id, outcome);
+        _ => None,
+    };
+    let touched = touched_borrower(&queued.event);
+    let outcome = if state.store().batches_events() && queued.batchable() {
+        // Recorded together with whatever else arrives now.
+        state.events().record(queued, decider).await
+    } else {
+        state
+            .store()
+            .ingest(&queued.meta(), &queued.event, |bc| match &decider {
+                Some(d) => d(bc),
+                None => Ok(()),
+            })
+            .await
+    };
+    // What the check reads of this borrower may have changed: drop the cached facts now
+    // (the store's notification would also do it, a moment later).
+    if let Some(b) = touched {
+        state.facts().invalidate(b.as_str());
     }
-    let event = queued.event;
-    let outcome = state
-        .store()
-        .ingest(&meta, &event, |bc| {
-            let (Some(p), Some(at)) = (&proposed, at) else {
-                return Ok(());
-            };
-            // A message is vetted in the borrower's language, as a check of it would be.
-            let mut p = p.clone();
-            if let Some(m) = p.message.as_mut()
-                && let Some(l) = bc.borrower.language.as_deref()
-                && let Ok(l) = Language::parse(l)
-            {
-                m.language = l;
-            }
-            match decide(state, &p, bc, at) {
-                Decision::Allow(_) => Ok(()),
-                Decision::Deny {
-                    rule_ids,
-                    earliest_allowed,
-                } => Err(Denied(
-                    rule_ids.iter().map(|r| r.as_str().to_owned()).collect(),
-                    earliest_allowed.map(|t| t.to_string()),
-                )),
-            }
-        })
-        .await;
-    invalidate_facts(state, &event);
-    let outcome = outcome.map_err(service_error)?;
-    answer_ingested(state, event_id, outcome)
+    answer_ingested(state, event_id, outcome.map_err(service_error)?)
 }
 
-/// What the check reads of this borrower may have changed: drop the cached facts now (the
-/// store's notification would also do it, a moment later).
-fn invalidate_facts(state: &AppState, event: &ServiceEvent) {
-    if let ServiceEvent::Contact(arrears_store::NewContact { borrower_id, .. })
-    | ServiceEvent::Flag { borrower_id, .. } = event
-    {
-        state.facts().invalidate(borrower_id.as_str());
+/// The borrower whose facts (what the check reads) an event may change.
+fn touched_borrower(event: &ServiceEvent) -> Option<BorrowerId> {
+    match event {
+        ServiceEvent::Contact(arrears_store::NewContact { borrower_id, .. })
+        | ServiceEvent::Flag { borrower_id, .. } => Some(borrower_id.clone()),
+        _ => None,
     }
+}
+
+/// Whether the rules allow the proposed contact over the borrower's facts and history. A
+/// message is vetted in the borrower's language, as a check of it would be.
+fn contact_allowed(
+    state: &AppState,
+    proposed: &ProposedContact,
+    bc: &BorrowerContacts,
+    at: Timestamp,
+) -> Result<(), Denied> {
+    let mut p = proposed.clone();
+    if let Some(m) = p.message.as_mut()
+        && let Some(l) = bc.borrower.language.as_deref()
+        && let Ok(l) = Language::parse(l)
+    {
+        m.language = l;
+    }
+    Denied::unless_allowed(decide(state, &p, bc, at))
 }
 
 /// The answer to an ingested event: 201, 200 (replay), 409 or 422 (refused).

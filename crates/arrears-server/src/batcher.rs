@@ -1,6 +1,8 @@
-//! The event writer: events that need no decision (payments, inbound contacts) that arrive
-//! together are recorded together, one statement per kind and one commit for the lot
-//! (`Store::ingest_batch`), instead of one commit each.
+//! The event writer: payments and contacts that arrive together are recorded together, a
+//! few statements and commits for the lot (`Store::ingest_batch_deciding`) instead of one
+//! transaction each. Payments and inbound contacts need no decision; the outbound contacts
+//! of different borrowers are decided together, each over its own borrower's facts read
+//! under that borrower's lock, by the same decision a single contact gets.
 //!
 //! A handler hands its event to [`EventBatcher::record`] and waits for that event's own
 //! outcome, which is given only after the statement holding it has committed: an answer
@@ -9,7 +11,8 @@
 //! commits, the next gathers. With no concurrency a batch is one event, recorded by the
 //! single-event path; the batching only shows under load.
 
-use arrears_store::{BatchOutcome, QueuedEvent, Store, StoreError};
+use crate::api::Denied;
+use arrears_store::{BorrowerContacts, Ingested, QueuedEvent, ServiceError, Store, StoreError};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -22,17 +25,22 @@ const QUEUE: usize = 8 * 1024;
 /// fixed cost then outweighs the overlap (docs/performance.md, "Fifth run").
 pub const DEFAULT_WRITERS: usize = 2;
 
-type Done = oneshot::Sender<BatchOutcome>;
+/// What one event came to.
+pub(crate) type Outcome = Result<Ingested<Denied>, ServiceError>;
+/// The decision over an outbound contact, given its borrower's facts and history.
+pub(crate) type Decider = Box<dyn Fn(&BorrowerContacts) -> Result<(), Denied> + Send + Sync>;
+type Done = oneshot::Sender<Outcome>;
+type Item = (QueuedEvent, Option<Decider>, Done);
 
 /// The queue in front of the event writers.
 #[derive(Debug)]
 pub struct EventBatcher {
     store: Store,
     writers: usize,
-    queue: OnceLock<mpsc::Sender<(QueuedEvent, Done)>>,
+    queue: OnceLock<mpsc::Sender<Item>>,
 }
 
-fn stopped() -> BatchOutcome {
+fn stopped() -> Outcome {
     Err(StoreError::Internal("the event writer has stopped".into()).into())
 }
 
@@ -50,18 +58,19 @@ impl EventBatcher {
         }
     }
 
-    /// Records `event` (with whatever else is waiting); returns its outcome once committed.
-    pub async fn record(&self, event: QueuedEvent) -> BatchOutcome {
+    /// Records `event` (with whatever else is waiting), an outbound contact only if
+    /// `decide` allows it (no decider: allowed); returns its outcome once committed.
+    pub(crate) async fn record(&self, event: QueuedEvent, decide: Option<Decider>) -> Outcome {
         let queue = self.queue.get_or_init(|| self.start());
         let (done, outcome) = oneshot::channel();
-        if queue.send((event, done)).await.is_err() {
+        if queue.send((event, decide, done)).await.is_err() {
             return stopped();
         }
         outcome.await.unwrap_or_else(|_| stopped())
     }
 
     /// Starts the writers (called once, from inside the server's runtime).
-    fn start(&self) -> mpsc::Sender<(QueuedEvent, Done)> {
+    fn start(&self) -> mpsc::Sender<Item> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..self.writers {
@@ -71,7 +80,7 @@ impl EventBatcher {
     }
 }
 
-async fn write_batches(store: Store, rx: Arc<Mutex<mpsc::Receiver<(QueuedEvent, Done)>>>) {
+async fn write_batches(store: Store, rx: Arc<Mutex<mpsc::Receiver<Item>>>) {
     let mut batch = Vec::with_capacity(BATCH_MAX);
     loop {
         // Only the gathering is under the lock; the statement runs while another writer
@@ -80,8 +89,19 @@ async fn write_batches(store: Store, rx: Arc<Mutex<mpsc::Receiver<(QueuedEvent, 
         if n == 0 {
             return;
         }
-        let (events, waiters): (Vec<QueuedEvent>, Vec<Done>) = batch.drain(..).unzip();
-        let outcomes = store.ingest_batch(&events).await;
+        let mut events = Vec::with_capacity(n);
+        let mut deciders = Vec::with_capacity(n);
+        let mut waiters = Vec::with_capacity(n);
+        for (e, d, w) in batch.drain(..) {
+            events.push(e);
+            deciders.push(d);
+            waiters.push(w);
+        }
+        let decide = |i: usize, bc: &BorrowerContacts| match deciders.get(i) {
+            Some(Some(d)) => d(bc),
+            _ => Ok(()),
+        };
+        let outcomes = store.ingest_batch_deciding(&events, &decide).await;
         for (w, o) in waiters.into_iter().zip(outcomes) {
             // A waiter that has gone (its client hung up) needs no answer.
             let _ = w.send(o);

@@ -15,13 +15,13 @@
 //! without `--config`, `--strategy`, `--policy` or `--keys` (messages are then blocked
 //! under ALL-IDENTITY, as there).
 
-use crate::api::{Recorded, canonical_json, date, field, instant, log_access, plain_id};
+use crate::api::{Denied, Recorded, canonical_json, date, field, instant, log_access, plain_id};
 use crate::auth::{Actor, sha256_hex};
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::{AppState, now};
 use arrears_domain::types::{BorrowerId, LoanId};
 use arrears_domain::{Config, Minor};
-use arrears_policy::{Channel, Decision, Party, ProposedContact};
+use arrears_policy::{Channel, Party, ProposedContact};
 use arrears_store::{
     Access, BorrowerContacts, CaseUpdate, Ingested, NewCase, NewPlacement, NewPlan, NewWriteOff,
     Recall, StatusChange, WorkError, WorkMeta,
@@ -448,9 +448,6 @@ fn work_error(e: WorkError) -> ApiError {
     }
 }
 
-/// Refused by the compliance engine: the rule ids and when it would pass.
-struct Denied(Vec<String>, Option<String>);
-
 fn decide_escalation(
     state: &AppState,
     channel: Channel,
@@ -464,16 +461,7 @@ fn decide_escalation(
     p.agency_id = agency_id.map(str::to_owned);
     let d = crate::api::decide(state, &p, bc, at);
     let allowed = d.is_allowed();
-    let out = match d {
-        Decision::Allow(_) => Ok(()),
-        Decision::Deny {
-            rule_ids,
-            earliest_allowed,
-        } => Err(Denied(
-            rule_ids.iter().map(|r| r.as_str().to_owned()).collect(),
-            earliest_allowed.map(|t| t.to_string()),
-        )),
-    };
+    let out = Denied::unless_allowed(d);
     let rules: Vec<String> = match &out {
         Ok(()) => Vec::new(),
         Err(Denied(r, _)) => r.clone(),

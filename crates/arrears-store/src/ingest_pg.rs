@@ -9,6 +9,10 @@
 //!   two contacts for one borrower are decided one after the other (a cap cannot be passed
 //!   by racing): BEGIN, the lock with every lookup, the facts, both inserts in one
 //!   statement, COMMIT.
+//! - Events that arrive together (`Store::ingest_batch_deciding`, fed by the server's event
+//!   writer) share those statements: payments in one, inbound contacts in another, and the
+//!   outbound contacts of different borrowers in one transaction that locks all their
+//!   borrowers in id order, reads all their facts at once and decides each over its own.
 //!
 //! The lookups of a locking statement use the snapshot the statement started with: an event
 //! with the same id, or a row with the same id, committed while the statement waited for the
@@ -190,13 +194,11 @@ impl Store {
         }
         // The payment id was known: the same event recorded a moment ago by another
         // request (answered as a replay), or another event's payment.
-        match replay(self.event_hash(meta.event_id).await?.as_deref(), meta) {
-            Some(done) => Ok(done),
-            None => Err(ServiceError::Duplicate {
-                what: "payment",
-                id: payment_id.to_owned(),
-            }),
-        }
+        self.replay_or(meta, || ServiceError::Duplicate {
+            what: "payment",
+            id: payment_id.to_owned(),
+        })
+        .await
     }
 
     /// A contact event (see the module docs): inbound in one statement, outbound decided by
@@ -283,9 +285,19 @@ impl Store {
         meta: &EventMeta<'_>,
         c: &NewContact,
     ) -> Result<Ingested<E>, ServiceError> {
+        self.replay_or(meta, || duplicate_contact(c)).await
+    }
+
+    /// The stored event's answer for `meta` (a replay or a conflict), or `otherwise` when
+    /// there is no event with its id.
+    async fn replay_or<E>(
+        &self,
+        meta: &EventMeta<'_>,
+        otherwise: impl FnOnce() -> ServiceError,
+    ) -> Result<Ingested<E>, ServiceError> {
         match replay(self.event_hash(meta.event_id).await?.as_deref(), meta) {
             Some(done) => Ok(done),
-            None => Err(duplicate_contact(c)),
+            None => Err(otherwise()),
         }
     }
 }
@@ -317,20 +329,24 @@ impl QueuedEvent {
         }
     }
 
-    /// Whether it may share a statement with other events: a payment, or a contact the
-    /// rules do not restrict (inbound). Neither needs a decision, so neither needs the
-    /// borrower's lock: any order of them and of the decided contacts is a valid history.
+    /// Whether it may share a transaction with other events: a payment or a contact. A
+    /// payment and an inbound contact need no decision, so they need no lock (any order of
+    /// them and of the decided contacts is a valid history); outbound contacts of different
+    /// borrowers are decided together under all their borrowers' locks.
     pub fn batchable(&self) -> bool {
-        match &self.event {
-            ServiceEvent::Payment { .. } => true,
-            ServiceEvent::Contact(c) => c.direction != "outbound",
-            _ => false,
-        }
+        matches!(
+            &self.event,
+            ServiceEvent::Payment { .. } | ServiceEvent::Contact(_)
+        )
     }
 }
 
 /// What one event of a batch came to.
 pub type BatchOutcome = Result<Ingested<std::convert::Infallible>, ServiceError>;
+
+/// The decision over the outbound contact at an index of a batch, given its borrower's facts
+/// and history read under the lock (see [`Store::ingest_batch_deciding`]).
+pub type DecideAt<'a, E> = &'a (dyn Fn(usize, &BorrowerContacts) -> Result<(), E> + Sync);
 
 /// The text of a timestamp parameter (what `ts` binds).
 fn ts_param(t: Timestamp) -> Option<String> {
@@ -365,42 +381,203 @@ const PAYMENT_BATCH: &str = "WITH input AS (SELECT * FROM unnest(CAST($1 AS TEXT
          CAST(CASE WHEN ev.event_id IS NULL THEN 0 ELSE 1 END AS BIGINT) \
      FROM probe p LEFT JOIN ev ON ev.event_id = p.event_id ORDER BY p.n";
 
-/// Inbound contacts in one statement, like [`PAYMENT_BATCH`]: one row per input,
-/// `[n, borrower known, prior hash, contact id taken, loan owner, recorded]`.
-const CONTACT_BATCH: &str = "WITH input AS (SELECT * FROM unnest(CAST($1 AS TEXT[]), \
+/// The 16 contact columns of a batch as rows, by ordinal `n` (the parameters are
+/// [`contact_columns`]).
+const CONTACT_INPUT: &str = "input AS (SELECT * FROM unnest(CAST($1 AS TEXT[]), \
          CAST($2 AS TEXT[]), CAST($3 AS TEXT[]), CAST($4 AS TEXT[]), CAST($5 AS TEXT[]), \
          CAST($6 AS TEXT[]), CAST($7 AS TEXT[]), CAST($8 AS TEXT[]), CAST($9 AS TEXT[]), \
          CAST($10 AS TEXT[]), CAST($11 AS TEXT[]), CAST($12 AS TEXT[]), CAST($13 AS TEXT[]), \
          CAST($14 AS TEXT[]), CAST($15 AS TEXT[]), CAST($16 AS TEXT[])) WITH ORDINALITY \
          AS t(borrower_id, event_id, contact_id, loan_id, channel, direction, at, outcome, \
-         target, party, agency_id, kind, body_sha256, body, recorded_at, actor, n)), \
-     probe AS (SELECT i.*, b.borrower_id IS NOT NULL AS known, e.body_sha256 AS prior, \
-             c.contact_id IS NOT NULL AS taken, l.borrower_id AS owner FROM input i \
-         LEFT JOIN borrowers b ON b.borrower_id = i.borrower_id \
-         LEFT JOIN ingested_events e ON e.event_id = i.event_id \
-         LEFT JOIN contacts c ON c.contact_id = i.contact_id \
-         LEFT JOIN loans l ON l.loan_id = i.loan_id), \
-     ct AS (INSERT INTO contacts (contact_id, loan_id, channel, direction, at, outcome, target, \
-             party, agency_id, borrower_id) \
+         target, party, agency_id, kind, body_sha256, body, recorded_at, actor, n))";
+
+/// The inserts of a contact batch from the rows of `src` that pass `guard`: the contacts
+/// (`ON CONFLICT DO NOTHING`), and the events of the contacts inserted (CTEs `ct`, `ev`).
+fn contact_batch_inserts(src: &str, guard: &str) -> String {
+    format!(
+        "ct AS (INSERT INTO contacts (contact_id, loan_id, channel, direction, at, outcome, \
+             target, party, agency_id, borrower_id) \
          SELECT contact_id, loan_id, channel, direction, CAST(at AS TIMESTAMPTZ), outcome, \
-             target, party, agency_id, borrower_id FROM probe \
-         WHERE known AND prior IS NULL AND NOT taken \
-             AND (loan_id IS NULL OR owner = borrower_id) ORDER BY n \
+             target, party, agency_id, borrower_id FROM {src} WHERE {guard} ORDER BY n \
          ON CONFLICT (contact_id) DO NOTHING RETURNING contact_id), \
      ev AS (INSERT INTO ingested_events (event_id, kind, body_sha256, body, received_at, actor) \
          SELECT p.event_id, p.kind, p.body_sha256, p.body, CAST(p.recorded_at AS TIMESTAMPTZ), \
-             p.actor FROM probe p JOIN ct ON ct.contact_id = p.contact_id ORDER BY p.n \
-         RETURNING event_id) \
-     SELECT p.n, CAST(CASE WHEN p.known THEN 1 ELSE 0 END AS BIGINT), p.prior, \
-         CAST(CASE WHEN p.taken THEN 1 ELSE 0 END AS BIGINT), p.owner, \
-         CAST(CASE WHEN ev.event_id IS NULL THEN 0 ELSE 1 END AS BIGINT) \
-     FROM probe p LEFT JOIN ev ON ev.event_id = p.event_id ORDER BY p.n";
+             p.actor FROM {src} p JOIN ct ON ct.contact_id = p.contact_id ORDER BY p.n \
+         RETURNING event_id)"
+    )
+}
 
-/// Which statement a batchable event goes to.
+/// The probe of a contact batch: each row's borrower (locked `FOR NO KEY UPDATE` in id
+/// order when `lock`, so that two batches never wait for each other crosswise), replay,
+/// contact id and loan lookups (CTE `probe`).
+fn contact_probe(lock: bool) -> String {
+    let (b, from) = if lock {
+        (
+            "b AS MATERIALIZED (SELECT borrower_id FROM borrowers \
+             WHERE borrower_id IN (SELECT borrower_id FROM input) \
+             ORDER BY borrower_id FOR NO KEY UPDATE), ",
+            "b",
+        )
+    } else {
+        ("", "borrowers")
+    };
+    format!(
+        "{b}probe AS (SELECT i.*, b.borrower_id IS NOT NULL AS known, e.body_sha256 AS prior, \
+             c.contact_id IS NOT NULL AS taken, l.borrower_id AS owner FROM input i \
+         LEFT JOIN {from} b ON b.borrower_id = i.borrower_id \
+         LEFT JOIN ingested_events e ON e.event_id = i.event_id \
+         LEFT JOIN contacts c ON c.contact_id = i.contact_id \
+         LEFT JOIN loans l ON l.loan_id = i.loan_id)"
+    )
+}
+
+/// The probe's flags after `n`, in the single statement's layout.
+const PROBE_ANSWER: &str = "p.n, CAST(CASE WHEN p.known THEN 1 ELSE 0 END AS BIGINT), p.prior, \
+         CAST(CASE WHEN p.taken THEN 1 ELSE 0 END AS BIGINT), p.owner";
+
+/// Inbound contacts in one statement, like [`PAYMENT_BATCH`]: one row per input,
+/// `[n, borrower known, prior hash, contact id taken, loan owner, recorded]`.
+fn contact_batch() -> String {
+    format!(
+        "WITH {CONTACT_INPUT}, {}, {} \
+         SELECT {PROBE_ANSWER}, CAST(CASE WHEN ev.event_id IS NULL THEN 0 ELSE 1 END AS BIGINT) \
+         FROM probe p LEFT JOIN ev ON ev.event_id = p.event_id ORDER BY p.n",
+        contact_probe(false),
+        contact_batch_inserts(
+            "probe",
+            "known AND prior IS NULL AND NOT taken AND (loan_id IS NULL OR owner = borrower_id)"
+        ),
+    )
+}
+
+/// The lock and the lookups of outbound contacts: `[n, known, prior, taken, owner]`. The
+/// lock is taken in a CTE of its own (materialized, as a locking CTE always is).
+fn outbound_probe() -> String {
+    format!(
+        "WITH {CONTACT_INPUT}, {} SELECT {PROBE_ANSWER} FROM probe p ORDER BY p.n",
+        contact_probe(true)
+    )
+}
+
+/// The outbound contacts decided allowed, all inserted: `[n, recorded]`.
+fn outbound_inserts() -> String {
+    format!(
+        "WITH {CONTACT_INPUT}, {} \
+         SELECT i.n, CAST(CASE WHEN ev.event_id IS NULL THEN 0 ELSE 1 END AS BIGINT) \
+         FROM input i LEFT JOIN ev ON ev.event_id = i.event_id ORDER BY i.n",
+        contact_batch_inserts("input", "TRUE")
+    )
+}
+
+/// Which shared statement a batchable event goes to.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Group {
     Payments,
+    /// Inbound contacts: no decision.
     Contacts,
+    /// Outbound contacts: decided under the locks of their borrowers, one each.
+    Outbound,
+}
+
+impl Group {
+    fn of(e: &QueuedEvent) -> Option<Group> {
+        match &e.event {
+            ServiceEvent::Payment { .. } => Some(Group::Payments),
+            ServiceEvent::Contact(c) if c.direction == "outbound" => Some(Group::Outbound),
+            ServiceEvent::Contact(_) => Some(Group::Contacts),
+            _ => None,
+        }
+    }
+}
+
+/// What is not ready until the shared transaction has committed.
+enum Pending<E> {
+    Done(Result<Ingested<E>, ServiceError>),
+    /// Nothing was recorded because the row id was taken after the statement's snapshot:
+    /// told apart (a replay or another event's row) by a lookup after the commit.
+    LostRace,
+}
+
+/// The parameters of a contact batch ([`CONTACT_INPUT`]), one text array per column.
+fn contact_columns(batch: &[&QueuedEvent]) -> Result<Vec<Vec<Option<String>>>, StoreError> {
+    let mut cols: Vec<Vec<Option<String>>> =
+        (0..16).map(|_| Vec::with_capacity(batch.len())).collect();
+    for e in batch {
+        let ServiceEvent::Contact(c) = &e.event else {
+            return Err(StoreError::Internal(
+                "an event of another kind in a contact batch".into(),
+            ));
+        };
+        let row = [
+            Some(c.borrower_id.as_str().to_owned()),
+            Some(e.event_id.clone()),
+            Some(c.contact_id.clone()),
+            c.loan_id.as_ref().map(|l| l.as_str().to_owned()),
+            Some(c.channel.clone()),
+            Some(c.direction.clone()),
+            ts_param(c.at),
+            Some(c.outcome.clone()),
+            c.target.clone(),
+            c.party.clone(),
+            c.agency_id.clone(),
+            Some(e.kind.clone()),
+            Some(e.body_sha256.clone()),
+            Some(e.body.clone()),
+            ts_param(e.received_at),
+            Some(e.actor.clone()),
+        ];
+        for (c, v) in cols.iter_mut().zip(row) {
+            c.push(v);
+        }
+    }
+    Ok(cols)
+}
+
+/// The parameters of [`PAYMENT_BATCH`].
+fn payment_columns(batch: &[&QueuedEvent]) -> Result<Vec<Vec<Option<String>>>, StoreError> {
+    let mut cols: Vec<Vec<Option<String>>> =
+        (0..10).map(|_| Vec::with_capacity(batch.len())).collect();
+    for e in batch {
+        let ServiceEvent::Payment {
+            payment_id,
+            loan_id,
+            received_at,
+            amount_minor,
+        } = &e.event
+        else {
+            return Err(StoreError::Internal(
+                "an event of another kind in a payment batch".into(),
+            ));
+        };
+        let row = [
+            Some(loan_id.as_str().to_owned()),
+            Some(e.event_id.clone()),
+            Some(payment_id.clone()),
+            ts_param(*received_at),
+            Some(amount_minor.to_string()),
+            Some(e.kind.clone()),
+            Some(e.body_sha256.clone()),
+            Some(e.body.clone()),
+            ts_param(e.received_at),
+            Some(e.actor.clone()),
+        ];
+        for (c, v) in cols.iter_mut().zip(row) {
+            c.push(v);
+        }
+    }
+    Ok(cols)
+}
+
+/// Checks that a shared statement answered each of its `n` events once.
+fn answered(what: &str, rows: &[Vec<Cell>], n: usize) -> Result<(), StoreError> {
+    if rows.len() == n {
+        Ok(())
+    } else {
+        Err(StoreError::Internal(format!(
+            "{what}: {} answers for {n} events",
+            rows.len()
+        )))
+    }
 }
 
 impl Store {
@@ -410,36 +587,61 @@ impl Store {
         self.dialect() == Dialect::Postgres
     }
 
-    /// Records many events at once; one outcome per event, in order. On PostgreSQL the
-    /// payments and the inbound contacts among them (those that need no decision) share one
-    /// statement per kind, in one implicit transaction each, so that a burst of events pays
-    /// for one commit instead of one each; an id that occurs twice in the batch, and every
-    /// other event, is recorded by itself afterwards, in order. If a shared statement fails
-    /// (a row taken by another writer at that moment, say), its events are recorded one by
-    /// one, so each still gets its own answer. Elsewhere every event is recorded by itself.
+    /// [`Store::ingest_batch_deciding`] with every outbound contact allowed.
     pub async fn ingest_batch(&self, events: &[QueuedEvent]) -> Vec<BatchOutcome> {
+        self.ingest_batch_deciding(events, &|_, _| Ok::<(), std::convert::Infallible>(()))
+            .await
+    }
+
+    /// Records many events at once; one outcome per event, in order. The outbound contact
+    /// at index `i` is decided by `decide(i, facts)`, over its borrower's facts and history
+    /// read under the borrower's lock, as [`Store::ingest`] decides.
+    ///
+    /// On PostgreSQL the events share transactions, so that a burst pays for a few commits
+    /// instead of one each: the payments in one statement, the inbound contacts in another
+    /// (neither needs a decision, so neither needs a lock), and the outbound contacts in
+    /// one transaction of four statements (lock every borrower in id order with the
+    /// lookups; read all their facts; decide each; insert those allowed). An id that
+    /// occurs twice in the batch, an outbound contact for a borrower already in the
+    /// outbound group, and every other event, is recorded by itself afterwards, in order
+    /// (so it sees what the group recorded). Any order of events that arrived together is
+    /// a valid history; this one gives every event the answer it would get by itself at
+    /// its place in it. If a shared transaction fails (a row taken by another writer at
+    /// that moment, a deadlock), its events are recorded one by one, so each still gets its
+    /// own answer. Elsewhere every event is recorded by itself.
+    pub async fn ingest_batch_deciding<E>(
+        &self,
+        events: &[QueuedEvent],
+        decide: DecideAt<'_, E>,
+    ) -> Vec<Result<Ingested<E>, ServiceError>> {
         // `None`: not answered by a shared statement, so recorded by itself below.
-        let mut out: Vec<Option<BatchOutcome>> = events.iter().map(|_| None).collect();
+        let mut out: Vec<Option<Result<Ingested<E>, ServiceError>>> =
+            events.iter().map(|_| None).collect();
         if self.dialect() == Dialect::Postgres {
-            for group in [Group::Payments, Group::Contacts] {
+            for group in [Group::Payments, Group::Contacts, Group::Outbound] {
                 let mut seen_events = std::collections::HashSet::new();
                 let mut seen_rows = std::collections::HashSet::new();
+                let mut seen_borrowers = std::collections::HashSet::new();
                 let mut members = Vec::new();
                 for (i, e) in events.iter().enumerate() {
-                    let (row_id, in_group) = match &e.event {
-                        ServiceEvent::Payment { payment_id, .. } => {
-                            (payment_id.as_str(), group == Group::Payments)
-                        }
-                        ServiceEvent::Contact(c) => (
-                            c.contact_id.as_str(),
-                            group == Group::Contacts && e.batchable(),
-                        ),
-                        _ => continue,
-                    };
-                    if !in_group {
+                    if Group::of(e) != Some(group) {
                         continue;
                     }
-                    if seen_events.insert(e.event_id.as_str()) && seen_rows.insert(row_id) {
+                    let row_id = match &e.event {
+                        ServiceEvent::Payment { payment_id, .. } => payment_id.as_str(),
+                        ServiceEvent::Contact(c) => c.contact_id.as_str(),
+                        _ => continue,
+                    };
+                    let borrower_free = match &e.event {
+                        ServiceEvent::Contact(c) if group == Group::Outbound => {
+                            seen_borrowers.insert(c.borrower_id.as_str())
+                        }
+                        _ => true,
+                    };
+                    if borrower_free
+                        && seen_events.insert(e.event_id.as_str())
+                        && seen_rows.insert(row_id)
+                    {
                         members.push(i);
                     }
                 }
@@ -447,110 +649,85 @@ impl Store {
                     continue;
                 }
                 let batch: Vec<&QueuedEvent> = members.iter().map(|&i| &events[i]).collect();
-                // A failed shared statement leaves its events unanswered: what failed is
+                // A failed shared transaction leaves its events unanswered: what failed is
                 // found again, event by event, below.
-                if let Ok(done) = self.run_batch(group, &batch).await {
-                    for (&i, o) in members.iter().zip(done) {
-                        out[i] = Some(o);
+                let done = match group {
+                    Group::Outbound => {
+                        self.run_outbound(&batch, &|k, bc| decide(members[k], bc))
+                            .await
                     }
+                    _ => self.run_batch(group, &batch).await.map(|v| {
+                        v.into_iter()
+                            .map(|p| match p {
+                                Pending::Done(o) => {
+                                    Pending::Done(o.map(|i| i.map_refused(|n| match n {})))
+                                }
+                                Pending::LostRace => Pending::LostRace,
+                            })
+                            .collect()
+                    }),
+                };
+                let Ok(done) = done else { continue };
+                for (&i, p) in members.iter().zip(done) {
+                    out[i] = Some(match p {
+                        Pending::Done(o) => o,
+                        Pending::LostRace => self.after_lost_race(&events[i]).await,
+                    });
                 }
             }
         }
         let mut answers = Vec::with_capacity(events.len());
-        for (e, o) in events.iter().zip(out) {
+        for (i, (e, o)) in events.iter().zip(out).enumerate() {
             answers.push(match o {
                 Some(o) => o,
-                None => {
-                    self.ingest(&e.meta(), &e.event, |_| {
-                        Ok::<(), std::convert::Infallible>(())
-                    })
-                    .await
-                }
+                None => self.ingest(&e.meta(), &e.event, |bc| decide(i, bc)).await,
             });
         }
         answers
     }
 
-    /// One shared statement for `batch` (all of `group`, ids unique), and what each event
-    /// came to.
+    /// A batched event whose row id was taken after the statement's snapshot: the same
+    /// event recorded a moment ago (a replay), or another event's row.
+    async fn after_lost_race<E>(&self, e: &QueuedEvent) -> Result<Ingested<E>, ServiceError> {
+        self.replay_or(&e.meta(), || match &e.event {
+            ServiceEvent::Contact(c) => duplicate_contact(c),
+            ServiceEvent::Payment { payment_id, .. } => ServiceError::Duplicate {
+                what: "payment",
+                id: payment_id.clone(),
+            },
+            _ => StoreError::Internal("an event of another kind in a batch".into()).into(),
+        })
+        .await
+    }
+
+    /// One shared statement for `batch` (all payments or all inbound contacts, ids unique),
+    /// and what each event came to.
     async fn run_batch(
         &self,
         group: Group,
         batch: &[&QueuedEvent],
-    ) -> Result<Vec<BatchOutcome>, StoreError> {
+    ) -> Result<Vec<Pending<std::convert::Infallible>>, StoreError> {
         let n = batch.len();
-        let width = match group {
-            Group::Payments => 10,
-            Group::Contacts => 16,
-        };
-        let mut cols: Vec<Vec<Option<String>>> =
-            (0..width).map(|_| Vec::with_capacity(n)).collect();
-        for e in batch {
-            let row: Vec<Option<String>> = match &e.event {
-                ServiceEvent::Payment {
-                    payment_id,
-                    loan_id,
-                    received_at,
-                    amount_minor,
-                } => vec![
-                    Some(loan_id.as_str().to_owned()),
-                    Some(e.event_id.clone()),
-                    Some(payment_id.clone()),
-                    ts_param(*received_at),
-                    Some(amount_minor.to_string()),
-                    Some(e.kind.clone()),
-                    Some(e.body_sha256.clone()),
-                    Some(e.body.clone()),
-                    ts_param(e.received_at),
-                    Some(e.actor.clone()),
-                ],
-                ServiceEvent::Contact(c) => vec![
-                    Some(c.borrower_id.as_str().to_owned()),
-                    Some(e.event_id.clone()),
-                    Some(c.contact_id.clone()),
-                    c.loan_id.as_ref().map(|l| l.as_str().to_owned()),
-                    Some(c.channel.clone()),
-                    Some(c.direction.clone()),
-                    ts_param(c.at),
-                    Some(c.outcome.clone()),
-                    c.target.clone(),
-                    c.party.clone(),
-                    c.agency_id.clone(),
-                    Some(e.kind.clone()),
-                    Some(e.body_sha256.clone()),
-                    Some(e.body.clone()),
-                    ts_param(e.received_at),
-                    Some(e.actor.clone()),
-                ],
-                _ => {
-                    return Err(StoreError::Internal(
-                        "an event of another kind in a batch".into(),
-                    ));
-                }
-            };
-            for (c, v) in cols.iter_mut().zip(row) {
-                c.push(v);
-            }
-        }
-        let (what, sql, tys): (&str, &str, &[Ty]) = match group {
+        let contacts;
+        let (what, sql, tys, cols): (&str, &str, &[Ty], _) = match group {
             Group::Payments => (
                 "recording payment events",
                 PAYMENT_BATCH,
                 &[Ty::Int, Ty::Int, Ty::Text, Ty::Int],
+                payment_columns(batch)?,
             ),
-            Group::Contacts => (
-                "recording contact events",
-                CONTACT_BATCH,
-                &[Ty::Int, Ty::Int, Ty::Text, Ty::Int, Ty::Text, Ty::Int],
-            ),
+            _ => {
+                contacts = contact_batch();
+                (
+                    "recording contact events",
+                    contacts.as_str(),
+                    &[Ty::Int, Ty::Int, Ty::Text, Ty::Int, Ty::Text, Ty::Int],
+                    contact_columns(batch)?,
+                )
+            }
         };
         let rows = crate::sql::fetch_all_pg_arrays(&self.pool, what, sql, &cols, tys).await?;
-        if rows.len() != n {
-            return Err(StoreError::Internal(format!(
-                "{what}: {} answers for {n} events",
-                rows.len()
-            )));
-        }
+        answered(what, &rows, n)?;
         let mut out = Vec::with_capacity(n);
         for (e, r) in batch.iter().zip(&rows) {
             let meta = e.meta();
@@ -572,23 +749,110 @@ impl Store {
                 _ => flag(5),
             };
             out.push(match verdict {
-                Some(v) => v,
-                None if recorded => Ok(Ingested::Recorded),
-                // The row id was taken after the statement's snapshot.
-                None => match replay(self.event_hash(meta.event_id).await?.as_deref(), &meta) {
-                    Some(done) => Ok(done),
-                    None => Err(match &e.event {
-                        ServiceEvent::Contact(c) => duplicate_contact(c),
-                        ServiceEvent::Payment { payment_id, .. } => ServiceError::Duplicate {
-                            what: "payment",
-                            id: payment_id.clone(),
-                        },
-                        _ => StoreError::Internal("an event of another kind in a batch".into())
-                            .into(),
-                    }),
-                },
+                Some(v) => Pending::Done(v),
+                None if recorded => Pending::Done(Ok(Ingested::Recorded)),
+                None => Pending::LostRace,
             });
         }
         Ok(out)
+    }
+
+    /// Outbound contacts of different borrowers (ids unique) in one transaction: lock every
+    /// borrower with the lookups, read their facts, decide each contact over its borrower's
+    /// facts, insert those allowed, commit. What each came to.
+    async fn run_outbound<E>(
+        &self,
+        batch: &[&QueuedEvent],
+        decide: DecideAt<'_, E>,
+    ) -> Result<Vec<Pending<E>>, StoreError> {
+        let n = batch.len();
+        let cols = contact_columns(batch)?;
+        let mut tx = self.begin().await?;
+        let what = "locking the borrowers of outbound contacts";
+        let probe = tx
+            .fetch_all_arrays(
+                what,
+                &outbound_probe(),
+                &cols,
+                &[Ty::Int, Ty::Int, Ty::Text, Ty::Int, Ty::Text],
+            )
+            .await?;
+        answered(what, &probe, n)?;
+        let mut out: Vec<Option<Pending<E>>> = Vec::with_capacity(n);
+        let mut go_on: Vec<&str> = Vec::new();
+        for (e, r) in batch.iter().zip(&probe) {
+            let ServiceEvent::Contact(c) = &e.event else {
+                return Err(StoreError::Internal(
+                    "an event of another kind in an outbound batch".into(),
+                ));
+            };
+            match probe_verdict(r.get(1..).unwrap_or_default(), &e.meta(), c) {
+                Some(v) => out.push(Some(Pending::Done(v))),
+                None => {
+                    go_on.push(c.borrower_id.as_str());
+                    out.push(None);
+                }
+            }
+        }
+        let facts = if go_on.is_empty() {
+            Default::default()
+        } else {
+            crate::service::facts_of_many(&mut tx, &go_on).await?
+        };
+        // Which contacts are inserted (by index in `batch`).
+        let mut insert: Vec<usize> = Vec::new();
+        for (k, e) in batch.iter().enumerate() {
+            if out[k].is_some() {
+                continue;
+            }
+            let ServiceEvent::Contact(c) = &e.event else {
+                continue;
+            };
+            let Some(bc) = facts.get(c.borrower_id.as_str()) else {
+                out[k] = Some(Pending::Done(Err(ServiceError::UnknownBorrower(
+                    c.borrower_id.as_str().to_owned(),
+                ))));
+                continue;
+            };
+            // Read after the lock: the same contact, recorded by a request that held the
+            // lock while the lookups' snapshot was taken, is here (a replay or a duplicate
+            // id, not a contact to decide again).
+            if bc.contacts.iter().any(|s| *s.row.id == *c.contact_id) {
+                out[k] = Some(Pending::LostRace);
+                continue;
+            }
+            match decide(k, bc) {
+                Err(refusal) => out[k] = Some(Pending::Done(Ok(Ingested::Refused(refusal)))),
+                Ok(()) => insert.push(k),
+            }
+        }
+        if !insert.is_empty() {
+            let chosen: Vec<&QueuedEvent> = insert.iter().map(|&k| batch[k]).collect();
+            let what = "recording outbound contact events";
+            let rows = tx
+                .fetch_all_arrays(
+                    what,
+                    &outbound_inserts(),
+                    &contact_columns(&chosen)?,
+                    &[Ty::Int, Ty::Int],
+                )
+                .await?;
+            answered(what, &rows, chosen.len())?;
+            for (&k, r) in insert.iter().zip(&rows) {
+                out[k] = Some(if r.get(1).and_then(Cell::int) == Some(1) {
+                    Pending::Done(Ok(Ingested::Recorded))
+                } else {
+                    Pending::LostRace
+                });
+            }
+        }
+        tx.commit().await?;
+        out.into_iter()
+            .map(|p| {
+                p.ok_or_else(|| {
+                    StoreError::Internal("an outbound contact of a batch was not answered".into())
+                })
+            })
+            .collect()
     }
 }

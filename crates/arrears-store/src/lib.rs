@@ -37,7 +37,7 @@ mod work;
 
 pub use facts::{FACTS_CHANNEL, FactsChange, FactsWatch};
 pub use import::{Conflict, ConflictColumn, ImportReport, TableCounts};
-pub use ingest_pg::{BatchOutcome, QueuedEvent};
+pub use ingest_pg::{BatchOutcome, DecideAt, QueuedEvent};
 pub use outbox::{Enqueued, NewOutboxMessage, OutboxRow, OutboxState, Release};
 pub use pages::{
     ActorActivity, BookInstallment, BookPayment, BookPromise, DisputeNote, LoanBook, NewSession,

@@ -325,7 +325,10 @@ pub(crate) fn borrower_types() -> Vec<Ty> {
 /// borrower's contact preferences). The borrower's columns come first (flags as integers, so
 /// that every position has one type in all parts), then a loan id, then the contact columns,
 /// then the preference columns.
-fn facts_statement(d: Dialect) -> (String, Vec<Ty>) {
+///
+/// `many`: for the borrowers of a text array `$1` (PostgreSQL), each row led by its
+/// borrower's id (what [`facts_of_many`] reads).
+fn facts_statement(d: Dialect, many: bool) -> (String, Vec<Ty>) {
     let bcols = schema::BORROWERS.cols;
     let ccols: Vec<&str> = CONTACT_COLS.split(", ").collect();
     let null = |n: usize| vec!["NULL"; n].join(", ");
@@ -341,11 +344,16 @@ fn facts_statement(d: Dialect) -> (String, Vec<Ty>) {
         })
         .collect();
     let prefs = crate::preferences::PREFERENCE_SELECT;
+    let (lead, w) = if many {
+        ("borrower_id, ", "borrower_id = ANY(CAST($1 AS TEXT[]))")
+    } else {
+        ("", "borrower_id = $1")
+    };
     let sql = format!(
-        "SELECT CAST(0 AS BIGINT), {b}, NULL, {cn}, {pn} FROM borrowers WHERE borrower_id = $1 \
-         UNION ALL SELECT CAST(1 AS BIGINT), {bn}, loan_id, {cn}, {pn} FROM loans WHERE borrower_id = $1 \
-         UNION ALL SELECT CAST(2 AS BIGINT), {bn}, NULL, {c}, {pn} FROM contacts WHERE borrower_id = $1 \
-         UNION ALL SELECT CAST(3 AS BIGINT), {bn}, NULL, {cn}, {p} FROM contact_preferences WHERE borrower_id = $1",
+        "SELECT {lead}CAST(0 AS BIGINT), {b}, NULL, {cn}, {pn} FROM borrowers WHERE {w} \
+         UNION ALL SELECT {lead}CAST(1 AS BIGINT), {bn}, loan_id, {cn}, {pn} FROM loans WHERE {w} \
+         UNION ALL SELECT {lead}CAST(2 AS BIGINT), {bn}, NULL, {c}, {pn} FROM contacts WHERE {w} \
+         UNION ALL SELECT {lead}CAST(3 AS BIGINT), {bn}, NULL, {cn}, {p} FROM contact_preferences WHERE {w}",
         b = borrower.join(", "),
         bn = null(bcols.len()),
         cn = null(ccols.len()),
@@ -357,7 +365,11 @@ fn facts_statement(d: Dialect) -> (String, Vec<Ty>) {
             .collect::<Vec<_>>()
             .join(", "),
     );
-    let mut tys = vec![Ty::Int];
+    let mut tys = if many {
+        vec![Ty::Text, Ty::Int]
+    } else {
+        vec![Ty::Int]
+    };
     tys.extend(borrower_types());
     tys.push(Ty::Text);
     tys.extend(std::iter::repeat_n(Ty::Text, ccols.len()));
@@ -424,7 +436,7 @@ pub(crate) async fn borrower_contacts_in(
     tx: &mut Tx,
     borrower_id: &str,
 ) -> Result<Option<BorrowerContacts>, StoreError> {
-    let (sql, tys) = facts_statement(tx.dialect());
+    let (sql, tys) = facts_statement(tx.dialect(), false);
     let rows = tx
         .fetch_all(
             "reading a borrower's facts",
@@ -434,6 +446,36 @@ pub(crate) async fn borrower_contacts_in(
         )
         .await?;
     facts_from_rows(&rows)
+}
+
+/// The facts of several borrowers, read in `tx` by one statement (PostgreSQL): the borrowers
+/// that exist, by id.
+pub(crate) async fn facts_of_many(
+    tx: &mut Tx,
+    borrower_ids: &[&str],
+) -> Result<std::collections::HashMap<String, BorrowerContacts>, StoreError> {
+    let (sql, tys) = facts_statement(tx.dialect(), true);
+    let ids: Vec<Option<String>> = borrower_ids.iter().map(|b| Some((*b).to_owned())).collect();
+    let rows = tx
+        .fetch_all_arrays("reading borrowers' facts", &sql, &[ids], &tys)
+        .await?;
+    let mut parts: std::collections::HashMap<String, Vec<Vec<Cell>>> =
+        std::collections::HashMap::new();
+    for mut r in rows {
+        let Some(Cell::Text(Some(id))) = (!r.is_empty()).then(|| r.remove(0)) else {
+            return Err(StoreError::Internal(
+                "a facts row without its borrower".into(),
+            ));
+        };
+        parts.entry(id).or_default().push(r);
+    }
+    let mut out = std::collections::HashMap::with_capacity(parts.len());
+    for (id, rows) in parts {
+        if let Some(bc) = facts_from_rows(&rows)? {
+            out.insert(id, bc);
+        }
+    }
+    Ok(out)
 }
 
 /// The borrower that owns `loan_id`, read in `tx`.
@@ -518,7 +560,7 @@ impl Store {
         &self,
         borrower_id: &str,
     ) -> Result<Option<BorrowerContacts>, StoreError> {
-        let (sql, tys) = facts_statement(self.dialect());
+        let (sql, tys) = facts_statement(self.dialect(), false);
         let rows = self
             .fetch_once(
                 "reading a borrower's facts",

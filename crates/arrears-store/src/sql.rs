@@ -557,12 +557,31 @@ pub(crate) async fn fetch_all_pg_arrays(
             "{what}: a batch statement is for PostgreSQL only"
         )));
     };
-    let tys: Vec<Ty> = tys.iter().map(|t| Dialect::decoded(*t)).collect();
+    let rows = array_query(sql, columns)
+        .fetch_all(p)
+        .await
+        .map_err(db(what))?;
+    decode_rows(what, rows, tys)
+}
+
+/// A statement with one bound text array per column.
+fn array_query<'q>(
+    sql: &str,
+    columns: &'q [Vec<Option<String>>],
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
     let mut q = sqlx::query(audited(sql));
     for c in columns {
         q = q.bind(c.as_slice());
     }
-    let rows = q.fetch_all(p).await.map_err(db(what))?;
+    q
+}
+
+fn decode_rows(
+    what: &str,
+    rows: Vec<sqlx::postgres::PgRow>,
+    tys: &[Ty],
+) -> Result<Vec<Vec<Cell>>, StoreError> {
+    let tys: Vec<Ty> = tys.iter().map(|t| Dialect::decoded(*t)).collect();
     let mut cells = Vec::with_capacity(tys.len());
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
@@ -570,6 +589,28 @@ pub(crate) async fn fetch_all_pg_arrays(
         out.push(std::mem::take(&mut cells));
     }
     Ok(out)
+}
+
+impl Tx {
+    /// [`fetch_all_pg_arrays`] inside this transaction (PostgreSQL only).
+    pub(crate) async fn fetch_all_arrays(
+        &mut self,
+        what: &str,
+        sql: &str,
+        columns: &[Vec<Option<String>>],
+        tys: &[Ty],
+    ) -> Result<Vec<Vec<Cell>>, StoreError> {
+        let Tx::Postgres(tx) = self else {
+            return Err(StoreError::Internal(format!(
+                "{what}: a batch statement is for PostgreSQL only"
+            )));
+        };
+        let rows = array_query(sql, columns)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db(what))?;
+        decode_rows(what, rows, tys)
+    }
 }
 
 /// Rows per page of `Tx::fetch_table` on SQLite (about 1 MB of text for the widest table).

@@ -594,38 +594,52 @@ fn a_denied_contact_cannot_be_recorded_and_recorded_ones_count() {
 }
 
 /// Contacts recorded at once for one borrower are decided one after the other: after the
-/// first conversation, US-7IN7 refuses every other call about the debt, however the
-/// requests interleave.
+/// first conversation, US-7IN7 refuses every other call about the debt to that borrower,
+/// however the requests interleave.
 #[test]
 fn concurrent_contacts_cannot_race_past_a_rule() {
     on_both(|s, _| {
-        let statuses: Vec<u16> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..8)
+        let statuses: Vec<(&str, u16)> = std::thread::scope(|scope| {
+            // Eight calls to each of two borrowers, interleaved (on PostgreSQL the calls to
+            // different borrowers are decided together, each under its own lock).
+            let handles: Vec<_> = (0..16)
                 .map(|i| {
+                    let (b, l, phone) = if i % 2 == 0 {
+                        ("B1", "L1", "+12125550100")
+                    } else {
+                        ("B2", "L2", "+12125550101")
+                    };
                     scope.spawn(move || {
-                        s.post(
+                        let r = s.post(
                             "/v1/contacts",
-                            &json!({"contact_id": format!("C-race-{i}"), "borrower_id": "B1",
-                                    "loan_id": "L1", "channel": "call",
-                                    "target": "+12125550100", "at": "2026-11-28T15:00:00Z",
+                            &json!({"contact_id": format!("C-race-{i}"), "borrower_id": b,
+                                    "loan_id": l, "channel": "call",
+                                    "target": phone, "at": "2026-11-28T15:00:00Z",
                                     "outcome": "right_party"}),
-                        )
-                        .status
+                        );
+                        (b, r.status)
                     })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        assert_eq!(
-            statuses.iter().filter(|&&c| c == 201).count(),
-            1,
-            "{statuses:?}"
-        );
-        assert_eq!(
-            statuses.iter().filter(|&&c| c == 422).count(),
-            7,
-            "{statuses:?}"
-        );
+        for b in ["B1", "B2"] {
+            let of_b: Vec<u16> = statuses
+                .iter()
+                .filter(|(x, _)| *x == b)
+                .map(|(_, c)| *c)
+                .collect();
+            assert_eq!(
+                of_b.iter().filter(|&&c| c == 201).count(),
+                1,
+                "{b}: {of_b:?}"
+            );
+            assert_eq!(
+                of_b.iter().filter(|&&c| c == 422).count(),
+                7,
+                "{b}: {of_b:?}"
+            );
+        }
         // Payments of one loan at once: each booked once, none failing.
         let statuses: Vec<u16> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..8)
@@ -892,6 +906,152 @@ fn a_batch_of_events_is_recorded_as_one_at_a_time_would_be() {
     assert_eq!(writers(&shared.db.target, contacts), "1");
     assert_eq!(writers(&alone.db.target, payments), "2");
     assert_eq!(writers(&alone.db.target, contacts), "2");
+}
+
+/// Outbound contacts of different borrowers that arrive together are decided together, each
+/// over its own borrower's facts under that borrower's lock (PostgreSQL): three batches
+/// against one store, the same events one at a time against another, with a decision that
+/// refuses a borrower's fourth outbound contact. The same outcomes and rows; the contacts
+/// decided together were written by one transaction.
+#[test]
+fn outbound_contacts_decided_together_are_decided_as_one_at_a_time_would_be() {
+    use arrears_domain::types::{BorrowerId, LoanId};
+    use arrears_store::{BorrowerContacts, NewContact, QueuedEvent, ServiceEvent};
+    let (Some(one), Some(other)) = (fresh(Backend::Postgres), fresh(Backend::Postgres)) else {
+        return;
+    };
+    let at: jiff::Timestamp = "2026-11-30T10:00:00Z".parse().unwrap();
+    let call = |id: &str, tag: &str, cid: &str, b: &str, loan: Option<&str>| QueuedEvent {
+        event_id: id.to_owned(),
+        kind: "contact".to_owned(),
+        body: format!("{{\"tag\":\"{tag}\"}}"),
+        body_sha256: format!(
+            "{:0>64}",
+            tag.bytes().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
+        received_at: at,
+        actor: "test".to_owned(),
+        event: ServiceEvent::Contact(NewContact {
+            contact_id: cid.to_owned(),
+            borrower_id: BorrowerId::parse("borrower_id", b).unwrap(),
+            loan_id: loan.map(|l| LoanId::parse("loan_id", l).unwrap()),
+            channel: "call".to_owned(),
+            direction: "outbound".to_owned(),
+            at,
+            outcome: "no_answer".to_owned(),
+            target: None,
+            party: None,
+            agency_id: None,
+        }),
+    };
+    // A cap of three outbound contacts per borrower (B1 starts with one, C1).
+    let cap = |_: usize, bc: &BorrowerContacts| {
+        let made = bc
+            .contacts
+            .iter()
+            .filter(|c| &*c.row.direction == "outbound")
+            .count();
+        if made >= 3 {
+            Err(format!("cap: {made} made"))
+        } else {
+            Ok(())
+        }
+    };
+    let earlier = call("EVO-old", "a", "C-old", "B2", None);
+    let batches = vec![
+        vec![
+            call("EVO-1", "b", "C-o1", "B1", Some("L1")),
+            call("EVO-2", "c", "C-o2", "B2", None),
+            // B2's second in this batch: by itself, after the others (and sees C-o2).
+            call("EVO-old", "a", "C-old", "B2", None),
+            call("EVO-old", "changed", "C-old", "B2", None),
+            call("EVO-3", "d", "C-o3", "B1", None),
+            call("EVO-4", "e", "C-o4", "B-none", None),
+            call("EVO-5", "f", "C-o5", "B-gone", Some("L1")),
+        ],
+        vec![
+            // A replay decided with the others, a refusal, and a taken id by itself.
+            call("EVO-old", "a", "C-old", "B2", None),
+            call("EVO-6", "g", "C-o6", "B1", None),
+            call("EVO-7", "h", "C-o1", "B2", None),
+        ],
+        vec![
+            call("EVO-8", "i", "C-o2", "B1", None),
+            call("EVO-9", "j", "C-o9", "B2", Some("L1")),
+            call("EVO-10", "k", "C-o10", "B2", None),
+            call("EVO-11", "l", "C-o11", "B2", None),
+        ],
+    ];
+    let shared = spawn_app(one, &[]);
+    let alone = spawn_app(other, &[]);
+    let (rt, store) = store_of(&shared);
+    let (rt2, store2) = store_of(&alone);
+    for (rt, s) in [(&rt, &store), (&rt2, &store2)] {
+        let o = rt.block_on(s.ingest_batch_deciding(std::slice::from_ref(&earlier), &cap));
+        assert!(
+            matches!(o[..], [Ok(arrears_store::Ingested::Recorded)]),
+            "{o:?}"
+        );
+    }
+    let mut together = Vec::new();
+    let mut one_by_one = Vec::new();
+    for batch in &batches {
+        together.extend(
+            rt.block_on(store.ingest_batch_deciding(batch, &cap))
+                .iter()
+                .map(|o| format!("{o:?}")),
+        );
+        one_by_one.extend(batch.iter().map(|e| {
+            format!(
+                "{:?}",
+                rt2.block_on(store2.ingest_batch_deciding(std::slice::from_ref(e), &cap))[0]
+            )
+        }));
+    }
+    assert_eq!(together, one_by_one);
+    // What each came to, spelled out (so that both paths being wrong the same way fails).
+    let expected = [
+        "Ok(Recorded)",
+        "Ok(Recorded)",
+        "Ok(AlreadyRecorded)",
+        "Ok(Conflict)",
+        "Ok(Recorded)",
+        "UnknownBorrower",
+        "UnknownBorrower",
+        "Ok(AlreadyRecorded)",
+        "Ok(Refused(\"cap: 3 made\"))",
+        "Duplicate",
+        "Duplicate",
+        "LoanOfAnotherBorrower",
+        "Ok(Recorded)",
+        "Ok(Refused(\"cap: 3 made\"))",
+    ];
+    assert_eq!(together.len(), expected.len());
+    for (got, want) in together.iter().zip(expected) {
+        assert!(got.contains(want), "{got} is not {want}: {together:#?}");
+    }
+    let psql = |target: &str, sql: &str| {
+        let o = Command::new("psql")
+            .args([target, "-qAtc", sql])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        text(&o.stdout).trim().to_owned()
+    };
+    for sql in [
+        "SELECT contact_id, borrower_id, loan_id, channel, direction, at, outcome FROM contacts ORDER BY 1",
+        "SELECT event_id, kind, body_sha256, body, actor FROM ingested_events ORDER BY 1",
+    ] {
+        assert_eq!(
+            psql(&shared.db.target, sql),
+            psql(&alone.db.target, sql),
+            "{sql}"
+        );
+    }
+    let writers =
+        "SELECT count(DISTINCT xmin::text) FROM contacts WHERE contact_id IN ('C-o1', 'C-o2')";
+    assert_eq!(psql(&shared.db.target, writers), "1");
+    assert_eq!(psql(&alone.db.target, writers), "2");
 }
 
 #[test]
