@@ -498,17 +498,30 @@ enum Pending<E> {
     LostRace,
 }
 
-/// The parameters of a contact batch ([`CONTACT_INPUT`]), one text array per column.
-fn contact_columns(batch: &[&QueuedEvent]) -> Result<Vec<Vec<Option<String>>>, StoreError> {
+/// One text array per column, from each event's row of `W` values (`row`).
+fn columns<const W: usize>(
+    batch: &[&QueuedEvent],
+    row: impl Fn(&QueuedEvent) -> Result<[Option<String>; W], StoreError>,
+) -> Result<Vec<Vec<Option<String>>>, StoreError> {
     let mut cols: Vec<Vec<Option<String>>> =
-        (0..16).map(|_| Vec::with_capacity(batch.len())).collect();
+        (0..W).map(|_| Vec::with_capacity(batch.len())).collect();
     for e in batch {
+        for (c, v) in cols.iter_mut().zip(row(e)?) {
+            c.push(v);
+        }
+    }
+    Ok(cols)
+}
+
+/// The parameters of a contact batch ([`CONTACT_INPUT`]).
+fn contact_columns(batch: &[&QueuedEvent]) -> Result<Vec<Vec<Option<String>>>, StoreError> {
+    columns(batch, |e| {
         let ServiceEvent::Contact(c) = &e.event else {
             return Err(StoreError::Internal(
                 "an event of another kind in a contact batch".into(),
             ));
         };
-        let row = [
+        Ok([
             Some(c.borrower_id.as_str().to_owned()),
             Some(e.event_id.clone()),
             Some(c.contact_id.clone()),
@@ -525,19 +538,13 @@ fn contact_columns(batch: &[&QueuedEvent]) -> Result<Vec<Vec<Option<String>>>, S
             Some(e.body.clone()),
             ts_param(e.received_at),
             Some(e.actor.clone()),
-        ];
-        for (c, v) in cols.iter_mut().zip(row) {
-            c.push(v);
-        }
-    }
-    Ok(cols)
+        ])
+    })
 }
 
 /// The parameters of [`PAYMENT_BATCH`].
 fn payment_columns(batch: &[&QueuedEvent]) -> Result<Vec<Vec<Option<String>>>, StoreError> {
-    let mut cols: Vec<Vec<Option<String>>> =
-        (0..10).map(|_| Vec::with_capacity(batch.len())).collect();
-    for e in batch {
+    columns(batch, |e| {
         let ServiceEvent::Payment {
             payment_id,
             loan_id,
@@ -549,7 +556,7 @@ fn payment_columns(batch: &[&QueuedEvent]) -> Result<Vec<Vec<Option<String>>>, S
                 "an event of another kind in a payment batch".into(),
             ));
         };
-        let row = [
+        Ok([
             Some(loan_id.as_str().to_owned()),
             Some(e.event_id.clone()),
             Some(payment_id.clone()),
@@ -560,12 +567,8 @@ fn payment_columns(batch: &[&QueuedEvent]) -> Result<Vec<Vec<Option<String>>>, S
             Some(e.body.clone()),
             ts_param(e.received_at),
             Some(e.actor.clone()),
-        ];
-        for (c, v) in cols.iter_mut().zip(row) {
-            c.push(v);
-        }
-    }
-    Ok(cols)
+        ])
+    })
 }
 
 /// Checks that a shared statement answered each of its `n` events once.
