@@ -11,6 +11,14 @@
 //! names them with their retention basis, erases their content, and replaces the log (and
 //! then the head) by write-to-temp, fsync, rename. `audit verify` re-judges each redaction
 //! under the embedded packs from what the redaction entry recorded.
+//!
+//! Every command that changes a log (`sign`, `plan`, `audit delete`) holds an exclusive lock
+//! on `LOG.lock` from its read of the log to its last write of the head, so two of them at
+//! once cannot chain two entries to the same predecessor, and a deletion's rewrite cannot
+//! drop another command's appends; a second one waits (and says so). Readers (`audit
+//! verify`, `audit export`, `verify`) hold a shared lock, so they never see an append
+//! without its head; where the lock file cannot be created (a read-only copy of a log)
+//! they read without it. The lock is advisory: it orders Arrears' own commands.
 
 use crate::Failure;
 use anyhow::{Context, anyhow};
@@ -118,6 +126,77 @@ pub enum AuditCommand {
     },
 }
 
+/// A lock on an audit log (see the module doc), released when dropped.
+#[must_use = "the lock is released when this is dropped"]
+pub(crate) struct LogLock {
+    _file: std::fs::File,
+}
+
+impl LogLock {
+    /// Waits until no other command reads or changes `log`.
+    pub(crate) fn exclusive(log: &Path) -> Result<Self, Failure> {
+        let p = lock_path(log);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .with_context(|| format!("opening the lock file {}", p.display()))?;
+        Self::take(file, &p, true)
+    }
+
+    /// Waits until no other command changes `log`; None where the lock file cannot be
+    /// opened or created (a log on read-only media), in which case the caller reads unlocked.
+    pub(crate) fn shared(log: &Path) -> Result<Option<Self>, Failure> {
+        let p = lock_path(log);
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .or_else(|_| std::fs::File::open(&p))
+        {
+            Ok(file) => Self::take(file, &p, false).map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
+    fn take(file: std::fs::File, p: &Path, exclusive: bool) -> Result<Self, Failure> {
+        let tried = if exclusive {
+            file.try_lock()
+        } else {
+            file.try_lock_shared()
+        };
+        match tried {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                eprintln!(
+                    "waiting for {}: another arrears command is using this audit log",
+                    p.display()
+                );
+                if exclusive {
+                    file.lock()
+                } else {
+                    file.lock_shared()
+                }
+                .with_context(|| format!("locking {}", p.display()))?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("locking {}", p.display()))
+                    .into());
+            }
+        }
+        Ok(Self { _file: file })
+    }
+}
+
+pub(crate) fn lock_path(log: &Path) -> PathBuf {
+    let mut p = log.as_os_str().to_owned();
+    p.push(".lock");
+    PathBuf::from(p)
+}
+
 pub(crate) fn head_path(log: &Path) -> PathBuf {
     let mut p = log.as_os_str().to_owned();
     p.push(".head");
@@ -177,6 +256,12 @@ pub(crate) fn load_key(dir: &Path) -> Result<LenderKey, Failure> {
 
 pub(crate) fn read_log(log: &Path) -> Result<Vec<Entry>, Failure> {
     Ok(read_log_lines(log)?.into_iter().map(|(_, e)| e).collect())
+}
+
+/// The log and its head as one consistent pair (under a shared lock).
+fn read_log_and_head(log: &Path) -> Result<(Vec<Entry>, Option<Head>), Failure> {
+    let _lock = LogLock::shared(log)?;
+    Ok((read_log(log)?, read_head(log)?))
 }
 
 /// The log's entries with the exact line each was read from (blank lines skipped).
@@ -272,6 +357,7 @@ pub fn sign(a: &SignArgs) -> Result<(), Failure> {
         #[allow(clippy::disallowed_methods)]
         None => jiff::Timestamp::now(),
     };
+    let _lock = LogLock::exclusive(&a.log)?;
     let entries = read_log(&a.log)?;
     verify(&entries, read_head(&a.log)?.as_ref()).map_err(|e| {
         anyhow!(
@@ -332,7 +418,10 @@ pub fn verify_code(a: &VerifyArgs) -> Result<(), Failure> {
     let public = std::fs::read_to_string(&pub_path)
         .with_context(|| format!("reading {}", pub_path.display()))?;
     let code = normalize_code(&a.code);
-    let entries = read_log(&a.log)?;
+    let entries = {
+        let _lock = LogLock::shared(&a.log)?;
+        read_log(&a.log)?
+    };
     let found = entries
         .iter()
         .filter(|e| e.kind == "message")
@@ -391,9 +480,9 @@ pub fn audit(a: &AuditArgs) -> Result<(), Failure> {
             at,
         } => return delete(log, borrower.as_deref(), before.as_deref(), at.as_deref()),
     };
-    let entries = read_log(log)?;
+    let (entries, head) = read_log_and_head(log)?;
     let packs = arrears_policy::PackSet::embedded().context("loading the rule packs")?;
-    let checked = verify(&entries, read_head(log)?.as_ref())
+    let checked = verify(&entries, head.as_ref())
         .map_err(|e| e.to_string())
         .and_then(|()| check_redaction_retention(&entries, &packs));
     match checked {
@@ -512,8 +601,8 @@ fn describe(e: &Entry) -> (String, String) {
 }
 
 fn export(borrower: &str, log: &Path, out: &Path) -> Result<(), Failure> {
-    let entries = read_log(log)?;
-    let chain = verify(&entries, read_head(log)?.as_ref());
+    let (entries, head) = read_log_and_head(log)?;
+    let chain = verify(&entries, head.as_ref());
     let mine: Vec<&Entry> = entries
         .iter()
         .filter(|e| e.borrower_id.as_deref() == Some(borrower))
@@ -705,6 +794,7 @@ fn delete(
         None => jiff::Timestamp::now(),
     };
     let before_at = before.map(|s| parse_instant("--before", s)).transpose()?;
+    let _lock = LogLock::exclusive(log)?;
     let (lines, mut entries): (Vec<String>, Vec<Entry>) = read_log_lines(log)?.into_iter().unzip();
     verify(&entries, read_head(log)?.as_ref()).map_err(|e| {
         Failure::bad_input(anyhow!(

@@ -15,7 +15,9 @@
 //! `arrears_store::Store::load_portfolio` there, and nothing after it changes.
 
 use crate::Failure;
-use crate::evidence_cmds::{append_entry, head_path, load_key, read_head, read_log, salt_seed};
+use crate::evidence_cmds::{
+    LogLock, append_entry, head_path, load_key, read_head, read_log, salt_seed,
+};
 use anyhow::{Context, anyhow};
 use arrears_domain::{Config, Portfolio, Severity};
 use arrears_evidence::chain::{Draft, Entry, Head, verify};
@@ -296,6 +298,8 @@ pub fn plan(a: &PlanArgs) -> Result<(), Failure> {
     let key = a.keys.as_deref().map(load_key).transpose()?;
     let log = a.log.clone().unwrap_or_else(|| a.out.join("audit.jsonl"));
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    // Held to the end of the run: the decisions are chained onto what is read here.
+    let _lock = LogLock::exclusive(&log)?;
     let entries = read_log(&log)?;
     verify(&entries, read_head(&log)?.as_ref())
         .map_err(|e| anyhow!("{}: refusing to append to a broken log: {e}", log.display()))?;

@@ -564,3 +564,132 @@ fn a_v1_log_still_verifies_and_its_entries_cannot_be_redacted() {
         (Some(0), "ok: 3 entries, chain intact\n".into())
     );
 }
+
+/// `sign` arguments for one more message of `borrower` to the signed log.
+fn sign_args<'a>(s: &'a Signed, borrower: &'a str, body: &'a str) -> Vec<&'a str> {
+    vec![
+        "sign",
+        "--keys",
+        &s.keys,
+        "--log",
+        s.log.to_str().unwrap(),
+        "--lender",
+        "Acme",
+        "--borrower",
+        borrower,
+        "--channel",
+        "sms",
+        "--text",
+        body,
+        "--at",
+        "2026-11-30T10:00:00+08:00",
+    ]
+}
+
+fn spawn(args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_arrears"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn verify_code(s: &Signed, code: &str) -> String {
+    let o = arrears(&[
+        "verify",
+        code,
+        "--keys",
+        &s.keys,
+        "--log",
+        s.log.to_str().unwrap(),
+    ]);
+    text(&o.stdout)
+}
+
+/// Commands that change a log wait while another holds its lock, and then each sees what the
+/// other wrote: the deletion's rewrite keeps the message signed while it waited, or the
+/// message is chained after the redaction.
+#[test]
+fn commands_that_change_a_log_wait_for_its_lock() {
+    let s = signed_log();
+    let before = std::fs::read(&s.log).unwrap();
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(format!("{}.lock", s.log.display()))
+        .unwrap();
+    held.lock().unwrap();
+    let sign = spawn(&sign_args(
+        &s,
+        "B3",
+        "Acme: 30.00 CNY overdue. Code {code}.",
+    ));
+    let delete = spawn(&[
+        "audit",
+        "delete",
+        "--log",
+        s.log.to_str().unwrap(),
+        "--borrower",
+        "B1",
+        "--at",
+        "2026-12-01T00:00:00Z",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert_eq!(
+        std::fs::read(&s.log).unwrap(),
+        before,
+        "nothing is written while the lock is held"
+    );
+    held.unlock().unwrap();
+    let (sign, delete) = (
+        sign.wait_with_output().unwrap(),
+        delete.wait_with_output().unwrap(),
+    );
+    for o in [&sign, &delete] {
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains("waiting for") && text(&o.stderr).contains(".lock"),
+            "says why it waits: {}",
+            text(&o.stderr)
+        );
+    }
+    let (code, out) = audit_verify(&s.log);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("ok: 5 entries") && out.contains("2 redacted"),
+        "three messages, one more, one redaction: {out}"
+    );
+    let new_code = text(&sign.stdout).trim().to_owned();
+    assert!(verify_code(&s, &new_code).starts_with("GENUINE"));
+    assert!(verify_code(&s, &s.codes[2]).starts_with("GENUINE"));
+}
+
+/// Messages signed at the same moment by separate processes are all chained, one after the
+/// other, and each can be verified.
+#[test]
+fn messages_signed_at_once_are_all_chained() {
+    let s = signed_log();
+    let bodies: Vec<String> = (0..8)
+        .map(|i| format!("Acme: {i}0.00 CNY overdue. Code {{code}}."))
+        .collect();
+    let children: Vec<_> = bodies
+        .iter()
+        .map(|b| spawn(&sign_args(&s, "B4", b)))
+        .collect();
+    let codes: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            let o = c.wait_with_output().unwrap();
+            assert!(o.status.success(), "{}", text(&o.stderr));
+            text(&o.stdout).trim().to_owned()
+        })
+        .collect();
+    let (code, out) = audit_verify(&s.log);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("ok: 11 entries"), "{out}");
+    for c in &codes {
+        assert!(verify_code(&s, c).starts_with("GENUINE"), "{c}");
+    }
+}
