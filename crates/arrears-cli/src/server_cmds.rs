@@ -44,6 +44,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = arrears_server::batcher::DEFAULT_WRITERS as u32,
           value_parser = clap::value_parser!(u32).range(1..=256))]
     pub event_writers: u32,
+    /// Set the server's clock to this instant (RFC 3339) at start; it runs on from there.
+    /// For tests and demonstrations that act "now" at a known time of day; default: the
+    /// system clock.
+    #[arg(long, value_name = "INSTANT")]
+    pub clock_from: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -173,6 +178,12 @@ pub fn serve(a: &ServeArgs) -> Result<(), Failure> {
         }
         _ => None,
     };
+    if let Some(at) = &a.clock_from {
+        let at = arrears_domain::parse::timestamp("--clock-from", at)
+            .map_err(|e| Failure::bad_input(anyhow!("--clock-from: {}", e.detail)))?;
+        arrears_server::set_clock_from(at);
+        tracing::warn!(%at, "the server's clock was set by --clock-from");
+    }
     let rt = runtime()?;
     rt.block_on(async {
         let store = open_with(&a.db, a.db_connections).await?;

@@ -214,11 +214,29 @@ impl AppState {
     }
 }
 
+/// How far the server's clock is set from the system clock (`set_clock_from`); unset: 0.
+static CLOCK_OFFSET: std::sync::OnceLock<jiff::SignedDuration> = std::sync::OnceLock::new();
+
+/// Sets this process's server clock to read `at` at this moment and run on from it
+/// (`arrears serve --clock-from`, for tests and demonstrations that act "now" at a known time
+/// of day). Only the first call takes effect; false for a later one.
+#[allow(clippy::disallowed_methods)]
+pub fn set_clock_from(at: jiff::Timestamp) -> bool {
+    CLOCK_OFFSET
+        .set(at.duration_since(jiff::Timestamp::now()))
+        .is_ok()
+}
+
 /// The instant now. The service's handlers are the edge where the clock may be read (for
 /// when an event was received and when data was read); the engine is always handed one.
 #[allow(clippy::disallowed_methods)]
 pub(crate) fn now() -> jiff::Timestamp {
-    jiff::Timestamp::now()
+    let t = jiff::Timestamp::now();
+    match CLOCK_OFFSET.get() {
+        // An offset that would leave jiff's range (never, from a parsed instant) is ignored.
+        Some(d) => t.checked_add(*d).unwrap_or(t),
+        None => t,
+    }
 }
 
 #[derive(OpenApi)]

@@ -1714,3 +1714,22 @@ fn sigterm_stops_the_server_gracefully() {
     let r = agent().get(s.url("/healthz")).call();
     assert!(r.is_err(), "nothing listens any more");
 }
+
+/// `--clock-from` takes an RFC 3339 instant; anything else is a usage error before the
+/// server opens its store or its port.
+#[test]
+fn a_bad_clock_from_is_refused() {
+    let o = arrears(&[
+        "serve",
+        "--db",
+        "/nonexistent/x.db",
+        "--clock-from",
+        "tomorrow noon",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("--clock-from"),
+        "{}",
+        text(&o.stderr)
+    );
+}
