@@ -80,12 +80,40 @@ impl EventBatcher {
     }
 }
 
+/// Times a writer that woke for one event lets the runtime run other tasks before it takes
+/// what is waiting (see [`gather`]).
+const GATHER_YIELDS: usize = 2;
+
+/// Waits for at least one event, then takes every event waiting, up to [`BATCH_MAX`]; 0 once
+/// the queue is closed. The first event of a burst wakes the writer before the handlers of
+/// the rest, already runnable, have queued theirs: a writer that took just that one would
+/// spend a whole transaction on it and leave the rest to the next. So a writer with a short
+/// batch yields a few times first (a few microseconds when nothing else is runnable).
+async fn gather(rx: &mut mpsc::Receiver<Item>, batch: &mut Vec<Item>) -> usize {
+    if rx.recv_many(batch, BATCH_MAX).await == 0 {
+        return 0;
+    }
+    for _ in 0..GATHER_YIELDS {
+        if batch.len() >= BATCH_MAX {
+            break;
+        }
+        tokio::task::yield_now().await;
+        while batch.len() < BATCH_MAX {
+            match rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+    }
+    batch.len()
+}
+
 async fn write_batches(store: Store, rx: Arc<Mutex<mpsc::Receiver<Item>>>) {
     let mut batch = Vec::with_capacity(BATCH_MAX);
     loop {
         // Only the gathering is under the lock; the statement runs while another writer
         // gathers the next events.
-        let n = rx.lock().await.recv_many(&mut batch, BATCH_MAX).await;
+        let n = gather(&mut *rx.lock().await, &mut batch).await;
         if n == 0 {
             return;
         }

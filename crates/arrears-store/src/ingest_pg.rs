@@ -20,10 +20,10 @@
 //! primary key (events) turns it into "nothing recorded"; the caller then answers from the
 //! stored event (a replay or a conflict) or as a duplicate id.
 
-use crate::schema::{int, opt_text, text, ts};
+use crate::schema::{int, text, ts};
 use crate::service::{
     BorrowerContacts, CONTACT_COLS, EventMeta, Ingested, NewContact, ServiceError, ServiceEvent,
-    borrower_contacts_in,
+    borrower_contacts_in, contact_cells,
 };
 use crate::sql::{Cell, Dialect, Ty};
 use crate::{Store, StoreError};
@@ -34,24 +34,17 @@ use jiff::Timestamp;
 /// contact id, `$4` loan (or NULL), `$5`–`$11` the rest of the contact, `$12`–`$16` the
 /// event's bookkeeping.
 fn contact_args(meta: &EventMeta<'_>, c: &NewContact) -> Vec<Cell> {
-    vec![
-        text(c.borrower_id.as_str()),
-        text(meta.event_id),
-        text(&c.contact_id),
-        opt_text(c.loan_id.as_ref().map(LoanId::as_str)),
-        text(&c.channel),
-        text(&c.direction),
-        ts(c.at),
-        text(&c.outcome),
-        opt_text(c.target.as_deref()),
-        opt_text(c.party.as_deref()),
-        opt_text(c.agency_id.as_deref()),
-        text(meta.kind),
-        text(meta.body_sha256),
-        text(meta.body),
-        ts(meta.received_at),
-        text(meta.actor),
-    ]
+    [text(c.borrower_id.as_str()), text(meta.event_id)]
+        .into_iter()
+        .chain(contact_cells(c))
+        .chain([
+            text(meta.kind),
+            text(meta.body_sha256),
+            text(meta.body),
+            ts(meta.received_at),
+            text(meta.actor),
+        ])
+        .collect()
 }
 
 /// The lock and the lookups of a contact event (CTEs `b`, `prior`, `taken`, `owner`, `ok`).
@@ -350,10 +343,7 @@ pub type DecideAt<'a, E> = &'a (dyn Fn(usize, &BorrowerContacts) -> Result<(), E
 
 /// The text of a timestamp parameter (what `ts` binds).
 fn ts_param(t: Timestamp) -> Option<String> {
-    match ts(t) {
-        Cell::Text(s) => s,
-        _ => None,
-    }
+    ts(t).into_text()
 }
 
 /// Payments in one statement: `unnest` of one text array per column, each row's loan and
@@ -521,18 +511,29 @@ fn contact_columns(batch: &[&QueuedEvent]) -> Result<Vec<Vec<Option<String>>>, S
                 "an event of another kind in a contact batch".into(),
             ));
         };
+        let [
+            id,
+            loan,
+            channel,
+            direction,
+            at,
+            outcome,
+            target,
+            party,
+            agency,
+        ] = contact_cells(c).map(Cell::into_text);
         Ok([
             Some(c.borrower_id.as_str().to_owned()),
             Some(e.event_id.clone()),
-            Some(c.contact_id.clone()),
-            c.loan_id.as_ref().map(|l| l.as_str().to_owned()),
-            Some(c.channel.clone()),
-            Some(c.direction.clone()),
-            ts_param(c.at),
-            Some(c.outcome.clone()),
-            c.target.clone(),
-            c.party.clone(),
-            c.agency_id.clone(),
+            id,
+            loan,
+            channel,
+            direction,
+            at,
+            outcome,
+            target,
+            party,
+            agency,
             Some(e.kind.clone()),
             Some(e.body_sha256.clone()),
             Some(e.body.clone()),

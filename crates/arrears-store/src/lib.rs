@@ -108,6 +108,9 @@ pub enum StoreError {
     Internal(String),
 }
 
+/// Connections of the relaxed pool: as many as the server's access-log writers.
+const RELAXED_CONNECTIONS: u32 = 2;
+
 /// The page cache of every SQLite connection (KiB): 256 MiB.
 const SQLITE_CACHE_KIB: u32 = 1 << 18;
 
@@ -121,6 +124,9 @@ enum Pool {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: Pool,
+    /// PostgreSQL only: a small pool whose sessions run with `synchronous_commit = off`, for
+    /// the access log alone (see [`Store::log_accesses`]); connected on first use.
+    relaxed: Option<PgPool>,
     target: DbTarget,
 }
 
@@ -157,6 +163,7 @@ impl Store {
             target: target.to_string(),
             source,
         };
+        let mut relaxed = None;
         let pool = match target {
             DbTarget::Sqlite(path) => {
                 let opts = SqliteConnectOptions::new()
@@ -186,6 +193,11 @@ impl Store {
             }
             DbTarget::Postgres(url) => {
                 let opts = PgConnectOptions::from_str(url).map_err(open_err)?;
+                relaxed = Some(
+                    PgPoolOptions::new()
+                        .max_connections(RELAXED_CONNECTIONS)
+                        .connect_lazy_with(opts.clone().options([("synchronous_commit", "off")])),
+                );
                 let pool = PgPoolOptions::new()
                     .max_connections(max_connections)
                     .connect_with(opts)
@@ -203,6 +215,7 @@ impl Store {
         };
         Ok(Store {
             pool,
+            relaxed,
             target: target.clone(),
         })
     }
@@ -213,6 +226,9 @@ impl Store {
 
     /// Closes the pool (waits for connections to be returned).
     pub async fn close(self) {
+        if let Some(p) = self.relaxed {
+            p.close().await;
+        }
         match self.pool {
             Pool::Sqlite(p) => p.close().await,
             Pool::Postgres(p) => p.close().await,

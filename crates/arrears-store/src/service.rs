@@ -262,6 +262,28 @@ pub(crate) fn borrower_row(r: &[Cell]) -> Result<BorrowerRow, StoreError> {
 pub(crate) const CONTACT_COLS: &str =
     "contact_id, loan_id, channel, direction, at, outcome, target, party, agency_id";
 
+/// The access log's rows from one text array per column (PostgreSQL), in one statement.
+const ACCESS_BATCH: &str = "INSERT INTO access_log (at, actor, action, borrower_id, loan_id) \
+     SELECT CAST(at AS TIMESTAMPTZ), actor, action, borrower_id, loan_id \
+     FROM unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[]), CAST($3 AS TEXT[]), \
+         CAST($4 AS TEXT[]), CAST($5 AS TEXT[])) WITH ORDINALITY \
+         AS t(at, actor, action, borrower_id, loan_id, n) ORDER BY n";
+
+/// A contact's values in `CONTACT_COLS` order (every one a text cell; `at` as `ts` binds it).
+pub(crate) fn contact_cells(c: &NewContact) -> [Cell; 9] {
+    [
+        text(&c.contact_id),
+        opt_text(c.loan_id.as_ref().map(|l| l.as_str())),
+        text(&c.channel),
+        text(&c.direction),
+        ts(c.at),
+        text(&c.outcome),
+        opt_text(c.target.as_deref()),
+        opt_text(c.party.as_deref()),
+        opt_text(c.agency_id.as_deref()),
+    ]
+}
+
 /// Reads a contact selected as `CONTACT_COLS` (with `at` through `Dialect::select`).
 pub(crate) fn stored_contact(r: &[Cell]) -> Result<StoredContact, StoreError> {
     let key = r.first().and_then(Cell::text).unwrap_or("?").to_owned();
@@ -873,21 +895,26 @@ impl Store {
         if all.is_empty() {
             return Ok(());
         }
-        let mut tx = self.begin().await?;
-        let d = tx.dialect();
-        if d == Dialect::Postgres {
-            // The commit returns once the entries are in PostgreSQL, before its WAL reaches
-            // the disk (a PostgreSQL crash within wal_writer_delay could lose the latest
-            // entries; an Arrears crash loses none): the durability SQLite's WAL with
+        if let Some(relaxed) = &self.relaxed {
+            // One statement, its own transaction, on a session with `synchronous_commit =
+            // off`: the commit returns once the entries are in PostgreSQL, before its WAL
+            // reaches the disk (a PostgreSQL crash within wal_writer_delay could lose the
+            // latest entries; an Arrears crash loses none): the durability SQLite's WAL with
             // synchronous=NORMAL gives, and what keeps a check's answer off the disk's flush
             // latency. Contacts, events and every other write keep synchronous commits.
-            tx.exec(
-                "logging accesses",
-                "SET LOCAL synchronous_commit = off",
-                &[],
-            )
-            .await?;
+            let at = |a: &Access| ts(a.at).into_text();
+            let cols: Vec<Vec<Option<String>>> = vec![
+                all.iter().map(at).collect(),
+                all.iter().map(|a| Some(a.actor.clone())).collect(),
+                all.iter().map(|a| Some(a.action.clone())).collect(),
+                all.iter().map(|a| a.borrower_id.clone()).collect(),
+                all.iter().map(|a| a.loan_id.clone()).collect(),
+            ];
+            return crate::sql::exec_pg_arrays(relaxed, "logging accesses", ACCESS_BATCH, &cols)
+                .await;
         }
+        let mut tx = self.begin().await?;
+        let d = tx.dialect();
         for chunk in all.chunks(ROWS) {
             let mut sql = String::from(
                 "INSERT INTO access_log (at, actor, action, borrower_id, loan_id) VALUES ",
@@ -1071,18 +1098,10 @@ async fn apply(
                      VALUES ($1, $2, $3, $4, {}, $6, $7, $8, $9, $10)",
                     d.param(5, Ty::Ts)
                 ),
-                &[
-                    text(&c.contact_id),
-                    opt_text(c.loan_id.as_ref().map(|l| l.as_str())),
-                    text(&c.channel),
-                    text(&c.direction),
-                    ts(c.at),
-                    text(&c.outcome),
-                    opt_text(c.target.as_deref()),
-                    opt_text(c.party.as_deref()),
-                    opt_text(c.agency_id.as_deref()),
-                    text(c.borrower_id.as_str()),
-                ],
+                &contact_cells(c)
+                    .into_iter()
+                    .chain([text(c.borrower_id.as_str())])
+                    .collect::<Vec<_>>(),
             )
             .await?;
         }

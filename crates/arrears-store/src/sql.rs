@@ -40,6 +40,13 @@ impl Cell {
             _ => None,
         }
     }
+    /// The text of a text cell (None for any other cell: no text array holds one).
+    pub(crate) fn into_text(self) -> Option<String> {
+        match self {
+            Cell::Text(v) => v,
+            _ => None,
+        }
+    }
     pub(crate) fn boolean(&self) -> Option<bool> {
         match self {
             Cell::Bool(v) => *v,
@@ -562,6 +569,21 @@ pub(crate) async fn fetch_all_pg_arrays(
         .await
         .map_err(db(what))?;
     decode_rows(what, rows, tys)
+}
+
+/// A statement with one bound text array per column, in a transaction of its own, on `pool`
+/// (PostgreSQL).
+pub(crate) async fn exec_pg_arrays(
+    pool: &sqlx::PgPool,
+    what: &str,
+    sql: &str,
+    columns: &[Vec<Option<String>>],
+) -> Result<(), StoreError> {
+    array_query(sql, columns)
+        .execute(pool)
+        .await
+        .map_err(db(what))?;
+    Ok(())
 }
 
 /// A statement with one bound text array per column.

@@ -671,3 +671,55 @@ fn plan_over_the_store_equals_plan_over_the_files() {
         }
     });
 }
+
+/// The access log keeps every entry of a batch exactly and in order, on both backends: text
+/// with quotes, separators and non-ASCII, absent loans, microsecond instants, and a batch
+/// longer than one SQLite statement takes.
+#[test]
+fn a_batch_of_accesses_is_logged_exactly_and_in_order() {
+    on_both(|db, b| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let target = arrears_store::DbTarget::parse(&db.target).unwrap();
+        let store = rt.block_on(arrears_store::Store::open(&target)).unwrap();
+        let base: jiff::Timestamp = "2026-11-30T10:00:00.123456Z".parse().unwrap();
+        let actors = [
+            "dialer",
+            "it's \"quoted\"; a,b",
+            "代理人 ünï",
+            "'; DROP TABLE access_log; --",
+        ];
+        let all: Vec<arrears_store::Access> = (0..1203)
+            .map(|i: i64| arrears_store::Access {
+                at: base + jiff::SignedDuration::from_micros(i * 7 - 3000),
+                actor: actors[i as usize % actors.len()].to_owned(),
+                action: if i % 3 == 0 {
+                    "contacts.check"
+                } else {
+                    "accounts.get"
+                }
+                .to_owned(),
+                borrower_id: Some(if i % 2 == 0 { "B1" } else { "B2" }.to_owned()),
+                loan_id: (i % 5 != 0).then(|| format!("L{i}")),
+            })
+            .collect();
+        rt.block_on(store.log_accesses(&all[..1])).unwrap();
+        rt.block_on(store.log_accesses(&all[1..])).unwrap();
+        rt.block_on(store.log_accesses(&[])).unwrap();
+        for borrower in ["B1", "B2"] {
+            let want: Vec<_> = all
+                .iter()
+                .filter(|a| a.borrower_id.as_deref() == Some(borrower))
+                .cloned()
+                .collect();
+            let got = rt.block_on(store.access_log(borrower)).unwrap();
+            assert_eq!(got.len(), want.len(), "{b:?} {borrower}");
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(g, w, "{b:?} {borrower} entry {i}");
+            }
+        }
+        rt.block_on(store.close());
+    });
+}
