@@ -505,41 +505,28 @@ fn columns<const W: usize>(
 
 /// The parameters of a contact batch ([`CONTACT_INPUT`]).
 fn contact_columns(batch: &[&QueuedEvent]) -> Result<Vec<Vec<Option<String>>>, StoreError> {
-    columns(batch, |e| {
+    columns::<16>(batch, |e| {
         let ServiceEvent::Contact(c) = &e.event else {
             return Err(StoreError::Internal(
                 "an event of another kind in a contact batch".into(),
             ));
         };
-        let [
-            id,
-            loan,
-            channel,
-            direction,
-            at,
-            outcome,
-            target,
-            party,
-            agency,
-        ] = contact_cells(c).map(Cell::into_text);
-        Ok([
+        let row: Vec<Option<String>> = [
             Some(c.borrower_id.as_str().to_owned()),
             Some(e.event_id.clone()),
-            id,
-            loan,
-            channel,
-            direction,
-            at,
-            outcome,
-            target,
-            party,
-            agency,
+        ]
+        .into_iter()
+        .chain(contact_cells(c).map(Cell::into_text))
+        .chain([
             Some(e.kind.clone()),
             Some(e.body_sha256.clone()),
             Some(e.body.clone()),
             ts_param(e.received_at),
             Some(e.actor.clone()),
         ])
+        .collect();
+        row.try_into()
+            .map_err(|_| StoreError::Internal("a contact row of the wrong width".into()))
     })
 }
 

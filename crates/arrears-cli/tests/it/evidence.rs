@@ -139,23 +139,7 @@ fn signed_log() -> Signed {
             "Acme: 50.00 CNY overdue. Code {code}.",
         ),
     ] {
-        let o = arrears(&[
-            "sign",
-            "--keys",
-            &keys,
-            "--log",
-            log.to_str().unwrap(),
-            "--lender",
-            "Acme",
-            "--borrower",
-            borrower,
-            "--channel",
-            "sms",
-            "--text",
-            body,
-            "--at",
-            at,
-        ]);
+        let o = arrears(&sign_args(&keys, &log, borrower, body, at));
         assert!(o.status.success(), "{}", text(&o.stderr));
         codes.push(text(&o.stdout).trim().to_owned());
     }
@@ -565,14 +549,20 @@ fn a_v1_log_still_verifies_and_its_entries_cannot_be_redacted() {
     );
 }
 
-/// `sign` arguments for one more message of `borrower` to the signed log.
-fn sign_args<'a>(s: &'a Signed, borrower: &'a str, body: &'a str) -> Vec<&'a str> {
+/// `sign` arguments for one message of `borrower` to `log`, signed with the keys in `keys`.
+fn sign_args<'a>(
+    keys: &'a str,
+    log: &'a std::path::Path,
+    borrower: &'a str,
+    body: &'a str,
+    at: &'a str,
+) -> Vec<&'a str> {
     vec![
         "sign",
         "--keys",
-        &s.keys,
+        keys,
         "--log",
-        s.log.to_str().unwrap(),
+        log.to_str().unwrap(),
         "--lender",
         "Acme",
         "--borrower",
@@ -582,9 +572,12 @@ fn sign_args<'a>(s: &'a Signed, borrower: &'a str, body: &'a str) -> Vec<&'a str
         "--text",
         body,
         "--at",
-        "2026-11-30T10:00:00+08:00",
+        at,
     ]
 }
+
+/// The instant of the messages the lock tests add to the signed log.
+const LATER: &str = "2026-11-30T10:00:00+08:00";
 
 fn spawn(args: &[&str]) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_arrears"))
@@ -622,9 +615,11 @@ fn commands_that_change_a_log_wait_for_its_lock() {
         .unwrap();
     held.lock().unwrap();
     let sign = spawn(&sign_args(
-        &s,
+        &s.keys,
+        &s.log,
         "B3",
         "Acme: 30.00 CNY overdue. Code {code}.",
+        LATER,
     ));
     let delete = spawn(&[
         "audit",
@@ -676,7 +671,7 @@ fn messages_signed_at_once_are_all_chained() {
         .collect();
     let children: Vec<_> = bodies
         .iter()
-        .map(|b| spawn(&sign_args(&s, "B4", b)))
+        .map(|b| spawn(&sign_args(&s.keys, &s.log, "B4", b, LATER)))
         .collect();
     let codes: Vec<String> = children
         .into_iter()
