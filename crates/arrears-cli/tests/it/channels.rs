@@ -490,12 +490,7 @@ fn an_smtp_5xx_is_dead_and_a_4xx_is_retried() {
 fn a_worker_killed_after_its_claim_is_taken_over_and_the_message_sent_once() {
     on_both(|db| {
         enqueue(db, "k-crash", "sms", "+12125550100", SMS_TEXT);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let target = arrears_store::DbTarget::parse(&db.target).unwrap();
-        let store = rt.block_on(arrears_store::Store::open(&target)).unwrap();
+        let (rt, store) = crate::store::open_store(&db.target);
         let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
         // The dead worker claimed the row for 60 s and never sent it.
         let claimed = rt

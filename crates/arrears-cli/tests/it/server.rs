@@ -258,13 +258,7 @@ fn assert_error(r: &Res, status: u16, code: &str) {
 }
 
 pub fn store_of(s: &Server) -> (tokio::runtime::Runtime, arrears_store::Store) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let target = arrears_store::DbTarget::parse(&s.db.target).unwrap();
-    let store = rt.block_on(arrears_store::Store::open(&target)).unwrap();
-    (rt, store)
+    crate::store::open_store(&s.db.target)
 }
 
 #[test]
@@ -1661,12 +1655,7 @@ fn tokens_and_users_are_created_once_and_stored_hashed() {
         add("bob", "owner", "a long enough secret").status.code(),
         Some(2)
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let target = arrears_store::DbTarget::parse(t).unwrap();
-    let store = rt.block_on(arrears_store::Store::open(&target)).unwrap();
+    let (rt, store) = crate::store::open_store(t);
     let ann = rt.block_on(store.user("ann")).unwrap().unwrap();
     assert_eq!(ann.role, "agent");
     assert!(ann.password_hash.starts_with("$argon2id$"));

@@ -89,6 +89,18 @@ pub fn fresh(b: Backend) -> Option<TestDb> {
     }
 }
 
+/// A runtime and the store at `target`, opened through it (for tests that call the store
+/// directly).
+pub fn open_store(target: &str) -> (tokio::runtime::Runtime, arrears_store::Store) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let target = arrears_store::DbTarget::parse(target).unwrap();
+    let store = rt.block_on(arrears_store::Store::open(&target)).unwrap();
+    (rt, store)
+}
+
 /// Runs `f` on a fresh SQLite store and a fresh PostgreSQL store.
 fn on_both(f: impl Fn(&TestDb, Backend)) {
     for b in [Backend::Sqlite, Backend::Postgres] {
@@ -678,12 +690,7 @@ fn plan_over_the_store_equals_plan_over_the_files() {
 #[test]
 fn a_batch_of_accesses_is_logged_exactly_and_in_order() {
     on_both(|db, b| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let target = arrears_store::DbTarget::parse(&db.target).unwrap();
-        let store = rt.block_on(arrears_store::Store::open(&target)).unwrap();
+        let (rt, store) = open_store(&db.target);
         let base: jiff::Timestamp = "2026-11-30T10:00:00.123456Z".parse().unwrap();
         let actors = [
             "dialer",
