@@ -14,9 +14,14 @@
 //! the instant it is made for, and `earliest_allowed` assumes nothing new happens meanwhile.
 
 use crate::content::{Identity, Lexicon, Vetting, vet};
-use crate::facts::{BorrowerFacts, ContactPerson, ContactRecord, FeeProposal, ProposedContact};
+use crate::facts::{
+    BorrowerFacts, ContactPerson, ContactRecord, CreditNotice, FeeProposal, PlanFact, PlanState,
+    ProposedContact,
+};
 use crate::local::{SEARCH_HORIZON, days, first_instant, local, start_of_day_on_or_after};
-use crate::model::{Channel, LocalWindow, Outcome, Party, PersonSource, Purpose, Target};
+use crate::model::{
+    Channel, LocalWindow, NoticeKind, Outcome, Party, PersonSource, Purpose, Target,
+};
 use crate::pack::{Pack, PackSet};
 use crate::rule::RuleId;
 use arrears_domain::Jurisdiction;
@@ -262,6 +267,16 @@ struct Context<'a> {
     deadlines: Vec<(RuleId, Timestamp)>,
     /// Standing failures found while deriving the timed state.
     standing_from_setup: Vec<RuleId>,
+    /// The rule fails while `start <= t < end` (no end: for good).
+    intervals: Vec<(RuleId, Timestamp, Option<Timestamp>)>,
+    /// Payment plans protecting the loan: (plan, from, until).
+    plan_protection: Vec<(&'a PlanFact, Timestamp, Option<Timestamp>)>,
+    /// The borrower's own hours for the channel (ALL-PREFERENCE).
+    preference_window: Option<LocalWindow>,
+    /// Every own target failed recently (ALL-LOCATE), from the facts or the history.
+    unreachable: bool,
+    /// The debt is time-barred at `at` (US-TIMEBAR), or its period is unknown.
+    time_barred: bool,
 }
 
 impl<'a> Context<'a> {
@@ -290,10 +305,17 @@ impl<'a> Context<'a> {
             gates: Vec::new(),
             deadlines: Vec::new(),
             standing_from_setup: Vec::new(),
+            intervals: Vec::new(),
+            plan_protection: Vec::new(),
+            preference_window: None,
+            unreachable: facts.unreachable,
+            time_barred: proposed.time_barred,
         };
+        ctx.unreachable = ctx.unreachable || ctx.all_targets_failing();
         ctx.setup_hours();
         ctx.setup_call_limits();
         ctx.setup_notices_and_deadlines();
+        ctx.setup_lifecycle();
         if pack.has(RuleId::GbBreathingSpace) {
             ctx.breathing_space_until = facts.breathing_space_until;
         }
@@ -428,31 +450,39 @@ impl<'a> Context<'a> {
                 if let Some(a) = self.pack.agency()
                     && a.require_prior_notice
                 {
-                    match f.agency_notice_at {
+                    match earliest(
+                        f.agency_notice_at,
+                        self.notice_at(NoticeKind::AgencyPlacement),
+                    ) {
                         Some(ts) => self.gates.push((RuleId::CnAgency, ts)),
                         None => self.standing_from_setup.push(RuleId::CnAgency),
                     }
                 }
             }
             Channel::CreditReport => {
+                let notice = self.credit_notice();
                 if let Some(c) = self.pack.cn_credit()
                     && c.require_prior_notice
                 {
-                    match f.credit_notice {
+                    match notice {
                         Some(n) => self.gates.push((RuleId::CnCredit, n.sent_at)),
                         None => self.standing_from_setup.push(RuleId::CnCredit),
                     }
                 }
                 if let Some(c) = self.pack.us_credit() {
-                    // Contacted, or a notice that did not bounce plus the wait: the earlier.
-                    let after_notice = f
-                        .credit_notice
-                        .filter(|n| !n.bounced)
-                        .and_then(|n| n.sent_at.checked_add(days(c.notice_wait_days)).ok());
-                    let opens = match (f.initial_communication_at, after_notice) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
+                    // A notice on record, and then: the borrower reached (from the notice on),
+                    // or the wait after a notice that did not bounce.
+                    let reached = self.reached_at();
+                    let opens = notice.and_then(|n| {
+                        let waited = (!n.bounced)
+                            .then(|| n.sent_at.checked_add(days(c.notice_wait_days)).ok())
+                            .flatten();
+                        let by_reach = reached.map(|r| r.max(n.sent_at));
+                        match (by_reach, waited) {
+                            (Some(a), Some(b)) => Some(a.min(b)),
+                            (a, b) => a.or(b),
+                        }
+                    });
                     match opens {
                         Some(ts) => self.gates.push((RuleId::UsCredit, ts)),
                         None => self.standing_from_setup.push(RuleId::UsCredit),
@@ -463,9 +493,14 @@ impl<'a> Context<'a> {
         }
         // US-VALIDATION: without a validation notice, collection stops once the time to send
         // one after the initial communication has run out.
+        let validation = earliest(
+            f.validation_notice_at,
+            self.notice_at(NoticeKind::Validation),
+        );
         if let Some(v) = self.pack.validation()
-            && let Some(initial) = f.initial_communication_at
-            && f.validation_notice_at.is_none_or(|sent| sent > self.at)
+            && let Some(initial) =
+                earliest(f.initial_communication_at, self.initial_communication())
+            && validation.is_none_or(|sent| sent > self.at)
             && (p.channel.is_escalation() || p.purpose == Purpose::Collection)
         {
             match initial.checked_add(days(v.notice_within_days)) {
@@ -473,6 +508,286 @@ impl<'a> Context<'a> {
                 Err(_) => self.standing_from_setup.push(RuleId::UsValidation),
             }
         }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Facts from the lifecycle
+    // -----------------------------------------------------------------------------------
+
+    /// A record about `loan` applies to the proposal: records about every debt always do;
+    /// a record about one debt applies to a proposal about that debt.
+    fn applies(&self, loan: Option<&LoanId>) -> bool {
+        match (loan, &self.proposed.loan_id) {
+            (None, _) => true,
+            (Some(l), Some(p)) => l == p,
+            (Some(_), None) => false,
+        }
+    }
+
+    /// The earliest notice of `kind` on record for the proposal's debt.
+    fn notice_at(&self, kind: NoticeKind) -> Option<Timestamp> {
+        self.facts
+            .notices
+            .iter()
+            .filter(|n| n.kind == kind && self.applies(n.loan_id.as_ref()))
+            .map(|n| n.sent_at)
+            .min()
+    }
+
+    /// The credit-reporting notice: the one given in the facts, else the earliest on record.
+    fn credit_notice(&self) -> Option<CreditNotice> {
+        let recorded = self
+            .notice_at(NoticeKind::CreditReporting)
+            .map(|sent_at| CreditNotice {
+                sent_at,
+                bounced: false,
+            });
+        match (self.facts.credit_notice, recorded) {
+            (Some(a), Some(b)) if b.sent_at < a.sent_at => Some(b),
+            (Some(a), _) => Some(a),
+            (None, b) => b,
+        }
+    }
+
+    /// The initial communication: the first outbound contact to the borrower recorded on the
+    /// debt (US-VALIDATION).
+    fn initial_communication(&self) -> Option<Timestamp> {
+        self.history
+            .iter()
+            .filter(|r| {
+                !r.inbound
+                    && r.party == Party::Borrower
+                    && r.channel.is_contact()
+                    && r.borrower_id == self.proposed.borrower_id
+                    && match (&r.loan_id, &self.proposed.loan_id) {
+                        (Some(a), Some(b)) => a == b,
+                        _ => true,
+                    }
+            })
+            .map(|r| r.at)
+            .min()
+    }
+
+    /// When the borrower was first reached (US-CREDIT): a conversation, an inbound contact, or
+    /// the initial communication given in the facts.
+    fn reached_at(&self) -> Option<Timestamp> {
+        let recorded = self
+            .history
+            .iter()
+            .filter(|r| {
+                r.borrower_id == self.proposed.borrower_id
+                    && r.party == Party::Borrower
+                    && (r.inbound || r.is_conversation())
+            })
+            .map(|r| r.at)
+            .min();
+        earliest(self.facts.initial_communication_at, recorded)
+    }
+
+    /// ALL-LOCATE's "unreachable": every own target of the borrower has at least 3 failed
+    /// outbound attempts in the 30 days up to `at` after its last success, and so no success
+    /// after them.
+    fn all_targets_failing(&self) -> bool {
+        const FAILURES: usize = 3;
+        let since = self.at.checked_sub(days(30)).unwrap_or(Timestamp::MIN);
+        self.facts.own_targets.iter().all(|t| {
+            let mut to_target: Vec<&ContactRecord> = self
+                .history
+                .iter()
+                .copied()
+                .filter(|r| !r.inbound && r.target.as_ref() == Some(t))
+                .collect();
+            to_target.sort_by_key(|r| r.at);
+            let after_success = to_target
+                .iter()
+                .rposition(|r| !r.outcome.is_failed_attempt())
+                .map_or(0, |i| i + 1);
+            to_target[after_success..]
+                .iter()
+                .filter(|r| r.at > since)
+                .count()
+                >= FAILURES
+        })
+    }
+
+    /// The credit rules an open dispute fails (CN-CREDIT, US-CREDIT, as the pack has them).
+    fn credit_rules(&self) -> Vec<RuleId> {
+        [RuleId::CnCredit, RuleId::UsCredit]
+            .into_iter()
+            .filter(|r| self.pack.has(*r))
+            .collect()
+    }
+
+    /// The start of the local day after `t`'s, in the latest of the borrower's zones.
+    fn next_local_day(&self, t: Timestamp) -> Option<Timestamp> {
+        let mut out: Option<Timestamp> = None;
+        for tz in &self.zones {
+            let next = local(tz, t)
+                .date()
+                .tomorrow()
+                .ok()
+                .and_then(|d| start_of_day_on_or_after(tz, t, d, Timestamp::MAX))?;
+            out = Some(out.map_or(next, |o| o.max(next)));
+        }
+        out
+    }
+
+    fn setup_lifecycle(&mut self) {
+        let p = self.proposed;
+        let f = self.facts;
+        let on_loan = |l: &LoanId| p.loan_id.as_ref() == Some(l);
+        // ALL-PREFERENCE: the borrower's own hours narrow the pack's.
+        if p.party == Party::Borrower && p.channel.is_contact() {
+            self.preference_window = f
+                .preferences
+                .iter()
+                .find(|x| x.channel == p.channel)
+                .and_then(|x| x.window);
+        }
+        // GB-FORBEARANCE: an offer dated later is a wait, not a standing failure.
+        if p.channel.is_escalation()
+            && self.pack.has(RuleId::GbForbearance)
+            && f.hardship
+            && !f.forbearance_offered
+            && let Some(offer) = self.notice_at(NoticeKind::ForbearanceOffer)
+        {
+            self.gates.push((RuleId::GbForbearance, offer));
+        }
+        // ALL-PLAN: an active plan protects from its creation; a broken one until the end of
+        // the local day it broke on. Notices go through; dunning and escalations do not.
+        let dunning = p.channel.is_escalation()
+            || matches!(
+                p.purpose,
+                Purpose::Collection | Purpose::Locate | Purpose::PlanReminder
+            );
+        if dunning {
+            for plan in f.plans.iter().filter(|x| on_loan(&x.loan_id)) {
+                let until = match plan.state {
+                    PlanState::Active => None,
+                    PlanState::Broken => match plan.state_at {
+                        Some(at) => Some(self.next_local_day(at).unwrap_or(at)),
+                        None => continue,
+                    },
+                    _ => continue,
+                };
+                self.plan_protection.push((plan, plan.created_at, until));
+            }
+        }
+        // ALL-PLACED: the lender does not contact a loan an agency holds.
+        if p.agency_id.is_none() && p.channel.is_contact() {
+            for x in f.placements.iter().filter(|x| on_loan(&x.loan_id)) {
+                if x.recalled_at.is_none_or(|r| r > x.placed_at) {
+                    self.intervals
+                        .push((RuleId::AllPlaced, x.placed_at, x.recalled_at));
+                }
+            }
+        }
+        // ALL-SOLD: nothing after the sale but one assignment notice.
+        for x in f.sales.iter().filter(|x| on_loan(&x.loan_id)) {
+            let assignment_sent = f.notices.iter().any(|n| {
+                n.kind == NoticeKind::Assignment
+                    && self.applies(n.loan_id.as_ref())
+                    && n.sent_at >= x.sold_at
+                    && n.sent_at <= self.at
+            });
+            let permitted = p.purpose == Purpose::Notice(NoticeKind::Assignment)
+                && p.channel.is_contact()
+                && !assignment_sent;
+            if !permitted {
+                self.intervals.push((RuleId::AllSold, x.sold_at, None));
+            }
+        }
+        // An open credit dispute freezes negative reports on its loan.
+        if p.channel == Channel::CreditReport {
+            let rules = self.credit_rules();
+            let open: Vec<(Timestamp, Option<Timestamp>)> = f
+                .credit_disputes
+                .iter()
+                .filter(|d| self.applies(d.loan_id.as_ref()))
+                .map(|d| (d.opened_at, d.resolved_at))
+                .collect();
+            for (from, until) in open {
+                for &rule in &rules {
+                    self.intervals.push((rule, from, until));
+                }
+            }
+        }
+        // US-TIMEBAR: the period runs from the last payment, else the first due date.
+        if self.pack.has(RuleId::UsTimebar) {
+            let start = p.loan_id.as_ref().and_then(|l| f.loan(l)).and_then(|l| {
+                match (l.last_payment_at, self.zones.first()) {
+                    (Some(at), Some(tz)) => Some(local(tz, at).date()),
+                    _ => l.first_due_date,
+                }
+            });
+            let years = self.pack.limitation_years(&f.jurisdiction);
+            // The first instant the debt is time-barred: local midnight of the day the
+            // period ends, in the earliest of the borrower's zones.
+            let barred_from = match (start, years) {
+                (Some(start), Some(years)) => start
+                    .checked_add(jiff::Span::new().years(i64::from(years)))
+                    .ok()
+                    .and_then(|d| {
+                        self.zones
+                            .iter()
+                            .filter_map(|tz| {
+                                d.to_datetime(jiff::civil::Time::midnight())
+                                    .to_zoned(tz.clone())
+                                    .ok()
+                                    .map(|z| z.timestamp())
+                            })
+                            .min()
+                    }),
+                _ => None,
+            };
+            match barred_from {
+                Some(b) => {
+                    if self.at >= b {
+                        self.time_barred = true;
+                    }
+                    if p.channel == Channel::LegalReferral {
+                        self.deadlines.push((RuleId::UsTimebar, b));
+                    }
+                }
+                // No period, or no date to run it from: nothing shows that the debt is not
+                // time-barred, so no legal referral clears (messages are judged on what is
+                // known: a debt shown to be time-barred gets no mention of suit).
+                None => {
+                    if p.channel == Channel::LegalReferral {
+                        self.standing_from_setup.push(RuleId::UsTimebar);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A plan reminder is due at `t`: an instalment falls due within 3 local days, or one
+    /// past due is not filled by what was paid since the plan began.
+    fn reminder_due(&self, plan: &PlanFact, t: Timestamp) -> bool {
+        if self.proposed.purpose != Purpose::PlanReminder || plan.state != PlanState::Active {
+            return false;
+        }
+        let Some(tz) = self.zones.first() else {
+            return false;
+        };
+        let today = local(tz, t).date();
+        let soon = today
+            .checked_add(jiff::Span::new().days(3))
+            .unwrap_or(today);
+        let mut filled: i128 = i128::from(plan.paid_minor);
+        let mut installments = plan.installments.clone();
+        installments.sort_by_key(|i| i.seq);
+        for i in &installments {
+            let covered = filled >= i128::from(i.amount_minor);
+            filled -= i128::from(i.amount_minor);
+            if i.due_date >= today && i.due_date <= soon {
+                return true;
+            }
+            if i.due_date < today && !covered {
+                return true;
+            }
+        }
+        false
     }
 
     // -----------------------------------------------------------------------------------
@@ -603,7 +918,7 @@ impl<'a> Context<'a> {
         let ok = person.source == PersonSource::Designated
             && !refused
             && p.purpose == Purpose::Locate
-            && self.facts.unreachable
+            && self.unreachable
             && channel_ok
             && u32::try_from(prior).is_ok_and(|n| n < max)
             && self.target_fits(|t| person.has_target(t));
@@ -613,6 +928,21 @@ impl<'a> Context<'a> {
     }
 
     fn opt_out(&self, out: &mut Vec<RuleId>) {
+        let p = self.proposed;
+        if p.party == Party::Borrower
+            && self
+                .facts
+                .preferences
+                .iter()
+                .any(|x| x.channel == p.channel && x.opted_out)
+        {
+            out.push(RuleId::AllPreference);
+            if let Some(o) = self.pack.opt_out()
+                && o.channels.contains(p.channel)
+            {
+                out.push(RuleId::UsEopt);
+            }
+        }
         if let Some((rule, channels)) = self.pack.opt_out_rule()
             && channels.contains(self.proposed.channel)
             && self
@@ -657,7 +987,7 @@ impl<'a> Context<'a> {
             identity,
             limited_content: m.voicemail && self.pack.has(RuleId::UsLcm),
             locate: p.purpose == Purpose::Locate,
-            time_barred: p.time_barred && self.pack.has(RuleId::UsTimebar),
+            time_barred: self.time_barred && self.pack.has(RuleId::UsTimebar),
             no_pay_in_full_pressure: self.facts.hardship && self.pack.has(RuleId::GbForbearance),
             complaint_hotline: match (p.purpose, self.pack.complaint()) {
                 (Purpose::Notice(_), Some(c)) if written => Some(c.hotline.as_str()),
@@ -689,18 +1019,21 @@ impl<'a> Context<'a> {
         if !p.channel.is_escalation() {
             return;
         }
-        if self.pack.has(RuleId::GbForbearance) && f.hardship && !f.forbearance_offered {
+        if self.pack.has(RuleId::GbForbearance)
+            && f.hardship
+            && !f.forbearance_offered
+            && self.notice_at(NoticeKind::ForbearanceOffer).is_none()
+        {
             out.push(RuleId::GbForbearance);
         }
-        if p.channel == Channel::LegalReferral && p.time_barred && self.pack.has(RuleId::UsTimebar)
+        if p.channel == Channel::LegalReferral
+            && self.time_barred
+            && self.pack.has(RuleId::UsTimebar)
         {
             out.push(RuleId::UsTimebar);
         }
-        if p.channel == Channel::CreditReport
-            && f.credit_dispute_open
-            && self.pack.has(RuleId::CnCredit)
-        {
-            out.push(RuleId::CnCredit);
+        if p.channel == Channel::CreditReport && f.credit_dispute_open {
+            out.extend(self.credit_rules());
         }
     }
 
@@ -791,6 +1124,30 @@ impl<'a> Context<'a> {
                 rule: RuleId::GbBreathingSpace,
                 next,
             });
+        }
+        if let Some(window) = self.preference_window
+            && let Some(next) = self.outside_window(window, t)
+        {
+            out.push(Failure {
+                rule: RuleId::AllPreference,
+                next,
+            });
+        }
+        for &(rule, from, until) in &self.intervals {
+            if t >= from && until.is_none_or(|u| t < u) {
+                out.push(Failure {
+                    rule,
+                    next: Next::from_option(until),
+                });
+            }
+        }
+        for &(plan, from, until) in &self.plan_protection {
+            if t >= from && until.is_none_or(|u| t < u) && !self.reminder_due(plan, t) {
+                out.push(Failure {
+                    rule: RuleId::AllPlan,
+                    next: Next::from_option(until),
+                });
+            }
         }
         for &(rule, opens) in &self.gates {
             if t < opens {
@@ -909,6 +1266,14 @@ impl<'a> Context<'a> {
             failures = self.timed_failures(t);
         }
         None
+    }
+}
+
+/// The earlier of two optional instants.
+fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
     }
 }
 

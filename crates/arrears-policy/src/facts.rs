@@ -4,7 +4,11 @@
 //! fields set, and adding a fact later breaks no caller.
 
 use crate::content::Binding;
-use crate::model::{Channel, Language, LocalWindow, Outcome, Party, PersonSource, Purpose, Target};
+use crate::model::{
+    Channel, Language, LegalStatus, LocalWindow, NoticeKind, Outcome, Party, PersonSource, Purpose,
+    Target,
+};
+use arrears_domain::lifecycle::{Lifecycle, PlanInstallment};
 use arrears_domain::types::{BorrowerId, LoanId};
 use arrears_domain::{BorrowerRow, ContactRow, Jurisdiction, TimeZoneName};
 use jiff::Timestamp;
@@ -152,6 +156,100 @@ pub struct CreditNotice {
     pub bounced: bool,
 }
 
+/// A notice sent to the borrower (the `notices` table, or recorded by the outbox).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeFact {
+    pub kind: NoticeKind,
+    /// `None`: about every debt of the borrower.
+    pub loan_id: Option<LoanId>,
+    pub sent_at: Timestamp,
+}
+
+/// The borrower's latest choice for one channel (the `preferences` table, the portal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreferenceFact {
+    pub channel: Channel,
+    pub opted_out: bool,
+    /// Local hours accepted on the channel; they narrow the pack's hours (ALL-PREFERENCE).
+    pub window: Option<LocalWindow>,
+    pub updated_at: Timestamp,
+}
+
+/// The state of a payment plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlanState {
+    Proposed,
+    Active,
+    Completed,
+    Broken,
+    Cancelled,
+}
+
+impl PlanState {
+    pub fn parse(s: &str) -> Option<PlanState> {
+        Some(match s {
+            "proposed" => PlanState::Proposed,
+            "active" => PlanState::Active,
+            "completed" => PlanState::Completed,
+            "broken" => PlanState::Broken,
+            "cancelled" => PlanState::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// A payment plan of a loan (ALL-PLAN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanFact {
+    pub loan_id: LoanId,
+    pub state: PlanState,
+    pub created_at: Timestamp,
+    /// When the state was set, when known (a broken plan protects until the end of that day).
+    pub state_at: Option<Timestamp>,
+    pub installments: Vec<PlanInstallment>,
+    /// Paid on the loan since the plan was created (non-reversed payments), which fills the
+    /// instalments in order: an instalment past due and not filled is overdue.
+    pub paid_minor: i64,
+}
+
+/// A placement with an agency (ALL-PLACED): live from `placed_at` until `recalled_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacementFact {
+    pub loan_id: LoanId,
+    pub agency_id: String,
+    pub placed_at: Timestamp,
+    pub recalled_at: Option<Timestamp>,
+}
+
+/// A debt sale (ALL-SOLD): the loan belongs to `buyer` from `sold_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaleFact {
+    pub loan_id: LoanId,
+    pub buyer: String,
+    pub sold_at: Timestamp,
+}
+
+/// A credit-report dispute, open from `opened_at` until `resolved_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditDisputeFact {
+    /// `None`: every loan of the borrower.
+    pub loan_id: Option<LoanId>,
+    pub opened_at: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+}
+
+/// What a rule needs of one loan of the borrower.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoanFacts {
+    pub loan_id: LoanId,
+    /// The latest non-reversed payment (US-TIMEBAR's period runs from its local date).
+    pub last_payment_at: Option<Timestamp>,
+    /// The first instalment's due date (the period runs from it when nothing was paid).
+    pub first_due_date: Option<Date>,
+    /// The most advanced open legal case of the loan (binds legal words in messages).
+    pub legal_case: Option<LegalStatus>,
+}
+
 /// What is known about the borrower when a contact is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -194,6 +292,16 @@ pub struct BorrowerFacts {
     pub credit_notice: Option<CreditNotice>,
     /// A credit-report dispute is open (CN-CREDIT freezes negative updates).
     pub credit_dispute_open: bool,
+    /// Notices on record (validation, agency placement, credit reporting, forbearance offer,
+    /// assignment, legal action): each rule reads the kind it needs.
+    pub notices: Vec<NoticeFact>,
+    /// The latest choice per channel.
+    pub preferences: Vec<PreferenceFact>,
+    pub plans: Vec<PlanFact>,
+    pub placements: Vec<PlacementFact>,
+    pub sales: Vec<SaleFact>,
+    pub credit_disputes: Vec<CreditDisputeFact>,
+    pub loans: Vec<LoanFacts>,
 }
 
 impl BorrowerFacts {
@@ -222,6 +330,136 @@ impl BorrowerFacts {
             agency_notice_at: None,
             credit_notice: None,
             credit_dispute_open: false,
+            notices: Vec::new(),
+            preferences: Vec::new(),
+            plans: Vec::new(),
+            placements: Vec::new(),
+            sales: Vec::new(),
+            credit_disputes: Vec::new(),
+            loans: Vec::new(),
+        }
+    }
+
+    /// The facts of one loan, if given.
+    pub fn loan(&self, loan_id: &LoanId) -> Option<&LoanFacts> {
+        self.loans.iter().find(|l| &l.loan_id == loan_id)
+    }
+
+    /// Sets the borrower's loans and adds the lifecycle records of this borrower and of those
+    /// loans from `lc`, which may hold other borrowers' records too (they are skipped).
+    /// Preferences keep the latest row per channel (by `updated_at`, a later row winning a
+    /// tie); a loan's binding legal case is its most advanced open one. `paid_since(loan,
+    /// instant)` answers what was paid on the loan from that instant on (non-reversed), which
+    /// fills a plan's instalments. Codes that are not in the vocabulary cannot occur in rows
+    /// read by `arrears-io` or the store; such a row is skipped here rather than guessed at.
+    /// This is the one conversion from records to facts: file mode, the store, the server and
+    /// the dispatcher all go through it.
+    pub fn apply_lifecycle(
+        &mut self,
+        lc: &Lifecycle,
+        loans: Vec<LoanFacts>,
+        paid_since: &dyn Fn(&LoanId, Timestamp) -> i64,
+    ) {
+        self.loans = loans;
+        let ids: Vec<LoanId> = self.loans.iter().map(|l| l.loan_id.clone()).collect();
+        let mine = |l: &LoanId| ids.contains(l);
+        let me = self.borrower_id.clone();
+        for n in lc.notices.iter().filter(|n| n.borrower_id == me) {
+            if let Ok(kind) = NoticeKind::parse(&n.kind) {
+                self.notices.push(NoticeFact {
+                    kind,
+                    loan_id: n.loan_id.clone(),
+                    sent_at: n.sent_at,
+                });
+            }
+        }
+        for p in lc.preferences.iter().filter(|p| p.borrower_id == me) {
+            let Ok(channel) = Channel::parse(&p.channel) else {
+                continue;
+            };
+            let window = match (p.contact_from, p.contact_to) {
+                (Some(a), Some(b)) => LocalWindow::new(a, b).ok(),
+                _ => None,
+            };
+            let fact = PreferenceFact {
+                channel,
+                opted_out: p.opted_out,
+                window,
+                updated_at: p.updated_at,
+            };
+            match self.preferences.iter_mut().find(|x| x.channel == channel) {
+                Some(x) if x.updated_at <= p.updated_at => *x = fact,
+                Some(_) => {}
+                None => self.preferences.push(fact),
+            }
+        }
+        for p in lc.plans.iter().filter(|p| mine(&p.loan_id)) {
+            if let Some(state) = PlanState::parse(&p.status) {
+                self.plans.push(PlanFact {
+                    loan_id: p.loan_id.clone(),
+                    state,
+                    created_at: p.created_at,
+                    state_at: p.status_at,
+                    installments: p.installments.clone(),
+                    paid_minor: paid_since(&p.loan_id, p.created_at),
+                });
+            }
+        }
+        for p in lc.placements.iter().filter(|p| mine(&p.loan_id)) {
+            self.placements.push(PlacementFact {
+                loan_id: p.loan_id.clone(),
+                agency_id: p.agency_id.to_string(),
+                placed_at: p.placed_at,
+                recalled_at: p.recalled_at,
+            });
+        }
+        for s in lc.sales.iter().filter(|s| mine(&s.loan_id)) {
+            self.sales.push(SaleFact {
+                loan_id: s.loan_id.clone(),
+                buyer: s.buyer.to_string(),
+                sold_at: s.sold_at,
+            });
+        }
+        for d in lc.credit_disputes.iter().filter(|d| d.borrower_id == me) {
+            self.credit_disputes.push(CreditDisputeFact {
+                loan_id: d.loan_id.clone(),
+                opened_at: d.opened_at,
+                resolved_at: d.resolved_at,
+            });
+        }
+        for c in lc.legal_cases.iter().filter(|c| mine(&c.loan_id)) {
+            let Ok(status) = LegalStatus::parse(&c.status) else {
+                continue;
+            };
+            if status == LegalStatus::Closed {
+                continue;
+            }
+            let slot = match self.loans.iter_mut().position(|l| l.loan_id == c.loan_id) {
+                Some(i) => &mut self.loans[i],
+                None => {
+                    self.loans.push(LoanFacts {
+                        loan_id: c.loan_id.clone(),
+                        last_payment_at: None,
+                        first_due_date: None,
+                        legal_case: None,
+                    });
+                    let last = self.loans.len() - 1;
+                    &mut self.loans[last]
+                }
+            };
+            if slot.legal_case.is_none_or(|s| s.stage() < status.stage()) {
+                slot.legal_case = Some(status);
+            }
+        }
+        for p in lc.contact_persons.iter().filter(|p| p.borrower_id == me) {
+            let Ok(source) = PersonSource::parse(&p.source) else {
+                continue;
+            };
+            let mut cp = ContactPerson::new(p.person_id.to_string(), source);
+            cp.phone = p.phone.as_deref().and_then(|t| Target::parse(t).ok());
+            cp.email = p.email.as_deref().and_then(|t| Target::parse(t).ok());
+            cp.refused = p.refused;
+            self.contact_persons.push(cp);
         }
     }
 }
@@ -269,6 +507,8 @@ pub struct ContactRecord {
     pub agency_id: Option<String>,
     pub at: Timestamp,
     pub outcome: Outcome,
+    /// The borrower (or someone for them) reached out; `false` for outbound contacts.
+    pub inbound: bool,
 }
 
 impl ContactRecord {
@@ -288,14 +528,16 @@ impl ContactRecord {
             agency_id: None,
             at,
             outcome,
+            inbound: false,
         }
     }
 
     /// A `contacts` row as the engine counts it, about `borrower_id` and the loan the caller
     /// resolved (`row.borrower` and `row.loan` are not read). `None` only when the row's
     /// channel is not in the vocabulary. Unknown words never make a row count less: an
-    /// outcome the vocabulary does not know is an unanswered attempt (it counts against
-    /// attempt caps and never passes for a conversation), and an unknown party is a third
+    /// outcome the vocabulary does not know is `Other`: an unanswered attempt (it counts
+    /// against attempt caps and never passes for a conversation) that never makes the
+    /// borrower look unreachable, and an unknown party is a third
     /// party. A target that is not a phone number or address is left out.
     pub fn from_row(
         borrower_id: &BorrowerId,
@@ -308,11 +550,12 @@ impl ContactRecord {
             .as_deref()
             .map_or(Ok(Party::Borrower), Party::parse)
             .unwrap_or(Party::ThirdParty);
-        let outcome = Outcome::parse(&row.outcome).unwrap_or(Outcome::Failed);
+        let outcome = Outcome::parse(&row.outcome).unwrap_or(Outcome::Other);
         let mut r = ContactRecord::new(borrower_id.clone(), channel, party, row.at, outcome);
         r.loan_id = loan_id.cloned();
         r.target = row.target.as_deref().and_then(|t| Target::parse(t).ok());
         r.agency_id = row.agency_id.as_deref().map(str::to_owned);
+        r.inbound = &*row.direction == "inbound";
         Some(r)
     }
 

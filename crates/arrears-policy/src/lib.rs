@@ -91,8 +91,9 @@ pub use content::{
 };
 pub use engine::{Decision, PermittedContact, check};
 pub use facts::{
-    BorrowerFacts, ContactPerson, ContactRecord, CreditNotice, FeeProposal, Message,
-    ProposedContact, VisitPlan,
+    BorrowerFacts, ContactPerson, ContactRecord, CreditDisputeFact, CreditNotice, FeeProposal,
+    LoanFacts, Message, NoticeFact, PlacementFact, PlanFact, PlanState, PreferenceFact,
+    ProposedContact, SaleFact, VisitPlan,
 };
 pub use lifecycle::{
     CappedPenalty, RetentionHold, charge_off_due, check_deletion, credit_dispute_answer_due,

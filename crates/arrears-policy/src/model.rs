@@ -193,6 +193,10 @@ code_enum! {
         Delivered => "delivered",
         Bounced => "bounced",
         Failed => "failed",
+        /// An outcome word outside the vocabulary: never a conversation (a call with it counts
+        /// as an unanswered attempt) and never a failed attempt (it cannot make a borrower
+        /// look unreachable). Unknown words never make a rule looser.
+        Other => "other",
     }
 }
 
@@ -202,6 +206,19 @@ impl Outcome {
         matches!(
             self,
             Outcome::RightParty | Outcome::Promise | Outcome::Refused | Outcome::Dispute
+        )
+    }
+
+    /// An outbound attempt that did not reach anyone (ALL-LOCATE's "unreachable"): a call
+    /// `no_answer`, `busy` or `wrong_party`; a message `bounced` or `failed`.
+    pub fn is_failed_attempt(self) -> bool {
+        matches!(
+            self,
+            Outcome::NoAnswer
+                | Outcome::Busy
+                | Outcome::WrongParty
+                | Outcome::Bounced
+                | Outcome::Failed
         )
     }
 }
@@ -221,8 +238,12 @@ code_enum! {
         AgencyPlacement => "agency_placement",
         /// The notice that must precede a negative credit report (CN-CREDIT, US-CREDIT).
         CreditReporting => "credit_reporting",
-        /// A forbearance offer (payment plan) to a borrower in difficulty.
-        Forbearance => "forbearance",
+        /// A forbearance offer (payment plan) to a borrower in difficulty (GB-FORBEARANCE).
+        ForbearanceOffer => "forbearance_offer",
+        /// The notice of a debt sale naming the buyer (the one thing sent after ALL-SOLD).
+        Assignment => "assignment",
+        /// A notice of legal action bound to a real case.
+        LegalAction => "legal_action",
     }
 }
 
@@ -292,6 +313,8 @@ pub enum Purpose {
     Locate,
     /// A notice of a given kind (permitted under cease or dispute when the pack says so).
     Notice(NoticeKind),
+    /// A reminder of a payment plan's instalment (the only contact ALL-PLAN lets through).
+    PlanReminder,
 }
 
 impl Purpose {
@@ -300,12 +323,13 @@ impl Purpose {
         match s {
             "collection" => Ok(Purpose::Collection),
             "locate" => Ok(Purpose::Locate),
+            "plan_reminder" => Ok(Purpose::PlanReminder),
             _ => match s.strip_prefix("notice:") {
                 Some(kind) => NoticeKind::parse(kind).map(Purpose::Notice),
                 None => Err(VocabularyError {
                     what: "purpose",
                     value: s.to_owned(),
-                    expected: "collection locate notice:<kind>",
+                    expected: "collection locate plan_reminder notice:<kind>",
                 }),
             },
         }
@@ -317,6 +341,7 @@ impl fmt::Display for Purpose {
         match self {
             Purpose::Collection => f.write_str("collection"),
             Purpose::Locate => f.write_str("locate"),
+            Purpose::PlanReminder => f.write_str("plan_reminder"),
             Purpose::Notice(k) => write!(f, "notice:{k}"),
         }
     }

@@ -185,6 +185,9 @@ pub struct Pack {
     pub(crate) approved_agencies: BTreeSet<String>,
     /// The lender policy's name when tightened, for the audit trail.
     pub(crate) policy: Option<String>,
+    /// Lender data set by `tighten`: statutes of limitation in years (US-TIMEBAR), by
+    /// jurisdiction code of this pack's country.
+    pub(crate) limitation_years: BTreeMap<String, u32>,
 }
 
 #[derive(Deserialize)]
@@ -323,6 +326,7 @@ impl Pack {
             rules,
             approved_agencies: BTreeSet::new(),
             policy: None,
+            limitation_years: BTreeMap::new(),
         })
     }
 
@@ -396,6 +400,15 @@ impl Pack {
     /// Agencies the lender approved (set by a policy; empty in an embedded pack).
     pub fn approved_agencies(&self) -> &BTreeSet<String> {
         &self.approved_agencies
+    }
+
+    /// The statute of limitations for a borrower's jurisdiction: its own entry, else its
+    /// country's; `None` when the lender's policy gives none.
+    pub fn limitation_years(&self, j: &Jurisdiction) -> Option<u32> {
+        self.limitation_years
+            .get(j.as_str())
+            .or_else(|| self.limitation_years.get(j.country()))
+            .copied()
     }
 
     fn params(&self, id: RuleId) -> Option<&Params> {

@@ -13,7 +13,14 @@
 //!
 //! [rules."CN-FREQ-CONNECTED"]
 //! max_per_local_day = 2
+//!
+//! [limitation_years]       # US-TIMEBAR: the statute of limitations, per state or country
+//! US = 3
+//! "US-NY" = 3
 //! ```
+//!
+//! Limitation periods, like the agency list, are lender data with no stricter direction: no
+//! period is invented, and without one US-TIMEBAR can clear no legal referral.
 //!
 //! `Pack::tighten` accepts only stricter values and refuses a looser one with an error that
 //! names the rule, the field, the pack's value and the proposed one. One policy can serve
@@ -111,6 +118,8 @@ pub struct Policy {
     name: String,
     approved_agencies: BTreeSet<String>,
     overrides: BTreeMap<RuleId, toml::Table>,
+    /// Statute of limitations in years, by jurisdiction code (`US`, `US-NY`).
+    limitation_years: BTreeMap<String, u32>,
 }
 
 #[derive(Deserialize)]
@@ -119,6 +128,8 @@ struct RawPolicy {
     policy: RawPolicyHeader,
     #[serde(default)]
     rules: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    limitation_years: BTreeMap<String, i64>,
 }
 
 #[derive(Deserialize)]
@@ -153,10 +164,29 @@ impl Policy {
             }
             approved_agencies.insert(a);
         }
+        let mut limitation_years = BTreeMap::new();
+        for (code, years) in raw.limitation_years {
+            let j =
+                arrears_domain::Jurisdiction::parse("limitation_years", &code).map_err(|e| {
+                    PolicyError::Syntax {
+                        message: format!("[limitation_years] {code:?}: {}", e.detail),
+                    }
+                })?;
+            let y = u32::try_from(years)
+                .ok()
+                .filter(|y| (1..=100).contains(y))
+                .ok_or_else(|| PolicyError::Syntax {
+                    message: format!(
+                        "[limitation_years] {code} = {years}: a period is 1 to 100 years"
+                    ),
+                })?;
+            limitation_years.insert(j.as_str().to_owned(), y);
+        }
         Ok(Policy {
             name: raw.policy.name,
             approved_agencies,
             overrides,
+            limitation_years,
         })
     }
 
@@ -198,6 +228,11 @@ impl Pack {
         }
         out.approved_agencies
             .extend(policy.approved_agencies.iter().cloned());
+        for (code, years) in &policy.limitation_years {
+            if code.split('-').next() == Some(country.as_str()) {
+                out.limitation_years.insert(code.clone(), *years);
+            }
+        }
         out.policy = Some(policy.name.clone());
         Ok(out)
     }
@@ -314,6 +349,34 @@ mod tests {
                     && msg.contains(field)
                     && msg.contains(pack_value)
                     && msg.contains(proposed)
+            );
+        }
+    }
+
+    #[test]
+    fn limitation_periods_are_lender_data_per_jurisdiction() {
+        let p = Policy::parse(
+            "[policy]\nname = \"x\"\n[limitation_years]\nUS = 6\n\"US-NY\" = 3\nCN = 3\n",
+        )
+        .unwrap();
+        let us = Pack::embedded("US").unwrap().tighten(&p).unwrap();
+        let j = |s: &str| arrears_domain::Jurisdiction::parse("j", s).unwrap();
+        assert_eq!(us.limitation_years(&j("US-NY")), Some(3));
+        assert_eq!(us.limitation_years(&j("US-TX")), Some(6));
+        assert_eq!(
+            us.limitation_years(&j("CN")),
+            None,
+            "another country's entry"
+        );
+        assert_eq!(
+            Pack::embedded("US").unwrap().limitation_years(&j("US")),
+            None
+        );
+        for bad in ["US = 0", "US = 101", "US = -3", "\"U S\" = 3"] {
+            let text = format!("[policy]\nname = \"x\"\n[limitation_years]\n{bad}\n");
+            assert!(
+                matches!(Policy::parse(&text), Err(PolicyError::Syntax { .. })),
+                "{bad}"
             );
         }
     }

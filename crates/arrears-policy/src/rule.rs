@@ -70,6 +70,14 @@ rule_ids! {
     AllNoBorrow => "ALL-NO-BORROW", Scope::All;
     /// Penalty interest under the cost cap; no collection fee the contract and pack do not allow.
     AllFeeCap => "ALL-FEE-CAP", Scope::All;
+    /// The borrower's own choices: an opted-out channel gets nothing; their hours narrow the pack's.
+    AllPreference => "ALL-PREFERENCE", Scope::All;
+    /// An active payment plan: no dunning and no escalation, only plan reminders.
+    AllPlan => "ALL-PLAN", Scope::All;
+    /// A live agency placement: no contact from the lender.
+    AllPlaced => "ALL-PLACED", Scope::All;
+    /// A sold debt: nothing from the lender but one assignment notice naming the buyer.
+    AllSold => "ALL-SOLD", Scope::All;
     CnHours => "CN-HOURS", Scope::Country("CN");
     CnFreqConnected => "CN-FREQ-CONNECTED", Scope::Country("CN");
     CnFreqAttempts => "CN-FREQ-ATTEMPTS", Scope::Country("CN");
@@ -146,7 +154,7 @@ mod tests {
             assert_eq!(RuleId::parse(id.as_str()), Some(id));
             assert!(seen.insert(id.as_str()), "duplicate code {id}");
         }
-        assert_eq!(RuleId::ALL.len(), 35);
+        assert_eq!(RuleId::ALL.len(), 39);
         assert_eq!("US-7IN7".parse::<RuleId>().unwrap(), RuleId::Us7In7);
         assert!("us-hours".parse::<RuleId>().is_err());
     }

@@ -3,9 +3,11 @@
 //! loan's latest promise, and the actions earlier plans proposed (from the audit log).
 
 use crate::strategy::ActionKind;
+use arrears_domain::Lifecycle;
 use arrears_domain::types::{BorrowerId, LoanId};
 use arrears_domain::{Portfolio, TimeZoneName};
-use arrears_policy::{BorrowerFacts, ContactPerson, ContactRecord, Language, LegalStatus};
+use arrears_policy::{BorrowerFacts, ContactRecord, Language, LegalStatus, LoanFacts};
+use jiff::Timestamp;
 use jiff::civil::Date;
 use std::collections::HashMap;
 
@@ -135,12 +137,39 @@ fn record(
     ContactRecord::from_row(bid, loan_id.as_ref(), c)
 }
 
-/// Builds each borrower's facts and history (in portfolio order). `persons` are the
-/// `contact_persons` rows by borrower index.
-pub fn borrower_inputs(
-    portfolio: &Portfolio,
-    persons: &[(u32, ContactPerson)],
-) -> Vec<BorrowerInput> {
+/// What a rule needs of a loan of the portfolio: its latest non-reversed payment and its
+/// first due date (US-TIMEBAR), and its binding legal case (set from the lifecycle).
+pub fn loan_facts(p: &Portfolio, loan: &arrears_domain::Loan) -> LoanFacts {
+    LoanFacts {
+        loan_id: loan.id.clone(),
+        last_payment_at: p
+            .payments_of(loan)
+            .iter()
+            .filter(|x| x.cancelled_at.is_none())
+            .map(|x| x.received_at)
+            .max(),
+        first_due_date: p.installments_of(loan).iter().map(|i| i.due_date).min(),
+        legal_case: None,
+    }
+}
+
+/// Paid on a loan from `since` on, reversed payments left out (fills a payment plan).
+pub fn paid_since(p: &Portfolio, loan: &arrears_domain::Loan, since: Timestamp) -> i64 {
+    let sum: i128 = p
+        .payments_of(loan)
+        .iter()
+        .filter(|x| x.cancelled_at.is_none() && x.received_at >= since)
+        .map(|x| i128::from(x.amount.get()))
+        .sum();
+    i64::try_from(sum).unwrap_or(i64::MAX)
+}
+
+/// Builds each borrower's facts and history (in portfolio order), the one way for every
+/// caller: the borrower row, the lifecycle records of the borrower and their loans
+/// (`BorrowerFacts::apply_lifecycle`), and every contact about the borrower plus other
+/// borrowers' contacts to one of this borrower's own numbers or addresses (CN-FREQ-ATTEMPTS
+/// counts per number).
+pub fn borrower_inputs(portfolio: &Portfolio, lifecycle: &Lifecycle) -> Vec<BorrowerInput> {
     let p = portfolio;
     let ids: Vec<BorrowerId> = p.borrowers.iter().map(|b| b.id.clone()).collect();
     let mut history: Vec<Vec<ContactRecord>> = vec![Vec::new(); p.borrowers.len()];
@@ -153,42 +182,57 @@ pub fn borrower_inputs(
             h.push(r);
         }
     }
-    // Calls to a number, by number, so a borrower's history includes other borrowers' calls
-    // to the same number.
-    let mut calls_by_number: HashMap<&str, Vec<u32>> = HashMap::new();
-    for c in &p.contacts {
-        if &*c.channel == "call"
-            && let Some(t) = &c.target
-        {
-            calls_by_number.entry(t).or_default().push(c.borrower);
+    // Contacts by target, so a borrower's history includes other borrowers' contacts to a
+    // number or address they share.
+    let mut by_target: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, c) in p.contacts.iter().enumerate() {
+        if let Some(t) = &c.target {
+            by_target.entry(t).or_default().push(i);
         }
     }
-    let mut persons_of: HashMap<u32, Vec<ContactPerson>> = HashMap::new();
-    for (bi, cp) in persons {
-        persons_of.entry(*bi).or_default().push(cp.clone());
-    }
+    let loans = loans_by_borrower(p);
+    // Lifecycle records by borrower, so each borrower's facts see only theirs.
+    let by_borrower = split_lifecycle(p, lifecycle);
     let mut out: Vec<BorrowerInput> = Vec::with_capacity(p.borrowers.len());
     for (i, b) in p.borrowers.iter().enumerate() {
         let mut f = BorrowerFacts::from_borrower(b);
-        f.contact_persons = u32::try_from(i)
-            .ok()
-            .and_then(|k| persons_of.remove(&k))
-            .unwrap_or_default();
+        let own_loans: Vec<&arrears_domain::Loan> = loans
+            .get(i)
+            .into_iter()
+            .flatten()
+            .filter_map(|&l| p.loans.get(l as usize))
+            .collect();
+        let facts: Vec<LoanFacts> = own_loans.iter().map(|l| loan_facts(p, l)).collect();
+        let paid = |id: &LoanId, since: Timestamp| {
+            own_loans
+                .iter()
+                .find(|l| &l.id == id)
+                .map_or(0, |l| paid_since(p, l, since))
+        };
+        if let Some(lc) = by_borrower.get(&i) {
+            f.apply_lifecycle(lc, facts, &paid);
+        } else {
+            f.apply_lifecycle(&Lifecycle::default(), facts, &paid);
+        }
         let mut h = std::mem::take(&mut history[i]);
-        if let Some(phone) = &b.phone
-            && let Some(others) = calls_by_number.get(&**phone)
-            && others.iter().any(|&o| o as usize != i)
-        {
-            for c in p.contacts.iter().filter(|c| {
-                c.borrower as usize != i
-                    && c.target.as_deref() == Some(&**phone)
-                    && &*c.channel == "call"
-            }) {
-                if let Some(bid) = ids.get(c.borrower as usize)
-                    && let Some(r) = record(p, c, bid)
-                {
-                    h.push(r);
-                }
+        let mut shared: Vec<usize> = Vec::new();
+        for t in [&b.phone, &b.email].into_iter().flatten() {
+            if let Some(idx) = by_target.get(&**t) {
+                shared.extend(
+                    idx.iter()
+                        .copied()
+                        .filter(|&k| p.contacts[k].borrower as usize != i),
+                );
+            }
+        }
+        shared.sort_unstable();
+        shared.dedup();
+        for k in shared {
+            let c = &p.contacts[k];
+            if let Some(bid) = ids.get(c.borrower as usize)
+                && let Some(r) = record(p, c, bid)
+            {
+                h.push(r);
             }
         }
         let language = b
@@ -208,6 +252,83 @@ pub fn borrower_inputs(
         });
     }
     out
+}
+
+/// The lifecycle records of each borrower (by portfolio index), found by borrower id or by
+/// loan id; records of borrowers or loans not in the portfolio are left out.
+fn split_lifecycle(p: &Portfolio, lc: &Lifecycle) -> HashMap<usize, Lifecycle> {
+    let mut out: HashMap<usize, Lifecycle> = HashMap::new();
+    if lc.is_empty() {
+        return out;
+    }
+    let borrower_ix: HashMap<&str, usize> = p
+        .borrowers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.id.as_str(), i))
+        .collect();
+    let loan_owner: HashMap<&str, usize> = p
+        .loans
+        .iter()
+        .map(|l| (l.id.as_str(), l.borrower as usize))
+        .collect();
+    let by_b = |id: &BorrowerId| borrower_ix.get(id.as_str()).copied();
+    let by_l = |id: &LoanId| loan_owner.get(id.as_str()).copied();
+    for x in &lc.notices {
+        if let Some(i) = by_b(&x.borrower_id) {
+            out.entry(i).or_default().notices.push(x.clone());
+        }
+    }
+    for x in &lc.preferences {
+        if let Some(i) = by_b(&x.borrower_id) {
+            out.entry(i).or_default().preferences.push(x.clone());
+        }
+    }
+    for x in &lc.credit_disputes {
+        if let Some(i) = by_b(&x.borrower_id) {
+            out.entry(i).or_default().credit_disputes.push(x.clone());
+        }
+    }
+    for x in &lc.contact_persons {
+        if let Some(i) = by_b(&x.borrower_id) {
+            out.entry(i).or_default().contact_persons.push(x.clone());
+        }
+    }
+    for x in &lc.plans {
+        if let Some(i) = by_l(&x.loan_id) {
+            out.entry(i).or_default().plans.push(x.clone());
+        }
+    }
+    for x in &lc.placements {
+        if let Some(i) = by_l(&x.loan_id) {
+            out.entry(i).or_default().placements.push(x.clone());
+        }
+    }
+    for x in &lc.sales {
+        if let Some(i) = by_l(&x.loan_id) {
+            out.entry(i).or_default().sales.push(x.clone());
+        }
+    }
+    for x in &lc.legal_cases {
+        if let Some(i) = by_l(&x.loan_id) {
+            out.entry(i).or_default().legal_cases.push(x.clone());
+        }
+    }
+    out
+}
+
+/// Per loan, in portfolio order: what the planner needs beyond the account state (the
+/// binding legal case), taken from the borrowers' facts.
+pub fn loan_extras(p: &Portfolio, borrowers: &[BorrowerInput]) -> Vec<LoanExtras> {
+    p.loans
+        .iter()
+        .map(|l| LoanExtras {
+            legal_case: borrowers
+                .get(l.borrower as usize)
+                .and_then(|b| b.facts.loan(&l.id))
+                .and_then(|f| f.legal_case),
+        })
+        .collect()
 }
 
 /// The loans of each borrower (indexes into `portfolio.loans`).

@@ -26,7 +26,8 @@ mod template;
 pub use arms::{arm_bucket, fnv1a64};
 pub use checker::{Violation, check_plan};
 pub use inputs::{
-    BorrowerInput, LoanExtras, PriorAction, PromiseStatus, borrower_inputs, promise_status,
+    BorrowerInput, LoanExtras, PriorAction, PromiseStatus, borrower_inputs, loan_extras,
+    loan_facts, paid_since, promise_status,
 };
 pub use money::format_amount;
 pub use planner::{

@@ -1,12 +1,14 @@
 //! Test-data shapes: TOML tables that become the engine's typed inputs. Kept in the tests so
 //! the library's input types need no serde and `PermittedContact` stays unforgeable.
 
+use arrears_domain::lifecycle::PlanInstallment;
 use arrears_domain::types::{BorrowerId, LoanId};
 use arrears_domain::{Jurisdiction, TimeZoneName};
 use arrears_policy::{
-    Binding, BorrowerFacts, Channel, ContactPerson, ContactRecord, CreditNotice, FeeProposal,
-    Language, LegalStatus, LocalWindow, Message, Outcome, Party, PersonSource, ProposedContact,
-    Purpose, Target, VisitPlan, parse_local_time,
+    Binding, BorrowerFacts, Channel, ContactPerson, ContactRecord, CreditDisputeFact, CreditNotice,
+    FeeProposal, Language, LegalStatus, LoanFacts, LocalWindow, Message, NoticeFact, NoticeKind,
+    Outcome, Party, PersonSource, PlacementFact, PlanFact, PlanState, PreferenceFact,
+    ProposedContact, Purpose, SaleFact, Target, VisitPlan, parse_local_time,
 };
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -78,6 +80,104 @@ pub struct FactsDto {
     credit_notice: Option<CreditNoticeDto>,
     #[serde(default)]
     credit_dispute_open: bool,
+    #[serde(default)]
+    notices: Vec<NoticeDto>,
+    #[serde(default)]
+    preferences: Vec<PreferenceDto>,
+    #[serde(default)]
+    plans: Vec<PlanDto>,
+    #[serde(default)]
+    placements: Vec<PlacementDto>,
+    #[serde(default)]
+    sales: Vec<SaleDto>,
+    #[serde(default)]
+    credit_disputes: Vec<CreditDisputeDto>,
+    #[serde(default)]
+    loans: Vec<LoanDto>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct NoticeDto {
+    kind: String,
+    loan_id: Option<String>,
+    sent_at: String,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct PreferenceDto {
+    channel: String,
+    #[serde(default)]
+    opted_out: bool,
+    hours: Option<[String; 2]>,
+    #[serde(default = "epoch")]
+    updated_at: String,
+}
+
+fn epoch() -> String {
+    "2020-01-01T00:00:00Z".into()
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct PlanDto {
+    loan_id: String,
+    state: String,
+    created_at: String,
+    state_at: Option<String>,
+    /// (due date, amount) per instalment.
+    #[serde(default)]
+    installments: Vec<(String, i64)>,
+    #[serde(default)]
+    paid_minor: i64,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct PlacementDto {
+    loan_id: String,
+    agency_id: String,
+    placed_at: String,
+    recalled_at: Option<String>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct SaleDto {
+    loan_id: String,
+    buyer: String,
+    sold_at: String,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct CreditDisputeDto {
+    loan_id: Option<String>,
+    opened_at: String,
+    resolved_at: Option<String>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct LoanDto {
+    loan_id: String,
+    last_payment_at: Option<String>,
+    first_due_date: Option<String>,
+    legal_case: Option<String>,
+}
+
+fn req_loan(s: &str) -> Res<LoanId> {
+    LoanId::parse("loan_id", s).map_err(|e| e.detail)
+}
+
+fn date(s: &str) -> Res<jiff::civil::Date> {
+    s.parse::<jiff::civil::Date>().map_err(|e| e.to_string())
+}
+
+fn window(h: &[String; 2]) -> Res<LocalWindow> {
+    let t = |s: &str| parse_local_time(s).ok_or_else(|| format!("{s:?} is not HH:MM"));
+    LocalWindow::new(t(&h[0])?, t(&h[1])?).map_err(|e| e.to_string())
 }
 
 #[derive(Deserialize)]
@@ -150,6 +250,76 @@ impl FactsDto {
             None => None,
         };
         f.credit_dispute_open = self.credit_dispute_open;
+        for n in &self.notices {
+            f.notices.push(NoticeFact {
+                kind: NoticeKind::parse(&n.kind).map_err(|e| e.to_string())?,
+                loan_id: loan_id(&n.loan_id)?,
+                sent_at: ts(&n.sent_at)?,
+            });
+        }
+        for p in &self.preferences {
+            f.preferences.push(PreferenceFact {
+                channel: Channel::parse(&p.channel).map_err(|e| e.to_string())?,
+                opted_out: p.opted_out,
+                window: p.hours.as_ref().map(window).transpose()?,
+                updated_at: ts(&p.updated_at)?,
+            });
+        }
+        for p in &self.plans {
+            f.plans.push(PlanFact {
+                loan_id: req_loan(&p.loan_id)?,
+                state: PlanState::parse(&p.state).ok_or_else(|| format!("state {:?}", p.state))?,
+                created_at: ts(&p.created_at)?,
+                state_at: p.state_at.as_deref().map(ts).transpose()?,
+                installments: p
+                    .installments
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (d, a))| {
+                        Ok(PlanInstallment {
+                            seq: u32::try_from(i + 1).map_err(|e| e.to_string())?,
+                            due_date: date(d)?,
+                            amount_minor: *a,
+                        })
+                    })
+                    .collect::<Res<Vec<_>>>()?,
+                paid_minor: p.paid_minor,
+            });
+        }
+        for p in &self.placements {
+            f.placements.push(PlacementFact {
+                loan_id: req_loan(&p.loan_id)?,
+                agency_id: p.agency_id.clone(),
+                placed_at: ts(&p.placed_at)?,
+                recalled_at: p.recalled_at.as_deref().map(ts).transpose()?,
+            });
+        }
+        for x in &self.sales {
+            f.sales.push(SaleFact {
+                loan_id: req_loan(&x.loan_id)?,
+                buyer: x.buyer.clone(),
+                sold_at: ts(&x.sold_at)?,
+            });
+        }
+        for d in &self.credit_disputes {
+            f.credit_disputes.push(CreditDisputeFact {
+                loan_id: loan_id(&d.loan_id)?,
+                opened_at: ts(&d.opened_at)?,
+                resolved_at: d.resolved_at.as_deref().map(ts).transpose()?,
+            });
+        }
+        for l in &self.loans {
+            f.loans.push(LoanFacts {
+                loan_id: req_loan(&l.loan_id)?,
+                last_payment_at: l.last_payment_at.as_deref().map(ts).transpose()?,
+                first_due_date: l.first_due_date.as_deref().map(date).transpose()?,
+                legal_case: l
+                    .legal_case
+                    .as_deref()
+                    .map(|s| LegalStatus::parse(s).map_err(|e| e.to_string()))
+                    .transpose()?,
+            });
+        }
         Ok(f)
     }
 }
@@ -166,6 +336,8 @@ pub struct RecordDto {
     agency_id: Option<String>,
     at: String,
     outcome: String,
+    #[serde(default)]
+    inbound: bool,
 }
 
 fn borrower_party() -> String {
@@ -182,6 +354,7 @@ impl RecordDto {
         r.loan_id = loan_id(&self.loan_id)?;
         r.target = self.target.as_deref().map(target).transpose()?;
         r.agency_id = self.agency_id.clone();
+        r.inbound = self.inbound;
         Ok(r)
     }
 }
@@ -218,6 +391,7 @@ impl SeriesDto {
                     agency_id: self.agency_id.clone(),
                     at: at.to_string(),
                     outcome: self.outcome.clone(),
+                    inbound: false,
                 }
                 .build(default_borrower)
             })

@@ -158,7 +158,14 @@ pub fn world(
     let mut promises = Vec::new();
     for l in loans {
         let start = p.installments.len() as u32;
-        for (i, (due, amount)) in l.upcoming.iter().enumerate() {
+        // The oldest unpaid instalment, so the loan's first due date is on record (US-TIMEBAR
+        // runs from it); the account state is given, not computed from the schedule.
+        let past: Vec<(Date, i64)> = l
+            .oldest_unpaid_due_date
+            .map(|d| (d, l.overdue_minor.max(1)))
+            .into_iter()
+            .collect();
+        for (i, (due, amount)) in past.iter().chain(l.upcoming.iter()).enumerate() {
             p.installments.push(Installment {
                 seq: i as u32 + 1,
                 due_date: *due,
@@ -229,15 +236,15 @@ pub fn world(
             agency_id: None,
         });
     }
-    let inputs = borrower_inputs(&p, &[]);
-    let n = p.loans.len();
+    let inputs = borrower_inputs(&p, &arrears_domain::Lifecycle::default());
+    let extras = arrears_strategy::loan_extras(&p, &inputs);
     World {
         as_of,
         portfolio: p,
         states,
         borrowers: inputs,
         promises,
-        extras: vec![LoanExtras::default(); n],
+        extras,
         stages,
         buckets,
         packs: PackSet::embedded().unwrap(),
@@ -246,6 +253,22 @@ pub fn world(
 }
 
 impl World {
+    /// The world with lifecycle records (notices, plans, placements…) applied to the
+    /// borrowers' facts, and the packs tightened by `policy`.
+    pub fn with_lifecycle(
+        mut self,
+        lifecycle: &arrears_domain::Lifecycle,
+        policy: Option<&str>,
+    ) -> World {
+        self.borrowers = borrower_inputs(&self.portfolio, lifecycle);
+        self.extras = arrears_strategy::loan_extras(&self.portfolio, &self.borrowers);
+        if let Some(text) = policy {
+            let policy = arrears_policy::Policy::parse(text).unwrap();
+            self.packs = self.packs.tighten(&policy).unwrap();
+        }
+        self
+    }
+
     pub fn input(&self) -> PlanInput<'_> {
         PlanInput {
             as_of: self.as_of,

@@ -24,7 +24,21 @@ struct Case {
     loan: Vec<LoanSpec>,
     #[serde(default)]
     contact: Vec<ContactSpec>,
+    /// Notices on record (the `notices` table).
+    #[serde(default)]
+    notice: Vec<NoticeSpec>,
+    /// A lender policy tightening the packs.
+    policy: Option<String>,
     expect: Expect,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoticeSpec {
+    borrower: String,
+    loan: Option<String>,
+    kind: String,
+    sent_at: Timestamp,
 }
 
 fn yes() -> bool {
@@ -92,6 +106,23 @@ fn run_case(path: &Path) -> Vec<String> {
         &case.contact,
         strategy,
     );
+    let mut lifecycle = arrears_domain::Lifecycle::default();
+    for (i, n) in case.notice.iter().enumerate() {
+        lifecycle
+            .notices
+            .push(arrears_domain::lifecycle::NoticeRow {
+                notice_id: format!("N{i}").into(),
+                borrower_id: arrears_domain::types::BorrowerId::parse("b", &n.borrower).unwrap(),
+                loan_id: n
+                    .loan
+                    .as_deref()
+                    .map(|l| arrears_domain::types::LoanId::parse("l", l).unwrap()),
+                kind: n.kind.clone().into(),
+                sent_at: n.sent_at,
+                channel: "letter".into(),
+            });
+    }
+    let w = w.with_lifecycle(&lifecycle, case.policy.as_deref());
     let plan = w.plan(case.codes);
     let mut errs = Vec::new();
     let name = format!(
