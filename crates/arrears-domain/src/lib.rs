@@ -9,6 +9,7 @@
 
 pub mod config;
 mod idindex;
+pub mod lifecycle;
 pub mod parse;
 pub mod portfolio;
 pub mod reject;
@@ -16,6 +17,7 @@ pub mod types;
 
 pub use config::{Bands, Config, ConfigError};
 pub use idindex::{Claim, Duplicate};
+pub use lifecycle::Lifecycle;
 pub use portfolio::{
     Borrower, BorrowerRow, ContactRow, Installment, InstallmentRow, Loan, LoanRow, LoanStatus,
     Payment, PaymentKind, PaymentRow, Portfolio, PortfolioBuilder, PromiseRow, Table,
