@@ -3,7 +3,7 @@
 
 use crate::reject::{FieldError, Reason};
 use jiff::Timestamp;
-use jiff::civil::Date;
+use jiff::civil::{Date, Time};
 
 /// `YYYY-MM-DD`, a real calendar date.
 pub fn date(column: &'static str, s: &str) -> Result<Date, FieldError> {
@@ -54,6 +54,30 @@ pub fn boolean(column: &'static str, s: &str) -> Result<bool, FieldError> {
             format!("{s:?} is not true or false"),
         )),
     }
+}
+
+/// A local time of day `HH:MM` (24-hour clock, `00:00` to `23:59`), two digits each.
+pub fn local_time(column: &'static str, s: &str) -> Result<Time, FieldError> {
+    let b = s.as_bytes();
+    let bad = || {
+        FieldError::new(
+            column,
+            Reason::InvalidValue,
+            format!("{s:?} is not a local time HH:MM"),
+        )
+    };
+    let shape_ok = b.len() == 5
+        && b[2] == b':'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 2 || c.is_ascii_digit());
+    if !shape_ok {
+        return Err(bad());
+    }
+    // Proven: two ASCII digits are at most 99, which fits i8.
+    let h = ((b[0] - b'0') * 10 + (b[1] - b'0')) as i8;
+    let m = ((b[3] - b'0') * 10 + (b[4] - b'0')) as i8;
+    Time::new(h, m, 0, 0).map_err(|_| bad())
 }
 
 /// A plain decimal integer (optional leading `-`), no spaces, no decimals, no exponent.
@@ -186,6 +210,28 @@ mod tests {
         );
         assert!(boolean("b", "true").unwrap());
         assert!(boolean("b", "TRUE").is_err());
+    }
+
+    #[test]
+    fn local_times_are_strict() {
+        assert_eq!(local_time("t", "00:00").unwrap(), Time::midnight());
+        assert_eq!(
+            local_time("t", "23:59").unwrap(),
+            Time::new(23, 59, 0, 0).unwrap()
+        );
+        assert_eq!(
+            local_time("t", "08:30").unwrap(),
+            Time::new(8, 30, 0, 0).unwrap()
+        );
+        for bad in [
+            "24:00", "8:30", "08:60", "0830", "08:30:00", " 08:30", "08-30", "", "ab:cd",
+        ] {
+            assert_eq!(
+                local_time("t", bad).unwrap_err().reason,
+                Reason::InvalidValue,
+                "{bad}"
+            );
+        }
     }
 
     #[test]

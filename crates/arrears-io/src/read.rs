@@ -309,7 +309,11 @@ fn scan_csv<P: TableParse>(
 }
 
 /// Positions of the spec's columns in a header; a missing required column is an error.
-fn layout(path: &Path, specs: &[ColSpec], names: &[String]) -> Result<Vec<Option<usize>>, IoError> {
+pub(crate) fn layout(
+    path: &Path,
+    specs: &[ColSpec],
+    names: &[String],
+) -> Result<Vec<Option<usize>>, IoError> {
     let mut seen = HashMap::new();
     for (i, n) in names.iter().enumerate() {
         if seen.insert(n.as_str(), i).is_some() && specs.iter().any(|s| s.name == n) {
