@@ -469,25 +469,20 @@ fn optional<R: Row, T>(
     }
 }
 
-fn optional_bool<R: Row>(r: &R, c: usize, warnings: &mut Vec<FieldError>) -> bool {
-    match r.boolean(c) {
-        Ok(v) => v.unwrap_or(false),
-        Err(e) => {
-            warnings.push(e);
-            false
-        }
-    }
-}
-
-fn optional_date<R: Row>(
+/// A field that moves money or protects a borrower (delinquency spec section 7, "Fail
+/// safe"): empty is the default (`None`), but a malformed value rejects the row, because
+/// reading it as empty would silently do harm.
+fn guarded<R: Row, T>(
     r: &R,
     c: usize,
-    warnings: &mut Vec<FieldError>,
-) -> Option<jiff::civil::Date> {
-    r.date(c).unwrap_or_else(|e| {
-        warnings.push(e);
-        None
-    })
+    f: impl Fn(&'static str, &str) -> Result<T, FieldError>,
+) -> Result<Option<T>, FieldError> {
+    r.text(c)?.map(|s| f(r.spec(c).name, s)).transpose()
+}
+
+/// A borrower protection flag: empty is false, anything but `true`/`false` rejects the row.
+fn guarded_flag<R: Row>(r: &R, c: usize) -> Result<bool, FieldError> {
+    Ok(r.boolean(c)?.unwrap_or(false))
 }
 
 thread_local! {
@@ -620,15 +615,17 @@ impl TableParse for Borrowers {
                 timezone,
                 jurisdiction,
                 language: optional(r, 6, &mut w, parse::language),
-                deceased: optional_bool(r, 7, &mut w),
-                bankrupt: optional_bool(r, 8, &mut w),
-                cease_contact: optional_bool(r, 9, &mut w),
+                // The protections fail safe: a malformed value rejects the borrower (and so
+                // their loans), never reads as "not protected".
+                deceased: guarded_flag(r, 7)?,
+                bankrupt: guarded_flag(r, 8)?,
+                cease_contact: guarded_flag(r, 9)?,
                 phone_timezone: optional(r, 10, &mut w, zone),
-                dispute_open: optional_bool(r, 11, &mut w),
-                hardship: optional_bool(r, 12, &mut w),
-                breathing_space_until: optional_date(r, 13, &mut w),
-                attorney_phone: optional(r, 14, &mut w, parse::phone),
-                attorney_email: optional(r, 15, &mut w, parse::email),
+                dispute_open: guarded_flag(r, 11)?,
+                hardship: guarded_flag(r, 12)?,
+                breathing_space_until: r.date(13)?,
+                attorney_phone: guarded(r, 14, parse::phone)?,
+                attorney_email: guarded(r, 15, parse::email)?,
             })
         })();
         Parsed {
@@ -665,7 +662,6 @@ impl TableParse for Loans {
 
     fn parse<R: Row>(&self, _: &PortfolioBuilder, r: &R) -> Self::Out {
         let key = text_of(r, 0).and_then(|s| LoanId::parse("loan_id", s));
-        let mut w = Vec::new();
         let row = (|| {
             Ok(LoanRow {
                 id: key.clone()?,
@@ -676,13 +672,15 @@ impl TableParse for Loans {
                 annual_rate: Bps::parse("annual_rate_bps", r.need(5, |r, c| r.int(c))?)?,
                 penalty_rate: Bps::parse("penalty_rate_bps", r.need(6, |r, c| r.int(c))?)?,
                 disbursed_on: r.need(7, |r, c| r.date(c))?,
-                status: optional(r, 8, &mut w, LoanStatus::parse).unwrap_or_default(),
+                // A typo in `written_off` must not put the loan back into collection.
+                status: guarded(r, 8, LoanStatus::parse)?.unwrap_or_default(),
             })
         })();
+        // Every column of a loan is required or fails safe: no warnings.
         Parsed {
             key,
             row,
-            warnings: w,
+            warnings: Vec::new(),
         }
     }
 
@@ -797,7 +795,9 @@ impl TableParse for Payments {
             let loan = loan_ref(b, text_of(r, 1)?);
             let received_at = r.need(2, |r, c| r.ts(c))?;
             let amount = Minor::positive("amount_minor", r.need(3, |r, c| r.int(c))?)?;
-            let kind = optional(r, 4, &mut w, PaymentKind::parse).unwrap_or_default();
+            // A malformed kind rejects the row: a reversal read as a payment would add money
+            // the borrower never paid.
+            let kind = guarded(r, 4, PaymentKind::parse)?.unwrap_or_default();
             let reverses: Option<Box<str>> = r.text(5)?.map(Into::into);
             let reverses = match (kind, reverses) {
                 (PaymentKind::Reversal, None) => {

@@ -221,11 +221,11 @@ fn a_rejected_parent_rejects_its_children_and_good_rows_still_run() {
 }
 
 #[test]
-fn malformed_optional_fields_are_warnings() {
+fn malformed_contact_details_are_warnings() {
     let (o, out) = run_with(
         &[(
             "borrowers.csv",
-            "borrower_id,name,phone,timezone,jurisdiction,deceased\nB1,A,12345,UTC,CN,yes\n",
+            "borrower_id,name,phone,email,timezone,jurisdiction,deceased\nB1,A,12345,a@b,UTC,CN,false\n",
         )],
         &["--strict"],
     );
@@ -234,11 +234,96 @@ fn malformed_optional_fields_are_warnings() {
         "warnings do not stop strict mode: {}",
         text(&o.stderr)
     );
-    let r = rejects(&out);
-    assert_eq!(r.len(), 2);
-    assert!(r.iter().all(|x| x.3 == "warning"));
-    assert_eq!(r[0].2, "phone");
-    assert_eq!(r[1].2, "deceased");
+    let w = |col: &str| {
+        (
+            "borrowers.csv".to_owned(),
+            2,
+            col.to_owned(),
+            "warning".to_owned(),
+            "invalid_value".to_owned(),
+        )
+    };
+    assert_eq!(rejects(&out), vec![w("phone"), w("email")]);
+    let accounts = std::fs::read_to_string(out.path().join("accounts.csv")).unwrap();
+    assert_eq!(
+        accounts.lines().count(),
+        2,
+        "the borrower and its loan are kept"
+    );
+}
+
+/// Fail safe (spec section 7, amended): a malformed value in a field that moves money or
+/// protects a borrower rejects the row, and with it every row that references it.
+#[test]
+fn malformed_protections_and_money_fields_reject_the_row() {
+    let inst_rejected = [
+        e("installments.csv", 2, "loan_id", "unknown_reference"),
+        e("installments.csv", 3, "loan_id", "unknown_reference"),
+        e("installments.csv", 4, "loan_id", "unknown_reference"),
+    ];
+    let borrower = |col: &str, value: &str| {
+        (
+            "borrowers.csv",
+            format!("borrower_id,name,timezone,jurisdiction,{col}\nB1,A,UTC,CN,{value}\n"),
+        )
+    };
+    let mut cases: Vec<((&str, String), Vec<(String, u64, String, String, String)>)> = [
+        ("deceased", "yes"),
+        ("bankrupt", "1"),
+        ("cease_contact", "TRUE"),
+        ("dispute_open", "no"),
+        ("hardship", "Y"),
+        ("breathing_space_until", "2026-02-30"),
+        ("attorney_phone", "12345"),
+        ("attorney_email", "lawyer-at-example.com"),
+    ]
+    .into_iter()
+    .map(|(col, v)| {
+        let mut want = vec![
+            e("borrowers.csv", 2, col, "invalid_value"),
+            e("loans.csv", 2, "borrower_id", "unknown_reference"),
+        ];
+        want.extend(inst_rejected.clone());
+        (borrower(col, v), want)
+    })
+    .collect();
+    let mut loan_status = vec![e("loans.csv", 2, "status", "invalid_value")];
+    loan_status.extend(inst_rejected.clone());
+    cases.push((
+        (
+            "loans.csv",
+            "loan_id,borrower_id,product,currency,principal_minor,annual_rate_bps,penalty_rate_bps,disbursed_on,status\nL1,B1,x,CNY,3000,0,0,2026-01-01,writen_off\n".to_owned(),
+        ),
+        loan_status,
+    ));
+    cases.push((
+        (
+            "payments.csv",
+            format!(
+                "{PAY}P1,L1,2026-02-01T10:00:00Z,5,,\nR1,L1,2026-02-02T10:00:00Z,5,Reversal,P1\n"
+            ),
+        ),
+        vec![e("payments.csv", 3, "kind", "invalid_value")],
+    ));
+    for ((file, content), want) in &cases {
+        let (o, out) = run_with(&[(*file, content.as_str())], &[]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert_eq!(&rejects(&out), want, "{file}: {content}");
+        // And --strict stops at it.
+        let (o, _) = run_with(&[(*file, content.as_str())], &["--strict"]);
+        assert_eq!(o.status.code(), Some(2), "{file}: {content}");
+        let (_, line, col, _, _) = &want[0];
+        assert!(
+            text(&o.stderr).contains(&format!("{file} line {line}, column {col}")),
+            "{}",
+            text(&o.stderr)
+        );
+    }
+    // An empty value is the default: nothing rejected.
+    let (f, c) = borrower("deceased", "");
+    let (o, out) = run_with(&[(f, c.as_str())], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(rejects(&out).is_empty());
 }
 
 #[test]
