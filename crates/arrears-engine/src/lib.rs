@@ -30,6 +30,18 @@ pub enum EngineError {
     Overflow { loan: String, what: &'static str },
 }
 
+/// GB-BREATHING-SPACE: no interest or charges during a breathing-space moratorium. Only
+/// its end (`breathing_space_until`, U) is on record, not its start, so a GB borrower with
+/// U gets a zero penalty base on every day t <= U (the benefit of the doubt); days after U
+/// accrue normally. The field means nothing outside GB.
+fn penalty_free_through(b: Option<&arrears_domain::Borrower>) -> Option<i32> {
+    let b = b?;
+    if b.jurisdiction.country() != "GB" {
+        return None;
+    }
+    b.breathing_space_until.map(epoch_day)
+}
+
 /// The daily run over a whole portfolio, as of business date `as_of`. Results are in the
 /// portfolio's loan order; the caller sorts for output.
 pub fn run_day(
@@ -43,14 +55,14 @@ pub fn run_day(
         .loans
         .par_iter()
         .map_init(loan::Scratch::default, |scratch, l| {
-            let cap = portfolio
-                .borrower_of(l)
-                .and_then(|b| config.cost_cap(&b.jurisdiction));
+            let borrower = portfolio.borrower_of(l);
+            let cap = borrower.and_then(|b| config.cost_cap(&b.jurisdiction));
             let facts = LoanFacts {
                 status: l.status,
                 annual_rate: l.annual_rate,
                 penalty_rate: l.penalty_rate,
                 cost_cap: cap,
+                penalty_free_through: penalty_free_through(borrower),
                 installments: portfolio.installments_of(l),
                 payments: portfolio.payments_of(l),
             };

@@ -76,6 +76,10 @@ pub struct LoanFacts<'a> {
     pub annual_rate: Bps,
     pub penalty_rate: Bps,
     pub cost_cap: Option<Bps>,
+    /// The last day (an epoch day, inclusive) on which the penalty base is zero whatever is
+    /// overdue: a GB breathing-space moratorium (GB-BREATHING-SPACE: no interest or charges)
+    /// that ends on that day. `None`: no such period.
+    pub penalty_free_through: Option<i32>,
     pub installments: &'a [Installment],
     pub payments: &'a [Payment],
 }
@@ -253,7 +257,15 @@ pub fn evaluate_loan(
     let mut base_days: i128 = 0;
     if rate > 0 && n > 0 {
         let end = as_of_day + 1; // exclusive
-        let mut t = s.due_days[0] + 1; // the first day anything can be overdue
+        // The first day anything can be overdue; during a breathing space (through U) the
+        // base is zero, so the sum starts the day after U. The moratorium's start is not on
+        // record, so every day up to U gets the benefit of the doubt. Events and due dates
+        // before the start are caught up by the loops below.
+        let first_overdue = s.due_days[0] + 1;
+        let mut t = match f.penalty_free_through {
+            Some(u) => first_overdue.max(u.saturating_add(1)),
+            None => first_overdue,
+        };
         let mut p: i128 = 0;
         let mut ev = 0;
         let mut k = 0; // installments due before t

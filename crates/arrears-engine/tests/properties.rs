@@ -29,6 +29,8 @@ struct Case {
     penalty: u32,
     cap: Option<u32>,
     tz: &'static str,
+    /// A breathing space through this day (relative to `base()`).
+    free_through: Option<i32>,
 }
 
 fn at(day_n: i32, secs: i64) -> Timestamp {
@@ -53,8 +55,9 @@ fn case() -> impl Strategy<Value = Case> {
         0u32..5000,
         prop::option::of(0u32..5000),
         prop::sample::select(vec!["UTC", "Asia/Shanghai", "America/New_York"]),
+        prop::option::of(-10i32..270),
     )
-        .prop_map(|(inst, pays, annual, penalty, cap, tz)| {
+        .prop_map(|(inst, pays, annual, penalty, cap, tz, free_through)| {
             let mut d = 0;
             let installments = inst
                 .iter()
@@ -86,6 +89,7 @@ fn case() -> impl Strategy<Value = Case> {
                 penalty,
                 cap,
                 tz,
+                free_through,
             }
         })
 }
@@ -102,6 +106,7 @@ fn facts(c: &Case) -> LoanFacts<'_> {
         annual_rate: Bps::new_const(c.annual),
         penalty_rate: Bps::new_const(c.penalty),
         cost_cap: c.cap.map(Bps::new_const),
+        penalty_free_through: c.free_through.map(|n| epoch_day(day(n))),
         installments: &c.installments,
         payments: &c.payments,
     }
@@ -159,8 +164,12 @@ fn reference(c: &Case, as_of: Date) -> (i128, i128, u32, i128) {
     if let Some(first) = c.installments.first() {
         let mut t = first.due_date.tomorrow().unwrap();
         while t <= as_of {
-            let p_t = paid_through(t.yesterday().unwrap());
-            base_days += overdue_principal(p_t, t);
+            // No penalty on the days of a breathing space (through its end, inclusive).
+            let free = c.free_through.is_some_and(|u| t <= day(u));
+            if !free {
+                let p_t = paid_through(t.yesterday().unwrap());
+                base_days += overdue_principal(p_t, t);
+            }
             t = t.tomorrow().unwrap();
         }
     }
@@ -219,6 +228,23 @@ proptest! {
         prop_assert_eq!(i128::from(s.overdue_minor), overdue);
         prop_assert_eq!(s.dpd, dpd);
         prop_assert_eq!(i128::from(s.penalty_accrued_minor), penalty);
+    }
+
+    #[test]
+    fn a_breathing_space_never_adds_penalty(c in case(), as_of_n in 0i32..260) {
+        let as_of = day(as_of_n);
+        let with = eval(&c, as_of);
+        let without = eval(&Case { free_through: None, ..c.clone() }, as_of);
+        prop_assert!(with.penalty_accrued_minor <= without.penalty_accrued_minor);
+        // Only the penalty changes.
+        prop_assert_eq!(
+            (with.dpd, with.overdue_minor, with.paid_minor, with.outstanding_principal_minor),
+            (without.dpd, without.overdue_minor, without.paid_minor, without.outstanding_principal_minor)
+        );
+        // A breathing space through D or later leaves nothing.
+        if c.free_through.is_some_and(|u| u >= as_of_n) {
+            prop_assert_eq!(with.penalty_accrued_minor, 0);
+        }
     }
 
     #[test]
