@@ -2,6 +2,7 @@
 
 use crate::{Failure, OutFormat, display};
 use anyhow::Context;
+use arrears_domain::config::CostFloor;
 use arrears_domain::{Config, Severity, Table, TimeZoneName};
 use arrears_io::config::ConfigFile;
 use arrears_io::{IoError, write};
@@ -107,8 +108,26 @@ pub fn load_config(path: Option<&Path>, business_tz: Option<&str>) -> Result<Con
             .map_err(|e| Failure::bad_input(anyhow::anyhow!("--business-tz: {}", e.detail)))?;
         file.business_timezone = Some(tz.to_owned());
     }
-    file.resolve(path.unwrap_or(Path::new("arrears.toml")))
+    file.resolve_with_floors(path.unwrap_or(Path::new("arrears.toml")), &cost_floors()?)
         .map_err(Failure::bad_input)
+}
+
+/// The legal cost floors, as the embedded conduct rule packs state them (CN-COST:
+/// `max_annual_cost_bps`); a configured cap may only be at or below them.
+pub fn cost_floors() -> Result<Vec<CostFloor>, Failure> {
+    let packs = arrears_policy::PackSet::embedded()
+        .map_err(|e| anyhow::anyhow!("the embedded rule packs do not load: {e}"))?;
+    Ok(packs
+        .iter()
+        .filter_map(|p| {
+            let (rule, cost) = p.cost()?;
+            Some(CostFloor {
+                jurisdiction: p.jurisdiction().as_str().to_owned(),
+                max_annual_cost_bps: cost.max_annual_cost_bps?,
+                rule: rule.to_string(),
+            })
+        })
+        .collect())
 }
 
 fn progress_bar(show: bool) -> ProgressBar {
@@ -319,4 +338,18 @@ pub fn demo(a: &DemoArgs) -> Result<(), Failure> {
         println!("\n(The sample lived in a temporary folder; pass --dir DIR to keep it.)");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The floors live in the rule packs; the domain's built-in ones (used where no pack is
+    /// loaded) must say the same.
+    #[test]
+    fn the_packs_floors_are_the_built_in_ones() {
+        let mut from_packs = cost_floors().map_err(|f| f.error).unwrap();
+        from_packs.sort_by(|a, b| a.jurisdiction.cmp(&b.jurisdiction));
+        assert_eq!(from_packs, arrears_domain::config::legal_cost_floors());
+    }
 }

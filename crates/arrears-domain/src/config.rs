@@ -1,6 +1,11 @@
 //! The lender's run configuration: business time zone, tolerance, buckets, stages and the
 //! per-jurisdiction cost caps. Built through `Config::new`/`Bands::new`, so a `Config` that
-//! exists is consistent (bands contiguous from 0 and open-ended, tolerance >= 0).
+//! exists is consistent (bands contiguous from 0 and open-ended, tolerance >= 0, and every
+//! cost cap at or below its legal floor).
+//!
+//! Cost caps can only tighten the law: the legal floors ([`legal_cost_floors`], CN-COST's
+//! 2400 bps) always apply, a configured cap above its jurisdiction's floor (or its country's,
+//! for a subdivision) is refused, and configuring no caps keeps the floors.
 
 use crate::types::{Bps, Jurisdiction, TimeZoneName};
 use std::collections::BTreeMap;
@@ -48,6 +53,39 @@ pub enum ConfigError {
     BadCap(String, i64),
     #[error("business_timezone: {0}")]
     BadTimeZone(String),
+    #[error(
+        "jurisdiction {jurisdiction}: max_annual_cost_bps {configured} is above the legal floor of {floor} bps for {floor_of} ({rule}); a lender may lower the cap, never raise it"
+    )]
+    CapAboveFloor {
+        jurisdiction: String,
+        configured: i64,
+        floor: u32,
+        /// The jurisdiction whose floor applies (the country of a subdivision).
+        floor_of: String,
+        rule: String,
+    },
+}
+
+/// A legal maximum of the annual cost (contract rate + penalty rate) in a jurisdiction, from
+/// its conduct rule pack: no configuration may raise the cap above it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CostFloor {
+    /// `CN`; a subdivision inherits its country's floor unless it has its own.
+    pub jurisdiction: String,
+    pub max_annual_cost_bps: u32,
+    /// The rule that sets it (`CN-COST`).
+    pub rule: String,
+}
+
+/// The built-in floors: CN-COST, `max_annual_cost_bps = 2400` in the CN rule pack
+/// (`arrears-policy/packs/CN.toml`). The CLI reads the same values from the packs it embeds
+/// and checks that they agree with these.
+pub fn legal_cost_floors() -> Vec<CostFloor> {
+    vec![CostFloor {
+        jurisdiction: "CN".to_owned(),
+        max_annual_cost_bps: 2400,
+        rule: "CN-COST".to_owned(),
+    }]
 }
 
 /// Days-past-due bands (buckets or stages): names with contiguous ranges from 0, the last
@@ -205,8 +243,10 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        let mut cost_caps = BTreeMap::new();
-        cost_caps.insert("CN".to_owned(), Bps::new_const(2400));
+        let cost_caps = legal_cost_floors()
+            .into_iter()
+            .map(|f| (f.jurisdiction, Bps::new_const(f.max_annual_cost_bps)))
+            .collect();
         Config {
             business_tz: TimeZoneName::utc(),
             tolerance_minor: 0,
@@ -218,6 +258,8 @@ impl Default for Config {
 }
 
 impl Config {
+    /// A configuration whose cost caps are the built-in [`legal_cost_floors`] tightened by
+    /// `caps` (see [`Config::with_floors`]).
     pub fn new(
         business_tz: TimeZoneName,
         tolerance_minor: i64,
@@ -225,15 +267,62 @@ impl Config {
         stages: Bands,
         caps: BTreeMap<String, i64>,
     ) -> Result<Config, ConfigError> {
+        Self::with_floors(
+            business_tz,
+            tolerance_minor,
+            buckets,
+            stages,
+            caps,
+            &legal_cost_floors(),
+        )
+    }
+
+    /// A configuration whose cost caps are `floors` tightened by `caps`: every floor applies
+    /// unless `caps` sets a cap for that jurisdiction at or below it; a cap above the floor of
+    /// its jurisdiction (a subdivision's own floor, else its country's) is refused
+    /// (`CapAboveFloor`). Jurisdictions without a floor take any configured cap.
+    pub fn with_floors(
+        business_tz: TimeZoneName,
+        tolerance_minor: i64,
+        buckets: Bands,
+        stages: Bands,
+        caps: BTreeMap<String, i64>,
+        floors: &[CostFloor],
+    ) -> Result<Config, ConfigError> {
         if tolerance_minor < 0 {
             return Err(ConfigError::NegativeTolerance(tolerance_minor));
         }
         let mut cost_caps = BTreeMap::new();
+        for f in floors {
+            let bps = i64::from(f.max_annual_cost_bps);
+            Jurisdiction::parse("jurisdiction", &f.jurisdiction)
+                .map_err(|e| ConfigError::BadJurisdiction(f.jurisdiction.clone(), e.detail))?;
+            let b = Bps::parse("max_annual_cost_bps", bps)
+                .map_err(|_| ConfigError::BadCap(f.jurisdiction.clone(), bps))?;
+            cost_caps.insert(f.jurisdiction.clone(), b);
+        }
+        let floor_of = |j: &Jurisdiction| {
+            floors
+                .iter()
+                .find(|f| f.jurisdiction == j.as_str())
+                .or_else(|| floors.iter().find(|f| f.jurisdiction == j.country()))
+        };
         for (code, bps) in caps {
-            Jurisdiction::parse("jurisdiction", &code)
+            let j = Jurisdiction::parse("jurisdiction", &code)
                 .map_err(|e| ConfigError::BadJurisdiction(code.clone(), e.detail))?;
             let b = Bps::parse("max_annual_cost_bps", bps)
                 .map_err(|_| ConfigError::BadCap(code.clone(), bps))?;
+            if let Some(f) = floor_of(&j)
+                && b.get() > f.max_annual_cost_bps
+            {
+                return Err(ConfigError::CapAboveFloor {
+                    jurisdiction: code,
+                    configured: bps,
+                    floor: f.max_annual_cost_bps,
+                    floor_of: f.jurisdiction.clone(),
+                    rule: f.rule.clone(),
+                });
+            }
             cost_caps.insert(code, b);
         }
         Ok(Config {
@@ -318,6 +407,102 @@ mod tests {
         let r = Bands::default_buckets().ranges();
         assert_eq!(r[1], b("M1", 1, Some(30)));
         assert_eq!(r[7], b("M6+", 181, None));
+    }
+
+    fn config_with(caps: &[(&str, i64)]) -> Result<Config, ConfigError> {
+        Config::new(
+            TimeZoneName::utc(),
+            0,
+            Bands::default_buckets(),
+            Bands::default_stages(),
+            caps.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+        )
+    }
+
+    #[test]
+    fn caps_only_tighten_the_legal_floor() {
+        let j = |s| Jurisdiction::parse("j", s).unwrap();
+        // (configured caps, jurisdiction asked, the cap it gets, or the refusal's words)
+        type Caps = &'static [(&'static str, i64)];
+        type Want = Result<Option<u32>, &'static str>;
+        let cases: &[(Caps, &str, Want)] = &[
+            (&[], "CN", Ok(Some(2400))),
+            (&[], "CN-11", Ok(Some(2400))),
+            (&[], "US-NY", Ok(None)),
+            (&[("CN", 1800)], "CN", Ok(Some(1800))),
+            (&[("CN", 1800)], "CN-11", Ok(Some(1800))),
+            (&[("CN", 2400)], "CN", Ok(Some(2400))),
+            (&[("CN-11", 2000)], "CN-11", Ok(Some(2000))),
+            (&[("CN-11", 2000)], "CN-31", Ok(Some(2400))),
+            (&[("US", 9000)], "CN", Ok(Some(2400))),
+            (&[("US", 9000)], "US-CA", Ok(Some(9000))),
+            (
+                &[("CN", 3000)],
+                "CN",
+                Err(
+                    "jurisdiction CN: max_annual_cost_bps 3000 is above the legal floor of 2400 bps for CN (CN-COST)",
+                ),
+            ),
+            (
+                &[("CN", 2401)],
+                "CN",
+                Err("max_annual_cost_bps 2401 is above the legal floor of 2400"),
+            ),
+            (
+                &[("CN-11", 3000)],
+                "CN-11",
+                Err(
+                    "jurisdiction CN-11: max_annual_cost_bps 3000 is above the legal floor of 2400 bps for CN (CN-COST)",
+                ),
+            ),
+        ];
+        for (caps, ask, want) in cases {
+            match (config_with(caps), want) {
+                (Ok(c), Ok(cap)) => {
+                    assert_eq!(c.cost_cap(&j(ask)).map(Bps::get), *cap, "{caps:?} {ask}");
+                }
+                (Err(e), Err(words)) => {
+                    assert!(
+                        matches!(e, ConfigError::CapAboveFloor { .. }),
+                        "{caps:?}: {e}"
+                    );
+                    assert!(e.to_string().contains(words), "{caps:?}: {e}");
+                }
+                (got, want) => panic!("{caps:?} {ask}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn floors_are_data() {
+        let floors = [CostFloor {
+            jurisdiction: "US".to_owned(),
+            max_annual_cost_bps: 3600,
+            rule: "US-COST".to_owned(),
+        }];
+        let c = |caps: &[(&str, i64)]| {
+            Config::with_floors(
+                TimeZoneName::utc(),
+                0,
+                Bands::default_buckets(),
+                Bands::default_stages(),
+                caps.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+                &floors,
+            )
+        };
+        let j = |s| Jurisdiction::parse("j", s).unwrap();
+        let none = c(&[]).unwrap();
+        assert_eq!(none.cost_cap(&j("US-NY")).map(Bps::get), Some(3600));
+        assert_eq!(none.cost_cap(&j("CN")), None);
+        assert!(c(&[("US-NY", 3601)]).is_err());
+        assert_eq!(
+            c(&[("CN", 5000)]).unwrap().cost_cap(&j("CN")).map(Bps::get),
+            Some(5000)
+        );
+        assert_eq!(
+            Config::default().cost_caps().len(),
+            legal_cost_floors().len()
+        );
     }
 
     #[test]

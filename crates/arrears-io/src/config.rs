@@ -1,8 +1,12 @@
 //! `arrears.toml`: the run configuration as a file. Each top-level key present in the file
-//! replaces the default for that key (so an empty `[jurisdictions]` table removes every
-//! cost cap). Unknown keys are an error: a misspelt setting must not be ignored silently.
+//! replaces the default for that key, except `[jurisdictions]`: its cost caps can only
+//! tighten the legal floors (CN-COST's 2400 bps for CN and its subdivisions), which always
+//! apply, so an empty or missing table keeps them and a cap above a floor is refused, naming
+//! the file, the jurisdiction, the value and the floor. Unknown keys are an error: a misspelt
+//! setting must not be ignored silently.
 
 use crate::IoError;
+use arrears_domain::config::{CostFloor, legal_cost_floors};
 use arrears_domain::{Bands, Config, TimeZoneName};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -90,8 +94,19 @@ impl ConfigFile {
         toml::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// This file's keys over the defaults, validated into a `Config`.
+    /// This file's keys over the defaults, validated into a `Config`, the cost caps under the
+    /// built-in legal floors.
     pub fn resolve(&self, path: &Path) -> Result<Config, IoError> {
+        self.resolve_with_floors(path, &legal_cost_floors())
+    }
+
+    /// As [`ConfigFile::resolve`], with the legal cost floors given (the CLI reads them from
+    /// the conduct rule packs).
+    pub fn resolve_with_floors(
+        &self,
+        path: &Path,
+        floors: &[CostFloor],
+    ) -> Result<Config, IoError> {
         let err = |reason: String| IoError::Config {
             path: path.to_owned(),
             reason,
@@ -115,23 +130,20 @@ impl ConfigFile {
         };
         let buckets = bands("buckets", &self.buckets, &d.buckets)?;
         let stages = bands("stages", &self.stages, &d.stages)?;
-        let caps: BTreeMap<String, i64> = match &self.jurisdictions {
-            Some(j) => j
-                .iter()
-                .filter_map(|(k, v)| v.max_annual_cost_bps.map(|c| (k.clone(), c)))
-                .collect(),
-            None => d
-                .cost_caps()
-                .iter()
-                .map(|(k, v)| (k.clone(), i64::from(v.get())))
-                .collect(),
-        };
-        Config::new(
+        // Only the caps the file sets: the floors apply whether or not it has the table.
+        let caps: BTreeMap<String, i64> = self
+            .jurisdictions
+            .iter()
+            .flatten()
+            .filter_map(|(k, v)| v.max_annual_cost_bps.map(|c| (k.clone(), c)))
+            .collect();
+        Config::with_floors(
             tz,
             self.tolerance_minor.unwrap_or(d.tolerance_minor),
             buckets,
             stages,
             caps,
+            floors,
         )
         .map_err(|e| err(e.to_string()))
     }
@@ -154,11 +166,78 @@ mod tests {
             ConfigFile::parse(Path::new("x"), "tolerance_minor = 100\n[jurisdictions]\n").unwrap();
         let c = f.resolve(Path::new("x")).unwrap();
         assert_eq!(c.tolerance_minor, 100);
-        assert!(c.cost_caps().is_empty());
+        // An empty [jurisdictions] keeps the legal floor.
+        assert_eq!(
+            c.cost_caps().get("CN").map(|b| b.get()),
+            Some(2400),
+            "{:?}",
+            c.cost_caps()
+        );
+        assert_eq!(c.cost_caps().len(), 1);
         let f = ConfigFile::parse(Path::new("x"), "business_timezone = \"Asia/Shanghai\"").unwrap();
         let c = f.resolve(Path::new("x")).unwrap();
         assert_eq!(c.business_tz.name(), "Asia/Shanghai");
         assert_eq!(c.cost_caps().len(), 1);
+    }
+
+    #[test]
+    fn caps_can_only_tighten_the_floor() {
+        let j = |s: &str| arrears_domain::Jurisdiction::parse("j", s).unwrap();
+        let cap = |text: &str, ask: &str| -> Result<Option<u32>, String> {
+            let f = ConfigFile::parse(Path::new("conf/arrears.toml"), text).unwrap();
+            f.resolve(Path::new("conf/arrears.toml"))
+                .map(|c| c.cost_cap(&j(ask)).map(|b| b.get()))
+                .map_err(|e| e.to_string())
+        };
+        // (file, jurisdiction asked, its cap or the words of the refusal)
+        type Want = Result<Option<u32>, &'static str>;
+        let cases: &[(&str, &str, Want)] = &[
+            ("", "CN", Ok(Some(2400))),
+            ("[jurisdictions]\n", "CN", Ok(Some(2400))),
+            ("[jurisdictions]\n", "CN-11", Ok(Some(2400))),
+            ("[jurisdictions.CN]\n", "CN", Ok(Some(2400))),
+            (
+                "[jurisdictions.CN]\nmax_annual_cost_bps = 1800\n",
+                "CN",
+                Ok(Some(1800)),
+            ),
+            (
+                "[jurisdictions.CN]\nmax_annual_cost_bps = 1800\n",
+                "CN-11",
+                Ok(Some(1800)),
+            ),
+            (
+                "[jurisdictions.US]\nmax_annual_cost_bps = 4000\n",
+                "CN",
+                Ok(Some(2400)),
+            ),
+            (
+                "[jurisdictions.US]\nmax_annual_cost_bps = 4000\n",
+                "US-NY",
+                Ok(Some(4000)),
+            ),
+            (
+                "[jurisdictions.CN]\nmax_annual_cost_bps = 3000\n",
+                "CN",
+                Err(
+                    "conf/arrears.toml: jurisdiction CN: max_annual_cost_bps 3000 is above the legal floor of 2400 bps for CN (CN-COST)",
+                ),
+            ),
+            (
+                "[jurisdictions.CN-11]\nmax_annual_cost_bps = 2500\n",
+                "CN-11",
+                Err(
+                    "conf/arrears.toml: jurisdiction CN-11: max_annual_cost_bps 2500 is above the legal floor of 2400 bps for CN (CN-COST)",
+                ),
+            ),
+        ];
+        for (text, ask, want) in cases {
+            match (cap(text, ask), want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, *want, "{text:?} {ask}"),
+                (Err(e), Err(words)) => assert!(e.contains(words), "{text:?}: {e}"),
+                (got, want) => panic!("{text:?} {ask}: got {got:?}, want {want:?}"),
+            }
+        }
     }
 
     #[test]
