@@ -1,17 +1,25 @@
 //! What a cache of borrower facts needs from the store: every borrower's facts in one pass
 //! (to fill it), and on PostgreSQL the stream of changes to them (to keep it true).
 //!
-//! Migrations `0008_facts_notify` and `0009_facts_notify_per_statement` put triggers on the
-//! four tables a compliance check reads (`borrowers`, `loans`, `contacts`,
-//! `contact_preferences`): every insert, update or delete of a row sends
-//! `NOTIFY arrears_facts, '<borrower_id>'` when its transaction commits (inserts and deletes
-//! once per borrower per statement), and a `TRUNCATE` sends `'*'`. PostgreSQL delivers a notification to every listening session
-//! after the commit, in commit order, whoever wrote (this server, another instance, an
-//! `arrears import`). A listener that lost its connection cannot know what it missed, so a
-//! lost connection is reported as [`FactsChange::All`].
+//! Migrations `0008_facts_notify`, `0009_facts_notify_per_statement` and `0010_lifecycle`
+//! put triggers on every table a compliance check reads (`borrowers`, `loans`, `contacts`,
+//! `payments`, `installments`, and the lifecycle tables: `notices`, `preferences`,
+//! `payment_plans` and their instalments and statuses, `placements` and recalls, `sales`,
+//! `credit_disputes` and resolutions, `legal_cases` and updates, `contact_persons` and
+//! refusals): every insert, update or delete of a row sends `NOTIFY arrears_facts,
+//! '<borrower_id>'` when its transaction commits (inserts and deletes once per borrower per
+//! statement; a row that reaches its borrower through a loan, plan, placement, case, dispute
+//! or person is joined to it; a contact also notifies every borrower whose phone or e-mail
+//! is its target, whose per-number counts it changed), and a `TRUNCATE` sends `'*'`.
+//! PostgreSQL delivers a notification to every listening session after the commit, in
+//! commit order, whoever wrote (this server, another instance, an `arrears import`). A
+//! listener that lost its connection cannot know what it missed, so a lost connection is
+//! reported as [`FactsChange::All`].
 
+use crate::lifecycle::{LifecycleParts, Scope, lifecycle_statement};
 use crate::service::{
-    BorrowerContacts, CONTACT_COLS, borrower_row, borrower_select, borrower_types, stored_contact,
+    BorrowerContacts, CONTACT_READ, attach_payments, borrower_row, borrower_select, borrower_types,
+    contact_read, loan_facts, loan_payment, payment_cols, payments_of, stored_contact,
 };
 use crate::sql::{Tx, Ty};
 use crate::{Pool, Store, StoreError};
@@ -20,10 +28,10 @@ use std::collections::HashMap;
 /// The notification channel of migration `0008_facts_notify`.
 pub const FACTS_CHANNEL: &str = "arrears_facts";
 
-/// The per-change triggers of migrations `0008_facts_notify` and
-/// `0009_facts_notify_per_statement` (inserts and deletes notify once per statement,
-/// updates once per changed row), by table.
-const ROW_TRIGGERS: [(&str, &str); 10] = [
+/// The per-change triggers on the tables a bulk load writes (migrations
+/// `0008_facts_notify`, `0009_facts_notify_per_statement`, `0010_lifecycle`: inserts and
+/// deletes notify once per statement, updates once per changed row), by table.
+const ROW_TRIGGERS: [(&str, &str); 13] = [
     ("borrowers", "borrowers_facts_inserted"),
     ("borrowers", "borrowers_facts_deleted"),
     ("borrowers", "borrowers_facts_update"),
@@ -33,7 +41,10 @@ const ROW_TRIGGERS: [(&str, &str); 10] = [
     ("contacts", "contacts_facts_inserted"),
     ("contacts", "contacts_facts_deleted"),
     ("contacts", "contacts_facts_update"),
-    ("contact_preferences", "contact_preferences_facts"),
+    ("payments", "payments_facts_inserted"),
+    ("payments", "payments_facts_deleted"),
+    ("installments", "installments_facts_inserted"),
+    ("installments", "installments_facts_deleted"),
 ];
 
 /// Inside a bulk load's transaction on PostgreSQL: turns the per-row notifications off
@@ -127,16 +138,17 @@ impl Store {
         Ok(Some(FactsWatch { listener }))
     }
 
-    /// Every borrower's facts, loans and contacts (what [`Store::borrower_contacts`] reads
-    /// for one), read in one transaction (one snapshot on PostgreSQL) and handed to `f`
-    /// borrower by borrower; the number of borrowers.
+    /// Every borrower's facts, loans, contacts and lifecycle records (what
+    /// [`Store::borrower_contacts`] reads for one, other borrowers' contacts to a shared
+    /// number or address included), read in one transaction (one snapshot on PostgreSQL)
+    /// and handed to `f` borrower by borrower; the number of borrowers.
     pub async fn all_borrower_contacts(
         &self,
         mut f: impl FnMut(BorrowerContacts),
     ) -> Result<u64, StoreError> {
         let mut tx = self.begin_read().await?;
         let d = tx.dialect();
-        let mut all: HashMap<String, BorrowerContacts> = HashMap::new();
+        let mut all: HashMap<String, (BorrowerContacts, LifecycleParts)> = HashMap::new();
         tx.fetch(
             "reading every borrower",
             &format!("SELECT {} FROM borrowers", borrower_select(d).join(", ")),
@@ -146,97 +158,133 @@ impl Store {
                 let b = borrower_row(r)?;
                 all.insert(
                     b.id.as_str().to_owned(),
-                    BorrowerContacts {
-                        borrower: b,
-                        loan_ids: Vec::new(),
-                        contacts: Vec::new(),
-                        preferences: None,
-                    },
+                    (BorrowerContacts::new(b), LifecycleParts::default()),
                 );
                 Ok(())
             },
         )
         .await?;
+        // The loans with their first due date, aggregated once for all.
         tx.fetch(
             "reading every loan's borrower",
-            "SELECT borrower_id, loan_id FROM loans",
+            &format!(
+                "SELECT l.borrower_id, l.loan_id, {} FROM loans l \
+                 LEFT JOIN (SELECT loan_id, MIN(due_date) AS m FROM installments \
+                     GROUP BY loan_id) fd ON fd.loan_id = l.loan_id",
+                d.select("fd.m", Ty::Date)
+            ),
             &[],
-            &[Ty::Text, Ty::Text],
+            &[Ty::Text, Ty::Text, Ty::Text],
             |r| {
                 let (Some(b), Some(l)) = (r[0].text(), r[1].text()) else {
                     return Ok(());
                 };
-                if let Some(bc) = all.get_mut(b) {
-                    bc.loan_ids
-                        .push(
-                            arrears_domain::types::LoanId::parse("loan_id", l).map_err(|e| {
-                                StoreError::Corrupt {
-                                    table: "loans",
-                                    key: l.to_owned(),
-                                    column: "loan_id",
-                                    detail: e.detail,
-                                }
-                            })?,
-                        );
+                if let Some((bc, _)) = all.get_mut(b) {
+                    let id = arrears_domain::types::LoanId::parse("loan_id", l).map_err(|e| {
+                        StoreError::Corrupt {
+                            table: "loans",
+                            key: l.to_owned(),
+                            column: "loan_id",
+                            detail: e.detail,
+                        }
+                    })?;
+                    bc.loans.push(loan_facts(id, &r[2..])?);
                 }
                 Ok(())
             },
         )
         .await?;
-        let contact_cols: Vec<String> = CONTACT_COLS
-            .split(", ")
-            .map(|c| {
-                if c == "at" {
-                    d.select("at", Ty::Ts)
-                } else {
-                    c.to_owned()
-                }
-            })
-            .collect();
-        let mut tys = vec![Ty::Text];
-        tys.extend(std::iter::repeat_n(Ty::Text, contact_cols.len()));
+        let mut payments: HashMap<String, Vec<(jiff::Timestamp, i64)>> = HashMap::new();
+        tx.fetch(
+            "reading every payment",
+            &format!(
+                "SELECT p.loan_id, {} FROM {}",
+                payment_cols(d),
+                payments_of("1 = 1")
+            ),
+            &[],
+            &[Ty::Text, Ty::Text, Ty::Text],
+            |r| {
+                let loan = r[0].text().unwrap_or_default();
+                payments
+                    .entry(loan.to_owned())
+                    .or_default()
+                    .push(loan_payment(loan, &r[1..])?);
+                Ok(())
+            },
+        )
+        .await?;
+        let contact_cols = contact_read(d, "c").join(", ");
+        let tys = vec![Ty::Text; CONTACT_READ.len() + 1];
         tx.fetch(
             "reading every contact",
-            &format!(
-                "SELECT borrower_id, {} FROM contacts",
-                contact_cols.join(", ")
-            ),
+            &format!("SELECT c.borrower_id, {contact_cols} FROM contacts c"),
             &[],
             &tys,
             |r| {
                 let Some(b) = r[0].text() else { return Ok(()) };
-                if let Some(bc) = all.get_mut(b) {
+                if let Some((bc, _)) = all.get_mut(b) {
                     bc.contacts.push(stored_contact(&r[1..])?);
                 }
                 Ok(())
             },
         )
         .await?;
-        let prefs = crate::preferences::PREFERENCE_SELECT;
+        // Other borrowers' contacts to a borrower's phone or e-mail (as `c.target = phone OR
+        // c.target = email` in the single read, as two disjoint equi-joins).
+        let shared = [
+            "c.target = b.phone",
+            "c.target = b.email AND (b.phone IS NULL OR b.phone <> b.email)",
+        ]
+        .iter()
+        .map(|on| {
+            format!(
+                "SELECT b.borrower_id, {contact_cols} FROM borrowers b JOIN contacts c ON {on} \
+                 WHERE c.borrower_id <> b.borrower_id"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
         tx.fetch(
-            "reading every borrower's contact preferences",
-            &format!(
-                "SELECT {} FROM contact_preferences",
-                prefs
-                    .iter()
-                    .map(|(c, ty)| d.select(c, *ty))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            "reading contacts to shared numbers and addresses",
+            &shared,
             &[],
-            &prefs.iter().map(|(_, ty)| *ty).collect::<Vec<_>>(),
+            &tys,
             |r| {
-                let p = crate::preferences::preferences_from_row(r)?;
-                if let Some(bc) = r[0].text().and_then(|b| all.get_mut(b)) {
-                    bc.preferences = Some(p);
+                let Some(b) = r[0].text() else { return Ok(()) };
+                if let Some((bc, _)) = all.get_mut(b) {
+                    bc.contacts.push(stored_contact(&r[1..])?);
                 }
                 Ok(())
             },
         )
         .await?;
+        let (sql, tys) = lifecycle_statement(d, &Scope::All);
+        tx.fetch("reading every lifecycle record", &sql, &[], &tys, |r| {
+            let Some(b) = r.get(1).and_then(|c| c.text()) else {
+                return Ok(());
+            };
+            if let Some((_, parts)) = all.get_mut(b) {
+                parts.take(
+                    r.first().and_then(|c| c.int()).unwrap_or_default(),
+                    r.get(2..).unwrap_or_default(),
+                )?;
+            }
+            Ok(())
+        })
+        .await?;
         tx.commit().await?;
         let n = all.len() as u64;
-        for (_, mut bc) in all {
+        for (_, (mut bc, parts)) in all {
+            let mine = bc
+                .loans
+                .iter()
+                .filter_map(|l| payments.remove_entry(l.loan_id.as_str()))
+                .collect();
+            attach_payments(&mut bc.loans, mine);
+            bc.lifecycle = parts.finish()?;
+            bc.preferences = crate::preferences::portal_view(&bc.lifecycle.preferences);
+            bc.loan_ids = bc.loans.iter().map(|l| l.loan_id.clone()).collect();
             bc.put_in_order();
             f(bc);
         }

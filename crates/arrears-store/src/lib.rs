@@ -23,9 +23,11 @@
 mod facts;
 mod import;
 mod ingest_pg;
+mod lifecycle;
 mod load;
 mod outbox;
 mod pages;
+mod policies;
 mod preferences;
 mod schema;
 mod service;
@@ -33,16 +35,21 @@ mod snapshot;
 mod sql;
 mod sqlite_raw;
 mod target;
+mod violations;
 mod work;
 
 pub use facts::{FACTS_CHANNEL, FactsChange, FactsWatch};
 pub use import::{Conflict, ConflictColumn, ImportReport, TableCounts};
 pub use ingest_pg::{BatchOutcome, DecideAt, QueuedEvent};
+pub use lifecycle::{
+    IMPORT_SOURCE, LifecycleCounts, LifecycleError, LifecycleIssue, StoredLoanFacts, Tally,
+};
 pub use outbox::{Enqueued, NewOutboxMessage, OutboxRow, OutboxState, Release};
 pub use pages::{
     ActorActivity, BookInstallment, BookPayment, BookPromise, DisputeNote, LoanBook, NewSession,
     RIGHT_PARTY_OUTCOMES, Session, SessionOwner,
 };
+pub use policies::StoredPolicy;
 pub use preferences::{ContactPreferences, NewPlanProposal, PREFERENCE_CHANNELS, PlanProposal};
 pub use service::{
     Access, BorrowerContacts, BorrowerFlag, EventMeta, Ingested, NewContact, ServiceError,
@@ -50,6 +57,7 @@ pub use service::{
 };
 pub use snapshot::{LoanEvent, SnapshotReport, SnapshotRow};
 pub use target::{DbTarget, TargetError};
+pub use violations::{Violation, ViolationCount};
 pub use work::{
     CASE_STATUSES, CaseUpdate, NewCase, NewPlacement, NewPlan, NewWriteOff, PLAN_STATUSES, Recall,
     StatusChange, StoredCase, StoredInstallment, StoredPlacement, StoredPlan, StoredPromise,

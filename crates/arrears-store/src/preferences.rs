@@ -1,19 +1,27 @@
 //! What a borrower asks for on the portal: the channels and local hours they agree to be
-//! contacted on (`contact_preferences`, one row per borrower, replaced on every change) and
-//! the payment plans they propose (`plan_proposals`, kept for an agent to look at; they are
-//! proposals, not payment plans). The values are checked at the edge; the tables' CHECKs are
-//! the last line.
+//! contacted on, and the payment plans they propose (`plan_proposals`, kept for an agent to
+//! look at; they are proposals, not payment plans). The values are checked at the edge; the
+//! tables' CHECKs are the last line.
+//!
+//! The portal's choice is kept as rows of `preferences` (migration 0010), the one history of
+//! every channel's preference whatever its source: one row for each of call, SMS and e-mail,
+//! opted out when not chosen, the hours on each. Its view ([`ContactPreferences`]) is read
+//! back from the latest row of each of the three channels.
 
+use crate::lifecycle::{Applied, PreferenceWrite, write_preference};
 use crate::schema::{date_text, ts_text};
+use crate::service::lock_borrower;
 use crate::sql::{Cell, Tx, Ty};
 use crate::{Store, StoreError};
+use arrears_domain::lifecycle::PreferenceRow;
+use arrears_domain::types::BorrowerId;
 use jiff::Timestamp;
 use jiff::civil::{Date, Time};
 
 /// The channels a borrower may choose between on the portal.
 pub const PREFERENCE_CHANNELS: [&str; 3] = ["call", "sms", "email"];
 
-/// A borrower's contact preferences.
+/// A borrower's contact preferences as the portal shows them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactPreferences {
     /// The channels the borrower accepts (a subset of [`PREFERENCE_CHANNELS`], in that order).
@@ -62,133 +70,108 @@ fn corrupt(table: &'static str, column: &'static str, key: &str, detail: String)
     }
 }
 
-fn hhmm(t: Time) -> String {
+/// `HH:MM`, as `preferences.contact_from` and `contact_to` keep local times.
+pub(crate) fn hhmm(t: Time) -> String {
     t.strftime("%H:%M").to_string()
 }
 
-fn parse_hhmm(s: &str) -> Option<Time> {
+pub(crate) fn parse_hhmm(s: &str) -> Option<Time> {
     let (h, m) = s.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
     Time::new(h.parse().ok()?, m.parse().ok()?, 0, 0).ok()
 }
 
-/// The columns of `contact_preferences` that [`preferences_from_row`] reads, in order.
-pub(crate) const PREFERENCE_SELECT: [(&str, Ty); 5] = [
-    ("borrower_id", Ty::Text),
-    ("channels", Ty::Text),
-    ("hours_from", Ty::Text),
-    ("hours_to", Ty::Text),
-    ("updated_at", Ty::Ts),
-];
-
-/// A borrower's contact preferences from the cells of [`PREFERENCE_SELECT`].
-pub(crate) fn preferences_from_row(r: &[Cell]) -> Result<ContactPreferences, StoreError> {
-    let cell = |i: usize| r.get(i).and_then(Cell::text);
-    let borrower_id = cell(0).unwrap_or_default();
-    let bad = |column: &'static str, detail: String| {
-        corrupt("contact_preferences", column, borrower_id, detail)
-    };
-    let channels = cell(1)
-        .unwrap_or_default()
-        .split(',')
-        .filter(|c| !c.is_empty())
-        .map(str::to_owned)
+/// The portal's view of a borrower's latest preference per channel (`latest`: at most one
+/// row per channel): `None` when none of call, SMS and e-mail has a row. A channel is
+/// accepted unless its latest row opts out of it (no row: not opted out); the hours are
+/// those of the most recently updated of the three rows (the portal writes the same hours
+/// on all three), `updated_at` the latest of theirs.
+pub(crate) fn portal_view(latest: &[PreferenceRow]) -> Option<ContactPreferences> {
+    let rows: Vec<&PreferenceRow> = latest
+        .iter()
+        .filter(|p| PREFERENCE_CHANNELS.contains(&&*p.channel))
         .collect();
-    let hours = match (cell(2), cell(3)) {
-        (Some(f), Some(t)) => Some((
-            parse_hhmm(f).ok_or_else(|| bad("hours_from", f.to_owned()))?,
-            parse_hhmm(t).ok_or_else(|| bad("hours_to", t.to_owned()))?,
-        )),
-        (None, None) => None,
-        _ => return Err(bad("hours_to", "only one end of the hours is set".into())),
-    };
-    let at = cell(4).unwrap_or_default();
-    Ok(ContactPreferences {
+    let newest = rows.iter().copied().max_by_key(|p| p.updated_at)?;
+    let channels = PREFERENCE_CHANNELS
+        .iter()
+        .filter(|c| !rows.iter().any(|p| &*p.channel == **c && p.opted_out))
+        .map(|c| (*c).to_owned())
+        .collect();
+    Some(ContactPreferences {
         channels,
-        hours,
-        updated_at: at
-            .parse()
-            .map_err(|e| bad("updated_at", format!("{at:?}: {e}")))?,
+        hours: newest.contact_from.zip(newest.contact_to),
+        updated_at: newest.updated_at,
     })
 }
 
-/// A borrower's contact preferences, read in `tx`.
+/// A borrower's contact preferences (the portal's view), read in `tx`.
 pub(crate) async fn preferences_in(
     tx: &mut Tx,
     borrower_id: &str,
 ) -> Result<Option<ContactPreferences>, StoreError> {
-    let d = tx.dialect();
-    let cols: Vec<String> = PREFERENCE_SELECT
-        .iter()
-        .map(|(c, ty)| d.select(c, *ty))
-        .collect();
-    let tys: Vec<Ty> = PREFERENCE_SELECT.iter().map(|(_, ty)| *ty).collect();
-    let rows = tx
-        .fetch_all(
-            "reading contact preferences",
-            &format!(
-                "SELECT {} FROM contact_preferences WHERE borrower_id = $1",
-                cols.join(", ")
-            ),
-            &[text(borrower_id)],
-            &tys,
-        )
-        .await?;
-    rows.first().map(|r| preferences_from_row(r)).transpose()
+    let latest = crate::lifecycle::latest_preferences_in(tx, borrower_id).await?;
+    Ok(portal_view(&latest))
 }
 
 impl Store {
-    /// Replaces a borrower's contact preferences; false when there is no such borrower.
+    /// Records a borrower's choice on the portal: one `preferences` row for each of call,
+    /// SMS and e-mail (opted out when not among `p.channels`, `p.hours` on each, source
+    /// `portal`); false when there is no such borrower. Channels other than the three are
+    /// ignored.
     pub async fn set_contact_preferences(
         &self,
         borrower_id: &str,
         p: &ContactPreferences,
     ) -> Result<bool, StoreError> {
+        let Ok(id) = BorrowerId::parse("borrower_id", borrower_id) else {
+            return Ok(false);
+        };
+        if let Some((from, to)) = p.hours
+            && from >= to
+        {
+            return Err(StoreError::Internal(format!(
+                "contact hours {} to {} do not make a window",
+                hhmm(from),
+                hhmm(to)
+            )));
+        }
         let mut tx = self.begin().await?;
-        let d = tx.dialect();
-        let known = tx
-            .fetch_all(
-                "looking up a borrower",
-                "SELECT borrower_id FROM borrowers WHERE borrower_id = $1",
-                &[text(borrower_id)],
-                &[Ty::Text],
-            )
-            .await?;
-        if known.is_empty() {
+        if !lock_borrower(&mut tx, borrower_id).await? {
             return Ok(false);
         }
-        let (from, to) = match p.hours {
-            Some((f, t)) => (Some(hhmm(f)), Some(hhmm(t))),
-            None => (None, None),
-        };
-        tx.exec(
-            "storing contact preferences",
-            &format!(
-                "INSERT INTO contact_preferences (borrower_id, channels, hours_from, hours_to, updated_at) \
-                 VALUES ($1, $2, $3, $4, {}) ON CONFLICT (borrower_id) DO UPDATE SET \
-                 channels = excluded.channels, hours_from = excluded.hours_from, \
-                 hours_to = excluded.hours_to, updated_at = excluded.updated_at",
-                d.param(5, Ty::Ts)
-            ),
-            &[
-                text(borrower_id),
-                text(&p.channels.join(",")),
-                Cell::Text(from),
-                Cell::Text(to),
-                text(&ts_text(p.updated_at)),
-            ],
-        )
-        .await?;
+        for channel in PREFERENCE_CHANNELS {
+            let row = PreferenceRow {
+                borrower_id: id.clone(),
+                channel: channel.into(),
+                opted_out: !p.channels.iter().any(|c| c == channel),
+                contact_from: p.hours.map(|h| h.0),
+                contact_to: p.hours.map(|h| h.1),
+                updated_at: p.updated_at,
+            };
+            if let Applied::Rejected(e) =
+                write_preference(&mut tx, &row, "portal", PreferenceWrite::Always).await?
+            {
+                return Err(StoreError::Internal(format!(
+                    "the portal's preferences were refused: {e}"
+                )));
+            }
+        }
         tx.commit().await?;
         Ok(true)
     }
 
-    /// A borrower's contact preferences, if they chose any.
+    /// A borrower's contact preferences (the portal's view of their latest `preferences`
+    /// rows for call, SMS and e-mail), if any of the three has one.
     pub async fn contact_preferences(
         &self,
         borrower_id: &str,
     ) -> Result<Option<ContactPreferences>, StoreError> {
         let mut tx = self.begin_read().await?;
-        preferences_in(&mut tx, borrower_id).await
+        let out = preferences_in(&mut tx, borrower_id).await?;
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Keeps a borrower's proposed payment plan; false when the loan is not the borrower's.

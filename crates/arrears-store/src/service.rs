@@ -52,16 +52,47 @@ pub enum ServiceError {
     UsernameTaken(String),
 }
 
-/// A borrower as stored, with their loans and every contact recorded about them: what a
-/// compliance check needs.
+/// A borrower as stored, with their loans, every contact recorded about them or to their
+/// phone number or e-mail address, and their lifecycle records: what a compliance check
+/// needs.
 #[derive(Debug, Clone)]
 pub struct BorrowerContacts {
     pub borrower: BorrowerRow,
     pub loan_ids: Vec<LoanId>,
-    /// Oldest first.
+    /// Oldest first (ties by contact id). The borrower's own contacts, and every other
+    /// borrower's contact whose target is this borrower's phone number or e-mail address
+    /// (the per-number caps count them); each keeps its real `borrower_id`, so
+    /// [`BorrowerContacts::own_contacts`] are those with this borrower's id.
     pub contacts: Vec<StoredContact>,
-    /// The channels and hours the borrower chose on the portal, if any.
+    /// The portal's view of the borrower's latest `preferences` rows for call, SMS and
+    /// e-mail (see `Store::contact_preferences`), if any.
     pub preferences: Option<crate::ContactPreferences>,
+    /// What the rules need of each loan, in `loan_ids` order.
+    pub loans: Vec<crate::StoredLoanFacts>,
+    /// Every lifecycle record of the borrower and their loans (`Store::lifecycle_of`).
+    pub lifecycle: arrears_domain::Lifecycle,
+}
+
+impl BorrowerContacts {
+    /// A borrower with nothing else stored.
+    pub fn new(borrower: BorrowerRow) -> BorrowerContacts {
+        BorrowerContacts {
+            borrower,
+            loan_ids: Vec::new(),
+            contacts: Vec::new(),
+            preferences: None,
+            loans: Vec::new(),
+            lifecycle: arrears_domain::Lifecycle::default(),
+        }
+    }
+
+    /// The contacts recorded for this borrower (not those of other borrowers to a shared
+    /// number or address).
+    pub fn own_contacts(&self) -> impl Iterator<Item = &StoredContact> {
+        self.contacts
+            .iter()
+            .filter(|c| c.borrower_id == self.borrower.id)
+    }
 }
 
 /// One stored contact. `row.borrower` and `row.loan` are not indexes into any portfolio here
@@ -69,7 +100,12 @@ pub struct BorrowerContacts {
 #[derive(Debug, Clone)]
 pub struct StoredContact {
     pub loan_id: Option<LoanId>,
+    /// The borrower the contact was recorded for.
+    pub borrower_id: BorrowerId,
     pub row: ContactRow,
+    /// The rule ids of a contact that a rule forbade and that was recorded anyway (reported
+    /// after the fact: `Store::record_violation`); `None` for a contact no rule forbade.
+    pub violation: Option<Vec<String>>,
 }
 
 /// A borrower flag that events set or clear.
@@ -262,6 +298,38 @@ pub(crate) fn borrower_row(r: &[Cell]) -> Result<BorrowerRow, StoreError> {
 pub(crate) const CONTACT_COLS: &str =
     "contact_id, loan_id, channel, direction, at, outcome, target, party, agency_id";
 
+/// The contact columns [`stored_contact`] reads: `CONTACT_COLS`, then the contact's
+/// borrower and its violation.
+pub(crate) const CONTACT_READ: [&str; 11] = [
+    "contact_id",
+    "loan_id",
+    "channel",
+    "direction",
+    "at",
+    "outcome",
+    "target",
+    "party",
+    "agency_id",
+    "borrower_id",
+    "violation",
+];
+
+/// The [`CONTACT_READ`] columns of the contacts aliased `alias`, `at` through
+/// `Dialect::select` (all of them text).
+pub(crate) fn contact_read(d: Dialect, alias: &str) -> Vec<String> {
+    CONTACT_READ
+        .iter()
+        .map(|c| {
+            let col = format!("{alias}.{c}");
+            if *c == "at" {
+                d.select(&col, Ty::Ts)
+            } else {
+                col
+            }
+        })
+        .collect()
+}
+
 /// The access log's rows from one text array per column (PostgreSQL), in one statement.
 const ACCESS_BATCH: &str = "INSERT INTO access_log (at, actor, action, borrower_id, loan_id) \
      SELECT CAST(at AS TIMESTAMPTZ), actor, action, borrower_id, loan_id \
@@ -284,7 +352,15 @@ pub(crate) fn contact_cells(c: &NewContact) -> [Cell; 9] {
     ]
 }
 
-/// Reads a contact selected as `CONTACT_COLS` (with `at` through `Dialect::select`).
+/// The rule ids of a stored `violation` (';'-separated).
+pub(crate) fn split_violation(v: &str) -> Vec<String> {
+    v.split(';')
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Reads a contact selected as [`CONTACT_READ`] (see [`contact_read`]).
 pub(crate) fn stored_contact(r: &[Cell]) -> Result<StoredContact, StoreError> {
     let key = r.first().and_then(Cell::text).unwrap_or("?").to_owned();
     let bad = |column: &'static str, detail: String| corrupt("contacts", &key, column, detail);
@@ -298,8 +374,11 @@ pub(crate) fn stored_contact(r: &[Cell]) -> Result<StoredContact, StoreError> {
         .map(|l| LoanId::parse("loan_id", l))
         .transpose()
         .map_err(|e| bad("loan_id", e.detail))?;
+    let borrower_id = BorrowerId::parse("borrower_id", need(9, "borrower_id")?)
+        .map_err(|e| bad("borrower_id", e.detail))?;
     Ok(StoredContact {
         loan_id,
+        borrower_id,
         row: ContactRow {
             id: need(0, "contact_id")?.into(),
             borrower: 0,
@@ -312,6 +391,7 @@ pub(crate) fn stored_contact(r: &[Cell]) -> Result<StoredContact, StoreError> {
             party: t(7).map(Into::into),
             agency_id: t(8).map(Into::into),
         },
+        violation: t(10).map(split_violation),
     })
 }
 
@@ -341,52 +421,80 @@ pub(crate) fn borrower_types() -> Vec<Ty> {
         .collect()
 }
 
-/// The one statement that reads a borrower, their loans and their contacts (a single
-/// statement sees one consistent state, and costs one round trip): a UNION ALL of four
-/// parts, told apart by the first column (0 the borrower, 1 a loan, 2 a contact, 3 the
-/// borrower's contact preferences). The borrower's columns come first (flags as integers, so
-/// that every position has one type in all parts), then a loan id, then the contact columns,
-/// then the preference columns.
+/// The one statement that reads a borrower, their loans, their contacts, the contacts of
+/// others to their phone number or e-mail address, and their lifecycle records (a single
+/// statement sees one consistent state, and costs one round trip): a UNION ALL of parts told
+/// apart by the first column (0 the borrower, 1 a loan, 2 a contact, 3 a payment that is not
+/// reversed, the lifecycle's tags from `lifecycle::lifecycle_parts`). The borrower's columns
+/// come first (flags as integers, so that every position has one type in all parts), then a
+/// loan id, then the contact columns ([`CONTACT_READ`]), then `lifecycle::G` text columns: a
+/// loan's first due date, a payment's instant and amount, or a lifecycle record.
 ///
-/// `many`: for the borrowers of a text array `$1` (PostgreSQL), each row led by its
-/// borrower's id (what [`facts_of_many`] reads).
+/// `many`: for the borrowers of a text array `$1` (PostgreSQL), each row led by the id of
+/// the borrower whose facts it belongs to (what [`facts_of_many`] reads).
 fn facts_statement(d: Dialect, many: bool) -> (String, Vec<Ty>) {
-    let bcols = schema::BORROWERS.cols;
-    let ccols: Vec<&str> = CONTACT_COLS.split(", ").collect();
+    use crate::lifecycle::{G, Scope, lifecycle_parts};
+    let scope = if many { Scope::ManyPg } else { Scope::One };
+    let nb = schema::BORROWERS.cols.len();
+    let nc = CONTACT_READ.len();
     let null = |n: usize| vec!["NULL"; n].join(", ");
-    let borrower = borrower_select(d);
-    let contact: Vec<String> = ccols
-        .iter()
-        .map(|c| {
-            if *c == "at" {
-                d.select("at", Ty::Ts)
-            } else {
-                (*c).to_owned()
-            }
-        })
-        .collect();
-    let prefs = crate::preferences::PREFERENCE_SELECT;
-    let (lead, w) = if many {
-        ("borrower_id, ", "borrower_id = ANY(CAST($1 AS TEXT[]))")
-    } else {
-        ("", "borrower_id = $1")
+    let lead = |e: &str| {
+        if many {
+            format!("{e}, ")
+        } else {
+            String::new()
+        }
     };
-    let sql = format!(
-        "SELECT {lead}CAST(0 AS BIGINT), {b}, NULL, {cn}, {pn} FROM borrowers WHERE {w} \
-         UNION ALL SELECT {lead}CAST(1 AS BIGINT), {bn}, loan_id, {cn}, {pn} FROM loans WHERE {w} \
-         UNION ALL SELECT {lead}CAST(2 AS BIGINT), {bn}, NULL, {c}, {pn} FROM contacts WHERE {w} \
-         UNION ALL SELECT {lead}CAST(3 AS BIGINT), {bn}, NULL, {cn}, {p} FROM contact_preferences WHERE {w}",
-        b = borrower.join(", "),
-        bn = null(bcols.len()),
-        cn = null(ccols.len()),
-        c = contact.join(", "),
-        pn = null(prefs.len()),
-        p = prefs
-            .iter()
-            .map(|(c, ty)| d.select(c, *ty))
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
+    let (bn, cn) = (null(nb), null(nc));
+    let mut parts = vec![
+        format!(
+            "SELECT {}CAST(0 AS BIGINT), {}, NULL, {cn}, {} FROM borrowers WHERE {}",
+            lead("borrower_id"),
+            borrower_select(d).join(", "),
+            null(G),
+            scope.filter(d, "borrower_id"),
+        ),
+        format!(
+            "SELECT {}CAST(1 AS BIGINT), {bn}, l.loan_id, {cn}, {}, {} FROM loans l WHERE {}",
+            lead("l.borrower_id"),
+            first_due(d, "l.loan_id"),
+            null(G - 1),
+            scope.filter(d, "l.borrower_id"),
+        ),
+        format!(
+            "SELECT {}CAST(3 AS BIGINT), {bn}, p.loan_id, {cn}, {}, {} FROM {}",
+            lead("l.borrower_id"),
+            payment_cols(d),
+            null(G - 2),
+            payments_of(&scope.filter(d, "l.borrower_id")),
+        ),
+        format!(
+            "SELECT {}CAST(2 AS BIGINT), {bn}, NULL, {}, {} FROM contacts c WHERE {}",
+            lead("c.borrower_id"),
+            contact_read(d, "c").join(", "),
+            null(G),
+            scope.filter(d, "c.borrower_id"),
+        ),
+        // Other borrowers' contacts to this borrower's number or address.
+        format!(
+            "SELECT {}CAST(2 AS BIGINT), {bn}, NULL, {}, {} FROM borrowers b JOIN contacts c \
+             ON c.borrower_id <> b.borrower_id \
+             AND (c.target = b.phone OR c.target = b.email) WHERE {}",
+            lead("b.borrower_id"),
+            contact_read(d, "c").join(", "),
+            null(G),
+            scope.filter(d, "b.borrower_id"),
+        ),
+    ];
+    for p in lifecycle_parts(d, &scope) {
+        parts.push(format!(
+            "SELECT {}CAST({} AS BIGINT), {bn}, NULL, {cn}, {} FROM {}",
+            lead(&p.lead),
+            p.tag,
+            p.cols.join(", "),
+            p.from
+        ));
+    }
     let mut tys = if many {
         vec![Ty::Text, Ty::Int]
     } else {
@@ -394,50 +502,139 @@ fn facts_statement(d: Dialect, many: bool) -> (String, Vec<Ty>) {
     };
     tys.extend(borrower_types());
     tys.push(Ty::Text);
-    tys.extend(std::iter::repeat_n(Ty::Text, ccols.len()));
-    tys.extend(prefs.iter().map(|(_, ty)| *ty));
-    (sql, tys)
+    tys.extend(std::iter::repeat_n(Ty::Text, nc + G));
+    (parts.join(" UNION ALL "), tys)
+}
+
+/// The payments of the loans of the borrowers `filter` (on `l.borrower_id`) that are not
+/// reversed: `FROM payments p JOIN loans l … WHERE …`.
+pub(crate) fn payments_of(filter: &str) -> String {
+    format!(
+        "payments p JOIN loans l ON l.loan_id = p.loan_id WHERE {filter} AND p.kind = 'payment' \
+         AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = p.payment_id)"
+    )
+}
+
+/// A payment of [`payments_of`] as text: its `received_at` and amount.
+pub(crate) fn payment_cols(d: Dialect) -> String {
+    format!(
+        "{}, CAST(p.amount_minor AS TEXT)",
+        d.select("p.received_at", Ty::Ts)
+    )
+}
+
+/// A loan's earliest instalment due date (as text), as a scalar subquery on `loan`.
+pub(crate) fn first_due(d: Dialect, loan: &str) -> String {
+    format!(
+        "(SELECT {} FROM installments i WHERE i.loan_id = {loan})",
+        d.select("MIN(i.due_date)", Ty::Date)
+    )
+}
+
+/// A loan's facts from its row: the first due date in the first text column (`g`); the
+/// payments come later ([`attach_payments`]).
+pub(crate) fn loan_facts(
+    loan_id: LoanId,
+    g: &[Cell],
+) -> Result<crate::StoredLoanFacts, StoreError> {
+    let first_due_date = g
+        .first()
+        .and_then(Cell::text)
+        .map(|t| {
+            t.parse::<Date>().map_err(|e| {
+                corrupt(
+                    "installments",
+                    loan_id.as_str(),
+                    "due_date",
+                    format!("{t:?}: {e}"),
+                )
+            })
+        })
+        .transpose()?;
+    Ok(crate::StoredLoanFacts {
+        loan_id,
+        last_payment_at: None,
+        first_due_date,
+        payments: Vec::new(),
+    })
+}
+
+/// A payment read as [`payment_cols`] (of the loan `loan`).
+pub(crate) fn loan_payment(loan: &str, g: &[Cell]) -> Result<(Timestamp, i64), StoreError> {
+    let bad = |column: &'static str, v: &str| {
+        corrupt(
+            "payments",
+            loan,
+            column,
+            format!("{v:?} does not read back"),
+        )
+    };
+    let at = g.first().and_then(Cell::text).unwrap_or_default();
+    let amount = g.get(1).and_then(Cell::text).unwrap_or_default();
+    Ok((
+        at.parse().map_err(|_| bad("received_at", at))?,
+        amount.parse().map_err(|_| bad("amount_minor", amount))?,
+    ))
+}
+
+/// Gives each loan its payments (oldest first) and, from them, its last payment.
+pub(crate) fn attach_payments(
+    loans: &mut [crate::StoredLoanFacts],
+    mut payments: std::collections::HashMap<String, Vec<(Timestamp, i64)>>,
+) {
+    for l in loans {
+        let mut p = payments.remove(l.loan_id.as_str()).unwrap_or_default();
+        p.sort_unstable();
+        l.last_payment_at = p.last().map(|x| x.0);
+        l.payments = p;
+    }
 }
 
 /// Reads the rows of [`facts_statement`]: `None` when there is no such borrower. Loans are
 /// in id order, contacts oldest first (ties by contact id), both by byte order.
 fn facts_from_rows(rows: &[Vec<Cell>]) -> Result<Option<BorrowerContacts>, StoreError> {
     let nb = schema::BORROWERS.cols.len();
-    // Where the preference columns start: after the borrower, the loan id and the contact.
-    let pb = nb + 2 + CONTACT_COLS.split(", ").count();
+    // Where the lifecycle columns start: after the borrower, the loan id and the contact.
+    let gb = nb + 2 + CONTACT_READ.len();
     let mut borrower = None;
-    let mut loan_ids = Vec::new();
+    let mut loans = Vec::new();
     let mut contacts = Vec::new();
-    let mut preferences = None;
+    let mut payments: std::collections::HashMap<String, Vec<(Timestamp, i64)>> =
+        std::collections::HashMap::new();
+    let mut life = crate::lifecycle::LifecycleParts::default();
     for r in rows {
+        let g = r.get(gb..).unwrap_or_default();
         match r.first().and_then(Cell::int) {
             Some(0) => borrower = Some(borrower_row(r.get(1..=nb).unwrap_or_default())?),
             Some(1) => {
                 if let Some(l) = r.get(nb + 1).and_then(Cell::text) {
-                    loan_ids.push(
-                        LoanId::parse("loan_id", l)
-                            .map_err(|e| corrupt("loans", l, "loan_id", e.detail))?,
-                    );
+                    let id = LoanId::parse("loan_id", l)
+                        .map_err(|e| corrupt("loans", l, "loan_id", e.detail))?;
+                    loans.push(loan_facts(id, g)?);
                 }
             }
-            Some(2) => contacts.push(stored_contact(r.get(nb + 2..pb).unwrap_or_default())?),
+            Some(2) => contacts.push(stored_contact(r.get(nb + 2..gb).unwrap_or_default())?),
             Some(3) => {
-                preferences = Some(crate::preferences::preferences_from_row(
-                    r.get(pb..).unwrap_or_default(),
-                )?)
+                let loan = r.get(nb + 1).and_then(Cell::text).unwrap_or_default();
+                payments
+                    .entry(loan.to_owned())
+                    .or_default()
+                    .push(loan_payment(loan, g)?);
             }
-            _ => return Err(StoreError::Internal("an unknown part in the facts".into())),
+            Some(tag) => life.take(tag, g)?,
+            None => return Err(StoreError::Internal("an unknown part in the facts".into())),
         }
     }
     let Some(borrower) = borrower else {
         return Ok(None);
     };
-    let mut bc = BorrowerContacts {
-        borrower,
-        loan_ids,
-        contacts,
-        preferences,
-    };
+    let mut bc = BorrowerContacts::new(borrower);
+    attach_payments(&mut loans, payments);
+    bc.loan_ids = loans.iter().map(|l| l.loan_id.clone()).collect();
+    bc.loans = loans;
+    bc.contacts = contacts;
+    bc.lifecycle = life.finish()?;
+    bc.preferences = crate::preferences::portal_view(&bc.lifecycle.preferences);
     bc.put_in_order();
     Ok(Some(bc))
 }
@@ -448,6 +645,8 @@ impl BorrowerContacts {
     pub(crate) fn put_in_order(&mut self) {
         self.loan_ids
             .sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        self.loans
+            .sort_unstable_by(|a, b| a.loan_id.as_str().cmp(b.loan_id.as_str()));
         self.contacts
             .sort_by(|a, b| (a.row.at, &a.row.id).cmp(&(b.row.at, &b.row.id)));
     }
@@ -531,7 +730,7 @@ async fn exists(tx: &mut Tx, table: &str, col: &str, value: &str) -> Result<bool
 /// foreign-key checks of concurrent inserts of the borrower's rows take) or the write lock (SQLite: a no-op `UPDATE`, so that the transaction writes
 /// first) so that decisions about one borrower are taken one after the other; false when
 /// there is no such borrower.
-async fn lock_borrower(tx: &mut Tx, borrower_id: &str) -> Result<bool, StoreError> {
+pub(crate) async fn lock_borrower(tx: &mut Tx, borrower_id: &str) -> Result<bool, StoreError> {
     lock_where(tx, "borrower_id = $1", borrower_id).await
 }
 

@@ -180,6 +180,23 @@ impl Dialect {
         }
     }
 
+    /// The database's clock as an instant column's value (what `DEFAULT` gives the
+    /// `recorded_at` columns of migration 0010): the store never reads the host's clock.
+    pub(crate) fn now_ts(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "(strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z')",
+            Dialect::Postgres => "now()",
+        }
+    }
+
+    /// The null-safe equality operator (`a <op> b` is true when both are NULL).
+    pub(crate) fn same(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "IS",
+            Dialect::Postgres => "IS NOT DISTINCT FROM",
+        }
+    }
+
     /// A set of text values passed as one JSON array argument `$n`.
     pub(crate) fn json_set(self, n: usize) -> String {
         match self {

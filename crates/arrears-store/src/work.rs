@@ -177,8 +177,10 @@ pub struct CaseUpdate {
 pub struct StoredCase {
     pub case_id: String,
     pub loan_id: String,
+    /// Empty for a case imported without it (`Store::import_lifecycle`), as is the number.
     pub court: String,
     pub case_number: String,
+    /// 0 for a case imported without it (a recorded claim is above 0).
     pub amount_claimed_minor: i64,
     pub amount_awarded_minor: Option<i64>,
     pub status: String,
@@ -642,7 +644,11 @@ impl Store {
                 .map(|h| {
                     Ok(StatusChange {
                         status: get_text(&h[0]),
-                        at: get_ts("payment_plan_statuses", "at", &h[1])?,
+                        // A status imported without its time shows the plan's creation.
+                        at: match h[1].text() {
+                            Some(_) => get_ts("payment_plan_statuses", "at", &h[1])?,
+                            None => created_at,
+                        },
                         reason: h[2].text().map(str::to_owned),
                         actor: get_text(&h[3]),
                     })
@@ -997,12 +1003,13 @@ impl Store {
             .fetch_all(
                 "reading legal cases",
                 &format!(
-                    "SELECT case_id, court, case_number, {} FROM legal_cases WHERE loan_id = $1 \
+                    "SELECT case_id, court, case_number, {}, {} FROM legal_cases WHERE loan_id = $1 \
                      ORDER BY recorded_at, case_id",
-                    d.select("amount_claimed_minor", Ty::Int)
+                    d.select("amount_claimed_minor", Ty::Int),
+                    d.select("recorded_at", Ty::Ts)
                 ),
                 &[text(loan_id)],
-                &[Ty::Text, Ty::Text, Ty::Text, Ty::Int],
+                &[Ty::Text, Ty::Text, Ty::Text, Ty::Int, Ty::Ts],
             )
             .await?;
         let mut out = Vec::new();
@@ -1026,7 +1033,12 @@ impl Store {
                 .map(|u| {
                     Ok(CaseUpdate {
                         status: get_text(&u[0]),
-                        at: get_ts("legal_case_updates", "at", &u[1])?,
+                        // An update imported without its date shows when the case was
+                        // recorded.
+                        at: match u[1].text() {
+                            Some(_) => get_ts("legal_case_updates", "at", &u[1])?,
+                            None => get_ts("legal_cases", "recorded_at", &c[4])?,
+                        },
                         amount_awarded_minor: u[2].int(),
                         note: u[3].text().map(str::to_owned),
                         actor: get_text(&u[4]),
