@@ -1190,7 +1190,7 @@ impl Store {
     }
 }
 
-async fn stored_hash(tx: &mut Tx, event_id: &str) -> Result<Option<String>, StoreError> {
+pub(crate) async fn stored_hash(tx: &mut Tx, event_id: &str) -> Result<Option<String>, StoreError> {
     let rows = tx
         .fetch_all(
             "looking up an event",

@@ -4,14 +4,16 @@
 
 use crate::schema::{text, ts};
 use crate::service::{
-    CONTACT_COLS, NewContact, ServiceError, StoredContact, contact_cells, contact_read, loan_owner,
-    lock_borrower, stored_contact,
+    BorrowerContacts, CONTACT_COLS, EventMeta, Ingested, NewContact, ServiceError, StoredContact,
+    borrower_contacts_in, contact_cells, contact_read, loan_owner, lock_borrower, stored_contact,
+    stored_hash,
 };
-use crate::sql::Ty;
+use crate::sql::{Cell, Tx, Ty};
 use crate::{Store, StoreError};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 
 /// A stored contact that a rule forbade, with the rule ids.
 #[derive(Debug, Clone)]
@@ -41,6 +43,28 @@ fn same_contact(s: &StoredContact, c: &NewContact, rules: &[String]) -> bool {
         && s.row.party.as_deref() == c.party.as_deref()
         && s.row.agency_id.as_deref() == c.agency_id.as_deref()
         && s.violation.as_deref() == Some(rules)
+}
+
+/// Inserts a contact with its violation (none when `rules` is empty).
+async fn insert_contact(tx: &mut Tx, c: &NewContact, rules: &[String]) -> Result<(), StoreError> {
+    let d = tx.dialect();
+    tx.exec(
+        "recording a contact",
+        &format!(
+            "INSERT INTO contacts ({CONTACT_COLS}, borrower_id, violation) \
+             VALUES ($1, $2, $3, $4, {}, $6, $7, $8, $9, $10, $11)",
+            d.param(5, Ty::Ts)
+        ),
+        &contact_cells(c)
+            .into_iter()
+            .chain([
+                text(c.borrower_id.as_str()),
+                Cell::Text((!rules.is_empty()).then(|| rules.join(";"))),
+            ])
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .map(|_| ())
 }
 
 impl Store {
@@ -99,21 +123,105 @@ impl Store {
                 })
             };
         }
-        tx.exec(
-            "recording a violation",
-            &format!(
-                "INSERT INTO contacts ({CONTACT_COLS}, borrower_id, violation) \
-                 VALUES ($1, $2, $3, $4, {}, $6, $7, $8, $9, $10, $11)",
-                d.param(5, Ty::Ts)
-            ),
-            &contact_cells(c)
-                .into_iter()
-                .chain([text(c.borrower_id.as_str()), text(&rule_ids.join(";"))])
-                .collect::<Vec<_>>(),
-        )
-        .await?;
+        insert_contact(&mut tx, c, rule_ids).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// A contact event reported after the fact (by a dialer, an agency): it happened, so it
+    /// is recorded whatever the rules say, with the rule ids `judge` finds broken over the
+    /// borrower's facts and history read under the borrower's lock (none: an ordinary
+    /// contact; some: a violation, as [`Store::record_violation`]), together with the
+    /// event's `ingested_events` row, idempotent by event id like `Store::ingest` (the same
+    /// id and body is `AlreadyRecorded`, another body a `Conflict`). Returns what became of
+    /// the event and the rule ids recorded (sorted, without repeats).
+    pub async fn ingest_reported_contact(
+        &self,
+        meta: &EventMeta<'_>,
+        c: &NewContact,
+        judge: impl FnOnce(&BorrowerContacts) -> Vec<String>,
+    ) -> Result<(Ingested<Infallible>, Vec<String>), ServiceError> {
+        match self.ingest_reported_once(meta, c, judge).await {
+            Err(ServiceError::Store(StoreError::Db { what, source })) => {
+                // The same event recorded at the same moment by another request.
+                match self.event_hash(meta.event_id).await? {
+                    Some(h) if h == meta.body_sha256 => Ok((Ingested::AlreadyRecorded, Vec::new())),
+                    Some(_) => Ok((Ingested::Conflict, Vec::new())),
+                    None => Err(StoreError::Db { what, source }.into()),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn ingest_reported_once(
+        &self,
+        meta: &EventMeta<'_>,
+        c: &NewContact,
+        judge: impl FnOnce(&BorrowerContacts) -> Vec<String>,
+    ) -> Result<(Ingested<Infallible>, Vec<String>), ServiceError> {
+        let mut tx = self.begin().await?;
+        if !lock_borrower(&mut tx, c.borrower_id.as_str()).await? {
+            return Err(ServiceError::UnknownBorrower(
+                c.borrower_id.as_str().to_owned(),
+            ));
+        }
+        match stored_hash(&mut tx, meta.event_id).await? {
+            Some(h) if h == meta.body_sha256 => {
+                return Ok((Ingested::AlreadyRecorded, Vec::new()));
+            }
+            Some(_) => return Ok((Ingested::Conflict, Vec::new())),
+            None => {}
+        }
+        let facts = borrower_contacts_in(&mut tx, c.borrower_id.as_str())
+            .await?
+            .ok_or_else(|| ServiceError::UnknownBorrower(c.borrower_id.as_str().to_owned()))?;
+        if let Some(l) = &c.loan_id
+            && !facts.loan_ids.contains(l)
+        {
+            return Err(match loan_owner(&mut tx, l.as_str()).await? {
+                None => ServiceError::UnknownLoan(l.as_str().to_owned()),
+                Some(_) => ServiceError::LoanOfAnotherBorrower {
+                    loan: l.as_str().to_owned(),
+                    borrower: c.borrower_id.as_str().to_owned(),
+                },
+            });
+        }
+        if facts.contacts.iter().any(|s| *s.row.id == *c.contact_id) {
+            return Err(ServiceError::Duplicate {
+                what: "contact",
+                id: c.contact_id.clone(),
+            });
+        }
+        let mut rules = judge(&facts);
+        rules.sort();
+        rules.dedup();
+        if rules.iter().any(|r| r.is_empty() || r.contains(';')) {
+            return Err(ServiceError::Invalid(
+                "a rule id is empty or holds ';'".into(),
+            ));
+        }
+        let d = tx.dialect();
+        tx.exec(
+            "recording the event",
+            &format!(
+                "INSERT INTO ingested_events (event_id, kind, body_sha256, body, received_at, actor) \
+                 VALUES ($1, $2, $3, $4, {}, $6)",
+                d.param(5, Ty::Ts)
+            ),
+            &[
+                text(meta.event_id),
+                text(meta.kind),
+                text(meta.body_sha256),
+                text(meta.body),
+                ts(meta.received_at),
+                text(meta.actor),
+            ],
+        )
+        .await?;
+        insert_contact(&mut tx, c, &rules).await?;
+        tx.commit().await?;
+        Ok((Ingested::Recorded, rules))
     }
 
     /// The contacts recorded as violations with `at` in [`from`, `to`), oldest first (ties

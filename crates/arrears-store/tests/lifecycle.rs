@@ -13,8 +13,8 @@ use arrears_domain::lifecycle::{
 };
 use arrears_domain::types::{BorrowerId, LoanId};
 use arrears_store::{
-    ContactPreferences, DbTarget, FactsChange, LifecycleError, NewContact, ServiceError, Store,
-    Tally,
+    ContactPreferences, DbTarget, EventMeta, FactsChange, Ingested, LifecycleError, NewContact,
+    ServiceError, Store, Tally,
 };
 use jiff::Timestamp;
 use jiff::civil::{Date, Time, date, time};
@@ -871,6 +871,17 @@ fn contact(id: &str, b: &str, target: &str, at_: &str) -> NewContact {
     }
 }
 
+fn meta<'a>(event_id: &'a str, body_sha256: &'a str) -> EventMeta<'a> {
+    EventMeta {
+        event_id,
+        kind: "contact",
+        body: "{}",
+        body_sha256,
+        received_at: at("2026-02-08T00:00:00Z"),
+        actor: "dialer",
+    }
+}
+
 #[test]
 fn violations_are_contacts_that_count_and_are_listed() {
     on_both(async |store, b| {
@@ -947,6 +958,47 @@ fn violations_are_contacts_that_count_and_are_listed() {
                 .unwrap()
                 .is_empty()
         );
+        // A reported contact event: decided over the facts under the lock, recorded anyway.
+        let (sha_a, sha_b) = ("a".repeat(64), "b".repeat(64));
+        let r1 = contact("R1", "B1", "+8613800000001", "2026-02-07T23:30:00Z");
+        let (done, recorded) = store
+            .ingest_reported_contact(&meta("E1", &sha_a), &r1, |facts| {
+                // The judge sees the facts read under the lock: B2's violation to this number.
+                assert!(facts.contacts.iter().any(|c| &*c.row.id == "V4"));
+                vec!["CN-HOURS".to_owned(), "CN-HOURS".to_owned()]
+            })
+            .await
+            .unwrap();
+        assert!(matches!(done, Ingested::Recorded), "{b:?}");
+        assert_eq!(recorded, vec!["CN-HOURS".to_owned()]);
+        let (again, _) = store
+            .ingest_reported_contact(&meta("E1", &sha_a), &r1, |_| Vec::new())
+            .await
+            .unwrap();
+        assert!(matches!(again, Ingested::AlreadyRecorded));
+        let (other, _) = store
+            .ingest_reported_contact(&meta("E1", &sha_b), &r1, |_| Vec::new())
+            .await
+            .unwrap();
+        assert!(matches!(other, Ingested::Conflict));
+        let r2 = contact("R2", "B1", "+8613800000001", "2026-02-08T02:00:00Z");
+        let (fine, none) = store
+            .ingest_reported_contact(&meta("E2", &sha_a), &r2, |_| Vec::new())
+            .await
+            .unwrap();
+        assert!(matches!(fine, Ingested::Recorded) && none.is_empty());
+        let bc = store.borrower_contacts("B1").await.unwrap().unwrap();
+        let r: Vec<(&str, Option<Vec<String>>)> = bc
+            .contacts
+            .iter()
+            .filter(|c| c.row.id.starts_with('R'))
+            .map(|c| (&*c.row.id, c.violation.clone()))
+            .collect();
+        assert_eq!(
+            r,
+            vec![("R1", Some(vec!["CN-HOURS".to_owned()])), ("R2", None)]
+        );
+
         let counts: Vec<(String, Date, u64)> = store
             .violation_counts_by_rule_and_day(from, to)
             .await
@@ -959,7 +1011,7 @@ fn violations_are_contacts_that_count_and_are_listed() {
             vec![
                 ("CN-FREQ-ATTEMPTS".to_owned(), date(2026, 2, 6), 1),
                 ("CN-HOURS".to_owned(), date(2026, 2, 6), 1),
-                ("CN-HOURS".to_owned(), date(2026, 2, 7), 1),
+                ("CN-HOURS".to_owned(), date(2026, 2, 7), 2),
             ]
         );
     });
