@@ -12,11 +12,7 @@
 //! answer it never got arrived).
 
 use crate::{Channel, Outgoing, SendError};
-use arrears_domain::types::{BorrowerId, LoanId};
-use arrears_policy::{
-    BorrowerFacts, ContactRecord, Decision, Language, Message, PackSet, Party, PermittedContact,
-    ProposedContact, Purpose, Target,
-};
+use arrears_policy::{Decision, Message, PackSet, PermittedContact, ProposedContact};
 use arrears_store::{Enqueued, NewOutboxMessage, OutboxRow, Release, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
 
@@ -146,32 +142,21 @@ pub async fn enqueue(
 /// The contact a row proposes, rebuilt from its stored codes.
 fn proposal(row: &OutboxRow) -> Result<ProposedContact, String> {
     let m = &row.message;
-    let bid = BorrowerId::parse("borrower_id", &m.borrower_id).map_err(|e| e.detail)?;
-    let channel = arrears_policy::Channel::parse(&m.channel).map_err(|e| e.to_string())?;
-    let party = Party::parse(&m.party).map_err(|e| e.to_string())?;
-    let target = m
-        .target
-        .as_deref()
-        .map(Target::parse)
-        .transpose()
-        .map_err(|e| e.to_string())?;
-    let mut p = ProposedContact::new(bid, channel, party, target);
-    p.loan_id = m
-        .loan_id
-        .as_deref()
-        .map(|l| LoanId::parse("loan_id", l))
-        .transpose()
-        .map_err(|e| e.detail)?;
-    p.purpose = Purpose::parse(&m.purpose).map_err(|e| e.to_string())?;
-    p.agency_id = m.agency_id.clone();
-    let language = Language::parse(&m.language).map_err(|e| e.to_string())?;
-    p.message = Some(Message::new(
-        m.body.clone(),
-        language,
-        m.lender_name.clone(),
-        m.verification_code.clone(),
-    ));
-    Ok(p)
+    arrears_app::ContactSpec {
+        borrower_id: &m.borrower_id,
+        loan_id: m.loan_id.as_deref(),
+        channel: &m.channel,
+        party: Some(&m.party),
+        target: m.target.as_deref(),
+        purpose: Some(&m.purpose),
+        agency_id: m.agency_id.as_deref(),
+        text: Some(&m.body),
+        lender: Some(&m.lender_name),
+        code: Some(&m.verification_code),
+        language: Some(&m.language),
+    }
+    .proposal(None)
+    .map_err(|e| e.to_string())
 }
 
 impl Dispatcher<'_> {
@@ -252,13 +237,10 @@ impl Dispatcher<'_> {
                 reason: "the borrower is no longer stored".into(),
             });
         };
-        let facts = BorrowerFacts::from_borrower(&bc.borrower);
-        let history: Vec<ContactRecord> = bc
-            .contacts
-            .iter()
-            .filter_map(|c| ContactRecord::from_row(&bc.borrower.id, c.loan_id.as_ref(), &c.row))
-            .collect();
-        let permitted = match arrears_policy::check(&proposed, &facts, &history, now, self.packs) {
+        // The same decision context and decision as the pre-contact check and the planner:
+        // opt-outs, hours, holds and notices recorded since the message was queued count.
+        let ctx = arrears_app::from_store(&bc);
+        let permitted = match arrears_app::decide(&proposed, &ctx, now, self.packs) {
             Decision::Allow(p) => p,
             Decision::Deny {
                 rule_ids,

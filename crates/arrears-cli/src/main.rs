@@ -13,6 +13,7 @@ mod daily;
 mod display;
 mod evidence_cmds;
 mod generate;
+mod lender_policy;
 mod outbox_cmds;
 mod pages_cmds;
 mod plan_cmds;
@@ -57,6 +58,8 @@ enum Command {
     Convert(ConvertArgs),
     /// The conduct rule packs (CN, US, GB).
     Rules(policy_cmds::RulesArgs),
+    /// The lender's policy in the store: `policy set FILE [--effective-from D]`, `policy show`.
+    Policy(lender_policy::PolicyArgs),
     /// May this contact happen now? Answers as JSON: decision, rule_ids, earliest_allowed.
     Check(policy_cmds::CheckArgs),
     /// Today's action plan: actions.csv, blocked.csv, plan_summary.json, audit entries.
@@ -165,6 +168,7 @@ fn main() -> ExitCode {
         Command::Portal(a) => pages_cmds::portal(&a),
         Command::Assign(a) => pages_cmds::assign(&a),
         Command::Outbox(a) => outbox_cmds::outbox(&a),
+        Command::Policy(a) => lender_policy::policy(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

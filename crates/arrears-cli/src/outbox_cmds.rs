@@ -11,10 +11,7 @@ use arrears_channels::{
     Backoff, Dispatcher, SmtpChannel, SmtpConfig, WebhookChannel, WebhookConfig, enqueue,
 };
 use arrears_domain::types::{BorrowerId, LoanId};
-use arrears_policy::{
-    BorrowerFacts, Channel, ContactRecord, Decision, Language, Message, PackSet, Party,
-    ProposedContact, Target,
-};
+use arrears_policy::{Channel, Decision, Language, Message, Party, ProposedContact, Target};
 use arrears_store::{Enqueued, Store};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::HashSet;
@@ -31,7 +28,7 @@ pub struct OutboxArgs {
 enum OutboxCommand {
     /// Queue the SMS, e-mail and push actions of a plan folder (`--plan-dir`), or one message
     /// (`--borrower … --channel … --text …`), after checking each over the store.
-    Enqueue(EnqueueArgs),
+    Enqueue(Box<EnqueueArgs>),
     /// Send what is due: e-mail through `--smtp`, SMS and push through `--webhook`.
     Send(SendArgs),
     /// Rows per state, the next due instant, and with `--rows` every row.
@@ -82,12 +79,25 @@ struct EnqueueArgs {
     /// Not sent after this instant (RFC 3339).
     #[arg(long)]
     expires: Option<String>,
+    /// Why the message goes out: collection (default), plan_reminder, or notice:<kind>
+    /// (a notice of the spec's kinds is recorded as a notice when it is sent).
+    #[arg(long)]
+    purpose: Option<String>,
+    /// The message's language (default: the borrower's, else en).
+    #[arg(long)]
+    language: Option<String>,
+    /// A lender policy file instead of the store's policy in force.
+    #[arg(long)]
+    policy: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
 struct SendArgs {
     #[arg(long, default_value = "arrears.db")]
     db: String,
+    /// A lender policy file instead of the store's policy in force.
+    #[arg(long)]
+    policy: Option<PathBuf>,
     /// SMTP server HOST:PORT for e-mail (plain SMTP).
     #[arg(long)]
     smtp: Option<String>,
@@ -188,23 +198,25 @@ fn one_message(a: &EnqueueArgs, now: Timestamp) -> Result<Candidate, Failure> {
             "give --plan-dir DIR, or --borrower, --key, --channel and --text",
         ));
     };
-    let bid = BorrowerId::parse("--borrower", borrower).map_err(|e| bad(e.detail))?;
-    let channel = Channel::parse(channel).map_err(bad)?;
-    let party = Party::parse(&a.party).map_err(bad)?;
-    let target = a
-        .target
-        .as_deref()
-        .map(Target::parse)
-        .transpose()
-        .map_err(bad)?;
-    let mut proposed = ProposedContact::new(bid, channel, party, target);
-    proposed.loan_id = a
-        .loan
-        .as_deref()
-        .map(|l| LoanId::parse("--loan", l))
-        .transpose()
-        .map_err(|e| bad(e.detail))?;
-    let message = Message::new(text.clone(), Language::En, lender_name(a)?, a.code.clone());
+    let lender = lender_name(a)?;
+    let spec = arrears_app::ContactSpec {
+        borrower_id: borrower,
+        loan_id: a.loan.as_deref(),
+        channel,
+        party: Some(&a.party),
+        target: a.target.as_deref(),
+        purpose: a.purpose.as_deref(),
+        agency_id: None,
+        text: Some(text),
+        lender: Some(&lender),
+        code: Some(&a.code),
+        language: a.language.as_deref(),
+    };
+    let mut proposed = spec.proposal(None).map_err(bad)?;
+    let message = proposed
+        .message
+        .take()
+        .ok_or_else(|| bad("--text is required"))?;
     Ok(Candidate {
         key: key.clone(),
         proposed,
@@ -309,7 +321,6 @@ fn enqueue_cmd(a: &EnqueueArgs) -> Result<(), Failure> {
         Some(dir) => plan_messages(a, dir)?,
         None => vec![one_message(a, now)?],
     };
-    let packs = PackSet::embedded().context("loading the rule packs")?;
     let rt = runtime()?;
     let (mut queued, mut again, mut refused) = (0u64, 0u64, 0u64);
     rt.block_on(async {
@@ -321,16 +332,14 @@ fn enqueue_cmd(a: &EnqueueArgs) -> Result<(), Failure> {
                 refused += 1;
                 continue;
             };
-            let facts = BorrowerFacts::from_borrower(&bc.borrower);
-            let history: Vec<ContactRecord> = bc
-                .contacts
-                .iter()
-                .filter_map(|x| {
-                    ContactRecord::from_row(&bc.borrower.id, x.loan_id.as_ref(), &x.row)
-                })
-                .collect();
+            // The one decision context and the policy in force on the contact's day.
+            let ctx = arrears_app::from_store(&bc);
+            let on = c.at.to_zoned(jiff::tz::TimeZone::UTC).date();
+            let policy = crate::lender_policy::resolve(a.policy.as_deref(), Some(&store), on, None)
+                .await
+                .map_err(|f| f.error)?;
             c.proposed.message = Some(c.message.clone());
-            match arrears_policy::check(&c.proposed, &facts, &history, c.at, &packs) {
+            match arrears_app::decide(&c.proposed, &ctx, c.at, &policy.packs) {
                 Decision::Allow(permitted) => {
                     let r = enqueue(
                         &store,
@@ -412,13 +421,21 @@ fn send_cmd(a: &SendArgs) -> Result<(), Failure> {
     if channels.is_empty() {
         return Err(bad("give --smtp HOST:PORT and/or --webhook URL"));
     }
-    let packs = PackSet::embedded().context("loading the rule packs")?;
     let rt = runtime()?;
     rt.block_on(async {
         let store = Store::open(&target).await?;
+        // The policy in force today in the store (or --policy) decides at send time.
+        let today = fixed_now
+            .unwrap_or_else(wall_clock)
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date();
+        let policy =
+            crate::lender_policy::resolve(a.policy.as_deref(), Some(&store), today, None)
+                .await
+                .map_err(|f| f.error)?;
         let d = Dispatcher {
             store: &store,
-            packs: &packs,
+            packs: &policy.packs,
             channels,
             worker: format!("{}-{}", std::process::id(), wall_clock().as_nanosecond()),
             lease: SignedDuration::from_secs(a.lease_secs.max(1)),
@@ -506,6 +523,6 @@ fn status_cmd(a: &StatusArgs) -> Result<(), Failure> {
 /// The edge: when a message is queued and when the outbox is drained is the wall clock's
 /// business (`send --now` fixes it for tests).
 #[allow(clippy::disallowed_methods)]
-fn wall_clock() -> Timestamp {
+pub fn wall_clock() -> Timestamp {
     Timestamp::now()
 }

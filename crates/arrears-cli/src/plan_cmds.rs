@@ -22,10 +22,9 @@ use anyhow::{Context, anyhow};
 use arrears_domain::{Config, Portfolio, Severity};
 use arrears_evidence::chain::{Draft, Entry, Head, verify};
 use arrears_evidence::signing::{LenderKey, MessageDraft};
-use arrears_policy::{ContactPerson, LegalStatus, PackSet, PersonSource, Policy, Target};
+use arrears_policy::PackSet;
 use arrears_strategy::{
-    ActionKind, CodeIssuer, CodeRequest, LoanExtras, Plan, PlanInput, PriorAction, Strategy,
-    check_plan, prove_cadence,
+    ActionKind, CodeIssuer, CodeRequest, Plan, PriorAction, Strategy, prove_cadence,
 };
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -62,14 +61,16 @@ pub struct PlanArgs {
     /// Business date of the plan (YYYY-MM-DD).
     #[arg(long, value_parser = crate::daily::parse_date)]
     pub as_of: Date,
-    /// Portfolio folder (the tables of the daily run, plus optionally contact_persons.csv
-    /// and legal_cases.csv). Without it the plan is made over the store (`--db`).
+    /// Portfolio folder (the tables of the daily run, plus the optional lifecycle tables:
+    /// notices, preferences, payment_plans, plan_installments, placements, sales,
+    /// credit_disputes, legal_cases, contact_persons; CSV or Parquet). Without it the plan is
+    /// made over the store (`--db`).
     #[arg(long)]
     pub portfolio: Option<PathBuf>,
     /// The store to plan over: an SQLite file path, sqlite:PATH or postgres://… (default:
-    /// arrears.db, when it exists). Ignored with `--portfolio`. The store holds no
-    /// contact_persons or legal_cases yet: a plan over it contacts no third person and sends
-    /// no legal wording.
+    /// arrears.db, when it exists). Ignored with `--portfolio`. The store's lifecycle records
+    /// (notices, preferences, plans, placements, sales, credit disputes, legal cases, contact
+    /// persons) are read as the folder's tables are.
     #[arg(long, env = "ARREARS_DATABASE_URL")]
     pub db: Option<String>,
     /// Output folder for actions.csv, blocked.csv, plan_summary.json (created if missing).
@@ -84,7 +85,8 @@ pub struct PlanArgs {
     /// Business time zone (IANA), overriding the configuration file.
     #[arg(long)]
     pub business_tz: Option<String>,
-    /// A lender policy that tightens the rule packs.
+    /// A lender policy that tightens the rule packs (default: the store's policy in force on
+    /// the business date, else the `policy` of arrears.toml, else the legal floors).
     #[arg(long)]
     pub policy: Option<PathBuf>,
     /// The audit log every decision is appended to (default OUT/audit.jsonl).
@@ -120,25 +122,6 @@ pub enum StrategyCommand {
     },
     /// Print the default strategy shipped with Arrears.
     ShowDefault,
-}
-
-fn bad(e: impl std::fmt::Display) -> Failure {
-    Failure::bad_input(anyhow!("{e}"))
-}
-
-fn load_packs(policy: Option<&Path>) -> Result<PackSet, Failure> {
-    let packs = PackSet::embedded().context("loading the rule packs")?;
-    match policy {
-        None => Ok(packs),
-        Some(p) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            let policy = Policy::parse(&text).map_err(|e| bad(format!("{}: {e}", p.display())))?;
-            packs
-                .tighten(&policy)
-                .map_err(|e| bad(format!("{}: {e}", p.display())))
-        }
-    }
 }
 
 /// Loads, validates and proves a strategy: every problem listed, one a line.
@@ -196,7 +179,7 @@ pub fn strategy(a: &StrategyArgs) -> Result<(), Failure> {
             policy,
         } => {
             let config = crate::daily::load_config(config.as_deref(), None)?;
-            let packs = load_packs(policy.as_deref())?;
+            let packs = crate::lender_policy::resolve_files(policy.as_deref(), None)?.packs;
             let s = load_strategy(Some(file), &config, &packs)?;
             let countries: Vec<&str> = packs.iter().map(|p| p.jurisdiction().as_str()).collect();
             println!(
@@ -215,13 +198,15 @@ pub fn strategy(a: &StrategyArgs) -> Result<(), Failure> {
     }
 }
 
-/// Where the portfolio comes from. Only folders today; a store (`--db URL`) will load the
-/// same `Portfolio` with `arrears_store::Store::load_portfolio` and empty extension tables
-/// until the store has them.
+/// Where the portfolio comes from: a folder (its tables and the lifecycle tables of
+/// compliance.md) or the store (the same rows). Both give a `Portfolio` and a `Lifecycle`, and
+/// nothing after `load_source` knows which.
 struct Source {
     portfolio: Portfolio,
-    extensions: arrears_io::extensions::Extensions,
+    lifecycle: arrears_domain::Lifecycle,
     rejected_rows: usize,
+    lifecycle_rejects: Vec<arrears_io::extensions::ExtReject>,
+    policy: arrears_app::EffectivePolicy,
 }
 
 fn load_source(a: &PlanArgs) -> Result<Source, Failure> {
@@ -237,10 +222,18 @@ fn load_source(a: &PlanArgs) -> Result<Source, Failure> {
                     )));
                 }
             };
+            let (portfolio, lifecycle, policy) = crate::store_cmds::load_for_plan(
+                db,
+                a.as_of,
+                a.policy.as_deref(),
+                a.config.as_deref(),
+            )?;
             return Ok(Source {
-                portfolio: crate::store_cmds::load_portfolio(db)?,
-                extensions: arrears_io::extensions::Extensions::default(),
+                portfolio,
+                lifecycle,
                 rejected_rows: 0,
+                lifecycle_rejects: Vec::new(),
+                policy,
             });
         }
     };
@@ -253,12 +246,15 @@ fn load_source(a: &PlanArgs) -> Result<Source, Failure> {
         .iter()
         .filter(|r| r.severity == Severity::Error)
         .count();
-    let extensions = arrears_io::extensions::read_extensions(dir, &read.portfolio)
-        .map_err(Failure::bad_input)?;
+    let lc =
+        arrears_io::extensions::read_lifecycle(dir, &read.portfolio).map_err(Failure::bad_input)?;
+    let policy = crate::lender_policy::resolve_files(a.policy.as_deref(), a.config.as_deref())?;
     Ok(Source {
         portfolio: read.portfolio,
-        extensions,
+        lifecycle: lc.lifecycle,
         rejected_rows,
+        lifecycle_rejects: lc.rejects,
+        policy,
     })
 }
 
@@ -293,8 +289,6 @@ fn local(t: Timestamp, tz: &TimeZone) -> String {
 pub fn plan(a: &PlanArgs) -> Result<(), Failure> {
     let started = Instant::now();
     let config = crate::daily::load_config(a.config.as_deref(), a.business_tz.as_deref())?;
-    let packs = load_packs(a.policy.as_deref())?;
-    let strategy = load_strategy(a.strategy.as_deref(), &config, &packs)?;
     let key = a.keys.as_deref().map(load_key).transpose()?;
     let log = a.log.clone().unwrap_or_else(|| a.out.join("audit.jsonl"));
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
@@ -311,46 +305,10 @@ pub fn plan(a: &PlanArgs) -> Result<(), Failure> {
         lap = Instant::now();
     };
     let src = load_source(a)?;
+    let packs = &src.policy.packs;
+    let strategy = load_strategy(a.strategy.as_deref(), &config, packs)?;
     phase("read", &mut phases);
     let p = &src.portfolio;
-    let states = arrears_engine::run_day(p, a.as_of, &config).map_err(Failure::from)?;
-    phase("daily_run", &mut phases);
-
-    let persons: Vec<(u32, ContactPerson)> = src
-        .extensions
-        .contact_persons
-        .iter()
-        .filter_map(|r| {
-            let source = PersonSource::parse(&r.source).ok()?;
-            let mut cp = ContactPerson::new(r.person_id.to_string(), source);
-            cp.phone = r.phone.as_deref().and_then(|t| Target::parse(t).ok());
-            cp.email = r.email.as_deref().and_then(|t| Target::parse(t).ok());
-            cp.refused = r.refused;
-            Some((r.borrower, cp))
-        })
-        .collect();
-    let mut extras = vec![LoanExtras::default(); p.loans.len()];
-    // A loan's binding case: the most recently updated open one.
-    let mut best: HashMap<u32, (Option<Date>, LegalStatus)> = HashMap::new();
-    for c in &src.extensions.legal_cases {
-        let Ok(status) = LegalStatus::parse(&c.status) else {
-            continue;
-        };
-        if status == LegalStatus::Closed {
-            continue;
-        }
-        let e = best.entry(c.loan).or_insert((c.updated_on, status));
-        if c.updated_on >= e.0 {
-            *e = (c.updated_on, status);
-        }
-    }
-    for (loan, (_, status)) in best {
-        if let Some(x) = extras.get_mut(loan as usize) {
-            x.legal_case = Some(status);
-        }
-    }
-    let borrowers = arrears_strategy::borrower_inputs(p, &persons);
-    let promises = arrears_strategy::promise_status(p, a.as_of, &config.business_tz);
     let prior: Vec<PriorAction> = entries
         .iter()
         .filter(|e| e.kind == "plan.action")
@@ -365,54 +323,39 @@ pub fn plan(a: &PlanArgs) -> Result<(), Failure> {
         })
         .filter(|x| x.on < a.as_of)
         .collect();
-    let input = PlanInput {
+    let req = arrears_app::PlanRequest {
         as_of: a.as_of,
         portfolio: p,
-        states: &states,
-        stages: &config.stages,
-        buckets: &config.buckets,
-        borrowers: &borrowers,
-        extras: &extras,
-        promises: &promises,
-        prior_actions: &prior,
+        lifecycle: &src.lifecycle,
+        config: &config,
         strategy: &strategy,
-        packs: &packs,
+        packs,
+        prior_actions: &prior,
         first_sequence: entries.len() as u64,
     };
-    phase("inputs", &mut phases);
-    let planned = arrears_strategy::plan(&input, &KeyCodes(key.as_ref()));
+    let day = arrears_app::plan_day(&req, &KeyCodes(key.as_ref())).map_err(|e| match e {
+        arrears_app::plan::PlanError::Run(why) => Failure::from(anyhow!(why)),
+        other => Failure::from(anyhow!("{other}")),
+    })?;
     phase("plan", &mut phases);
-    let violations = check_plan(&planned, &input);
-    phase("independent_check", &mut phases);
-    if !violations.is_empty() {
-        let shown: Vec<String> = violations
-            .iter()
-            .take(20)
-            .map(ToString::to_string)
-            .collect();
-        return Err(anyhow!(
-            "the independent plan checker found {} violation(s); nothing was written (this is a bug, please report it):\n  {}",
-            violations.len(),
-            shown.join("\n  ")
-        )
-        .into());
-    }
+    let planned = &day.plan;
+    let borrowers = &day.borrowers;
 
     let zones: HashMap<&str, &TimeZone> = p
         .borrowers
         .iter()
         .map(|b| (b.id.as_str(), b.timezone.tz()))
         .collect();
-    write_actions(&a.out.join("actions.csv"), &planned, &zones, a.as_of)?;
-    write_blocked(&a.out.join("blocked.csv"), &planned, &zones, a.as_of)?;
+    write_actions(&a.out.join("actions.csv"), planned, &zones, a.as_of)?;
+    write_blocked(&a.out.join("blocked.csv"), planned, &zones, a.as_of)?;
     phase("write_csv", &mut phases);
     let audit_entries = append_decisions(
         &log,
         entries,
-        &planned,
+        planned,
         &strategy,
         key.as_ref(),
-        &borrowers,
+        borrowers,
         a.as_of,
     )?;
     phase("audit_log", &mut phases);
@@ -421,9 +364,10 @@ pub fn plan(a: &PlanArgs) -> Result<(), Failure> {
         "as_of": a.as_of.to_string(),
         "strategy": {"name": strategy.name, "version": strategy.version},
         "packs": packs.iter().map(|pk| serde_json::json!({"jurisdiction": pk.jurisdiction().as_str(), "version": pk.version(), "policy": pk.policy()})).collect::<Vec<_>>(),
+        "policy": src.policy.origin.to_string(),
         "loans": p.loans.len(),
         "rejected_rows": src.rejected_rows,
-        "extension_rejects": src.extensions.rejects.len(),
+        "extension_rejects": src.lifecycle_rejects.len(),
         "signed": key.is_some(),
         "actions": s.actions,
         "blocked": s.blocked,
@@ -494,13 +438,14 @@ fn print_summary(
             "\nno --keys: no verification code can be issued, so every message (sms, email, push, letter) is blocked under ALL-IDENTITY; give --keys DIR to sign them"
         );
     }
-    if src.rejected_rows > 0 || !src.extensions.rejects.is_empty() {
+    println!("\npolicy: {}", src.policy.origin);
+    if src.rejected_rows > 0 || !src.lifecycle_rejects.is_empty() {
         println!(
-            "\n{} portfolio rows and {} extension rows were rejected (see `arrears run` for rejects.csv)",
+            "\n{} portfolio rows and {} lifecycle rows were rejected (see `arrears run` for rejects.csv)",
             src.rejected_rows,
-            src.extensions.rejects.len()
+            src.lifecycle_rejects.len()
         );
-        for r in src.extensions.rejects.iter().take(5) {
+        for r in src.lifecycle_rejects.iter().take(5) {
             println!("  {r}");
         }
     }

@@ -3,12 +3,8 @@
 
 use crate::Failure;
 use anyhow::{Context, anyhow};
-use arrears_domain::types::{BorrowerId, LoanId};
-use arrears_domain::{BorrowerRow, Jurisdiction};
-use arrears_policy::{
-    BorrowerFacts, Channel, ContactRecord, Decision, Language, Message, Pack, PackSet, Party,
-    ProposedContact, Target,
-};
+use arrears_domain::Jurisdiction;
+use arrears_policy::Pack;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -97,24 +93,45 @@ pub struct CheckArgs {
     /// The message's verification code.
     #[arg(long, default_value = "")]
     pub code: String,
+    /// Why: collection (default), locate, plan_reminder or notice:<kind> (e.g.
+    /// notice:assignment).
+    #[arg(long)]
+    pub purpose: Option<String>,
+    /// The agency making the contact, or receiving a placement.
+    #[arg(long)]
+    pub agency: Option<String>,
+    /// A lender policy file (default: the store's policy in force, else the `policy` of
+    /// arrears.toml, else the packs' legal floors).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Configuration file (arrears.toml), for its `policy`.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 fn bad(e: impl std::fmt::Display) -> Failure {
     Failure::bad_input(anyhow!("{e}"))
 }
 
-/// The borrower's row and contact history from a portfolio folder.
+/// The borrower's decision context from a portfolio folder (with its lifecycle tables), and
+/// the policy in force: `arrears_app` builds it exactly as the plan does.
 fn from_portfolio(
     a: &CheckArgs,
     dir: &std::path::Path,
-) -> Result<(BorrowerRow, Vec<ContactRecord>), Failure> {
+) -> Result<
+    (
+        arrears_app::DecisionContext,
+        Option<String>,
+        arrears_app::EffectivePolicy,
+    ),
+    Failure,
+> {
     let read = arrears_io::read_portfolio(dir, &|_, _| {}).map_err(Failure::bad_input)?;
     let p = &read.portfolio;
-    let (bix, b) = p
-        .borrowers
-        .iter()
-        .enumerate()
-        .find(|(_, b)| b.id.as_str() == a.borrower)
+    let lifecycle = arrears_io::extensions::read_lifecycle(dir, p)
+        .map_err(Failure::bad_input)?
+        .lifecycle;
+    let (ctx, language) = arrears_app::context::from_portfolio(p, &lifecycle, &a.borrower)
         .ok_or_else(|| {
             bad(format!(
                 "no accepted borrower {:?} in {}",
@@ -122,94 +139,81 @@ fn from_portfolio(
                 dir.display()
             ))
         })?;
-    let bid = BorrowerId::parse("--borrower", &a.borrower).map_err(|e| bad(e.detail))?;
-    let history: Vec<ContactRecord> = p
-        .contacts
-        .iter()
-        .filter(|c| c.borrower as usize == bix)
-        .filter_map(|c| {
-            let loan = c.loan.and_then(|l| p.loans.get(l as usize)).map(|l| &l.id);
-            ContactRecord::from_row(&bid, loan, c)
-        })
-        .collect();
-    Ok((b.clone(), history))
+    let policy = crate::lender_policy::resolve_files(a.policy.as_deref(), a.config.as_deref())?;
+    Ok((ctx, language, policy))
 }
 
-/// The borrower's row and contact history from the store (the same read and conversion as
-/// the server's `POST /v1/contacts/check`).
-fn from_store(a: &CheckArgs, db: &str) -> Result<(BorrowerRow, Vec<ContactRecord>), Failure> {
+/// The borrower's decision context from the store, and the policy in force there: the same
+/// read and conversion as the server's `POST /v1/contacts/check`.
+fn from_store(
+    a: &CheckArgs,
+    db: &str,
+    at: jiff::Timestamp,
+) -> Result<
+    (
+        arrears_app::DecisionContext,
+        Option<String>,
+        arrears_app::EffectivePolicy,
+    ),
+    Failure,
+> {
     let target = crate::store_cmds::parse_target(db)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let found = rt.block_on(async {
-        let store = arrears_store::Store::open(&target).await?;
-        let found = store.borrower_contacts(&a.borrower).await;
+    let on = at.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let (found, policy) = rt.block_on(async {
+        let store = arrears_store::Store::open(&target)
+            .await
+            .map_err(|e| Failure::from(anyhow!(e)))?;
+        let found = store
+            .borrower_contacts(&a.borrower)
+            .await
+            .map_err(|e| Failure::from(anyhow!(e)));
+        let policy = crate::lender_policy::resolve(
+            a.policy.as_deref(),
+            Some(&store),
+            on,
+            a.config.as_deref(),
+        )
+        .await;
         store.close().await;
-        found
+        Ok::<_, Failure>((found?, policy?))
     })?;
     let bc = found.ok_or_else(|| bad(format!("no borrower {:?} in {target}", a.borrower)))?;
-    let history = bc
-        .contacts
-        .iter()
-        .filter_map(|c| ContactRecord::from_row(&bc.borrower.id, c.loan_id.as_ref(), &c.row))
-        .collect();
-    Ok((bc.borrower, history))
+    let language = bc.borrower.language.as_deref().map(str::to_owned);
+    Ok((arrears_app::from_store(&bc), language, policy))
 }
 
 pub fn check(a: &CheckArgs) -> Result<(), Failure> {
     let at = arrears_domain::parse::timestamp("--at", &a.at).map_err(|e| bad(e.detail))?;
-    let (b, history) = match (&a.portfolio, &a.db) {
+    let (ctx, language, policy) = match (&a.portfolio, &a.db) {
         (Some(dir), _) => from_portfolio(a, dir)?,
-        (None, Some(db)) => from_store(a, db)?,
+        (None, Some(db)) => from_store(a, db, at)?,
         (None, None) => return Err(bad("give --portfolio DIR or --db TARGET")),
     };
-    let b = &b;
-    let bid = b.id.clone();
-    let facts = BorrowerFacts::from_borrower(b);
-    let channel = Channel::parse(&a.channel).map_err(bad)?;
-    let party = Party::parse(&a.party).map_err(bad)?;
-    let target = a
-        .target
-        .as_deref()
-        .map(Target::parse)
-        .transpose()
-        .map_err(bad)?;
-    let mut proposed = ProposedContact::new(bid, channel, party, target);
-    proposed.loan_id = a
-        .loan
-        .as_deref()
-        .map(|l| LoanId::parse("--loan", l))
-        .transpose()
-        .map_err(|e| bad(e.detail))?;
-    if let Some(text) = &a.text {
-        let lang = b.language.as_deref().and_then(|l| Language::parse(l).ok());
-        let lang = match lang {
-            Some(l) => l,
-            None => Language::parse("en").map_err(bad)?,
-        };
-        proposed.message = Some(Message::new(
-            text.clone(),
-            lang,
-            a.lender.clone(),
-            a.code.clone(),
-        ));
-    }
-    let packs = PackSet::embedded().context("loading the rule packs")?;
-    let out = match arrears_policy::check(&proposed, &facts, &history, at, &packs) {
-        Decision::Allow(_) => {
-            serde_json::json!({"decision": "allow", "rule_ids": [], "earliest_allowed": null})
-        }
-        Decision::Deny {
-            rule_ids,
-            earliest_allowed,
-        } => serde_json::json!({
-            "decision": "deny",
-            "rule_ids": rule_ids.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-            "earliest_allowed": earliest_allowed.map(|t| t.to_string()),
-        }),
+    let spec = arrears_app::ContactSpec {
+        borrower_id: &a.borrower,
+        loan_id: a.loan.as_deref(),
+        channel: &a.channel,
+        party: Some(&a.party),
+        target: a.target.as_deref(),
+        purpose: a.purpose.as_deref(),
+        agency_id: a.agency.as_deref(),
+        text: a.text.as_deref(),
+        lender: Some(&a.lender),
+        code: Some(&a.code),
+        language: None,
     };
+    let proposed = spec.proposal(language.as_deref()).map_err(bad)?;
+    let d = arrears_app::decide(&proposed, &ctx, at, &policy.packs);
+    let (decision, rule_ids, earliest_allowed) = arrears_app::contact::answer(&d);
+    let out = serde_json::json!({
+        "decision": decision,
+        "rule_ids": rule_ids,
+        "earliest_allowed": earliest_allowed,
+    });
     println!("{out}");
     Ok(())
 }

@@ -227,7 +227,7 @@ pub fn import(a: &ImportArgs) -> Result<(), Failure> {
             .any(|r| r.severity == Severity::Error);
         if a.strict && has_errors {
             store.close().await;
-            return Ok((feed, None));
+            return Ok((feed, None, None));
         }
         let source = a.portfolio.display().to_string();
         let p = Arc::clone(&pb);
@@ -241,11 +241,27 @@ pub fn import(a: &ImportArgs) -> Result<(), Failure> {
             })
             .await
             .map_err(store_failure)?;
+        // The lifecycle tables (notices, preferences, plans, placements, sales, credit
+        // disputes, legal cases, contact persons), checked against what the store now holds.
+        let lifecycle = if arrears_io::extensions::has_lifecycle_tables(&a.portfolio) {
+            pb.set_message("reading the lifecycle tables");
+            let stored = store.load_portfolio().await.map_err(store_failure)?;
+            let read = arrears_io::extensions::read_lifecycle(&a.portfolio, &stored)
+                .map_err(Failure::bad_input)?;
+            pb.set_message("importing the lifecycle tables");
+            let counts = store
+                .import_lifecycle(&read.lifecycle)
+                .await
+                .map_err(store_failure)?;
+            Some((read, counts))
+        } else {
+            None
+        };
         store.close().await;
-        Ok::<_, Failure>((feed, Some(report)))
+        Ok::<_, Failure>((feed, Some(report), lifecycle))
     })?;
     pb.finish_and_clear();
-    let (feed, report) = outcome;
+    let (feed, report, lifecycle) = outcome;
     let problems = write_rejects_and_conflicts(&a.rejects, &feed.report, report.as_ref())?;
     let Some(report) = report else {
         let first = feed
@@ -263,6 +279,90 @@ pub fn import(a: &ImportArgs) -> Result<(), Failure> {
     if !a.quiet {
         print_import(a, &feed.report, &report, problems, started);
     }
+    if let Some((read, counts)) = &lifecycle {
+        print_lifecycle_import(a, read, counts, started)?;
+    }
+    Ok(())
+}
+
+/// What the lifecycle tables' import did; their rejected rows are written beside the
+/// rejects file (`lifecycle_rejects.csv`), file, line, column and reason.
+fn print_lifecycle_import(
+    a: &ImportArgs,
+    read: &arrears_io::extensions::LifecycleRead,
+    c: &arrears_store::LifecycleCounts,
+    started: Instant,
+) -> Result<(), Failure> {
+    let rejects_path = a
+        .rejects
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("lifecycle_rejects.csv");
+    if !read.rejects.is_empty() || !c.issues.is_empty() {
+        let mut w = csv::Writer::from_path(&rejects_path)
+            .with_context(|| format!("writing {}", rejects_path.display()))?;
+        w.write_record(["file", "line", "column", "severity", "reason", "detail"])
+            .context("writing lifecycle rejects")?;
+        for r in &read.rejects {
+            w.write_record([
+                r.file.as_str(),
+                &r.line.to_string(),
+                r.column,
+                r.severity,
+                r.reason.code(),
+                &r.detail,
+            ])
+            .context("writing lifecycle rejects")?;
+        }
+        for i in &c.issues {
+            let what = if i.conflict { "conflict" } else { "rejected" };
+            w.write_record([i.table, "", &i.id, "error", what, &i.detail])
+                .context("writing lifecycle rejects")?;
+        }
+        w.flush().context("writing lifecycle rejects")?;
+    }
+    if a.quiet {
+        return Ok(());
+    }
+    println!("\nLifecycle records");
+    println!(
+        "  {:<16} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "table", "read", "rejected", "inserted", "updated", "unchanged", "conflicts"
+    );
+    let rows = [
+        ("notices", &c.notices),
+        ("preferences", &c.preferences),
+        ("payment_plans", &c.plans),
+        ("placements", &c.placements),
+        ("sales", &c.sales),
+        ("credit_disputes", &c.credit_disputes),
+        ("legal_cases", &c.legal_cases),
+        ("contact_persons", &c.contact_persons),
+    ];
+    for (table, t) in rows {
+        let n = read.rows_read.get(table).copied().unwrap_or(0);
+        if n == 0 {
+            continue;
+        }
+        println!(
+            "  {:<16} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            table,
+            n,
+            read.rejected(table) + t.rejected,
+            t.inserted,
+            t.updated,
+            t.unchanged,
+            t.conflicts
+        );
+    }
+    if !read.rejects.is_empty() || !c.issues.is_empty() {
+        println!(
+            "  {} lifecycle rows not applied: see {}",
+            read.rejects.len() + c.issues.len(),
+            rejects_path.display()
+        );
+    }
+    println!("  ({:.1} s)", started.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -313,14 +413,29 @@ fn print_import(
     println!("  done in {:.2} s", started.elapsed().as_secs_f64());
 }
 
-/// The stored portfolio, for commands that work on it without writing (`plan --db`).
-pub fn load_portfolio(db: &str) -> Result<arrears_domain::Portfolio, Failure> {
+/// What a plan over the store reads: the portfolio, every lifecycle record, and the lender's
+/// policy in force on the business date (or `--policy`, or arrears.toml's).
+pub fn load_for_plan(
+    db: &str,
+    as_of: jiff::civil::Date,
+    policy: Option<&std::path::Path>,
+    config: Option<&std::path::Path>,
+) -> Result<
+    (
+        arrears_domain::Portfolio,
+        arrears_domain::Lifecycle,
+        arrears_app::EffectivePolicy,
+    ),
+    Failure,
+> {
     let rt = runtime()?;
     rt.block_on(async {
         let store = open(&DbOpt { db: db.to_owned() }).await?;
         let p = store.load_portfolio().await.map_err(store_failure);
+        let lc = store.all_lifecycle().await.map_err(store_failure);
+        let policy = crate::lender_policy::resolve(policy, Some(&store), as_of, config).await;
         store.close().await;
-        p
+        Ok((p?, lc?, policy?))
     })
 }
 

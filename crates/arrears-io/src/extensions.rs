@@ -163,6 +163,13 @@ impl LifecycleRead {
     }
 }
 
+/// Whether `dir` holds any lifecycle table (as CSV or Parquet).
+pub fn has_lifecycle_tables(dir: &Path) -> bool {
+    LIFECYCLE_TABLES.iter().any(|t| {
+        dir.join(format!("{t}.csv")).is_file() || dir.join(format!("{t}.parquet")).is_file()
+    })
+}
+
 /// Reads every lifecycle table present in `dir` (see the module documentation), resolving
 /// references against the accepted `portfolio`. Only a file that cannot be read at all, or
 /// lacks a required column, is an error; a bad row is an [`ExtReject`].

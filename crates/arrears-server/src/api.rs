@@ -7,10 +7,7 @@ use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::{AppState, now};
 use arrears_domain::parse;
 use arrears_domain::types::{BorrowerId, LoanId};
-use arrears_policy::{
-    BorrowerFacts, Channel, ContactRecord, Decision, Language, Message, Outcome, Party,
-    ProposedContact, Target,
-};
+use arrears_policy::{Decision, Language, Outcome, ProposedContact};
 use arrears_store::{
     Access, BorrowerContacts, BorrowerFlag, Ingested, NewContact, ServiceError, ServiceEvent,
 };
@@ -49,6 +46,12 @@ pub struct CheckRequest {
     /// The message's verification code.
     #[serde(default)]
     pub code: Option<String>,
+    /// collection (default), locate, plan_reminder or notice:<kind> (e.g. notice:assignment).
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// The agency that would make the contact (or receive a placement).
+    #[serde(default)]
+    pub agency_id: Option<String>,
 }
 
 /// The answer, exactly as `arrears check` prints it.
@@ -185,9 +188,15 @@ impl EventBody {
 /// What became of a recorded contact or event.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Recorded {
-    /// `recorded` (201) or `already_recorded` (200, a replay that changed nothing).
+    /// `recorded` (201), `already_recorded` (200, a replay that changed nothing), or
+    /// `recorded_violation` (201: a contact that happened although the rules forbid it; it
+    /// is kept as evidence with its rule ids, counts in every cap, and shows on the
+    /// compliance view).
     pub status: String,
     pub id: String,
+    /// For `recorded_violation`: every rule the contact broke.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_ids: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -336,94 +345,30 @@ struct Proposal {
     loan_id: Option<LoanId>,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The contact a request proposes, parsed the one way every surface parses a contact
+/// (`arrears_app::ContactSpec`); a message is vetted in `language`, the borrower's.
 fn proposal(
-    borrower_id: &BorrowerId,
-    loan_id: Option<&str>,
-    channel: &str,
-    party: Option<&str>,
-    target: Option<&str>,
-    text: Option<&str>,
-    lender: Option<&str>,
-    code: Option<&str>,
+    spec: &arrears_app::ContactSpec<'_>,
     language: Option<&str>,
 ) -> Result<Proposal, ApiError> {
-    let channel = Channel::parse(channel).map_err(|e| vocab("channel", e))?;
-    let party = party
-        .map(Party::parse)
-        .transpose()
-        .map_err(|e| vocab("party", e))?
-        .unwrap_or(Party::Borrower);
-    let target = target
-        .map(Target::parse)
-        .transpose()
-        .map_err(|e| vocab("target", e))?;
-    let loan_id = loan_id
-        .map(|l| LoanId::parse("loan_id", l))
-        .transpose()
-        .map_err(field)?;
-    let mut proposed = ProposedContact::new(borrower_id.clone(), channel, party, target);
-    proposed.loan_id = loan_id.clone();
-    if let Some(text) = text {
-        let lang = language
-            .and_then(|l| Language::parse(l).ok())
-            .unwrap_or(Language::En);
-        proposed.message = Some(Message::new(
-            text,
-            lang,
-            lender.unwrap_or_default(),
-            code.unwrap_or_default(),
-        ));
-    }
+    let proposed = spec.proposal(language).map_err(|e| {
+        ApiError::invalid("invalid_field", format!("Field {}: {}.", e.field, e.reason))
+    })?;
+    let loan_id = proposed.loan_id.clone();
     Ok(Proposal { proposed, loan_id })
 }
 
-/// The engine's decision over the store's facts and history (the conversion from rows is
-/// `arrears_policy`'s, shared with `arrears check` over files).
+/// The engine's decision over the borrower's one decision context (`arrears_app`: the same
+/// conversion as `arrears check`, the planner, the outbox and the dispatcher) under the
+/// lender's policy in force.
 pub(crate) fn decide(
     state: &AppState,
     proposed: &ProposedContact,
     bc: &BorrowerContacts,
     at: Timestamp,
 ) -> Decision {
-    let mut facts = BorrowerFacts::from_borrower(&bc.borrower);
-    if let Some(p) = &bc.preferences {
-        apply_preferences(&mut facts, &bc.borrower, p);
-    }
-    let history: Vec<ContactRecord> = bc
-        .contacts
-        .iter()
-        .filter_map(|c| ContactRecord::from_row(&bc.borrower.id, c.loan_id.as_ref(), &c.row))
-        .collect();
-    arrears_policy::check(proposed, &facts, &history, at, state.packs())
-}
-
-/// What the engine can take from the channels and hours a borrower chose on the portal: a
-/// channel left out opts the borrower's own target of it out of electronic messages (SMS to
-/// the phone, e-mail to the address; the packs' opt-out rules), and the hours become the
-/// agreed contact hours (honoured where a pack honours them, CN-HOURS). A call left out has
-/// no fact to go into; the pages show it to the agent.
-pub(crate) fn apply_preferences(
-    facts: &mut BorrowerFacts,
-    b: &arrears_domain::BorrowerRow,
-    p: &arrears_store::ContactPreferences,
-) {
-    let declined = |c: &str| !p.channels.iter().any(|x| x == c);
-    if declined("sms")
-        && let Some(t) = b.phone.as_deref().and_then(|t| Target::phone(t).ok())
-    {
-        facts.opted_out.push(t);
-    }
-    if declined("email")
-        && let Some(t) = b.email.as_deref().and_then(|t| Target::email(t).ok())
-    {
-        facts.opted_out.push(t);
-    }
-    if let Some((from, to)) = p.hours
-        && let Ok(w) = arrears_policy::LocalWindow::new(from, to)
-    {
-        facts.agreed_contact_hours = Some(w);
-    }
+    let ctx = arrears_app::from_store(bc);
+    arrears_app::decide(proposed, &ctx, at, &state.policy().packs)
 }
 
 fn answer(d: &Decision) -> CheckResponse {
@@ -529,14 +474,19 @@ pub async fn check_contact(
             )
         })?;
     let p = proposal(
-        &bid,
-        req.loan_id.as_deref(),
-        &req.channel,
-        req.party.as_deref(),
-        req.target.as_deref(),
-        req.text.as_deref(),
-        req.lender.as_deref(),
-        req.code.as_deref(),
+        &arrears_app::ContactSpec {
+            borrower_id: bid.as_str(),
+            loan_id: req.loan_id.as_deref(),
+            channel: &req.channel,
+            party: req.party.as_deref(),
+            target: req.target.as_deref(),
+            purpose: req.purpose.as_deref(),
+            agency_id: req.agency_id.as_deref(),
+            text: req.text.as_deref(),
+            lender: req.lender.as_deref(),
+            code: req.code.as_deref(),
+            language: None,
+        },
         bc.borrower.language.as_deref(),
     )?;
     own_loan(&state, &bc, p.loan_id.as_ref()).await?;
@@ -570,14 +520,19 @@ pub(crate) fn contact_event(
     }
     let outcome = Outcome::parse(&req.outcome).map_err(|e| vocab("outcome", e))?;
     let p = proposal(
-        &bid,
-        req.loan_id.as_deref(),
-        &req.channel,
-        req.party.as_deref(),
-        req.target.as_deref(),
-        req.text.as_deref(),
-        req.lender.as_deref(),
-        req.code.as_deref(),
+        &arrears_app::ContactSpec {
+            borrower_id: bid.as_str(),
+            loan_id: req.loan_id.as_deref(),
+            channel: &req.channel,
+            party: req.party.as_deref(),
+            target: req.target.as_deref(),
+            purpose: None,
+            agency_id: None,
+            text: req.text.as_deref(),
+            lender: req.lender.as_deref(),
+            code: req.code.as_deref(),
+            language: None,
+        },
         None,
     )?;
     if p.proposed.channel.is_escalation() {
@@ -739,9 +694,29 @@ pub(crate) async fn ingest(
     event: ServiceEvent,
     proposed: Option<ProposedContact>,
 ) -> Result<Response, ApiError> {
+    ingest_reporting(state, actor, event_id, kind, raw, event, proposed)
+        .await
+        .map(|(r, _)| r)
+}
+
+/// [`ingest`], also saying whether the contact was recorded as a violation (its rule ids).
+pub(crate) async fn ingest_reporting(
+    state: &AppState,
+    actor: &Actor,
+    event_id: &str,
+    kind: &str,
+    raw: &serde_json::Value,
+    event: ServiceEvent,
+    proposed: Option<ProposedContact>,
+) -> Result<(Response, Option<Vec<String>>), ApiError> {
     let body = canonical_json(raw);
     let at = match &event {
         ServiceEvent::Contact(c) => Some(c.at),
+        _ => None,
+    };
+    // A reported contact the rules forbid is kept as a violation, not lost.
+    let reported = match &event {
+        ServiceEvent::Contact(c) => Some(c.clone()),
         _ => None,
     };
     let queued = arrears_store::QueuedEvent {
@@ -782,7 +757,28 @@ pub(crate) async fn ingest(
     if let Some(b) = touched {
         state.facts().invalidate(b.as_str());
     }
-    answer_ingested(state, event_id, outcome.map_err(service_error)?)
+    let outcome = outcome.map_err(service_error)?;
+    if let (Ingested::Refused(Denied(rules, _)), Some(contact)) = (&outcome, &reported) {
+        state
+            .store()
+            .record_violation(contact, rules)
+            .await
+            .map_err(service_error)?;
+        state.facts().invalidate(contact.borrower_id.as_str());
+        let r: Vec<&str> = rules.iter().map(String::as_str).collect();
+        state.metrics().refused(&r);
+        let response = (
+            StatusCode::CREATED,
+            axum::Json(Recorded {
+                status: "recorded_violation".into(),
+                id: event_id.to_owned(),
+                rule_ids: Some(rules.clone()),
+            }),
+        )
+            .into_response();
+        return Ok((response, Some(rules.clone())));
+    }
+    answer_ingested(state, event_id, outcome).map(|r| (r, None))
 }
 
 /// The borrower whose facts (what the check reads) an event may change.
@@ -824,6 +820,7 @@ fn answer_ingested(
             axum::Json(Recorded {
                 status: s.to_owned(),
                 id: event_id.to_owned(),
+                rule_ids: None,
             }),
         )
             .into_response()
@@ -853,15 +850,16 @@ fn answer_ingested(
     }
 }
 
-/// Records a contact that happened. An outbound contact the rules deny is refused (422 with
-/// the rule ids) and not recorded. Idempotent by `contact_id`.
+/// Records a contact that happened. An outbound contact the rules deny is recorded as a
+/// violation (201, `recorded_violation`, with the rule ids): the evidence of the breach is
+/// kept and it counts in every cap. Idempotent by `contact_id`.
 #[utoipa::path(
     post,
     path = "/v1/contacts",
     tag = "contacts",
     request_body = ContactRequest,
     responses(
-        (status = 201, description = "Recorded", body = Recorded),
+        (status = 201, description = "Recorded (status `recorded`), or recorded as a violation of the rules it names (status `recorded_violation`)", body = Recorded),
         (status = 200, description = "The same contact was recorded before", body = Recorded),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),

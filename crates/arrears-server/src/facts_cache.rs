@@ -319,6 +319,8 @@ mod tests {
             loan_ids: Vec::new(),
             contacts: Vec::new(),
             preferences: None,
+            loans: Vec::new(),
+            lifecycle: arrears_domain::Lifecycle::default(),
         })
     }
 

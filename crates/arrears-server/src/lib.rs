@@ -50,7 +50,9 @@ pub struct Evidence {
 #[derive(Debug)]
 struct Inner {
     store: Store,
-    packs: PackSet,
+    /// The lender's policy in force (the store's version for today, else the legal floors),
+    /// reloaded every few seconds so `arrears policy set` reaches a running server.
+    policy: std::sync::RwLock<Arc<arrears_app::EffectivePolicy>>,
     metrics: metrics::Metrics,
     evidence: Option<Evidence>,
     logins: auth::LoginLimiter,
@@ -62,6 +64,9 @@ struct Inner {
     config: arrears_domain::Config,
     plans: workbench::PlanCache,
 }
+
+/// How often a running server reads the lender policy in force again.
+pub const POLICY_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How many borrowers the facts cache holds by default (about 1 KiB each).
 pub const DEFAULT_FACTS_CAPACITY: usize = 2_000_000;
@@ -79,6 +84,8 @@ pub enum ServerError {
     Packs(#[from] arrears_policy::PackError),
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("the lender policy in force cannot be used: {0}")]
+    Policy(String),
 }
 
 impl AppState {
@@ -97,7 +104,11 @@ impl AppState {
                 access_log: access::AccessLog::new(store.clone()),
                 events: batcher::EventBatcher::new(store.clone()),
                 store,
-                packs: PackSet::embedded()?,
+                policy: std::sync::RwLock::new(Arc::new(arrears_app::EffectivePolicy {
+                    packs: PackSet::embedded()?,
+                    origin: arrears_app::PolicyOrigin::Floors,
+                    name: None,
+                })),
                 metrics: metrics::Metrics::default(),
                 evidence,
                 logins: auth::LoginLimiter::default(),
@@ -113,8 +124,42 @@ impl AppState {
         &self.inner.store
     }
 
-    pub fn packs(&self) -> &PackSet {
-        &self.inner.packs
+    /// The lender's policy in force: its packs decide every contact of every route.
+    pub fn policy(&self) -> Arc<arrears_app::EffectivePolicy> {
+        match self.inner.policy.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Reads the policy in force today from the store (the floors when none is set).
+    pub async fn reload_policy(&self) -> Result<(), arrears_app::RulesError> {
+        let today = now().to_zoned(jiff::tz::TimeZone::UTC).date();
+        let p = arrears_app::rules::in_store(&self.inner.store, today).await?;
+        let changed = self.policy().origin != p.origin;
+        match self.inner.policy.write() {
+            Ok(mut slot) => *slot = Arc::new(p),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(p),
+        }
+        if changed {
+            // Plans made under the old policy are not the day's plan any more.
+            self.inner.plans.clear();
+            tracing::info!(policy = %self.policy().origin, "lender policy in force");
+        }
+        Ok(())
+    }
+
+    /// Keeps the policy in force current: reloads it every `POLICY_REFRESH`.
+    pub fn start_policy_refresh(&self) {
+        let state = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(POLICY_REFRESH).await;
+                if let Err(e) = state.reload_policy().await {
+                    tracing::error!(error = %e, "could not reload the lender policy; keeping the one in force");
+                }
+            }
+        });
     }
 
     pub fn metrics(&self) -> &metrics::Metrics {
@@ -430,6 +475,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    // The lender's policy in force decides from the first request on, and is kept current.
+    state
+        .reload_policy()
+        .await
+        .map_err(|e| ServerError::Policy(e.to_string()))?;
+    state.start_policy_refresh();
     // The client's address is handed to handlers (login attempts are limited per address).
     let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)

@@ -209,6 +209,7 @@ pub struct Texts {
     pub save: &'static str,
     pub call_logged: &'static str,
     pub call_refused: &'static str,
+    pub call_violation: &'static str,
     pub choose_outcome: &'static str,
     pub portal_link: &'static str,
     pub issue_link: &'static str,
@@ -413,6 +414,7 @@ static EN: Texts = Texts {
     save: "Save",
     call_logged: "The call was logged.",
     call_refused: "The conduct rules deny this call; it was not logged.",
+    call_violation: "This call broke the conduct rules below. It was logged as a violation: it counts in the borrower's limits and compliance will see it.",
     choose_outcome: "Choose one of the listed outcomes.",
     portal_link: "Borrower portal link",
     issue_link: "Issue a one-time portal link",
@@ -617,6 +619,7 @@ static ZH: Texts = Texts {
     save: "保存",
     call_logged: "通话已记录。",
     call_refused: "合规规则不允许此通话，未予记录。",
+    call_violation: "此通话违反了以下合规规则。已作为违规记录：计入该借款人的联系次数限制，合规部门可见。",
     choose_outcome: "请从列出的结果中选择一项。",
     portal_link: "借款人门户链接",
     issue_link: "生成一次性门户链接",
@@ -1822,16 +1825,21 @@ fn channel_views(
     at: Timestamp,
 ) -> Vec<ChannelView> {
     let t = lang.texts();
+    // One decision context and policy for every probe (the same as the API's check).
+    let ctx = arrears_app::from_store(bc);
+    let policy = state.policy();
+    let decide =
+        |p: &ProposedContact, at: Timestamp| arrears_app::decide(p, &ctx, at, &policy.packs);
     [Channel::Call, Channel::Sms, Channel::Email]
         .into_iter()
         .map(|ch| {
             let p = proposal(bc, loan, ch);
-            match api::decide(state, &p, bc, at) {
+            match decide(&p, at) {
                 Decision::Allow(_) => {
                     let step = SignedDuration::from_mins(15);
                     let stop = (1..=96).find_map(|i| {
                         let when_ = at.saturating_add(step * i).ok()?;
-                        (!api::decide(state, &p, bc, when_).is_allowed()).then_some(when_)
+                        (!decide(&p, when_).is_allowed()).then_some(when_)
                     });
                     ChannelView {
                         channel: label(lang, ch.code()),
@@ -2270,7 +2278,7 @@ async fn log_call(
     let result = match api::contact_event(&req) {
         Ok((contact, proposed)) => {
             let id = contact.contact_id.clone();
-            api::ingest(
+            match api::ingest_reporting(
                 &state,
                 &Actor(format!("user:{username}")),
                 &id,
@@ -2280,6 +2288,26 @@ async fn log_call(
                 proposed,
             )
             .await
+            {
+                Ok((_, Some(rule_ids))) => {
+                    // Dialled, and forbidden: kept as a violation; the agent is told.
+                    let t = ctx.t();
+                    return render(
+                        &ctx,
+                        StatusCode::OK,
+                        &MessagePage {
+                            chrome: ctx.chrome(),
+                            title: t.log_call,
+                            text: t.call_violation.to_owned(),
+                            rule_ids,
+                            link: None,
+                            back,
+                        },
+                    );
+                }
+                Ok((r, None)) => Ok(r),
+                Err(e) => Err(e),
+            }
         }
         Err(e) => Err(e),
     };

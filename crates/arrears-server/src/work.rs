@@ -484,6 +484,7 @@ fn answer(
             axum::Json(Recorded {
                 status: s.to_owned(),
                 id: id.to_owned(),
+                rule_ids: None,
             }),
         )
             .into_response()
@@ -1277,22 +1278,30 @@ async fn run_plan(state: &AppState, as_of: Date) -> Result<PlanResponse, ApiErro
         .load_portfolio()
         .await
         .map_err(ApiError::internal)?;
-    let strategy = default_strategy()?;
-    let packs = state.packs().clone();
-    tokio::task::spawn_blocking(move || plan_over(&portfolio, as_of, strategy, &packs))
+    let lifecycle = state
+        .store()
+        .all_lifecycle()
         .await
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let strategy = default_strategy()?;
+    let policy = state.policy();
+    tokio::task::spawn_blocking(move || {
+        plan_over(&portfolio, &lifecycle, as_of, strategy, &policy.packs)
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 fn plan_over(
     p: &arrears_domain::Portfolio,
+    lifecycle: &arrears_domain::Lifecycle,
     as_of: Date,
     strategy: &arrears_strategy::Strategy,
     packs: &arrears_policy::PackSet,
 ) -> Result<PlanResponse, ApiError> {
     use arrears_strategy::ActionKind;
     let (planned, _) =
-        crate::workbench::plan_portfolio(p, as_of, &business_config(), strategy, packs)
+        crate::workbench::plan_portfolio(p, lifecycle, as_of, &business_config(), strategy, packs)
             .map_err(ApiError::internal)?;
     let zones: std::collections::HashMap<&str, &jiff::tz::TimeZone> = p
         .borrowers

@@ -1,8 +1,9 @@
 //! The day's plan for the pages: the agent queue and the dashboard's plan figures.
 //!
-//! The plan is made as `arrears plan --db` makes it: the store's portfolio, the daily run for
-//! the business date, the default strategy and the embedded packs, the pure planner of
-//! `arrears-strategy` and its independent checker. Loading a whole portfolio and planning it
+//! The plan is made as `arrears plan --db` makes it, by `arrears_app::plan_day`: the store's
+//! portfolio and lifecycle records, the daily run for the business date, the default strategy
+//! and the lender's policy in force, the pure planner of `arrears-strategy` and its
+//! independent checker. Loading a whole portfolio and planning it
 //! takes seconds for a large book, so the plan of a business date is made once, on the first
 //! request that needs it, and kept in the server's state (the last few dates); it is the
 //! morning's plan, as a batch plan is. What happened since (calls logged, promises) is read
@@ -12,7 +13,7 @@
 
 use crate::AppState;
 use arrears_domain::{Config, Portfolio, TimeZoneName};
-use arrears_strategy::{ActionKind, CodeIssuer, CodeRequest, LoanExtras, PlanInput, Strategy};
+use arrears_strategy::{ActionKind, CodeIssuer, CodeRequest, Strategy};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use std::collections::BTreeMap;
@@ -121,54 +122,42 @@ pub(crate) fn default_strategy() -> Result<&'static Strategy, String> {
     .map_err(Clone::clone)
 }
 
-/// The daily run and the planner over `p` for `as_of`, as `arrears plan --db` makes it
-/// (without codes, files or the audit log), checked by the independent plan checker: the
-/// one planning path of the server, for `/v1/plan`, the queues and the pages.
+/// The day's plan over `p` and its lifecycle records, as `arrears plan --db` makes it
+/// (without codes, files or the audit log): `arrears_app::plan_day`, the one planning path,
+/// for `/v1/plan`, the queues and the pages.
 pub(crate) fn plan_portfolio(
     p: &Portfolio,
+    lifecycle: &arrears_domain::Lifecycle,
     as_of: Date,
     config: &Config,
     strategy: &Strategy,
     packs: &arrears_policy::PackSet,
 ) -> Result<(arrears_strategy::Plan, Vec<arrears_engine::AccountState>), String> {
-    let states = arrears_engine::run_day(p, as_of, config).map_err(|e| e.to_string())?;
-    let borrowers = arrears_strategy::borrower_inputs(p, &[]);
-    let extras = vec![LoanExtras::default(); p.loans.len()];
-    let promises = arrears_strategy::promise_status(p, as_of, &config.business_tz);
-    let input = PlanInput {
+    let req = arrears_app::PlanRequest {
         as_of,
         portfolio: p,
-        states: &states,
-        stages: &config.stages,
-        buckets: &config.buckets,
-        borrowers: &borrowers,
-        extras: &extras,
-        promises: &promises,
-        prior_actions: &[],
+        lifecycle,
+        config,
         strategy,
         packs,
+        prior_actions: &[],
         first_sequence: 0,
     };
-    let planned = arrears_strategy::plan(&input, &NoCodes);
-    let violations = arrears_strategy::check_plan(&planned, &input);
-    if !violations.is_empty() {
-        return Err(format!(
-            "the independent plan checker found {} violation(s)",
-            violations.len()
-        ));
-    }
-    Ok((planned, states))
+    let day = arrears_app::plan_day(&req, &NoCodes).map_err(|e| e.to_string())?;
+    Ok((day.plan, day.states))
 }
 
 /// The plan of `as_of` over `p` (pure but for the time it takes).
 pub fn make_plan(
     p: &Portfolio,
+    lifecycle: &arrears_domain::Lifecycle,
     as_of: Date,
     config: &Config,
     packs: &arrears_policy::PackSet,
 ) -> Result<DayPlan, String> {
     let started = std::time::Instant::now();
-    let (planned, states) = plan_portfolio(p, as_of, config, default_strategy()?, packs)?;
+    let (planned, states) =
+        plan_portfolio(p, lifecycle, as_of, config, default_strategy()?, packs)?;
     let index: BTreeMap<&str, usize> = p
         .loans
         .iter()
@@ -236,6 +225,13 @@ pub fn make_plan(
 }
 
 impl PlanCache {
+    /// Forgets every plan (the policy in force changed).
+    pub fn clear(&self) {
+        if let Ok(mut days) = self.days.lock() {
+            days.clear();
+        }
+    }
+
     fn get(&self, as_of: Date) -> Option<Arc<DayPlan>> {
         self.days
             .lock()
@@ -265,11 +261,18 @@ pub async fn day_plan(state: &AppState, as_of: Date) -> Result<Arc<DayPlan>, Str
         .load_portfolio()
         .await
         .map_err(|e| e.to_string())?;
-    let packs = state.packs().clone();
-    let config = state.config().clone();
-    let plan = tokio::task::spawn_blocking(move || make_plan(&portfolio, as_of, &config, &packs))
+    let lifecycle = state
+        .store()
+        .all_lifecycle()
         .await
-        .map_err(|e| e.to_string())??;
+        .map_err(|e| e.to_string())?;
+    let policy = state.policy();
+    let config = state.config().clone();
+    let plan = tokio::task::spawn_blocking(move || {
+        make_plan(&portfolio, &lifecycle, as_of, &config, &policy.packs)
+    })
+    .await
+    .map_err(|e| e.to_string())??;
     let plan = Arc::new(plan);
     state.plans().put(plan.clone());
     Ok(plan)

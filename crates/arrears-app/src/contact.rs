@@ -1,0 +1,142 @@
+//! Deciding one contact: the pre-contact check, a contact reported after the fact, a message
+//! enqueued, and the re-check at send time are the same decision over the same context.
+
+use crate::context::DecisionContext;
+use arrears_policy::{Decision, PackSet, ProposedContact, RuleId};
+use jiff::Timestamp;
+
+/// Decides `proposed` at `at` over the borrower's context.
+pub fn decide(
+    proposed: &ProposedContact,
+    ctx: &DecisionContext,
+    at: Timestamp,
+    packs: &PackSet,
+) -> Decision {
+    arrears_policy::check(proposed, &ctx.facts, &ctx.history, at, packs)
+}
+
+/// What becomes of a contact reported after the fact (a dialer's call, an agency's SMS): it
+/// happened, so it is recorded either way; a contact a rule forbade is recorded as a
+/// violation with every rule it broke, counts in the caps like any other, and is shown to
+/// compliance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Compliant,
+    Violation(Vec<RuleId>),
+}
+
+impl Verdict {
+    fn with(self, d: Decision) -> Verdict {
+        match d {
+            Decision::Allow(_) => Verdict::Compliant,
+            Decision::Deny { rule_ids, .. } => Verdict::Violation(rule_ids),
+        }
+    }
+
+    /// The verdict on a contact reported to have happened at `at`.
+    pub fn at(
+        proposed: &ProposedContact,
+        ctx: &DecisionContext,
+        at: Timestamp,
+        packs: &PackSet,
+    ) -> Verdict {
+        Verdict::Compliant.with(decide(proposed, ctx, at, packs))
+    }
+
+    /// The rule ids, `;`-separated as the store keeps them (`None` when compliant).
+    pub fn rule_ids(&self) -> Option<Vec<String>> {
+        match self {
+            Verdict::Compliant => None,
+            Verdict::Violation(ids) => Some(ids.iter().map(|r| r.as_str().to_owned()).collect()),
+        }
+    }
+}
+
+/// A contact as a caller describes it (a CLI's flags, an API body, an outbox row), in words.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactSpec<'a> {
+    pub borrower_id: &'a str,
+    pub loan_id: Option<&'a str>,
+    pub channel: &'a str,
+    /// `borrower` when absent.
+    pub party: Option<&'a str>,
+    pub target: Option<&'a str>,
+    /// `collection` when absent; `locate`, `plan_reminder` or `notice:<kind>`.
+    pub purpose: Option<&'a str>,
+    pub agency_id: Option<&'a str>,
+    pub text: Option<&'a str>,
+    pub lender: Option<&'a str>,
+    pub code: Option<&'a str>,
+    /// The message's language; the borrower's, else English, when absent.
+    pub language: Option<&'a str>,
+}
+
+/// Which field of a [`ContactSpec`] is not valid, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct SpecError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl ContactSpec<'_> {
+    /// The contact the engine is asked about: every surface parses a contact this one way.
+    pub fn proposal(&self, borrower_language: Option<&str>) -> Result<ProposedContact, SpecError> {
+        use arrears_domain::types::{BorrowerId, LoanId};
+        use arrears_policy::{Channel, Language, Message, Party, Purpose, Target};
+        let err = |field: &'static str| move |e: String| SpecError { field, reason: e };
+        let borrower_id = BorrowerId::parse("borrower_id", self.borrower_id)
+            .map_err(|e| err("borrower_id")(e.detail))?;
+        let channel = Channel::parse(self.channel).map_err(|e| err("channel")(e.to_string()))?;
+        let party = self
+            .party
+            .map(Party::parse)
+            .transpose()
+            .map_err(|e| err("party")(e.to_string()))?
+            .unwrap_or(Party::Borrower);
+        let target = self
+            .target
+            .map(Target::parse)
+            .transpose()
+            .map_err(|e| err("target")(e.to_string()))?;
+        let mut p = ProposedContact::new(borrower_id, channel, party, target);
+        p.loan_id = self
+            .loan_id
+            .map(|l| LoanId::parse("loan_id", l))
+            .transpose()
+            .map_err(|e| err("loan_id")(e.detail))?;
+        if let Some(purpose) = self.purpose {
+            p.purpose = Purpose::parse(purpose).map_err(|e| err("purpose")(e.to_string()))?;
+        }
+        p.agency_id = self.agency_id.map(str::to_owned);
+        if let Some(text) = self.text {
+            let language = match self.language.or(borrower_language) {
+                Some(l) => Language::parse(l).unwrap_or(Language::En),
+                None => Language::En,
+            };
+            p.message = Some(Message::new(
+                text,
+                language,
+                self.lender.unwrap_or_default(),
+                self.code.unwrap_or_default(),
+            ));
+        }
+        Ok(p)
+    }
+}
+
+/// A decision in words: `allow`/`deny`, the rule ids, and `earliest_allowed` (RFC 3339 UTC)
+/// for a denial waiting can cure.
+pub fn answer(d: &Decision) -> (&'static str, Vec<&'static str>, Option<String>) {
+    match d {
+        Decision::Allow(_) => ("allow", Vec::new(), None),
+        Decision::Deny {
+            rule_ids,
+            earliest_allowed,
+        } => (
+            "deny",
+            rule_ids.iter().map(|r| r.as_str()).collect(),
+            earliest_allowed.map(|t| t.to_string()),
+        ),
+    }
+}

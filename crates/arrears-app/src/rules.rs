@@ -1,0 +1,145 @@
+//! The lender's policy, set once. In file mode it is a policy file (`--policy FILE`, or the
+//! `policy` key of `arrears.toml`); with a store it is the version in force on the business
+//! date (`arrears policy set FILE --effective-from D`). Either way it becomes the packs every
+//! decision of every surface uses: the embedded legal floors tightened by the policy, which
+//! may only make them stricter (a looser value is refused when the policy is set, and again
+//! when it is used).
+
+use arrears_policy::{PackError, PackSet, Policy, PolicyError};
+use arrears_store::{Store, StoreError, StoredPolicy};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("the embedded rule packs do not load: {0}")]
+    Packs(#[from] PackError),
+    #[error("{origin}: {error}")]
+    Policy { origin: String, error: PolicyError },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Write(#[from] arrears_store::LifecycleError),
+}
+
+/// Where the policy in force came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyOrigin {
+    /// No lender policy: the packs' legal floors.
+    Floors,
+    /// A policy file (file mode).
+    File(String),
+    /// A stored version.
+    Stored { version: i64, effective_from: Date },
+}
+
+impl std::fmt::Display for PolicyOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PolicyOrigin::Floors => f.write_str("the packs' legal floors (no lender policy)"),
+            PolicyOrigin::File(p) => write!(f, "policy file {p}"),
+            PolicyOrigin::Stored {
+                version,
+                effective_from,
+            } => write!(
+                f,
+                "stored policy version {version}, in force from {effective_from}"
+            ),
+        }
+    }
+}
+
+/// The packs in force and where they came from.
+#[derive(Debug, Clone)]
+pub struct EffectivePolicy {
+    pub packs: PackSet,
+    pub origin: PolicyOrigin,
+    /// The policy's own name (`[policy] name`), when there is one.
+    pub name: Option<String>,
+}
+
+/// The embedded packs tightened by `text` (none: the floors). `origin` names the text in
+/// errors.
+pub fn packs_from_text(
+    text: Option<&str>,
+    origin: &str,
+) -> Result<(PackSet, Option<String>), RulesError> {
+    let packs = PackSet::embedded()?;
+    let Some(text) = text else {
+        return Ok((packs, None));
+    };
+    let wrap = |error| RulesError::Policy {
+        origin: origin.to_owned(),
+        error,
+    };
+    let policy = Policy::parse(text).map_err(wrap)?;
+    let tightened = packs.tighten(&policy).map_err(wrap)?;
+    Ok((tightened, Some(policy.name().to_owned())))
+}
+
+/// The policy of file mode: `file` (its text and a name for messages), or the floors.
+pub fn from_file(file: Option<(&str, &str)>) -> Result<EffectivePolicy, RulesError> {
+    match file {
+        None => {
+            let (packs, name) = packs_from_text(None, "")?;
+            Ok(EffectivePolicy {
+                packs,
+                origin: PolicyOrigin::Floors,
+                name,
+            })
+        }
+        Some((origin, text)) => {
+            let (packs, name) = packs_from_text(Some(text), origin)?;
+            Ok(EffectivePolicy {
+                packs,
+                origin: PolicyOrigin::File(origin.to_owned()),
+                name,
+            })
+        }
+    }
+}
+
+/// The policy in force in the store on `on` (the floors when none was set).
+pub async fn in_store(store: &Store, on: Date) -> Result<EffectivePolicy, RulesError> {
+    match store.policy_in_force(on).await? {
+        None => from_file(None),
+        Some(p) => from_stored(&p),
+    }
+}
+
+/// The packs of a stored version.
+pub fn from_stored(p: &StoredPolicy) -> Result<EffectivePolicy, RulesError> {
+    let origin = PolicyOrigin::Stored {
+        version: p.version,
+        effective_from: p.effective_from,
+    };
+    let (packs, name) = packs_from_text(Some(&p.text), &origin.to_string())?;
+    Ok(EffectivePolicy {
+        packs,
+        origin,
+        name,
+    })
+}
+
+/// Stores a new policy version after checking that it parses and only tightens every pack.
+/// Returns the version number.
+pub async fn set_in_store(
+    store: &Store,
+    text: &str,
+    origin: &str,
+    effective_from: Date,
+    actor: &str,
+    at: Timestamp,
+) -> Result<i64, RulesError> {
+    packs_from_text(Some(text), origin)?;
+    Ok(store.set_policy(text, effective_from, actor, at).await?)
+}
+
+/// The SHA-256 of a policy text, hex (what `policy show` prints to compare versions).
+pub fn digest(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
