@@ -1441,7 +1441,8 @@ async fn home(State(state): State<AppState>, ctx: Ctx, Query(q): Query<DateQuery
         let worked = bc
             .as_ref()
             .and_then(|bc| {
-                bc.contacts.iter().rev().find(|c| {
+                let own: Vec<&arrears_store::StoredContact> = bc.own_contacts().collect();
+                own.into_iter().rev().find(|c| {
                     c.loan_id.as_ref().map(|l| l.as_str()) == Some(task.loan_id.as_str())
                         && zone.date_of(c.row.at) == as_of
                 })
@@ -1773,8 +1774,10 @@ fn debt_view(s: &arrears_store::SnapshotRow) -> DebtView {
 }
 
 fn contact_views(lang: Lang, bc: &BorrowerContacts, t: &Texts) -> Vec<ContactView> {
-    bc.contacts
-        .iter()
+    // Only the borrower's own contacts: another borrower's call to a shared number counts in
+    // the caps but is not this borrower's to see.
+    let own: Vec<&arrears_store::StoredContact> = bc.own_contacts().collect();
+    own.into_iter()
         .rev()
         .map(|c| ContactView {
             at: when(c.row.at),

@@ -435,7 +435,8 @@ impl Store {
     }
 
     /// Finishes a row `worker` holds. False (and nothing changed) when the worker no longer
-    /// holds it: its lease ran out and another worker took it over. `Sent` also records the
+    /// holds it: its lease ran out and another worker took it over. `Sent` also records a
+    /// notice (purpose `notice:<kind>` of the lifecycle's kinds) in `notices`, and the
     /// contact (`contacts.contact_id` = `outbox-ID`, outcome `sent`) in the same transaction.
     pub async fn release_outbox(
         &self,
@@ -521,6 +522,28 @@ impl Store {
                      target, party, agency_id FROM outbox WHERE outbox_id = $1 \
                      ON CONFLICT (contact_id) DO NOTHING",
                     d.param(2, Ty::Ts)
+                ),
+                &[id.clone(), ts(*at)],
+            )
+            .await?;
+            // A notice of the lifecycle's kinds is on record from the instant it was sent
+            // (CN-AGENCY, CN-CREDIT, US-CREDIT, US-VALIDATION, GB-FORBEARANCE, ALL-SOLD read it).
+            let kinds: Vec<String> = arrears_domain::lifecycle::NOTICE_KINDS
+                .iter()
+                .map(|k| format!("'notice:{k}'"))
+                .collect();
+            tx.exec(
+                "recording a sent notice",
+                &format!(
+                    "INSERT INTO notices (notice_id, borrower_id, loan_id, kind, sent_at, channel, \
+                     source) \
+                     SELECT 'outbox-' || CAST(outbox_id AS TEXT), borrower_id, loan_id, \
+                     substr(purpose, 8), {}, \
+                     CASE channel WHEN 'push' THEN 'portal' ELSE channel END, 'outbox' \
+                     FROM outbox WHERE outbox_id = $1 AND purpose IN ({}) \
+                     ON CONFLICT (notice_id) DO NOTHING",
+                    d.param(2, Ty::Ts),
+                    kinds.join(", ")
                 ),
                 &[id, ts(*at)],
             )

@@ -1299,3 +1299,62 @@ fn migration_0010_moves_portal_preferences_and_keeps_work_rows() {
         });
     }
 }
+
+#[test]
+fn a_sent_notice_is_on_record_and_a_sent_reminder_is_not() {
+    on_both(async |store, b| {
+        let message = |key: &str, purpose: &str| arrears_store::NewOutboxMessage {
+            idempotency_key: key.into(),
+            borrower_id: "B1".into(),
+            loan_id: Some("L1".into()),
+            channel: "sms".into(),
+            party: "borrower".into(),
+            target: Some("+8613800000001".into()),
+            purpose: purpose.into(),
+            agency_id: None,
+            language: "en".into(),
+            lender_name: "Acme".into(),
+            verification_code: "ABCDE-FGHIJ".into(),
+            subject: None,
+            body: "text".into(),
+            decided_at: at("2026-03-01T08:00:00Z"),
+            jurisdiction: "CN".into(),
+            pack_version: "1".into(),
+            policy: None,
+            enqueued_at: at("2026-03-01T08:00:00Z"),
+            not_before: at("2026-03-01T08:00:00Z"),
+            expires_at: None,
+        };
+        store
+            .enqueue(&message("k-assign", "notice:assignment"))
+            .await
+            .unwrap();
+        store
+            .enqueue(&message("k-remind", "collection"))
+            .await
+            .unwrap();
+        let now = at("2026-03-01T09:00:00Z");
+        let rows = store
+            .claim_outbox("w", &["sms"], now, at("2026-03-01T09:05:00Z"), 10)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 2, "{b:?}");
+        for r in &rows {
+            let sent = arrears_store::Release::Sent { at: now };
+            assert!(store.release_outbox(r.outbox_id, "w", &sent).await.unwrap());
+        }
+        let l = store.lifecycle_of(&["B1"]).await.unwrap();
+        assert_eq!(l.notices.len(), 1, "{b:?}: {:?}", l.notices);
+        let n = &l.notices[0];
+        assert_eq!(
+            (
+                &*n.kind,
+                &*n.channel,
+                n.sent_at,
+                n.loan_id.as_ref().map(|l| l.as_str())
+            ),
+            ("assignment", "sms", now, Some("L1")),
+            "{b:?}"
+        );
+    });
+}
