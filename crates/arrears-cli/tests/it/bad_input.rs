@@ -267,7 +267,8 @@ fn malformed_protections_and_money_fields_reject_the_row() {
             format!("borrower_id,name,timezone,jurisdiction,{col}\nB1,A,UTC,CN,{value}\n"),
         )
     };
-    let mut cases: Vec<((&str, String), Vec<(String, u64, String, String, String)>)> = [
+    type Rejects = Vec<(String, u64, String, String, String)>;
+    let mut cases: Vec<((&str, String), Rejects)> = [
         ("deceased", "yes"),
         ("bankrupt", "1"),
         ("cease_contact", "TRUE"),

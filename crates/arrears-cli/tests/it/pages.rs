@@ -539,18 +539,25 @@ fn a_disputes_html_is_escaped_on_the_agent_page_and_holds_contact() {
         );
         assert!(account.body.contains("Dispute open"));
         assert!(account.body.contains("ALL-HOLD-DISPUTE"));
-        // Logging a call is refused with the rule.
+        // A call the rules forbid that the agent logs is kept as a violation, with the rule.
         let p = post(
             s,
             "/accounts/L1/calls",
             Some(&alice),
             &[("csrf", &csrf(&account)), ("outcome", "right_party")],
         );
-        assert_eq!(p.status, 422, "{}", p.body);
+        assert_eq!(p.status, 200, "{}", p.body);
         assert!(p.body.contains("ALL-HOLD-DISPUTE"), "{}", p.body);
+        assert!(p.body.contains("logged as a violation"), "{}", p.body);
         let (rt, store) = store_of(s);
         let bc = rt.block_on(store.borrower_contacts("B1")).unwrap().unwrap();
-        assert_eq!(bc.contacts.len(), 1, "the refused call was not recorded");
+        assert_eq!(bc.contacts.len(), 2, "the forbidden call is on record");
+        assert!(
+            bc.contacts
+                .iter()
+                .any(|c| c.violation.as_deref() == Some(&["ALL-HOLD-DISPUTE".to_owned()][..])),
+            "as a violation of ALL-HOLD-DISPUTE"
+        );
         let notes = rt.block_on(store.dispute_notes("B1")).unwrap();
         assert_eq!(notes.len(), 1);
         assert_eq!(notes[0].body, evil);
@@ -1394,7 +1401,8 @@ async fn browse(
             .click()
             .await
             .map_err(e)?;
-        text_until("message", |t| t.contains("deny")).await?;
+        // The call the rules forbid was dialled: it is logged as a violation, not lost.
+        text_until("message", |t| t.contains("logged as a violation")).await?;
         text_until("rule-ids", |t| t.contains("ALL-HOLD-DISPUTE")).await?;
         Ok::<(), String>(())
     };

@@ -501,7 +501,7 @@ fn extension_tables_are_read_and_their_bad_rows_reported() {
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let s = text(&o.stdout);
-    assert!(s.contains("2 extension rows were rejected"), "{s}");
+    assert!(s.contains("2 lifecycle rows were rejected"), "{s}");
     assert!(
         s.contains("contact_persons.csv line 3, column borrower_id"),
         "{s}"

@@ -24,6 +24,11 @@ fn us_portfolio() -> tempfile::TempDir {
             "contacts.csv",
             "contact_id,borrower_id,loan_id,channel,direction,at,outcome,target,party\nC1,B1,L1,call,outbound,2026-11-20T15:00:00Z,right_party,+12125550100,borrower\n",
         ),
+        // The validation notice followed the first call (US-VALIDATION).
+        (
+            "notices.csv",
+            "notice_id,borrower_id,loan_id,kind,sent_at,channel\nN1,B1,L1,validation,2026-11-20T16:00:00Z,letter\n",
+        ),
     ])
 }
 
@@ -202,6 +207,10 @@ fn calls_with_unknown_outcomes_count_as_attempts() {
             "payment_id,loan_id,received_at,amount_minor\n",
         ),
         ("contacts.csv", &contacts),
+        (
+            "notices.csv",
+            &std::fs::read_to_string(base.path().join("notices.csv")).unwrap(),
+        ),
     ]);
     let at = |t: &str| {
         check(

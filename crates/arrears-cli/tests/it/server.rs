@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 
-/// B1 lives in New York (UTC-5 in November) and had a conversation about L1 on 11-20.
+/// B1 lives in New York (UTC-5 in November) and had a conversation about L1 on 11-20; the
+/// validation notice of each debt went out the next day (US-VALIDATION).
 fn us_portfolio() -> tempfile::TempDir {
     portfolio(&[
         (
@@ -38,6 +39,12 @@ fn us_portfolio() -> tempfile::TempDir {
             "contacts.csv",
             "contact_id,borrower_id,loan_id,channel,direction,at,outcome,target,party\n\
              C1,B1,L1,call,outbound,2026-11-20T15:00:00Z,right_party,+12125550100,borrower\n",
+        ),
+        (
+            "notices.csv",
+            "notice_id,borrower_id,loan_id,kind,sent_at,channel\n\
+             N1,B1,L1,validation,2026-11-21T15:00:00Z,letter\n\
+             N2,B2,L2,validation,2026-11-21T15:00:00Z,letter\n",
         ),
     ])
 }
@@ -535,22 +542,42 @@ fn the_checks_facts_cache_sees_changes_made_by_other_writers() {
 }
 
 #[test]
-fn a_denied_contact_cannot_be_recorded_and_recorded_ones_count() {
+fn a_forbidden_contact_is_kept_as_a_violation_and_recorded_ones_count() {
     on_both(|s, _| {
         let contact = |id: &str, at: &str| {
             json!({"contact_id": id, "borrower_id": "B1", "loan_id": "L1", "channel": "call",
                    "target": "+12125550100", "at": at, "outcome": "right_party"})
         };
-        // 21:30 in New York: US-HOURS.
-        let r = s.post("/v1/contacts", &contact("C-late", "2026-11-28T02:30:00Z"));
-        assert_error(&r, 422, "contact_denied");
-        assert_eq!(r.body["error"]["rule_ids"], json!(["US-HOURS"]));
-        assert_eq!(r.body["error"]["earliest_allowed"], "2026-11-28T13:00:00Z");
+        // A dialer reports an unanswered call at 21:30 in New York: US-HOURS forbade it. It
+        // happened, so it is kept as a violation with its rule ids, not lost.
+        let mut late = contact("C-late", "2026-11-28T02:30:00Z");
+        late["outcome"] = json!("no_answer");
+        let r = s.post("/v1/contacts", &late);
+        assert_eq!(r.status, 201, "{}", r.raw);
+        assert_eq!(r.body["status"], "recorded_violation", "{}", r.raw);
+        assert_eq!(r.body["rule_ids"], json!(["US-HOURS"]), "{}", r.raw);
         let m = s.metrics();
         assert!(
             m.contains("arrears_contacts_refused_total{rule_id=\"US-HOURS\"} 1"),
             "{m}"
         );
+        {
+            let (rt, store) = store_of(s);
+            let v = rt
+                .block_on(store.violations(
+                    "2026-11-01T00:00:00Z".parse().unwrap(),
+                    "2026-12-01T00:00:00Z".parse().unwrap(),
+                ))
+                .unwrap();
+            assert_eq!(v.len(), 1, "{v:?}");
+            assert_eq!(v[0].rule_ids, vec!["US-HOURS".to_owned()]);
+            assert_eq!(v[0].contact.row.id.as_ref(), "C-late");
+            // It counts like any other contact: the borrower's history holds it.
+            let bc = rt.block_on(store.borrower_contacts("B1")).unwrap().unwrap();
+            assert!(bc.contacts.iter().any(|c| c.row.id.as_ref() == "C-late"
+                && c.violation.as_deref() == Some(&["US-HOURS".to_owned()][..])));
+            rt.block_on(store.close());
+        }
         // Retried at an allowed time: recorded; replayed: already recorded; changed: 409.
         let good = contact("C-ok", "2026-11-28T15:00:00Z");
         let r = s.post("/v1/contacts", &good);
@@ -564,9 +591,10 @@ fn a_denied_contact_cannot_be_recorded_and_recorded_ones_count() {
         // The recorded conversation now blocks calls about L1 for 7 days (US-7IN7) ...
         let next = s.call_check("2026-11-30T15:00:00Z");
         assert_eq!(next["rule_ids"], json!(["US-7IN7"]), "{next}");
-        // ... and so a second call recorded the same day is refused.
+        // ... and so a second call reported the same day is a violation of it.
         let r = s.post("/v1/contacts", &contact("C-again", "2026-11-28T16:00:00Z"));
-        assert_error(&r, 422, "contact_denied");
+        assert_eq!(r.body["status"], "recorded_violation", "{}", r.raw);
+        assert_eq!(r.body["rule_ids"], json!(["US-7IN7"]), "{}", r.raw);
         // An inbound call (the borrower called) is not a contact the rules restrict.
         let mut inbound = contact("C-in", "2026-11-28T03:00:00Z");
         inbound["direction"] = json!("inbound");
@@ -575,7 +603,9 @@ fn a_denied_contact_cannot_be_recorded_and_recorded_ones_count() {
         let mut ev = contact("C-ev", "2026-11-28T02:30:00Z");
         ev["event_id"] = json!("EV-C");
         ev["type"] = json!("contact");
-        assert_error(&s.post("/v1/events", &ev), 422, "contact_denied");
+        let r = s.post("/v1/events", &ev);
+        assert_eq!(r.status, 201, "{}", r.raw);
+        assert_eq!(r.body["status"], "recorded_violation", "{}", r.raw);
         // A loan of another borrower is refused.
         let mut other = contact("C-x", "2026-11-28T15:00:00Z");
         other["loan_id"] = json!("L2");
@@ -588,12 +618,13 @@ fn a_denied_contact_cannot_be_recorded_and_recorded_ones_count() {
 }
 
 /// Contacts recorded at once for one borrower are decided one after the other: after the
-/// first conversation, US-7IN7 refuses every other call about the debt to that borrower,
-/// however the requests interleave.
+/// first conversation, US-7IN7 forbids every other call about the debt to that borrower,
+/// however the requests interleave, so exactly one is compliant and the others are kept as
+/// violations.
 #[test]
 fn concurrent_contacts_cannot_race_past_a_rule() {
     on_both(|s, _| {
-        let statuses: Vec<(&str, u16)> = std::thread::scope(|scope| {
+        let statuses: Vec<(&str, String)> = std::thread::scope(|scope| {
             // Eight calls to each of two borrowers, interleaved (on PostgreSQL the calls to
             // different borrowers are decided together, each under its own lock).
             let handles: Vec<_> = (0..16)
@@ -611,25 +642,26 @@ fn concurrent_contacts_cannot_race_past_a_rule() {
                                     "target": phone, "at": "2026-11-28T15:00:00Z",
                                     "outcome": "right_party"}),
                         );
-                        (b, r.status)
+                        assert_eq!(r.status, 201, "{}", r.raw);
+                        (b, r.body["status"].as_str().unwrap_or("").to_owned())
                     })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         for b in ["B1", "B2"] {
-            let of_b: Vec<u16> = statuses
+            let of_b: Vec<&str> = statuses
                 .iter()
                 .filter(|(x, _)| *x == b)
-                .map(|(_, c)| *c)
+                .map(|(_, c)| c.as_str())
                 .collect();
             assert_eq!(
-                of_b.iter().filter(|&&c| c == 201).count(),
+                of_b.iter().filter(|&&c| c == "recorded").count(),
                 1,
                 "{b}: {of_b:?}"
             );
             assert_eq!(
-                of_b.iter().filter(|&&c| c == 422).count(),
+                of_b.iter().filter(|&&c| c == "recorded_violation").count(),
                 7,
                 "{b}: {of_b:?}"
             );

@@ -47,6 +47,12 @@ fn work_portfolio() -> tempfile::TempDir {
             "promise_id,loan_id,created_at,amount_minor,due_date\n\
              PR1,L1,2026-11-20T15:00:00Z,5000,2026-11-25\n",
         ),
+        (
+            "notices.csv",
+            "notice_id,borrower_id,loan_id,kind,sent_at,channel\n\
+             N1,B1,L1,validation,2026-11-21T15:00:00Z,letter\n\
+             N2,B2,L2,validation,2026-11-21T15:00:00Z,letter\n",
+        ),
     ])
 }
 
@@ -88,6 +94,23 @@ fn import(db: &TestDb) -> tempfile::TempDir {
         "--quiet",
         "--rejects",
         "/dev/null",
+    ]);
+    // The lender's statute of limitations, so US-TIMEBAR can clear a legal referral (the
+    // debts fell due in 2026).
+    let policy = p.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[policy]\nname = \"work-tests\"\n[limitation_years]\nUS = 6\n",
+    )
+    .unwrap();
+    ok(&[
+        "policy",
+        "set",
+        policy.to_str().unwrap(),
+        "--effective-from",
+        "2020-01-01",
+        "--db",
+        &db.target,
     ]);
     p
 }
