@@ -108,16 +108,28 @@ pub fn load_config(path: Option<&Path>, business_tz: Option<&str>) -> Result<Con
             .map_err(|e| Failure::bad_input(anyhow::anyhow!("--business-tz: {}", e.detail)))?;
         file.business_timezone = Some(tz.to_owned());
     }
-    file.resolve_with_floors(path.unwrap_or(Path::new("arrears.toml")), &cost_floors()?)
-        .map_err(Failure::bad_input)
+    // The floors are the packs' as the lender's policy (the file's `policy`) tightens them:
+    // its CN-COST is then the cap no configuration may loosen.
+    let packs = crate::lender_policy::resolve_files(None, path)?.packs;
+    file.resolve_with_floors(
+        path.unwrap_or(Path::new("arrears.toml")),
+        &floors_of(&packs),
+    )
+    .map_err(Failure::bad_input)
 }
 
 /// The legal cost floors, as the embedded conduct rule packs state them (CN-COST:
 /// `max_annual_cost_bps`); a configured cap may only be at or below them.
+#[cfg(test)]
 pub fn cost_floors() -> Result<Vec<CostFloor>, Failure> {
     let packs = arrears_policy::PackSet::embedded()
         .map_err(|e| anyhow::anyhow!("the embedded rule packs do not load: {e}"))?;
-    Ok(packs
+    Ok(floors_of(&packs))
+}
+
+/// The cost caps of `packs` (CN-COST's `max_annual_cost_bps`, as a pack or policy sets it).
+fn floors_of(packs: &arrears_policy::PackSet) -> Vec<CostFloor> {
+    packs
         .iter()
         .filter_map(|p| {
             let (rule, cost) = p.cost()?;
@@ -127,7 +139,7 @@ pub fn cost_floors() -> Result<Vec<CostFloor>, Failure> {
                 rule: rule.to_string(),
             })
         })
-        .collect())
+        .collect()
 }
 
 fn progress_bar(show: bool) -> ProgressBar {

@@ -197,7 +197,8 @@ fn config(a: &ConfigArgs) -> Result<(), Failure> {
     let file = match &a.config {
         Some(p) => {
             let f = arrears_io::config::ConfigFile::load(p).map_err(Failure::bad_input)?;
-            f.resolve(p).map_err(Failure::bad_input)?;
+            // The same checks as every command: the floors as the file's policy sets them.
+            daily::load_config(Some(p), None)?;
             f
         }
         None => arrears_io::config::ConfigFile::defaults(),
@@ -211,6 +212,7 @@ fn config(a: &ConfigArgs) -> Result<(), Failure> {
             buckets: file.buckets.or(d.buckets),
             stages: file.stages.or(d.stages),
             jurisdictions: file.jurisdictions.or(d.jurisdictions),
+            policy: file.policy,
         };
     }
     print!("{}", merged.to_toml());

@@ -41,6 +41,10 @@ pub struct ConfigFile {
     pub stages: Option<Vec<BandFile>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jurisdictions: Option<BTreeMap<String, JurisdictionFile>>,
+    /// The lender's policy file (relative to this file's folder): it tightens the conduct
+    /// rule packs for every command of file mode (the store keeps its own, `policy set`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 impl ConfigFile {
@@ -75,6 +79,7 @@ impl ConfigFile {
                     })
                     .collect(),
             ),
+            policy: None,
         }
     }
 

@@ -165,6 +165,65 @@ pub enum EventBody {
     HardshipEnded(BorrowerChange),
     Deceased(BorrowerChange),
     Bankrupt(BorrowerChange),
+    /// A notice sent to the borrower by another system (the `notices` table): `validation`,
+    /// `agency_placement`, `credit_reporting`, `forbearance_offer`, `assignment`,
+    /// `legal_action`.
+    Notice(NoticeEvent),
+    /// What the borrower chose for a channel (the `preferences` table).
+    Preference(PreferenceEvent),
+    /// A dispute of a credit report opened (CN-CREDIT, US-CREDIT freeze negative reports).
+    CreditDisputeOpened(CreditDisputeEvent),
+    /// That dispute resolved.
+    CreditDisputeResolved(CreditDisputeResolvedEvent),
+}
+
+/// A notice sent (`notice` event).
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct NoticeEvent {
+    pub notice_id: String,
+    pub borrower_id: String,
+    /// Absent: about every debt of the borrower.
+    #[serde(default)]
+    pub loan_id: Option<String>,
+    pub kind: String,
+    /// RFC 3339 with an offset.
+    pub sent_at: String,
+    /// `letter`, `email`, `sms` or `portal`.
+    pub channel: String,
+}
+
+/// A borrower's choice for one channel (`preference` event).
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct PreferenceEvent {
+    pub borrower_id: String,
+    /// `call`, `sms`, `email`, `letter`, `push` or `visit`.
+    pub channel: String,
+    pub opted_out: bool,
+    /// Local `HH:MM`, both or neither: the hours accepted on the channel.
+    #[serde(default)]
+    pub contact_from: Option<String>,
+    #[serde(default)]
+    pub contact_to: Option<String>,
+    /// RFC 3339 with an offset.
+    pub updated_at: String,
+}
+
+/// A credit-report dispute opened (`credit_dispute_opened` event).
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct CreditDisputeEvent {
+    pub dispute_id: String,
+    pub borrower_id: String,
+    /// Absent: every loan of the borrower.
+    #[serde(default)]
+    pub loan_id: Option<String>,
+    pub opened_at: String,
+}
+
+/// A credit-report dispute resolved (`credit_dispute_resolved` event).
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+pub struct CreditDisputeResolvedEvent {
+    pub dispute_id: String,
+    pub resolved_at: String,
 }
 
 impl EventBody {
@@ -181,6 +240,10 @@ impl EventBody {
             EventBody::HardshipEnded(_) => "hardship_ended",
             EventBody::Deceased(_) => "deceased",
             EventBody::Bankrupt(_) => "bankrupt",
+            EventBody::Notice(_) => "notice",
+            EventBody::Preference(_) => "preference",
+            EventBody::CreditDisputeOpened(_) => "credit_dispute_opened",
+            EventBody::CreditDisputeResolved(_) => "credit_dispute_resolved",
         }
     }
 }
@@ -622,6 +685,165 @@ fn service_event(body: &EventBody) -> Result<(ServiceEvent, Option<ProposedConta
         EventBody::HardshipEnded(c) => flag(c, BorrowerFlag::Hardship, false),
         EventBody::Deceased(c) => flag(c, BorrowerFlag::Deceased, true),
         EventBody::Bankrupt(c) => flag(c, BorrowerFlag::Bankrupt, true),
+        EventBody::Notice(_)
+        | EventBody::Preference(_)
+        | EventBody::CreditDisputeOpened(_)
+        | EventBody::CreditDisputeResolved(_) => Err(ApiError::internal(
+            "a lifecycle event reached the service-event path",
+        )),
+    }
+}
+
+/// A lifecycle record posted as an event: stored through the store's lifecycle writes
+/// (idempotent by the record's id; the same record again is `already_recorded`, another
+/// record under the same id a conflict), then the borrower's cached facts are dropped.
+async fn lifecycle_event(
+    state: &AppState,
+    event_id: &str,
+    body: &EventBody,
+) -> Result<Response, ApiError> {
+    use arrears_domain::lifecycle::{CreditDisputeRow, NoticeRow, PreferenceRow};
+    let loan = |s: &Option<String>| {
+        s.as_deref()
+            .map(|l| LoanId::parse("loan_id", l))
+            .transpose()
+            .map_err(field)
+    };
+    let vocab_of = |field: &str, value: &str, allowed: &[&str]| {
+        if allowed.contains(&value) {
+            Ok(value.to_owned().into_boxed_str())
+        } else {
+            Err(ApiError::invalid(
+                "invalid_field",
+                format!(
+                    "Field {field}: {value:?} is not one of {}.",
+                    allowed.join(", ")
+                ),
+            ))
+        }
+    };
+    let hhmm = |column: &'static str, s: &Option<String>| {
+        s.as_deref()
+            .map(|t| arrears_domain::parse::local_time(column, t))
+            .transpose()
+            .map_err(field)
+    };
+    let (borrower, written) = match body {
+        EventBody::Notice(n) => {
+            let row = NoticeRow {
+                notice_id: plain_id("notice_id", &n.notice_id)?.into(),
+                borrower_id: BorrowerId::parse("borrower_id", &n.borrower_id).map_err(field)?,
+                loan_id: loan(&n.loan_id)?,
+                kind: vocab_of("kind", &n.kind, &arrears_domain::lifecycle::NOTICE_KINDS)?,
+                sent_at: instant("sent_at", &n.sent_at)?,
+                channel: vocab_of(
+                    "channel",
+                    &n.channel,
+                    &arrears_domain::lifecycle::NOTICE_CHANNELS,
+                )?,
+            };
+            (
+                row.borrower_id.clone(),
+                state.store().record_notice(&row, "api").await,
+            )
+        }
+        EventBody::Preference(p) => {
+            let row = PreferenceRow {
+                borrower_id: BorrowerId::parse("borrower_id", &p.borrower_id).map_err(field)?,
+                channel: vocab_of(
+                    "channel",
+                    &p.channel,
+                    &arrears_domain::lifecycle::PREFERENCE_CHANNELS,
+                )?,
+                opted_out: p.opted_out,
+                contact_from: hhmm("contact_from", &p.contact_from)?,
+                contact_to: hhmm("contact_to", &p.contact_to)?,
+                updated_at: instant("updated_at", &p.updated_at)?,
+            };
+            let hours_ok = match (row.contact_from, row.contact_to) {
+                (Some(a), Some(b)) => a < b,
+                (None, None) => true,
+                _ => false,
+            };
+            if !hours_ok {
+                return Err(ApiError::invalid(
+                    "invalid_field",
+                    "Fields contact_from and contact_to: give both, the first before the second.",
+                ));
+            }
+            (
+                row.borrower_id.clone(),
+                state.store().set_preference(&row, "api").await,
+            )
+        }
+        EventBody::CreditDisputeOpened(d) => {
+            let row = CreditDisputeRow {
+                dispute_id: plain_id("dispute_id", &d.dispute_id)?.into(),
+                borrower_id: BorrowerId::parse("borrower_id", &d.borrower_id).map_err(field)?,
+                loan_id: loan(&d.loan_id)?,
+                opened_at: instant("opened_at", &d.opened_at)?,
+                resolved_at: None,
+            };
+            (
+                row.borrower_id.clone(),
+                state.store().open_credit_dispute(&row).await,
+            )
+        }
+        EventBody::CreditDisputeResolved(d) => {
+            let id = plain_id("dispute_id", &d.dispute_id)?;
+            let at = instant("resolved_at", &d.resolved_at)?;
+            let written = state.store().resolve_credit_dispute(&id, at).await;
+            // The borrower's cached facts: every borrower is safe to drop (rare event).
+            state.facts().clear();
+            return lifecycle_answer(event_id, written);
+        }
+        _ => return Err(ApiError::internal("not a lifecycle event")),
+    };
+    state.facts().invalidate(borrower.as_str());
+    lifecycle_answer(event_id, written)
+}
+
+fn lifecycle_answer(
+    event_id: &str,
+    written: Result<bool, arrears_store::LifecycleError>,
+) -> Result<Response, ApiError> {
+    use arrears_store::LifecycleError as E;
+    let recorded = |status: StatusCode, s: &str| {
+        (
+            status,
+            axum::Json(Recorded {
+                status: s.to_owned(),
+                id: event_id.to_owned(),
+                rule_ids: None,
+            }),
+        )
+            .into_response()
+    };
+    match written {
+        Ok(true) => Ok(recorded(StatusCode::CREATED, "recorded")),
+        Ok(false) => Ok(recorded(StatusCode::OK, "already_recorded")),
+        Err(E::UnknownBorrower(b)) => Err(ApiError::not_found(
+            "unknown_borrower",
+            format!("There is no borrower {b:?}."),
+        )),
+        Err(E::UnknownLoan(l)) => Err(ApiError::not_found(
+            "unknown_loan",
+            format!("There is no loan {l:?}."),
+        )),
+        Err(E::LoanOfAnotherBorrower { loan, borrower }) => Err(ApiError::invalid(
+            "loan_of_another_borrower",
+            format!("Loan {loan:?} is not a loan of borrower {borrower:?}."),
+        )),
+        Err(E::NotFound { what, id }) => Err(ApiError::not_found(
+            "not_found",
+            format!("There is no {what} {id:?}."),
+        )),
+        Err(e @ E::Conflict { .. }) => Err(ApiError::conflict(
+            "event_conflict",
+            format!("{e}; nothing was changed."),
+        )),
+        Err(E::Store(e)) => Err(ApiError::internal(e)),
+        Err(e) => Err(ApiError::invalid("invalid_event", format!("{e}."))),
     }
 }
 
@@ -758,6 +980,14 @@ pub(crate) async fn ingest_reporting(
         state.facts().invalidate(b.as_str());
     }
     let outcome = outcome.map_err(service_error)?;
+    // A contact whose outcome is a dispute opens the dispute hold (ALL-HOLD-DISPUTE) from its
+    // instant, as a `dispute_opened` event would.
+    if let Some(c) = &reported
+        && &*c.outcome == "dispute"
+        && !matches!(outcome, Ingested::Conflict)
+    {
+        open_dispute_from_contact(state, actor, event_id, c).await?;
+    }
     if let (Ingested::Refused(Denied(rules, _)), Some(contact)) = (&outcome, &reported) {
         state
             .store()
@@ -779,6 +1009,45 @@ pub(crate) async fn ingest_reporting(
         return Ok((response, Some(rules.clone())));
     }
     answer_ingested(state, event_id, outcome).map(|r| (r, None))
+}
+
+/// Records the `dispute_opened` event a contact with the outcome `dispute` implies
+/// (idempotent by `EVENT_ID:dispute`).
+async fn open_dispute_from_contact(
+    state: &AppState,
+    actor: &Actor,
+    event_id: &str,
+    c: &NewContact,
+) -> Result<(), ApiError> {
+    let raw = serde_json::json!({
+        "event_id": format!("{event_id}:dispute"),
+        "type": "dispute_opened",
+        "borrower_id": c.borrower_id.as_str(),
+        "at": c.at.to_string(),
+        "from_contact": c.contact_id,
+    });
+    let body = canonical_json(&raw);
+    let queued = arrears_store::QueuedEvent {
+        event_id: format!("{event_id}:dispute"),
+        kind: "dispute_opened".to_owned(),
+        body_sha256: sha256_hex(body.as_bytes()),
+        body,
+        received_at: now(),
+        actor: actor.0.clone(),
+        event: ServiceEvent::Flag {
+            borrower_id: c.borrower_id.clone(),
+            flag: BorrowerFlag::DisputeOpen,
+            value: true,
+            at: c.at,
+        },
+    };
+    state
+        .store()
+        .ingest(&queued.meta(), &queued.event, |_| Ok::<(), Denied>(()))
+        .await
+        .map_err(service_error)?;
+    state.facts().invalidate(c.borrower_id.as_str());
+    Ok(())
 }
 
 /// The borrower whose facts (what the check reads) an event may change.
@@ -917,6 +1186,15 @@ pub async fn ingest_event(
         ApiError::invalid("invalid_body", format!("The body is not an event: {e}."))
     })?;
     let event_id = plain_id("event_id", &req.event_id)?;
+    if matches!(
+        req.body,
+        EventBody::Notice(_)
+            | EventBody::Preference(_)
+            | EventBody::CreditDisputeOpened(_)
+            | EventBody::CreditDisputeResolved(_)
+    ) {
+        return lifecycle_event(&state, &event_id, &req.body).await;
+    }
     let (event, proposed) = service_event(&req.body)?;
     ingest(
         &state,

@@ -163,6 +163,19 @@ impl Store {
         })
         .await?;
 
+        // A recorded write-off (the work API's `write_offs`) makes an active loan written off:
+        // the run and the plan see the status the lender's approval gave it.
+        let written_off: std::collections::HashSet<String> = tx
+            .fetch_all(
+                "reading the written-off loans",
+                "SELECT DISTINCT loan_id FROM write_offs",
+                &[],
+                &[Ty::Text],
+            )
+            .await?
+            .into_iter()
+            .filter_map(|r| r.first().and_then(Cell::text).map(str::to_owned))
+            .collect();
         let mut line = 0u64;
         load_table(&mut tx, "loading loans", &schema::LOANS, |r| {
             line += 1;
@@ -189,6 +202,10 @@ impl Store {
                 disbursed_on: c.date("disbursed_on")?,
                 status: LoanStatus::parse("status", c.text("status")?).map_err(f)?,
             };
+            let mut row = row;
+            if row.status == LoanStatus::Active && written_off.contains(row.id.as_str()) {
+                row.status = LoanStatus::WrittenOff;
+            }
             let claim = b
                 .claim_loan(at, row.id.as_str())
                 .map_err(|_| c.bad("loan_id", "stored twice"))?;

@@ -245,3 +245,90 @@ fn calls_with_unknown_outcomes_count_as_attempts() {
         "{eighth}"
     );
 }
+
+/// The lender's policy is set once in file mode, by `--policy` or by arrears.toml's `policy`,
+/// and a policy that would loosen a pack is refused wherever it is used.
+#[test]
+fn the_policy_of_arrears_toml_decides_and_a_looser_one_is_refused() {
+    let p = portfolio(&[
+        (
+            "borrowers.csv",
+            "borrower_id,name,phone,timezone,jurisdiction\nB1,Li,+8613800138000,Asia/Shanghai,CN\n",
+        ),
+        (
+            "loans.csv",
+            "loan_id,borrower_id,product,currency,principal_minor,annual_rate_bps,penalty_rate_bps,disbursed_on\nL1,B1,x,CNY,100000,1000,3000,2026-01-01\n",
+        ),
+        (
+            "installments.csv",
+            "loan_id,seq,due_date,principal_minor,interest_minor,fee_minor\nL1,1,2026-10-01,100000,0,0\n",
+        ),
+        (
+            "payments.csv",
+            "payment_id,loan_id,received_at,amount_minor\n",
+        ),
+    ]);
+    let dir = p.path();
+    std::fs::write(
+        dir.join("lender.toml"),
+        "[policy]\nname = \"acme\"\n[rules.\"CN-HOURS\"]\nend = \"21:00\"\n[rules.\"CN-COST\"]\nmax_annual_cost_bps = 1800\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("arrears.toml"), "policy = \"lender.toml\"\n").unwrap();
+    let at_2130 = [
+        "--borrower",
+        "B1",
+        "--loan",
+        "L1",
+        "--channel",
+        "call",
+        "--target",
+        "+8613800138000",
+        "--at",
+        "2026-11-20T21:30:00+08:00",
+    ];
+    assert_eq!(
+        check(&p, &at_2130)["decision"],
+        "allow",
+        "the floor is 22:00"
+    );
+    let config = dir.join("arrears.toml");
+    let mut with_config = at_2130.to_vec();
+    with_config.extend(["--config", config.to_str().unwrap()]);
+    let d = check(&p, &with_config);
+    assert_eq!(d["rule_ids"], serde_json::json!(["CN-HOURS"]), "{d}");
+    // The daily run caps the penalty at the policy's 1800 bps (1000 contractual + 800).
+    let out = tempfile::tempdir().unwrap();
+    let o = arrears(&[
+        "run",
+        "--portfolio",
+        dir.to_str().unwrap(),
+        "--as-of",
+        "2026-11-30",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let accounts = std::fs::read_to_string(out.path().join("accounts.csv")).unwrap();
+    // 100000 overdue from 10-02 to 11-30 (60 days) at 800 bps: 100000*60*800/3650000 = 1315.07 -> 1315.
+    let l1: Vec<&str> = accounts.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!((l1[14], l1[16]), ("1315", "true"), "{accounts}");
+    // A policy that loosens CN-HOURS is refused, naming the rule and the values.
+    std::fs::write(
+        dir.join("lender.toml"),
+        "[policy]\nname = \"loose\"\n[rules.\"CN-HOURS\"]\nend = \"23:00\"\n",
+    )
+    .unwrap();
+    let mut args = vec!["check", "--portfolio", dir.to_str().unwrap()];
+    args.extend_from_slice(&with_config);
+    let o = arrears(&args);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stdout));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("CN-HOURS") && err.contains("23:00") && err.contains("22:00"),
+        "{err}"
+    );
+}

@@ -1754,3 +1754,89 @@ fn a_bad_clock_from_is_refused() {
         text(&o.stderr)
     );
 }
+
+/// The lifecycle records posted as events feed the same decision the check makes: a
+/// preference opts a channel out (ALL-PREFERENCE), a credit dispute freezes credit reports
+/// until it is resolved, and a call whose outcome is `dispute` opens the dispute hold.
+#[test]
+fn lifecycle_events_feed_the_check() {
+    on_both(|s, b| {
+        let event = |body: Value| {
+            let r = s.post("/v1/events", &body);
+            assert!(r.status == 201 || r.status == 200, "{b:?}: {}", r.raw);
+            r
+        };
+        let sms = json!({
+            "borrower_id": "B1", "loan_id": "L1", "channel": "sms", "target": "+12125550100",
+            "at": "2026-11-28T15:00:00Z", "lender": "Acme Finance", "code": "7F3K",
+            "text": "Acme Finance: your payment of $1,000.00 is overdue. Pay in the Acme app. Code 7F3K. Reply STOP to opt out."
+        });
+        assert_eq!(s.check(sms.clone())["decision"], "allow", "{b:?}");
+        let pref = json!({"event_id": "EV-P1", "type": "preference", "borrower_id": "B1",
+                          "channel": "sms", "opted_out": true,
+                          "updated_at": "2026-11-27T10:00:00Z"});
+        assert_eq!(event(pref.clone()).status, 201);
+        assert_eq!(event(pref).body["status"], "already_recorded");
+        let denied = s.check(sms);
+        assert_eq!(
+            denied["rule_ids"],
+            json!(["ALL-PREFERENCE", "US-EOPT"]),
+            "{b:?}: {denied}"
+        );
+        // Credit reporting: the notice on record opens it after 14 days; an open dispute
+        // freezes it until the dispute is resolved.
+        let report = json!({"borrower_id": "B1", "loan_id": "L1", "channel": "credit_report",
+                            "at": "2026-11-28T15:00:00Z"});
+        assert_eq!(s.check(report.clone())["rule_ids"], json!(["US-CREDIT"]));
+        event(
+            json!({"event_id": "EV-N1", "type": "notice", "notice_id": "N-CR1",
+                     "borrower_id": "B1", "kind": "credit_reporting",
+                     "sent_at": "2026-11-01T10:00:00Z", "channel": "letter"}),
+        );
+        assert_eq!(s.check(report.clone())["decision"], "allow", "{b:?}");
+        event(json!({"event_id": "EV-D1", "type": "credit_dispute_opened",
+                     "dispute_id": "CD1", "borrower_id": "B1", "loan_id": "L1",
+                     "opened_at": "2026-11-27T10:00:00Z"}));
+        assert_eq!(s.check(report.clone())["rule_ids"], json!(["US-CREDIT"]));
+        event(
+            json!({"event_id": "EV-D2", "type": "credit_dispute_resolved",
+                     "dispute_id": "CD1", "resolved_at": "2026-11-28T10:00:00Z"}),
+        );
+        assert_eq!(s.check(report)["decision"], "allow", "{b:?}");
+        // A bad kind is a 422 naming the field; an unknown borrower a 404.
+        let r = s.post(
+            "/v1/events",
+            &json!({"event_id": "EV-N2", "type": "notice", "notice_id": "N-X",
+                    "borrower_id": "B1", "kind": "threat",
+                    "sent_at": "2026-11-01T10:00:00Z", "channel": "letter"}),
+        );
+        assert_error(&r, 422, "invalid_field");
+        let r = s.post(
+            "/v1/events",
+            &json!({"event_id": "EV-N3", "type": "notice", "notice_id": "N-Y",
+                    "borrower_id": "B9", "kind": "validation",
+                    "sent_at": "2026-11-01T10:00:00Z", "channel": "letter"}),
+        );
+        assert_error(&r, 404, "unknown_borrower");
+        // A call logged with the outcome `dispute` opens the dispute hold.
+        let call = json!({"borrower_id": "B2", "loan_id": "L2", "channel": "call",
+                          "target": "+12125550101", "at": "2026-11-30T15:00:00Z"});
+        assert_eq!(s.check(call.clone())["decision"], "allow", "{b:?}");
+        let r = s.post(
+            "/v1/contacts",
+            &json!({"contact_id": "C-disp", "borrower_id": "B2", "loan_id": "L2",
+                    "channel": "call", "target": "+12125550101",
+                    "at": "2026-11-28T15:00:00Z", "outcome": "dispute"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.raw);
+        let held = s.check(call);
+        assert!(
+            held["rule_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r == "ALL-HOLD-DISPUTE"),
+            "{b:?}: {held}"
+        );
+    });
+}

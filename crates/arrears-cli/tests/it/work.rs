@@ -565,6 +565,24 @@ fn write_offs_need_a_snapshot_and_stay_within_the_outstanding_total() {
         let mut small = plan_body("proposed");
         small["plan_id"] = json!("PP9");
         assert_error(&s.post("/v1/payment-plans", &small), 422, "invalid_field");
+        // The recorded write-off sets the loan's status: the next daily run over the store
+        // writes L1 off, and the plan no longer works it.
+        let out = tempfile::tempdir().unwrap();
+        ok(&[
+            "run",
+            "--as-of",
+            "2026-12-01",
+            "--db",
+            &s.db.target,
+            "--export",
+            out.path().to_str().unwrap(),
+            "--quiet",
+        ]);
+        let accounts = std::fs::read_to_string(out.path().join("accounts.csv")).unwrap();
+        let l1 = accounts.lines().find(|l| l.starts_with("L1,")).unwrap();
+        assert_eq!(l1.split(',').nth(3), Some("written_off"), "{accounts}");
+        let l2 = accounts.lines().find(|l| l.starts_with("L2,")).unwrap();
+        assert_eq!(l2.split(',').nth(3), Some("delinquent"), "{accounts}");
     });
 }
 
