@@ -6,12 +6,18 @@
 //!   `POST /v1/login`; the agent account page `/accounts/{loan_id}` shows the debt, the
 //!   contacts, the holds and what each channel allows now (the compliance `check` of
 //!   `POST /v1/contacts/check`), and logs a call through the same path as `POST /v1/contacts`
-//!   (a denied call is refused with its rule ids). An agent sees only the loans assigned to
-//!   them; supervisors, compliance and admins see all.
+//!   (a forbidden call that was dialled is kept as a violation, with its rule ids). It also
+//!   shows what is on record of the borrower's lifecycle (`BorrowerContacts::lifecycle`:
+//!   notices, preferences per channel, payment plans, placements, a sale, credit disputes,
+//!   legal cases) and marks the contacts recorded as violations with their rule ids. An agent
+//!   sees only the loans assigned to them; supervisors, compliance and admins see all.
+//! - The manager dashboard adds a compliance view: the contacts recorded as violations over
+//!   the 30 UTC days to the business date, by rule, by day, and the latest listed.
 //! - Borrowers reach the portal through a link with a one-time code: the first visit
 //!   exchanges it (once) for a session bound to that borrower, which shows what they owe, the
-//!   contacts made to them, message verification, a dispute form (the `dispute_opened` event
-//!   of the API) and how to complain.
+//!   contacts made to them, what is on record about them (their preferences, payment plans,
+//!   the buyer of a sold debt, open credit disputes, notices), message verification, a
+//!   dispute form (the `dispute_opened` event of the API) and how to complain.
 //!
 //! Sessions: a cookie `arrears_session` (HttpOnly, SameSite=Lax) holding 256 random bits;
 //! the store keeps their SHA-256 with the owner, an expiry and the session's CSRF token. Every
@@ -356,6 +362,58 @@ pub struct Texts {
     pub proposal_send: &'static str,
     pub proposal_recorded: &'static str,
     pub proposal_bad: &'static str,
+    pub on_record: &'static str,
+    pub notices: &'static str,
+    pub no_notices: &'static str,
+    pub kind: &'static str,
+    pub sent_at: &'static str,
+    pub no_channel_prefs: &'static str,
+    pub opted_out: &'static str,
+    pub accepted: &'static str,
+    pub hours: &'static str,
+    pub updated_at: &'static str,
+    pub plans_on_record: &'static str,
+    pub status_since: &'static str,
+    pub placements: &'static str,
+    pub no_placements: &'static str,
+    pub agency: &'static str,
+    pub placed: &'static str,
+    pub recalled: &'static str,
+    pub live: &'static str,
+    pub sale: &'static str,
+    pub no_sale: &'static str,
+    pub buyer: &'static str,
+    pub sold_at: &'static str,
+    pub credit_disputes: &'static str,
+    pub no_credit_disputes: &'static str,
+    pub opened: &'static str,
+    pub resolved: &'static str,
+    pub open_state: &'static str,
+    pub resolved_state: &'static str,
+    pub all_loans: &'static str,
+    pub legal_cases: &'static str,
+    pub no_legal_cases: &'static str,
+    pub case: &'static str,
+    pub updated_on: &'static str,
+    pub violation: &'static str,
+    pub compliance_title: &'static str,
+    pub compliance_help: &'static str,
+    pub last_30_days: &'static str,
+    pub violations_by_rule: &'static str,
+    pub violations_by_day: &'static str,
+    pub violations_by_rule_day: &'static str,
+    pub latest_violations: &'static str,
+    pub no_violations: &'static str,
+    pub violations_n: &'static str,
+    pub day: &'static str,
+    pub portal_on_record: &'static str,
+    pub your_prefs: &'static str,
+    pub your_plans: &'static str,
+    pub sold_title: &'static str,
+    pub sold_help: &'static str,
+    pub your_credit_disputes: &'static str,
+    pub credit_dispute_help: &'static str,
+    pub notices_to_you: &'static str,
 }
 
 static EN: Texts = Texts {
@@ -510,7 +568,7 @@ static EN: Texts = Texts {
     channels_chosen: "Channels accepted",
     hours_chosen: "Agreed hours (borrower's local time)",
     no_preferences: "The borrower chose no channels or hours.",
-    calls_declined: "The borrower does not accept calls. The compliance check cannot hold this yet: do not call.",
+    calls_declined: "The borrower opted out of calls: the compliance check refuses calls to their own number (ALL-PREFERENCE).",
     proposals: "Payment plans the borrower proposed",
     from_date: "from",
     dash_title: "Manager dashboard",
@@ -561,6 +619,58 @@ static EN: Texts = Texts {
     proposal_send: "Send the proposal",
     proposal_recorded: "Your proposal was sent; your lender will answer.",
     proposal_bad: "Choose one of your loans, 1 to 60 payments of an amount above zero, and a first date from today on.",
+    on_record: "What is on record",
+    notices: "Notices sent",
+    no_notices: "No notice is on record.",
+    kind: "Kind",
+    sent_at: "Sent (UTC)",
+    no_channel_prefs: "The borrower set no preference on any channel.",
+    opted_out: "Opted out",
+    accepted: "Accepted",
+    hours: "Hours (local)",
+    updated_at: "Updated (UTC)",
+    plans_on_record: "Payment plans of the borrower's loans",
+    status_since: "Status since (UTC)",
+    placements: "Agency placements",
+    no_placements: "No loan of the borrower was placed with an agency.",
+    agency: "Agency",
+    placed: "Placed (UTC)",
+    recalled: "Recalled (UTC)",
+    live: "live",
+    sale: "Debt sale",
+    no_sale: "No loan of the borrower was sold.",
+    buyer: "Buyer",
+    sold_at: "Sold (UTC)",
+    credit_disputes: "Credit-report disputes",
+    no_credit_disputes: "No credit-report dispute is on record.",
+    opened: "Opened (UTC)",
+    resolved: "Resolved (UTC)",
+    open_state: "open",
+    resolved_state: "resolved",
+    all_loans: "all loans",
+    legal_cases: "Legal cases",
+    no_legal_cases: "No legal case is on record.",
+    case: "Case",
+    updated_on: "Updated on",
+    violation: "Recorded as a violation of",
+    compliance_title: "Compliance: contacts made although the rules forbade them",
+    compliance_help: "Contacts reported after the fact (by a dialer, an agency or an agent) that a rule forbade. Each is kept with its rule ids and counts in the borrower's limits.",
+    last_30_days: "Last 30 days (UTC)",
+    violations_by_rule: "Violations by rule",
+    violations_by_day: "Violations by day",
+    violations_by_rule_day: "Violations by rule and day",
+    latest_violations: "Latest violations",
+    no_violations: "No contact was recorded as a violation in these 30 days.",
+    violations_n: "Violations",
+    day: "Day (UTC)",
+    portal_on_record: "What is on record about you",
+    your_prefs: "Your contact choices on record",
+    your_plans: "Your payment plans",
+    sold_title: "Who owns your debt",
+    sold_help: "From the date of sale the debt belongs to the buyer named here.",
+    your_credit_disputes: "Your open credit-report disputes",
+    credit_dispute_help: "While a dispute is open, nothing negative is reported to a credit bureau about the loan.",
+    notices_to_you: "Notices sent to you",
 };
 
 static ZH: Texts = Texts {
@@ -715,7 +825,7 @@ static ZH: Texts = Texts {
     channels_chosen: "接受的联系渠道",
     hours_chosen: "约定的联系时段（借款人当地时间）",
     no_preferences: "借款人未选择联系渠道或时段。",
-    calls_declined: "借款人不接受电话联系。合规检查尚无法强制执行此项：请勿致电。",
+    calls_declined: "借款人已拒绝电话联系：合规检查将拒绝拨打其本人号码（ALL-PREFERENCE）。",
     proposals: "借款人提议的还款计划",
     from_date: "起始于",
     dash_title: "管理看板",
@@ -766,6 +876,58 @@ static ZH: Texts = Texts {
     proposal_send: "提交提议",
     proposal_recorded: "您的提议已提交，贷款机构会答复您。",
     proposal_bad: "请选择您的一笔贷款，1 至 60 期，每期金额大于零，首次还款日不早于今天。",
+    on_record: "在案记录",
+    notices: "已发送的通知",
+    no_notices: "没有通知记录。",
+    kind: "类型",
+    sent_at: "发送时间（UTC）",
+    no_channel_prefs: "借款人未设置任何渠道的偏好。",
+    opted_out: "已拒绝",
+    accepted: "接受",
+    hours: "时段（当地时间）",
+    updated_at: "更新时间（UTC）",
+    plans_on_record: "借款人各笔贷款的还款计划",
+    status_since: "状态时间（UTC）",
+    placements: "委外催收",
+    no_placements: "借款人的贷款未曾委外催收。",
+    agency: "催收机构",
+    placed: "委外时间（UTC）",
+    recalled: "收回时间（UTC）",
+    live: "委外中",
+    sale: "债权转让",
+    no_sale: "借款人的贷款未被转让。",
+    buyer: "受让方",
+    sold_at: "转让时间（UTC）",
+    credit_disputes: "征信异议",
+    no_credit_disputes: "没有征信异议记录。",
+    opened: "提出时间（UTC）",
+    resolved: "解决时间（UTC）",
+    open_state: "处理中",
+    resolved_state: "已解决",
+    all_loans: "全部贷款",
+    legal_cases: "诉讼案件",
+    no_legal_cases: "没有诉讼案件记录。",
+    case: "案件",
+    updated_on: "更新日期",
+    violation: "已记录为违规，违反",
+    compliance_title: "合规：规则禁止但仍发生的联系",
+    compliance_help: "事后报告的（外呼系统、催收机构或坐席）被规则禁止的联系。每条均连同规则编号保存，并计入借款人的联系次数限制。",
+    last_30_days: "最近 30 天（UTC）",
+    violations_by_rule: "按规则的违规",
+    violations_by_day: "按日的违规",
+    violations_by_rule_day: "按规则和日期的违规",
+    latest_violations: "最近的违规",
+    no_violations: "这 30 天内没有记录为违规的联系。",
+    violations_n: "违规次数",
+    day: "日期（UTC）",
+    portal_on_record: "关于您的记录",
+    your_prefs: "您的联系偏好记录",
+    your_plans: "您的还款计划",
+    sold_title: "您的债务归属",
+    sold_help: "自转让之日起，该债务归下列受让方所有。",
+    your_credit_disputes: "您处理中的征信异议",
+    credit_dispute_help: "异议处理期间，不会就该贷款向征信机构报送负面信息。",
+    notices_to_you: "发给您的通知",
 };
 
 /// A vocabulary code (channel, outcome) as a person reads it.
@@ -801,6 +963,17 @@ fn label(lang: Lang, code: &str) -> String {
         "active" => ("Active", "生效中"),
         "completed" => ("Completed", "已完成"),
         "cancelled" => ("Cancelled", "已取消"),
+        "validation" => ("Validation notice", "债务确认通知"),
+        "agency_placement" => ("Agency placement notice", "委外催收通知"),
+        "credit_reporting" => ("Credit reporting notice", "征信报送通知"),
+        "forbearance_offer" => ("Forbearance offer", "宽限方案通知"),
+        "assignment" => ("Assignment notice (debt sold)", "债权转让通知"),
+        "legal_action" => ("Legal action notice", "法律行动通知"),
+        "portal" => ("Portal", "门户"),
+        "filed" => ("Filed", "已立案"),
+        "judgment" => ("Judgment", "已判决"),
+        "enforcement" => ("Enforcement", "强制执行"),
+        "closed" => ("Closed", "已结案"),
         other => return other.to_owned(),
     };
     match lang {
@@ -1537,6 +1710,9 @@ struct ContactView {
     channel: String,
     direction: String,
     outcome: String,
+    /// The rule ids of a contact recorded as a violation (staff pages only; empty
+    /// otherwise).
+    violation: String,
 }
 
 struct ChannelView {
@@ -1634,10 +1810,95 @@ fn plan_views(
         .collect()
 }
 
-struct PrefsView {
-    channels: String,
+/// A notice on record (the `notices` lifecycle table).
+struct NoticeView {
+    kind: String,
+    kind_code: String,
+    sent: String,
+    channel: String,
+    /// The loan it is about, or "all loans".
+    loan: String,
+}
+
+/// The borrower's latest preference on one channel.
+struct ChannelPrefView {
+    channel: String,
+    channel_code: String,
+    opted_out: bool,
+    /// Local hours accepted on the channel, or "—".
     hours: String,
+    updated: String,
+}
+
+/// A payment plan of one of the borrower's loans, as the lifecycle records hold it.
+struct LcPlanView {
+    id: String,
+    loan: String,
+    status: String,
+    status_code: String,
+    since: String,
+    count: usize,
+    total: String,
+    dates: String,
+    /// Each instalment: due date and amount.
+    rows: Vec<(String, String)>,
+}
+
+struct PlacementView {
+    id: String,
+    loan: String,
+    agency: String,
+    placed: String,
+    /// Empty while the placement is live.
+    recalled: String,
+}
+
+struct SaleView {
+    id: String,
+    loan: String,
+    buyer: String,
+    sold: String,
+}
+
+struct CreditDisputeView {
+    id: String,
+    loan: String,
+    opened: String,
+    /// Empty while open.
+    resolved: String,
+}
+
+struct LegalView {
+    id: String,
+    loan: String,
+    status: String,
+    status_code: String,
+    updated: String,
+}
+
+/// Every lifecycle fact of the borrower and their loans, for the pages.
+struct LifecycleView {
+    notices: Vec<NoticeView>,
+    prefs: Vec<ChannelPrefView>,
     calls_declined: bool,
+    plans: Vec<LcPlanView>,
+    placements: Vec<PlacementView>,
+    sales: Vec<SaleView>,
+    credit_disputes: Vec<CreditDisputeView>,
+    legal: Vec<LegalView>,
+}
+
+impl LifecycleView {
+    /// The credit disputes still open (the portal shows only those).
+    fn open_credit_disputes(&self) -> impl Iterator<Item = &CreditDisputeView> {
+        self.credit_disputes
+            .iter()
+            .filter(|d| d.resolved.is_empty())
+    }
+
+    fn has_open_credit_dispute(&self) -> bool {
+        self.open_credit_disputes().next().is_some()
+    }
 }
 
 #[derive(Template)]
@@ -1656,7 +1917,7 @@ struct AccountPage {
     payments: Vec<PaymentView>,
     promises: Vec<PromiseView>,
     plans: Vec<PlanView>,
-    prefs: Option<PrefsView>,
+    lifecycle: LifecycleView,
     proposals: Vec<String>,
     today: String,
 }
@@ -1738,22 +1999,161 @@ fn promise_views(
         .collect()
 }
 
-fn prefs_view(lang: Lang, p: &arrears_store::ContactPreferences) -> PrefsView {
-    PrefsView {
-        channels: if p.channels.is_empty() {
-            "—".to_owned()
-        } else {
-            p.channels
+/// The currency of each loan in `loans` (for the amounts of lifecycle records), read from
+/// the store; a loan the store no longer has is left out (its amounts show in minor units).
+async fn loan_currencies(
+    state: &AppState,
+    loans: impl Iterator<Item = &str>,
+) -> Result<std::collections::HashMap<String, String>, arrears_store::StoreError> {
+    let mut out = std::collections::HashMap::new();
+    for l in loans {
+        if out.contains_key(l) {
+            continue;
+        }
+        if let Some(book) = state.store().loan_book(l).await? {
+            out.insert(l.to_owned(), book.currency);
+        }
+    }
+    Ok(out)
+}
+
+/// The borrower's lifecycle records (`BorrowerContacts::lifecycle`: notices, the latest
+/// preference per channel, payment plans, placements, sales, credit disputes, legal cases),
+/// newest first within each list, written for the pages.
+fn lifecycle_view(
+    lang: Lang,
+    bc: &BorrowerContacts,
+    currencies: &std::collections::HashMap<String, String>,
+) -> LifecycleView {
+    let t = lang.texts();
+    let lc = &bc.lifecycle;
+    let me = &bc.borrower.id;
+    let loan_of =
+        |l: Option<&LoanId>| l.map_or_else(|| t.all_loans.to_owned(), |l| l.as_str().to_owned());
+    let money = |minor: i64, loan: &LoanId| match currencies.get(loan.as_str()) {
+        Some(c) => format_minor(minor, c),
+        None => minor.to_string(),
+    };
+    let hm = |x: jiff::civil::Time| x.strftime("%H:%M").to_string();
+    let prefs: Vec<ChannelPrefView> = lc
+        .preferences
+        .iter()
+        .filter(|p| p.borrower_id == *me)
+        .map(|p| ChannelPrefView {
+            channel: label(lang, &p.channel),
+            channel_code: p.channel.to_string(),
+            opted_out: p.opted_out,
+            hours: match (p.contact_from, p.contact_to) {
+                (Some(a), Some(z)) => format!("{} – {}", hm(a), hm(z)),
+                _ => "—".to_owned(),
+            },
+            updated: when(p.updated_at),
+        })
+        .collect();
+    let calls_declined = lc
+        .preferences
+        .iter()
+        .any(|p| p.borrower_id == *me && &*p.channel == "call" && p.opted_out);
+    let mut notices: Vec<NoticeView> = lc
+        .notices
+        .iter()
+        .filter(|n| n.borrower_id == *me)
+        .map(|n| NoticeView {
+            kind: label(lang, &n.kind),
+            kind_code: n.kind.to_string(),
+            sent: when(n.sent_at),
+            channel: label(lang, &n.channel),
+            loan: loan_of(n.loan_id.as_ref()),
+        })
+        .collect();
+    notices.reverse();
+    let mut plans: Vec<LcPlanView> = lc
+        .plans
+        .iter()
+        .map(|p| {
+            let total: i128 = p
+                .installments
                 .iter()
-                .map(|c| label(lang, c))
-                .collect::<Vec<_>>()
-                .join(", ")
-        },
-        hours: p.hours.map_or_else(
-            || "—".to_owned(),
-            |(f, t)| format!("{} – {}", f.strftime("%H:%M"), t.strftime("%H:%M")),
-        ),
-        calls_declined: !p.channels.iter().any(|c| c == "call"),
+                .map(|i| i128::from(i.amount_minor))
+                .sum();
+            let dates = match (p.installments.first(), p.installments.last()) {
+                (Some(a), Some(z)) if a.seq != z.seq => format!("{} – {}", a.due_date, z.due_date),
+                (Some(a), _) => a.due_date.to_string(),
+                _ => String::new(),
+            };
+            LcPlanView {
+                id: p.plan_id.to_string(),
+                loan: p.loan_id.as_str().to_owned(),
+                status: label(lang, &p.status),
+                status_code: p.status.to_string(),
+                since: when(p.status_at.unwrap_or(p.created_at)),
+                count: p.installments.len(),
+                total: money(i64::try_from(total).unwrap_or(i64::MAX), &p.loan_id),
+                dates,
+                rows: p
+                    .installments
+                    .iter()
+                    .map(|i| (i.due_date.to_string(), money(i.amount_minor, &p.loan_id)))
+                    .collect(),
+            }
+        })
+        .collect();
+    plans.reverse();
+    let mut placements: Vec<PlacementView> = lc
+        .placements
+        .iter()
+        .map(|p| PlacementView {
+            id: p.placement_id.to_string(),
+            loan: p.loan_id.as_str().to_owned(),
+            agency: p.agency_id.to_string(),
+            placed: when(p.placed_at),
+            recalled: p.recalled_at.map(when).unwrap_or_default(),
+        })
+        .collect();
+    placements.reverse();
+    let mut sales: Vec<SaleView> = lc
+        .sales
+        .iter()
+        .map(|x| SaleView {
+            id: x.sale_id.to_string(),
+            loan: x.loan_id.as_str().to_owned(),
+            buyer: x.buyer.to_string(),
+            sold: when(x.sold_at),
+        })
+        .collect();
+    sales.reverse();
+    let mut credit_disputes: Vec<CreditDisputeView> = lc
+        .credit_disputes
+        .iter()
+        .filter(|d| d.borrower_id == *me)
+        .map(|d| CreditDisputeView {
+            id: d.dispute_id.to_string(),
+            loan: loan_of(d.loan_id.as_ref()),
+            opened: when(d.opened_at),
+            resolved: d.resolved_at.map(when).unwrap_or_default(),
+        })
+        .collect();
+    credit_disputes.reverse();
+    let legal = lc
+        .legal_cases
+        .iter()
+        .map(|c| LegalView {
+            id: c.case_id.to_string(),
+            loan: c.loan_id.as_str().to_owned(),
+            status: label(lang, &c.status),
+            status_code: c.status.to_string(),
+            updated: c.updated_on.map(|d| d.to_string()).unwrap_or_default(),
+        })
+        .collect();
+    LifecycleView {
+        notices,
+        prefs,
+        calls_declined,
+        plans,
+        placements,
+        sales,
+        credit_disputes,
+        legal,
     }
 }
 
@@ -1773,7 +2173,9 @@ fn debt_view(s: &arrears_store::SnapshotRow) -> DebtView {
     }
 }
 
-fn contact_views(lang: Lang, bc: &BorrowerContacts, t: &Texts) -> Vec<ContactView> {
+/// The borrower's own contacts, newest first; `staff` pages also mark the contacts recorded
+/// as violations with their rule ids.
+fn contact_views(lang: Lang, bc: &BorrowerContacts, t: &Texts, staff: bool) -> Vec<ContactView> {
     // Only the borrower's own contacts: another borrower's call to a shared number counts in
     // the caps but is not this borrower's to see.
     let own: Vec<&arrears_store::StoredContact> = bc.own_contacts().collect();
@@ -1788,6 +2190,11 @@ fn contact_views(lang: Lang, bc: &BorrowerContacts, t: &Texts) -> Vec<ContactVie
                 t.outbound.to_owned()
             },
             outcome: label(lang, &c.row.outcome),
+            violation: if staff {
+                c.violation.as_deref().unwrap_or_default().join(", ")
+            } else {
+                String::new()
+            },
         })
         .collect()
 }
@@ -1950,13 +2357,29 @@ async fn account_page(
         (Ok(None), _, _) => return not_found(&ctx),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(&ctx, e),
     };
+    let currencies = match loan_currencies(
+        &state,
+        bc.lifecycle
+            .plans
+            .iter()
+            .map(|p| p.loan_id.as_str())
+            .filter(|l| *l != loan.as_str()),
+    )
+    .await
+    {
+        Ok(mut c) => {
+            c.insert(loan.as_str().to_owned(), book.currency.clone());
+            c
+        }
+        Err(e) => return internal(&ctx, e),
+    };
     let t = ctx.t();
     let page = AccountPage {
         chrome: ctx.chrome(),
         loan_id: loan.as_str().to_owned(),
         borrower_id: borrower_id.clone(),
         debt: snaps.last().map(debt_view),
-        contacts: contact_views(ctx.lang, &bc, t),
+        contacts: contact_views(ctx.lang, &bc, t, true),
         holds: holds(&bc, t),
         notes: notes.into_iter().map(|n| (when(n.at), n.body)).collect(),
         channels: channel_views(&state, ctx.lang, &bc, &loan, now()),
@@ -1971,7 +2394,7 @@ async fn account_page(
         payments: payment_views(ctx.lang, &book),
         promises: promise_views(ctx.lang, &book, today, &zone),
         plans: plan_views(ctx.lang, &plans, &book.currency, today),
-        prefs: bc.preferences.as_ref().map(|p| prefs_view(ctx.lang, p)),
+        lifecycle: lifecycle_view(ctx.lang, &bc, &currencies),
         proposals: proposals
             .iter()
             .map(|p| {
@@ -2490,6 +2913,136 @@ struct DashboardPage {
     agent_chart: String,
     arms: Vec<ArmView>,
     arm_chart: String,
+    compliance: ComplianceView,
+}
+
+/// A contact recorded although a rule forbade it.
+struct ViolationView {
+    at: String,
+    borrower: String,
+    loan: String,
+    channel: String,
+    outcome: String,
+    agency: String,
+    rules: String,
+}
+
+/// The dashboard's compliance view: violations over the last [`VIOLATION_DAYS`] UTC days
+/// to the business date.
+struct ComplianceView {
+    period: String,
+    total: usize,
+    by_rule: Vec<(String, u64)>,
+    rule_chart: String,
+    day_chart: String,
+    /// (day, rule id, contacts), by day then rule.
+    by_rule_day: Vec<(String, String, u64)>,
+    latest: Vec<ViolationView>,
+}
+
+/// How many UTC days, to the business date, the compliance view covers.
+const VIOLATION_DAYS: i64 = 30;
+/// How many of the latest violations the dashboard lists.
+const VIOLATIONS_LISTED: usize = 50;
+
+/// The violations recorded on the [`VIOLATION_DAYS`] UTC days to `as_of` (the store counts
+/// them by UTC day): by rule, by day, by rule and day, and the latest listed.
+async fn compliance_view(
+    state: &AppState,
+    lang: Lang,
+    as_of: jiff::civil::Date,
+) -> Result<ComplianceView, String> {
+    let t = lang.texts();
+    let first = as_of
+        .checked_sub(jiff::Span::new().days(VIOLATION_DAYS - 1))
+        .map_err(|e| e.to_string())?;
+    let end = as_of.tomorrow().map_err(|e| e.to_string())?;
+    let utc = |d: jiff::civil::Date| {
+        d.to_zoned(jiff::tz::TimeZone::UTC)
+            .map(|z| z.timestamp())
+            .map_err(|e| e.to_string())
+    };
+    let (from, to) = (utc(first)?, utc(end)?);
+    let store = state.store();
+    let counts = store
+        .violation_counts_by_rule_and_day(from, to)
+        .await
+        .map_err(|e| e.to_string())?;
+    let list = store
+        .violations(from, to)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut by_rule: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for c in &counts {
+        *by_rule.entry(c.rule_id.clone()).or_default() += c.contacts;
+    }
+    let by_rule: Vec<(String, u64)> = by_rule.into_iter().collect();
+    // Contacts per day (a contact that broke two rules counts once here).
+    let mut per_day: std::collections::BTreeMap<jiff::civil::Date, u64> =
+        std::collections::BTreeMap::new();
+    for v in &list {
+        *per_day
+            .entry(jiff::tz::Offset::UTC.to_datetime(v.contact.row.at).date())
+            .or_default() += 1;
+    }
+    let days: Vec<arrears_report::Bar> = first
+        .series(jiff::Span::new().days(1))
+        .take_while(|d| *d <= as_of)
+        .map(|d| {
+            let n = per_day.get(&d).copied().unwrap_or(0);
+            // The day of the month (the period is printed above the chart): 30 dates fit.
+            arrears_report::Bar {
+                label: d.day().to_string(),
+                value: Some(u128::from(n)),
+                shown: if n == 0 { String::new() } else { n.to_string() },
+            }
+        })
+        .collect();
+    let latest = list
+        .iter()
+        .rev()
+        .take(VIOLATIONS_LISTED)
+        .map(|v| {
+            let c = &v.contact;
+            ViolationView {
+                at: when(c.row.at),
+                borrower: c.borrower_id.as_str().to_owned(),
+                loan: c
+                    .loan_id
+                    .as_ref()
+                    .map(|l| l.as_str().to_owned())
+                    .unwrap_or_default(),
+                channel: label(lang, &c.row.channel),
+                outcome: label(lang, &c.row.outcome),
+                agency: c.row.agency_id.as_deref().unwrap_or_default().to_owned(),
+                rules: v.rule_ids.join(", "),
+            }
+        })
+        .collect();
+    Ok(ComplianceView {
+        period: format!("{first} – {as_of}"),
+        total: list.len(),
+        rule_chart: arrears_report::bars(
+            "violations",
+            t.violations_by_rule,
+            t.violations_n,
+            &count_bars(&by_rule),
+            1,
+        ),
+        by_rule,
+        day_chart: arrears_report::bars(
+            "violations-by-day",
+            t.violations_by_day,
+            t.violations_n,
+            &days,
+            1,
+        ),
+        by_rule_day: counts
+            .into_iter()
+            .map(|c| (c.day.to_string(), c.rule_id, c.contacts))
+            .collect(),
+        latest,
+    })
 }
 
 /// How many business dates of snapshots the roll, cure and arm figures span at most.
@@ -2795,6 +3348,10 @@ async fn dashboard(
             .collect::<Vec<_>>(),
         1,
     );
+    let compliance = match compliance_view(&state, ctx.lang, as_of).await {
+        Ok(c) => c,
+        Err(e) => return internal(&ctx, e),
+    };
     let page = DashboardPage {
         chrome: ctx.chrome(),
         plan_date: as_of.to_string(),
@@ -2852,6 +3409,7 @@ async fn dashboard(
         agents,
         arms,
         arm_chart,
+        compliance,
     };
     render(&ctx, StatusCode::OK, &page)
 }
@@ -2968,6 +3526,9 @@ struct PortalPage {
     hours_to: String,
     cease_requested: bool,
     today: String,
+    /// What is on record about the borrower: preferences, plans, a sale, open credit
+    /// disputes, notices.
+    lifecycle: LifecycleView,
 }
 
 /// The borrower of the session when it is the one in the URL (else the page is 403).
@@ -3041,6 +3602,11 @@ async fn portal(
             Err(e) => return internal(ctx, e),
         }
     }
+    let currencies =
+        match loan_currencies(state, bc.lifecycle.plans.iter().map(|p| p.loan_id.as_str())).await {
+            Ok(c) => c,
+            Err(e) => return internal(ctx, e),
+        };
     let t = ctx.t();
     let complain_regulator = match bc.borrower.jurisdiction.country() {
         "CN" => t.complain_cn,
@@ -3059,7 +3625,7 @@ async fn portal(
         chrome: ctx.chrome(),
         borrower_id: borrower_id.to_owned(),
         loans,
-        contacts: contact_views(ctx.lang, &bc, t),
+        contacts: contact_views(ctx.lang, &bc, t, false),
         holds: holds(&bc, t),
         verify: extra.verify,
         verify_message: extra.verify_message,
@@ -3081,6 +3647,7 @@ async fn portal(
         hours_to: hm(|h| h.1),
         cease_requested: bc.borrower.cease_contact,
         today: state.config().business_tz.date_of(now()).to_string(),
+        lifecycle: lifecycle_view(ctx.lang, &bc, &currencies),
     };
     render(ctx, status, &page)
 }

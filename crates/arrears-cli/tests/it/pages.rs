@@ -3,6 +3,8 @@
 //! binding, escaping of a borrower's text; and one end-to-end run in headless Chromium
 //! through chromedriver (fantoccini).
 
+mod lifecycle;
+
 use crate::server::{Server, add_user, ok, spawn_app, store_of};
 use crate::store::{Backend, fresh};
 use crate::text;
@@ -1114,16 +1116,16 @@ fn the_portal_takes_cease_preferences_and_a_plan_only_for_its_borrower() {
             .unwrap()
             .unwrap();
         assert_eq!(prefs.channels, vec!["call".to_owned()]);
-        // SMS to the phone is now opted out (the packs' opt-out rule, ALL-IDENTITY).
+        // SMS is now opted out: the borrower's preference (ALL-PREFERENCE), and the packs'
+        // opt-out of the phone number (ALL-IDENTITY).
         let after = s.check(sms.clone());
         assert_eq!(after["decision"], "deny", "{after}");
-        assert!(
-            after["rule_ids"]
-                .as_array()
-                .unwrap()
-                .contains(&json!("ALL-IDENTITY")),
-            "{before} -> {after}"
-        );
+        for rule in ["ALL-PREFERENCE", "ALL-IDENTITY"] {
+            assert!(
+                after["rule_ids"].as_array().unwrap().contains(&json!(rule)),
+                "{rule}: {before} -> {after}"
+            );
+        }
         let page = get(s, "/portal/b/B1", Some(&b1));
         assert!(
             page.body.contains("id=\"ch-call\" value=\"on\" checked"),
