@@ -67,7 +67,7 @@ pub struct ContactSpec<'a> {
     pub text: Option<&'a str>,
     pub lender: Option<&'a str>,
     pub code: Option<&'a str>,
-    /// The message's language; the borrower's, else English, when absent.
+    /// The message's language; when absent, the borrower's (`Language::of_borrower`).
     pub language: Option<&'a str>,
 }
 
@@ -80,8 +80,13 @@ pub struct SpecError {
 }
 
 impl ContactSpec<'_> {
-    /// The contact the engine is asked about: every surface parses a contact this one way.
-    pub fn proposal(&self, borrower_language: Option<&str>) -> Result<ProposedContact, SpecError> {
+    /// The contact the engine is asked about: every surface parses a contact this one way. A
+    /// message without a language of its own is vetted in `borrower_language`, the
+    /// borrower's (`Language::of_borrower`).
+    pub fn proposal(
+        &self,
+        borrower_language: arrears_policy::Language,
+    ) -> Result<ProposedContact, SpecError> {
         use arrears_domain::types::{BorrowerId, LoanId};
         use arrears_policy::{Channel, Language, Message, Party, Purpose, Target};
         let err = |field: &'static str| move |e: String| SpecError { field, reason: e };
@@ -110,9 +115,9 @@ impl ContactSpec<'_> {
         }
         p.agency_id = self.agency_id.map(str::to_owned);
         if let Some(text) = self.text {
-            let language = match self.language.or(borrower_language) {
-                Some(l) => Language::parse(l).unwrap_or(Language::En),
-                None => Language::En,
+            let language = match self.language {
+                Some(l) => Language::parse(l).map_err(|e| err("language")(e.to_string()))?,
+                None => borrower_language,
             };
             p.message = Some(Message::new(
                 text,

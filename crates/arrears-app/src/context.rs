@@ -59,7 +59,7 @@ pub fn from_portfolio(
     p: &arrears_domain::Portfolio,
     lifecycle: &arrears_domain::Lifecycle,
     borrower_id: &str,
-) -> Option<(DecisionContext, Option<String>)> {
+) -> Option<(DecisionContext, arrears_policy::Language)> {
     let i = p
         .borrowers
         .iter()
@@ -75,6 +75,6 @@ pub fn from_portfolio(
             facts: input.facts,
             history: input.history,
         },
-        b.language.as_deref().map(str::to_owned),
+        arrears_policy::Language::of_borrower(b.language.as_deref(), &b.jurisdiction),
     ))
 }

@@ -155,7 +155,8 @@ fn proposal(row: &OutboxRow) -> Result<ProposedContact, String> {
         code: Some(&m.verification_code),
         language: Some(&m.language),
     }
-    .proposal(None)
+    // The stored row carries the language it was enqueued with.
+    .proposal(arrears_policy::Language::En)
     .map_err(|e| e.to_string())
 }
 

@@ -179,6 +179,8 @@ struct Candidate {
     subject: Option<String>,
     at: Timestamp,
     expires: Option<Timestamp>,
+    /// No language was given: the message is vetted in the borrower's.
+    language_from_borrower: bool,
 }
 
 fn lender_name(a: &EnqueueArgs) -> Result<String, Failure> {
@@ -212,7 +214,9 @@ fn one_message(a: &EnqueueArgs, now: Timestamp) -> Result<Candidate, Failure> {
         code: Some(&a.code),
         language: a.language.as_deref(),
     };
-    let mut proposed = spec.proposal(None).map_err(bad)?;
+    // Without --language the message is vetted in the borrower's language, set once the
+    // borrower is read (`enqueue_cmd`).
+    let mut proposed = spec.proposal(Language::En).map_err(bad)?;
     let message = proposed
         .message
         .take()
@@ -233,6 +237,7 @@ fn one_message(a: &EnqueueArgs, now: Timestamp) -> Result<Candidate, Failure> {
             .as_deref()
             .map(|t| instant("--expires", t))
             .transpose()?,
+        language_from_borrower: a.language.is_none(),
     })
 }
 
@@ -309,6 +314,7 @@ fn plan_messages(a: &EnqueueArgs, dir: &Path) -> Result<Vec<Candidate>, Failure>
             subject: None,
             at,
             expires,
+            language_from_borrower: false,
         });
     }
     Ok(out)
@@ -334,6 +340,12 @@ fn enqueue_cmd(a: &EnqueueArgs) -> Result<(), Failure> {
             };
             // The one decision context and the policy in force on the contact's day.
             let ctx = arrears_app::from_store(&bc);
+            if c.language_from_borrower {
+                c.message.language = Language::of_borrower(
+                    bc.borrower.language.as_deref(),
+                    &bc.borrower.jurisdiction,
+                );
+            }
             let on = c.at.to_zoned(jiff::tz::TimeZone::UTC).date();
             let policy = crate::lender_policy::resolve(a.policy.as_deref(), Some(&store), on, None)
                 .await

@@ -121,7 +121,7 @@ fn from_portfolio(
 ) -> Result<
     (
         arrears_app::DecisionContext,
-        Option<String>,
+        arrears_policy::Language,
         arrears_app::EffectivePolicy,
     ),
     Failure,
@@ -152,7 +152,7 @@ fn from_store(
 ) -> Result<
     (
         arrears_app::DecisionContext,
-        Option<String>,
+        arrears_policy::Language,
         arrears_app::EffectivePolicy,
     ),
     Failure,
@@ -182,7 +182,10 @@ fn from_store(
         Ok::<_, Failure>((found?, policy?))
     })?;
     let bc = found.ok_or_else(|| bad(format!("no borrower {:?} in {target}", a.borrower)))?;
-    let language = bc.borrower.language.as_deref().map(str::to_owned);
+    let language = arrears_policy::Language::of_borrower(
+        bc.borrower.language.as_deref(),
+        &bc.borrower.jurisdiction,
+    );
     Ok((arrears_app::from_store(&bc), language, policy))
 }
 
@@ -206,7 +209,7 @@ pub fn check(a: &CheckArgs) -> Result<(), Failure> {
         code: Some(&a.code),
         language: None,
     };
-    let proposed = spec.proposal(language.as_deref()).map_err(bad)?;
+    let proposed = spec.proposal(language).map_err(bad)?;
     let d = arrears_app::decide(&proposed, &ctx, at, &policy.packs);
     let (decision, rule_ids, earliest_allowed) = arrears_app::contact::answer(&d);
     let out = serde_json::json!({

@@ -391,6 +391,22 @@ pub enum Language {
 impl Language {
     pub const ALL: &'static [Language] = &[Language::ZhCn, Language::En];
 
+    /// The language messages to a borrower are written and vetted in: theirs when it is one
+    /// of ours, else Chinese for a CN borrower and English for anyone else. Every door (the
+    /// planner, the check, the outbox) asks this one function.
+    pub fn of_borrower(
+        language: Option<&str>,
+        jurisdiction: &arrears_domain::Jurisdiction,
+    ) -> Language {
+        language.and_then(|l| Language::parse(l).ok()).unwrap_or(
+            if jurisdiction.country() == "CN" {
+                Language::ZhCn
+            } else {
+                Language::En
+            },
+        )
+    }
+
     pub fn parse(tag: &str) -> Result<Language, VocabularyError> {
         let lower = tag.to_ascii_lowercase();
         let primary = lower.split('-').next().unwrap_or("");

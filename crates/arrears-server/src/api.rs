@@ -410,10 +410,7 @@ struct Proposal {
 
 /// The contact a request proposes, parsed the one way every surface parses a contact
 /// (`arrears_app::ContactSpec`); a message is vetted in `language`, the borrower's.
-fn proposal(
-    spec: &arrears_app::ContactSpec<'_>,
-    language: Option<&str>,
-) -> Result<Proposal, ApiError> {
+fn proposal(spec: &arrears_app::ContactSpec<'_>, language: Language) -> Result<Proposal, ApiError> {
     let proposed = spec.proposal(language).map_err(|e| {
         ApiError::invalid("invalid_field", format!("Field {}: {}.", e.field, e.reason))
     })?;
@@ -431,7 +428,7 @@ pub(crate) fn decide(
     at: Timestamp,
 ) -> Decision {
     let ctx = arrears_app::from_store(bc);
-    arrears_app::decide(proposed, &ctx, at, &state.policy().packs)
+    arrears_app::decide(proposed, &ctx, at, &state.policy_at(at).packs)
 }
 
 fn answer(d: &Decision) -> CheckResponse {
@@ -550,7 +547,7 @@ pub async fn check_contact(
             code: req.code.as_deref(),
             language: None,
         },
-        bc.borrower.language.as_deref(),
+        Language::of_borrower(bc.borrower.language.as_deref(), &bc.borrower.jurisdiction),
     )?;
     own_loan(&state, &bc, p.loan_id.as_ref()).await?;
     log_access(
@@ -596,7 +593,8 @@ pub(crate) fn contact_event(
             code: req.code.as_deref(),
             language: None,
         },
-        None,
+        // Re-vetted in the borrower's language under their lock (`contact_allowed`).
+        Language::En,
     )?;
     if p.proposed.channel.is_escalation() {
         return Err(ApiError::invalid(
@@ -1068,11 +1066,9 @@ fn contact_allowed(
     at: Timestamp,
 ) -> Result<(), Denied> {
     let mut p = proposed.clone();
-    if let Some(m) = p.message.as_mut()
-        && let Some(l) = bc.borrower.language.as_deref()
-        && let Ok(l) = Language::parse(l)
-    {
-        m.language = l;
+    if let Some(m) = p.message.as_mut() {
+        m.language =
+            Language::of_borrower(bc.borrower.language.as_deref(), &bc.borrower.jurisdiction);
     }
     Denied::unless_allowed(decide(state, &p, bc, at))
 }

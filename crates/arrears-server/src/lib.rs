@@ -50,9 +50,10 @@ pub struct Evidence {
 #[derive(Debug)]
 struct Inner {
     store: Store,
-    /// The lender's policy in force (the store's version for today, else the legal floors),
-    /// reloaded every few seconds so `arrears policy set` reaches a running server.
-    policy: std::sync::RwLock<Arc<arrears_app::EffectivePolicy>>,
+    /// The lender's policy versions (the store's, by effective date; the legal floors before
+    /// the first), reloaded every few seconds so `arrears policy set` reaches a running
+    /// server.
+    policy: std::sync::RwLock<Arc<PolicyVersions>>,
     metrics: metrics::Metrics,
     evidence: Option<Evidence>,
     logins: auth::LoginLimiter,
@@ -63,6 +64,26 @@ struct Inner {
     /// Buckets, stages and the business zone of the pages' plans and dashboard.
     config: arrears_domain::Config,
     plans: workbench::PlanCache,
+}
+
+/// The lender's policy versions as the server holds them.
+#[derive(Debug)]
+struct PolicyVersions {
+    floors: Arc<arrears_app::EffectivePolicy>,
+    /// (effective from, version, packs), as stored.
+    versions: Vec<(jiff::civil::Date, i64, Arc<arrears_app::EffectivePolicy>)>,
+}
+
+impl PolicyVersions {
+    /// The version in force on `on`: the latest effective on or before it (ties: the higher
+    /// version), as `Store::policy_in_force` answers.
+    fn on(&self, on: jiff::civil::Date) -> Arc<arrears_app::EffectivePolicy> {
+        self.versions
+            .iter()
+            .filter(|(d, _, _)| *d <= on)
+            .max_by_key(|(d, v, _)| (*d, *v))
+            .map_or_else(|| self.floors.clone(), |(_, _, p)| p.clone())
+    }
 }
 
 /// How often a running server reads the lender policy in force again.
@@ -104,10 +125,13 @@ impl AppState {
                 access_log: access::AccessLog::new(store.clone()),
                 events: batcher::EventBatcher::new(store.clone()),
                 store,
-                policy: std::sync::RwLock::new(Arc::new(arrears_app::EffectivePolicy {
-                    packs: PackSet::embedded()?,
-                    origin: arrears_app::PolicyOrigin::Floors,
-                    name: None,
+                policy: std::sync::RwLock::new(Arc::new(PolicyVersions {
+                    floors: Arc::new(arrears_app::EffectivePolicy {
+                        packs: PackSet::embedded()?,
+                        origin: arrears_app::PolicyOrigin::Floors,
+                        name: None,
+                    }),
+                    versions: Vec::new(),
                 })),
                 metrics: metrics::Metrics::default(),
                 evidence,
@@ -124,22 +148,53 @@ impl AppState {
         &self.inner.store
     }
 
-    /// The lender's policy in force: its packs decide every contact of every route.
-    pub fn policy(&self) -> Arc<arrears_app::EffectivePolicy> {
+    fn versions(&self) -> Arc<PolicyVersions> {
         match self.inner.policy.read() {
             Ok(p) => p.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
-    /// Reads the policy in force today from the store (the floors when none is set).
+    /// The lender's policy in force today (UTC): its packs decide the pages' plans.
+    pub fn policy(&self) -> Arc<arrears_app::EffectivePolicy> {
+        self.policy_at(now())
+    }
+
+    /// The lender's policy in force on the (UTC) date of `at`: a contact is decided by the
+    /// version in force when it happens, as `arrears check --db` decides it.
+    pub fn policy_at(&self, at: jiff::Timestamp) -> Arc<arrears_app::EffectivePolicy> {
+        self.versions()
+            .on(at.to_zoned(jiff::tz::TimeZone::UTC).date())
+    }
+
+    /// Reads every stored policy version (the floors before the first).
     pub async fn reload_policy(&self) -> Result<(), arrears_app::RulesError> {
-        let today = now().to_zoned(jiff::tz::TimeZone::UTC).date();
-        let p = arrears_app::rules::in_store(&self.inner.store, today).await?;
-        let changed = self.policy().origin != p.origin;
+        let stored = self.inner.store.policies().await?;
+        let mut versions = Vec::with_capacity(stored.len());
+        for p in &stored {
+            versions.push((
+                p.effective_from,
+                p.version,
+                Arc::new(arrears_app::rules::from_stored(p)?),
+            ));
+        }
+        let old = self.versions();
+        let changed = old
+            .versions
+            .iter()
+            .map(|(d, v, _)| (*d, *v))
+            .collect::<Vec<_>>()
+            != versions
+                .iter()
+                .map(|(d, v, _)| (*d, *v))
+                .collect::<Vec<_>>();
+        let next = Arc::new(PolicyVersions {
+            floors: old.floors.clone(),
+            versions,
+        });
         match self.inner.policy.write() {
-            Ok(mut slot) => *slot = Arc::new(p),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(p),
+            Ok(mut slot) => *slot = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
         }
         if changed {
             // Plans made under the old policy are not the day's plan any more.

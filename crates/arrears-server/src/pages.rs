@@ -2237,9 +2237,9 @@ fn channel_views(
     let t = lang.texts();
     // One decision context and policy for every probe (the same as the API's check).
     let ctx = arrears_app::from_store(bc);
-    let policy = state.policy();
-    let decide =
-        |p: &ProposedContact, at: Timestamp| arrears_app::decide(p, &ctx, at, &policy.packs);
+    let decide = |p: &ProposedContact, at: Timestamp| {
+        arrears_app::decide(p, &ctx, at, &state.policy_at(at).packs)
+    };
     [Channel::Call, Channel::Sms, Channel::Email]
         .into_iter()
         .map(|ch| {

@@ -7,7 +7,10 @@
 //!   its notice channels), a GB breathing space;
 //! - parties and targets: the borrower's own number or address of the right kind, or the
 //!   attorney's, and only the attorney's once one is on record; nobody else;
-//! - opt-outs on the pack's opt-out channels;
+//! - opt-outs on the pack's opt-out channels, and the borrower's own preferences (opt-outs,
+//!   hours) per channel (ALL-PREFERENCE);
+//! - the loan's lifecycle: a payment plan in force (ALL-PLAN), a live placement (ALL-PLACED),
+//!   a sale (ALL-SOLD);
 //! - hours in every zone of the borrower (address and phone zone, else the pack's default
 //!   zones), with both ends on the same local day;
 //! - call caps: conversations per borrower per local day and unanswered attempts per number
@@ -278,6 +281,85 @@ fn check_action(
             && f.opted_out.contains(t)
         {
             v(rule.as_str(), "the target opted out".into());
+        }
+
+        // The lifecycle: the borrower's own choices, payment plans, placements and sales of
+        // the loan, judged over the whole interval from the records themselves.
+        if a.party == Party::Borrower && is_contact {
+            for pref in f.preferences.iter().filter(|x| x.channel == ch) {
+                if pref.opted_out {
+                    v(
+                        RuleId::AllPreference.as_str(),
+                        format!("the borrower opted out of {ch}"),
+                    );
+                }
+                if let Some(w) = pref.window {
+                    for tz in &zones {
+                        for t in [nb, na] {
+                            let local = t.to_zoned(tz.clone()).time();
+                            if !(w.start() <= local && local < w.end()) {
+                                v(
+                                    RuleId::AllPreference.as_str(),
+                                    format!("{t} is {local} local, outside the borrower's {w}"),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let on_loan = |l: &arrears_domain::types::LoanId| *l == a.loan_id;
+        let dunning = !is_contact
+            || matches!(
+                purpose,
+                Purpose::Collection | Purpose::Locate | Purpose::PlanReminder
+            );
+        for plan in f.plans.iter().filter(|x| on_loan(&x.loan_id)) {
+            let protects_until = match plan.state {
+                arrears_policy::PlanState::Active => Some(None),
+                arrears_policy::PlanState::Broken => plan.state_at.map(|s| {
+                    zones
+                        .iter()
+                        .filter_map(|tz| {
+                            local_date(s, tz)
+                                .tomorrow()
+                                .ok()
+                                .and_then(|d| midnight(d, tz))
+                        })
+                        .max()
+                }),
+                _ => None,
+            };
+            if let Some(until) = protects_until
+                && dunning
+                && purpose != Purpose::PlanReminder
+                && na >= plan.created_at
+                && until.is_none_or(|u| nb < u)
+            {
+                v(
+                    RuleId::AllPlan.as_str(),
+                    format!("{ch} on a loan with a payment plan in force"),
+                );
+            }
+        }
+        if is_contact && p.agency_id().is_none() {
+            for x in f.placements.iter().filter(|x| on_loan(&x.loan_id)) {
+                if na >= x.placed_at && x.recalled_at.is_none_or(|r| nb < r) {
+                    v(
+                        RuleId::AllPlaced.as_str(),
+                        format!("the lender contacts a loan placed with {}", x.agency_id),
+                    );
+                }
+            }
+        }
+        for x in f.sales.iter().filter(|x| on_loan(&x.loan_id)) {
+            if na >= x.sold_at && purpose != Purpose::Notice(arrears_policy::NoticeKind::Assignment)
+            {
+                v(
+                    RuleId::AllSold.as_str(),
+                    format!("{ch} on a loan sold to {}", x.buyer),
+                );
+            }
         }
 
         // Hours, over the whole interval.

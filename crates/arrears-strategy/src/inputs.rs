@@ -235,15 +235,7 @@ pub fn borrower_inputs(portfolio: &Portfolio, lifecycle: &Lifecycle) -> Vec<Borr
                 h.push(r);
             }
         }
-        let language = b
-            .language
-            .as_deref()
-            .and_then(|l| Language::parse(l).ok())
-            .unwrap_or(if b.jurisdiction.country() == "CN" {
-                Language::ZhCn
-            } else {
-                Language::En
-            });
+        let language = Language::of_borrower(b.language.as_deref(), &b.jurisdiction);
         out.push(BorrowerInput {
             facts: f,
             history: h,
