@@ -721,7 +721,18 @@ fn window_end(
     t: Timestamp,
 ) -> Option<Timestamp> {
     let pack = pack?;
-    let hours = max_contacts_per_window(pack, channel).hours.map(|(_, w)| w);
+    let pack_hours = max_contacts_per_window(pack, channel).hours.map(|(_, w)| w);
+    // The borrower's own hours for the channel narrow the pack's (ALL-PREFERENCE): the
+    // window ends at the earlier end.
+    let own = f
+        .preferences
+        .iter()
+        .find(|p| p.channel == channel)
+        .and_then(|p| p.window);
+    let hours = match (pack_hours, own) {
+        (Some(a), Some(b)) => Some(if b.end() < a.end() { b } else { a }),
+        (a, b) => a.or(b),
+    };
     let mut zones: Vec<TimeZone> = Vec::new();
     match &f.timezone {
         Some(z) => zones.push(z.tz().clone()),

@@ -7,6 +7,7 @@ mod cases;
 mod channels;
 mod cli;
 mod evidence;
+mod lifecycle_rules;
 mod pages;
 mod plan;
 mod policy;

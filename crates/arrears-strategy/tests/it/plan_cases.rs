@@ -27,9 +27,22 @@ struct Case {
     /// Notices on record (the `notices` table).
     #[serde(default)]
     notice: Vec<NoticeSpec>,
+    /// The borrower's choices per channel (the `preferences` table).
+    #[serde(default)]
+    preference: Vec<PreferenceSpec>,
     /// A lender policy tightening the packs.
     policy: Option<String>,
     expect: Expect,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreferenceSpec {
+    borrower: String,
+    channel: String,
+    #[serde(default)]
+    opted_out: bool,
+    hours: Option<[String; 2]>,
 }
 
 #[derive(Deserialize)]
@@ -120,6 +133,19 @@ fn run_case(path: &Path) -> Vec<String> {
                 kind: n.kind.clone().into(),
                 sent_at: n.sent_at,
                 channel: "letter".into(),
+            });
+    }
+    for p in &case.preference {
+        let t = |s: &str| s.parse::<jiff::civil::Time>().unwrap();
+        lifecycle
+            .preferences
+            .push(arrears_domain::lifecycle::PreferenceRow {
+                borrower_id: arrears_domain::types::BorrowerId::parse("b", &p.borrower).unwrap(),
+                channel: p.channel.clone().into(),
+                opted_out: p.opted_out,
+                contact_from: p.hours.as_ref().map(|h| t(&h[0])),
+                contact_to: p.hours.as_ref().map(|h| t(&h[1])),
+                updated_at: "2026-01-01T00:00:00Z".parse().unwrap(),
             });
     }
     let w = w.with_lifecycle(&lifecycle, case.policy.as_deref());
