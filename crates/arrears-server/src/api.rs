@@ -262,6 +262,26 @@ pub struct Recorded {
     pub rule_ids: Option<Vec<String>>,
 }
 
+impl Recorded {
+    /// The answer `{status, id, rule_ids?}` with its HTTP status.
+    pub(crate) fn answer(
+        code: StatusCode,
+        id: &str,
+        status: &str,
+        rule_ids: Option<Vec<String>>,
+    ) -> Response {
+        (
+            code,
+            axum::Json(Recorded {
+                status: status.to_owned(),
+                id: id.to_owned(),
+                rule_ids,
+            }),
+        )
+            .into_response()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SnapshotJson {
     /// The business date, YYYY-MM-DD.
@@ -806,17 +826,7 @@ fn lifecycle_answer(
     written: Result<bool, arrears_store::LifecycleError>,
 ) -> Result<Response, ApiError> {
     use arrears_store::LifecycleError as E;
-    let recorded = |status: StatusCode, s: &str| {
-        (
-            status,
-            axum::Json(Recorded {
-                status: s.to_owned(),
-                id: event_id.to_owned(),
-                rule_ids: None,
-            }),
-        )
-            .into_response()
-    };
+    let recorded = |status: StatusCode, s: &str| Recorded::answer(status, event_id, s, None);
     match written {
         Ok(true) => Ok(recorded(StatusCode::CREATED, "recorded")),
         Ok(false) => Ok(recorded(StatusCode::OK, "already_recorded")),
@@ -995,15 +1005,12 @@ pub(crate) async fn ingest_reporting(
         state.facts().invalidate(contact.borrower_id.as_str());
         let r: Vec<&str> = rules.iter().map(String::as_str).collect();
         state.metrics().refused(&r);
-        let response = (
+        let response = Recorded::answer(
             StatusCode::CREATED,
-            axum::Json(Recorded {
-                status: "recorded_violation".into(),
-                id: event_id.to_owned(),
-                rule_ids: Some(rules.clone()),
-            }),
-        )
-            .into_response();
+            event_id,
+            "recorded_violation",
+            Some(rules.clone()),
+        );
         return Ok((response, Some(rules.clone())));
     }
     answer_ingested(state, event_id, outcome).map(|r| (r, None))
@@ -1079,17 +1086,7 @@ fn answer_ingested(
     event_id: &str,
     outcome: Ingested<Denied>,
 ) -> Result<Response, ApiError> {
-    let recorded = |status: StatusCode, s: &str| {
-        (
-            status,
-            axum::Json(Recorded {
-                status: s.to_owned(),
-                id: event_id.to_owned(),
-                rule_ids: None,
-            }),
-        )
-            .into_response()
-    };
+    let recorded = |status: StatusCode, s: &str| Recorded::answer(status, event_id, s, None);
     match outcome {
         Ingested::Recorded => Ok(recorded(StatusCode::CREATED, "recorded")),
         Ingested::AlreadyRecorded => Ok(recorded(StatusCode::OK, "already_recorded")),

@@ -29,7 +29,7 @@ use arrears_store::{
 use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
@@ -478,17 +478,7 @@ fn answer(
     denied_code: &'static str,
     what: &str,
 ) -> Result<Response, ApiError> {
-    let recorded = |status: StatusCode, s: &str| {
-        (
-            status,
-            axum::Json(Recorded {
-                status: s.to_owned(),
-                id: id.to_owned(),
-                rule_ids: None,
-            }),
-        )
-            .into_response()
-    };
+    let recorded = |status: StatusCode, s: &str| Recorded::answer(status, id, s, None);
     match outcome {
         Ingested::Recorded => Ok(recorded(StatusCode::CREATED, "recorded")),
         Ingested::AlreadyRecorded => Ok(recorded(StatusCode::OK, "already_recorded")),
