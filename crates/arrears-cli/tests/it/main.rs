@@ -8,6 +8,7 @@ mod channels;
 mod cli;
 mod evidence;
 mod lifecycle_rules;
+mod one_system;
 mod pages;
 mod plan;
 mod policy;
