@@ -26,6 +26,10 @@ pub struct PlanRequest<'a> {
     pub prior_actions: &'a [PriorAction],
     /// The first message sequence number.
     pub first_sequence: u64,
+    /// A later policy version and the instant it takes effect (midnight UTC of its effective
+    /// date), when one does: no action is planned past that instant under the packs of the
+    /// version it replaces.
+    pub next_policy: Option<(jiff::Timestamp, &'a PackSet)>,
 }
 
 /// The day's plan with what it was made from.
@@ -48,6 +52,47 @@ pub enum PlanError {
         .0.iter().take(20).map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
     )]
     Checker(Vec<Violation>),
+}
+
+/// A policy version takes effect at `from`: an action open past it closes the second before,
+/// and one that would start at or after it is decided again under the new packs (blocked
+/// when they deny it).
+fn hand_over(plan: &mut Plan, borrowers: &[BorrowerInput], from: jiff::Timestamp, next: &PackSet) {
+    let Ok(last_old) = from.checked_sub(jiff::SignedDuration::from_secs(1)) else {
+        return;
+    };
+    let actions = std::mem::take(&mut plan.actions);
+    for mut a in actions {
+        if a.not_before < from {
+            a.not_after = a.not_after.min(last_old);
+            plan.actions.push(a);
+            continue;
+        }
+        let b = borrowers
+            .iter()
+            .find(|b| b.facts.borrower_id == a.borrower_id);
+        let decision = b.map(|b| {
+            arrears_policy::check(
+                a.permit_proposal(),
+                &b.facts,
+                &b.history,
+                a.not_before,
+                next,
+            )
+        });
+        match decision {
+            Some(arrears_policy::Decision::Allow(_)) => plan.actions.push(a),
+            Some(arrears_policy::Decision::Deny {
+                rule_ids,
+                earliest_allowed,
+            }) => plan
+                .blocked
+                .push(a.into_blocked(rule_ids, earliest_allowed)),
+            None => plan
+                .blocked
+                .push(a.into_blocked(vec![arrears_policy::RuleId::SysFactsMismatch], None)),
+        }
+    }
 }
 
 /// Runs the day, builds every decision context and plans it; a plan the independent checker
@@ -73,7 +118,10 @@ pub fn plan_day(req: &PlanRequest<'_>, codes: &dyn CodeIssuer) -> Result<DayPlan
         packs: req.packs,
         first_sequence: req.first_sequence,
     };
-    let plan = arrears_strategy::plan(&input, codes);
+    let mut plan = arrears_strategy::plan(&input, codes);
+    if let Some((from, next)) = req.next_policy {
+        hand_over(&mut plan, &borrowers, from, next);
+    }
     let violations = arrears_strategy::check_plan(&plan, &input);
     if !violations.is_empty() {
         return Err(PlanError::Checker(violations));

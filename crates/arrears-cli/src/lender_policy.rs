@@ -167,6 +167,34 @@ pub async fn resolve(
     rules::from_file(None).map_err(rules_failure)
 }
 
+/// The store's next policy version after `after` and the instant it takes effect (midnight
+/// UTC of its date), unless `--policy` overrides the store's versions.
+pub async fn next_in_store(
+    flag: Option<&Path>,
+    store: &Store,
+    after: Date,
+) -> Result<Option<(jiff::Timestamp, EffectivePolicy)>, Failure> {
+    if flag.is_some() {
+        return Ok(None);
+    }
+    let next = store
+        .policies()
+        .await
+        .map_err(store_err)?
+        .into_iter()
+        .filter(|p| p.effective_from > after)
+        .min_by_key(|p| (p.effective_from, std::cmp::Reverse(p.version)));
+    let Some(p) = next else {
+        return Ok(None);
+    };
+    let from = p
+        .effective_from
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map_err(|e| Failure::from(anyhow!("{e}")))?
+        .timestamp();
+    Ok(Some((from, rules::from_stored(&p).map_err(rules_failure)?)))
+}
+
 /// [`resolve`] for commands without a store.
 pub fn resolve_files(
     flag: Option<&Path>,

@@ -207,6 +207,8 @@ struct Source {
     rejected_rows: usize,
     lifecycle_rejects: Vec<arrears_io::extensions::ExtReject>,
     policy: arrears_app::EffectivePolicy,
+    /// A later stored policy version, and when it takes effect.
+    next_policy: Option<(jiff::Timestamp, arrears_app::EffectivePolicy)>,
 }
 
 fn load_source(a: &PlanArgs) -> Result<Source, Failure> {
@@ -222,7 +224,7 @@ fn load_source(a: &PlanArgs) -> Result<Source, Failure> {
                     )));
                 }
             };
-            let (portfolio, lifecycle, policy) = crate::store_cmds::load_for_plan(
+            let (portfolio, lifecycle, policy, next_policy) = crate::store_cmds::load_for_plan(
                 db,
                 a.as_of,
                 a.policy.as_deref(),
@@ -234,6 +236,7 @@ fn load_source(a: &PlanArgs) -> Result<Source, Failure> {
                 rejected_rows: 0,
                 lifecycle_rejects: Vec::new(),
                 policy,
+                next_policy,
             });
         }
     };
@@ -255,6 +258,7 @@ fn load_source(a: &PlanArgs) -> Result<Source, Failure> {
         rejected_rows,
         lifecycle_rejects: lc.rejects,
         policy,
+        next_policy: None,
     })
 }
 
@@ -332,6 +336,7 @@ pub fn plan(a: &PlanArgs) -> Result<(), Failure> {
         packs,
         prior_actions: &prior,
         first_sequence: entries.len() as u64,
+        next_policy: src.next_policy.as_ref().map(|(t, p)| (*t, &p.packs)),
     };
     let day = arrears_app::plan_day(&req, &KeyCodes(key.as_ref())).map_err(|e| match e {
         arrears_app::plan::PlanError::Run(why) => Failure::from(anyhow!(why)),

@@ -413,6 +413,14 @@ fn print_import(
     println!("  done in {:.2} s", started.elapsed().as_secs_f64());
 }
 
+/// The portfolio, the lifecycle, the policy in force and the next stored version.
+pub type StoredForPlan = (
+    arrears_domain::Portfolio,
+    arrears_domain::Lifecycle,
+    arrears_app::EffectivePolicy,
+    Option<(jiff::Timestamp, arrears_app::EffectivePolicy)>,
+);
+
 /// What a plan over the store reads: the portfolio, every lifecycle record, and the lender's
 /// policy in force on the business date (or `--policy`, or arrears.toml's).
 pub fn load_for_plan(
@@ -420,22 +428,16 @@ pub fn load_for_plan(
     as_of: jiff::civil::Date,
     policy: Option<&std::path::Path>,
     config: Option<&std::path::Path>,
-) -> Result<
-    (
-        arrears_domain::Portfolio,
-        arrears_domain::Lifecycle,
-        arrears_app::EffectivePolicy,
-    ),
-    Failure,
-> {
+) -> Result<StoredForPlan, Failure> {
     let rt = runtime()?;
     rt.block_on(async {
         let store = open(&DbOpt { db: db.to_owned() }).await?;
         let p = store.load_portfolio().await.map_err(store_failure);
         let lc = store.all_lifecycle().await.map_err(store_failure);
+        let next = crate::lender_policy::next_in_store(policy, &store, as_of).await;
         let policy = crate::lender_policy::resolve(policy, Some(&store), as_of, config).await;
         store.close().await;
-        Ok((p?, lc?, policy?))
+        Ok((p?, lc?, policy?, next?))
     })
 }
 

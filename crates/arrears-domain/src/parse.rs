@@ -28,13 +28,22 @@ pub fn date(column: &'static str, s: &str) -> Result<Date, FieldError> {
 }
 
 /// RFC 3339 with an offset: `2026-11-27T21:05:00+08:00`, `2026-11-27T13:05:00Z`.
+/// `t` to the microsecond, earlier digits dropped: the precision both stores keep (SQLite as
+/// text, PostgreSQL's `timestamptz`), so a file-mode run and a store run see the same instants.
+pub fn to_microsecond(t: Timestamp) -> Timestamp {
+    let sub = t.subsec_nanosecond().rem_euclid(1_000);
+    t.checked_sub(jiff::SignedDuration::from_nanos(i64::from(sub)))
+        .unwrap_or(t)
+}
+
+/// An RFC 3339 timestamp with an offset, to the microsecond ([`to_microsecond`]).
 pub fn timestamp(column: &'static str, s: &str) -> Result<Timestamp, FieldError> {
     let b = s.as_bytes();
     // RFC 3339 needs a full date, a `T` (or space) and an offset; jiff is lenient about a few
     // extensions (bracketed zone annotations), which a portfolio file must not rely on.
     let shape_ok = b.len() >= 20 && b[10].eq_ignore_ascii_case(&b'T') && !s.contains('[');
     if shape_ok && let Ok(ts) = s.parse::<Timestamp>() {
-        return Ok(ts);
+        return Ok(to_microsecond(ts));
     }
     Err(FieldError::new(
         column,

@@ -251,7 +251,8 @@ impl Row for PqRow<'_> {
                 (v.div_euclid(1_000_000_000), v.rem_euclid(1_000_000_000))
             }
         };
-        // Proven: rem_euclid results are below 10^9.
+        // Proven: rem_euclid results are below 10^9. To the microsecond, as the stores keep it.
+        let nanos = nanos - nanos.rem_euclid(1_000);
         Timestamp::new(secs, nanos as i32).map(Some).map_err(|_| {
             FieldError::new(
                 self.specs[c].name,

@@ -556,6 +556,7 @@ impl<'a> Context<'a> {
             .iter()
             .filter(|r| {
                 !r.inbound
+                    && !r.assumed
                     && r.party == Party::Borrower
                     && r.channel.is_contact()
                     && r.borrower_id == self.proposed.borrower_id
@@ -576,6 +577,7 @@ impl<'a> Context<'a> {
             .iter()
             .filter(|r| {
                 r.borrower_id == self.proposed.borrower_id
+                    && !r.assumed
                     && r.party == Party::Borrower
                     && (r.inbound || r.is_conversation())
             })
@@ -595,7 +597,7 @@ impl<'a> Context<'a> {
                 .history
                 .iter()
                 .copied()
-                .filter(|r| !r.inbound && r.target.as_ref() == Some(t))
+                .filter(|r| !r.inbound && !r.assumed && r.target.as_ref() == Some(t))
                 .collect();
             to_target.sort_by_key(|r| r.at);
             let after_success = to_target

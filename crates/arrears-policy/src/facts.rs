@@ -509,6 +509,10 @@ pub struct ContactRecord {
     pub outcome: Outcome,
     /// The borrower (or someone for them) reached out; `false` for outbound contacts.
     pub inbound: bool,
+    /// Not a fact but an assumption: a contact a planner has planned, counted against the
+    /// caps whichever way it ends. It never shows that the borrower was reached or failed to
+    /// be, nor that a communication happened.
+    pub assumed: bool,
 }
 
 impl ContactRecord {
@@ -529,6 +533,7 @@ impl ContactRecord {
             at,
             outcome,
             inbound: false,
+            assumed: false,
         }
     }
 

@@ -66,6 +66,14 @@ struct Inner {
     plans: workbench::PlanCache,
 }
 
+/// The policies of one plan day: the version in force, and the next one with its first
+/// instant.
+#[derive(Debug, Clone)]
+pub struct DayPolicies {
+    pub in_force: Arc<arrears_app::EffectivePolicy>,
+    pub next: Option<(jiff::Timestamp, Arc<arrears_app::EffectivePolicy>)>,
+}
+
 /// The lender's policy versions as the server holds them.
 #[derive(Debug)]
 struct PolicyVersions {
@@ -165,6 +173,26 @@ impl AppState {
     pub fn policy_at(&self, at: jiff::Timestamp) -> Arc<arrears_app::EffectivePolicy> {
         self.versions()
             .on(at.to_zoned(jiff::tz::TimeZone::UTC).date())
+    }
+
+    /// The policies a plan of business date `as_of` is made under: the version in force on
+    /// that date, and the next version with the instant it takes effect (midnight UTC).
+    pub fn policies_for_day(&self, as_of: jiff::civil::Date) -> DayPolicies {
+        let v = self.versions();
+        let next = v
+            .versions
+            .iter()
+            .filter(|(d, _, _)| *d > as_of)
+            .min_by_key(|(d, ver, _)| (*d, std::cmp::Reverse(*ver)))
+            .and_then(|(d, _, p)| {
+                d.to_zoned(jiff::tz::TimeZone::UTC)
+                    .ok()
+                    .map(|z| (z.timestamp(), p.clone()))
+            });
+        DayPolicies {
+            in_force: v.on(as_of),
+            next,
+        }
     }
 
     /// Reads every stored policy version (the floors before the first).

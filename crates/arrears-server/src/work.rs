@@ -1274,9 +1274,9 @@ async fn run_plan(state: &AppState, as_of: Date) -> Result<PlanResponse, ApiErro
         .await
         .map_err(ApiError::internal)?;
     let strategy = default_strategy()?;
-    let policy = state.policy();
+    let policies = state.policies_for_day(as_of);
     tokio::task::spawn_blocking(move || {
-        plan_over(&portfolio, &lifecycle, as_of, strategy, &policy.packs)
+        plan_over(&portfolio, &lifecycle, as_of, strategy, &policies)
     })
     .await
     .map_err(ApiError::internal)?
@@ -1287,12 +1287,18 @@ fn plan_over(
     lifecycle: &arrears_domain::Lifecycle,
     as_of: Date,
     strategy: &arrears_strategy::Strategy,
-    packs: &arrears_policy::PackSet,
+    policies: &crate::DayPolicies,
 ) -> Result<PlanResponse, ApiError> {
     use arrears_strategy::ActionKind;
-    let (planned, _) =
-        crate::workbench::plan_portfolio(p, lifecycle, as_of, &business_config(), strategy, packs)
-            .map_err(ApiError::internal)?;
+    let (planned, _) = crate::workbench::plan_portfolio(
+        p,
+        lifecycle,
+        as_of,
+        &business_config(),
+        strategy,
+        policies,
+    )
+    .map_err(ApiError::internal)?;
     let zones: std::collections::HashMap<&str, &jiff::tz::TimeZone> = p
         .borrowers
         .iter()

@@ -131,7 +131,7 @@ pub(crate) fn plan_portfolio(
     as_of: Date,
     config: &Config,
     strategy: &Strategy,
-    packs: &arrears_policy::PackSet,
+    policies: &crate::DayPolicies,
 ) -> Result<(arrears_strategy::Plan, Vec<arrears_engine::AccountState>), String> {
     let req = arrears_app::PlanRequest {
         as_of,
@@ -139,9 +139,10 @@ pub(crate) fn plan_portfolio(
         lifecycle,
         config,
         strategy,
-        packs,
+        packs: &policies.in_force.packs,
         prior_actions: &[],
         first_sequence: 0,
+        next_policy: policies.next.as_ref().map(|(t, p)| (*t, &p.packs)),
     };
     let day = arrears_app::plan_day(&req, &NoCodes).map_err(|e| e.to_string())?;
     Ok((day.plan, day.states))
@@ -153,11 +154,11 @@ pub fn make_plan(
     lifecycle: &arrears_domain::Lifecycle,
     as_of: Date,
     config: &Config,
-    packs: &arrears_policy::PackSet,
+    policies: &crate::DayPolicies,
 ) -> Result<DayPlan, String> {
     let started = std::time::Instant::now();
     let (planned, states) =
-        plan_portfolio(p, lifecycle, as_of, config, default_strategy()?, packs)?;
+        plan_portfolio(p, lifecycle, as_of, config, default_strategy()?, policies)?;
     let index: BTreeMap<&str, usize> = p
         .loans
         .iter()
@@ -266,10 +267,10 @@ pub async fn day_plan(state: &AppState, as_of: Date) -> Result<Arc<DayPlan>, Str
         .all_lifecycle()
         .await
         .map_err(|e| e.to_string())?;
-    let policy = state.policy();
+    let policies = state.policies_for_day(as_of);
     let config = state.config().clone();
     let plan = tokio::task::spawn_blocking(move || {
-        make_plan(&portfolio, &lifecycle, as_of, &config, &policy.packs)
+        make_plan(&portfolio, &lifecycle, as_of, &config, &policies)
     })
     .await
     .map_err(|e| e.to_string())??;

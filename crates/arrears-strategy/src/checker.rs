@@ -517,6 +517,34 @@ fn check_action(
         }
 
         // Escalation gates.
+        // Notices on record about this debt (or every debt), by kind: the earliest.
+        let notice = |kind: arrears_policy::NoticeKind| {
+            f.notices
+                .iter()
+                .filter(|n| n.kind == kind && n.loan_id.as_ref().is_none_or(|l| *l == a.loan_id))
+                .map(|n| n.sent_at)
+                .min()
+        };
+        let earlier = |x: Option<Timestamp>, y: Option<Timestamp>| match (x, y) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
+        let agency_notice = earlier(
+            f.agency_notice_at,
+            notice(arrears_policy::NoticeKind::AgencyPlacement),
+        );
+        let credit_notice = earlier(
+            f.credit_notice.map(|n| n.sent_at),
+            notice(arrears_policy::NoticeKind::CreditReporting),
+        );
+        let credit_bounced = f.credit_notice.is_some_and(|n| n.bounced)
+            && notice(arrears_policy::NoticeKind::CreditReporting).is_none();
+        let credit_disputed = f.credit_dispute_open
+            || f.credit_disputes.iter().any(|d| {
+                d.loan_id.as_ref().is_none_or(|l| *l == a.loan_id)
+                    && d.opened_at <= na
+                    && d.resolved_at.is_none_or(|r| r > nb)
+            });
         match ch {
             Channel::AgencyPlacement => {
                 if let Some(ag) = pack.agency() {
@@ -530,7 +558,7 @@ fn check_action(
                             "the agency is not on the lender's approved list".into(),
                         );
                     }
-                    if ag.require_prior_notice && f.agency_notice_at.is_none_or(|t| t > nb) {
+                    if ag.require_prior_notice && agency_notice.is_none_or(|t| t > nb) {
                         v(
                             RuleId::CnAgency.as_str(),
                             "no prior notice of the placement on record".into(),
@@ -540,33 +568,58 @@ fn check_action(
             }
             Channel::CreditReport => {
                 if let Some(c) = pack.cn_credit() {
-                    if c.require_prior_notice && f.credit_notice.is_none_or(|n| n.sent_at > nb) {
+                    if c.require_prior_notice && credit_notice.is_none_or(|t| t > nb) {
                         v(
                             RuleId::CnCredit.as_str(),
                             "no notice before the negative report".into(),
                         );
                     }
-                    if f.credit_dispute_open {
+                    if credit_disputed {
                         v(RuleId::CnCredit.as_str(), "a credit dispute is open".into());
                     }
                 }
                 if let Some(c) = pack.us_credit() {
+                    // A notice on record, then the consumer reached since, or the wait after
+                    // a notice that did not bounce.
                     let wait = SignedDuration::from_secs(i64::from(c.notice_wait_days) * 86_400);
-                    let contacted = f.initial_communication_at.is_some_and(|t| t <= nb);
-                    let noticed = f.credit_notice.is_some_and(|n| {
-                        !n.bounced && n.sent_at.checked_add(wait).is_ok_and(|t| t <= nb)
+                    let reached = b
+                        .history
+                        .iter()
+                        .filter(|r| {
+                            !r.assumed
+                                && r.borrower_id == a.borrower_id
+                                && r.party == Party::Borrower
+                                && (r.inbound
+                                    || (r.channel == Channel::Call && is_conversation(r.outcome)))
+                        })
+                        .map(|r| r.at)
+                        .chain(f.initial_communication_at)
+                        .min();
+                    let ok = credit_notice.is_some_and(|sent| {
+                        let by_reach = reached.is_some_and(|r| r.max(sent) <= nb);
+                        let by_wait =
+                            !credit_bounced && sent.checked_add(wait).is_ok_and(|t| t <= nb);
+                        by_reach || by_wait
                     });
-                    if !contacted && !noticed {
+                    if !ok {
                         v(
                             RuleId::UsCredit.as_str(),
-                            "the consumer was not contacted and no notice waited out".into(),
+                            "no credit-reporting notice, or neither reached nor waited out".into(),
                         );
+                    }
+                    if credit_disputed {
+                        v(RuleId::UsCredit.as_str(), "a credit dispute is open".into());
                     }
                 }
             }
             _ => {}
         }
-        if !is_contact && pack.has(RuleId::GbForbearance) && f.hardship && !f.forbearance_offered {
+        if !is_contact
+            && pack.has(RuleId::GbForbearance)
+            && f.hardship
+            && !f.forbearance_offered
+            && notice(arrears_policy::NoticeKind::ForbearanceOffer).is_none_or(|t| t > nb)
+        {
             v(
                 RuleId::GbForbearance.as_str(),
                 "escalation before a forbearance offer".into(),

@@ -124,12 +124,47 @@ pub struct PlannedAction {
     /// The rules that moved it from the plan instant to `not_before`, if any.
     pub deferred_by: Vec<RuleId>,
     permit: PermittedContact,
+    /// The contact exactly as the engine was asked about it.
+    proposed: ProposedContact,
 }
 
 impl PlannedAction {
     /// The engine's permission for this contact.
     pub fn permit(&self) -> &PermittedContact {
         &self.permit
+    }
+
+    /// The contact exactly as the engine was asked about it (to ask again under other packs).
+    pub fn permit_proposal(&self) -> &ProposedContact {
+        &self.proposed
+    }
+
+    /// The action refused after all (say by a policy version taking effect before it starts).
+    pub fn into_blocked(
+        self,
+        rule_ids: Vec<RuleId>,
+        earliest_allowed: Option<Timestamp>,
+    ) -> Blocked {
+        Blocked {
+            action_id: self.action_id,
+            loan_id: self.loan_id,
+            borrower_id: self.borrower_id,
+            kind: self.kind,
+            channel: self.channel,
+            party: self.party,
+            target: self.target,
+            template: self.template,
+            language: self.language,
+            proposed_at: self.not_before,
+            queue: self.queue,
+            priority: self.priority,
+            rule_id: self.rule_id,
+            arm: self.arm,
+            stage: self.stage,
+            rule_ids,
+            earliest_allowed,
+            note: Some("a policy version in force from this instant denies it".into()),
+        }
     }
 }
 
@@ -631,6 +666,7 @@ fn plan_borrower(
                 );
                 r.loan_id = Some(loan.id.clone());
                 r.target = target.clone();
+                r.assumed = true;
                 h.push(r);
             }
         }
@@ -657,6 +693,7 @@ fn plan_borrower(
             sequence,
             deferred_by,
             permit,
+            proposed,
         });
     }
 }

@@ -2295,8 +2295,17 @@ fn plan_paths(s: &Situation, dir: &Path, policies: &Policies, db: &str, report: 
         "lifecycle rejects: {summary}"
     );
 
-    // The plan over the folder equals the plan over the store.
+    // The plan over the folder equals the plan over the store, unless a stored policy version
+    // takes effect (midnight UTC of its date) inside the plan's day: a folder has one policy,
+    // the store plans the hand-over (every store row is still re-asked below).
+    let hand_over = s
+        .policy_v2
+        .as_ref()
+        .is_some_and(|(from, _)| *from <= s.as_of.tomorrow().unwrap());
     for name in ["actions.csv", "blocked.csv"] {
+        if hand_over {
+            break;
+        }
         let (f, st) = (plan_csv(&out_f.join(name)), plan_csv(&out_s.join(name)));
         if f != st {
             let only = |a: &Rows, b: &Rows| -> Vec<String> {
@@ -2386,12 +2395,19 @@ fn plan_paths(s: &Situation, dir: &Path, policies: &Policies, db: &str, report: 
 
     // Every action is allowed at not_before and not_after; a rescheduled one is denied at the
     // plan instant by the rules that moved it, earliest_allowed = not_before.
-    let actions = plan_csv(&out_f.join("actions.csv"));
+    // The plan whose rows are asked again: the store's when it hands over to a later policy
+    // version inside the day (a folder has one policy and cannot).
+    let (out_asked, audit_asked) = if hand_over {
+        (&out_s, &audit_s)
+    } else {
+        (&out_f, &audit_f)
+    };
+    let actions = plan_csv(&out_asked.join("actions.csv"));
     for (id, row) in &actions {
         if row["kind"] == "write_off_proposal" {
             continue;
         }
-        let Some((_, issued, data)) = audit_f.get(id) else {
+        let Some((_, issued, data)) = audit_asked.get(id) else {
             report.mismatch(
                 "plan: audit entry missing",
                 format!("plan {id}: no plan.action audit entry"),
@@ -2441,9 +2457,9 @@ fn plan_paths(s: &Situation, dir: &Path, policies: &Policies, db: &str, report: 
     // Every block is denied again with its rule ids and earliest_allowed. A blocked message's
     // text is not on record: it is asked with a clean text in the plan's language, and only
     // when neither the plan's rules nor the answer involve the text.
-    let blocked = plan_csv(&out_f.join("blocked.csv"));
+    let blocked = plan_csv(&out_asked.join("blocked.csv"));
     for (id, row) in &blocked {
-        let Some((_, _, data)) = audit_f.get(id) else {
+        let Some((_, _, data)) = audit_asked.get(id) else {
             report.mismatch(
                 "plan: audit entry missing",
                 format!("plan {id}: no plan.block audit entry"),
