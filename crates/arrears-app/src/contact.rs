@@ -1,8 +1,9 @@
-//! Deciding one contact: the pre-contact check, a contact reported after the fact, a message
+//! Deciding one contact: the pre-contact check, a contact reported after the fact (a
+//! forbidden one is kept as a violation with the rule ids of this decision), a message
 //! enqueued, and the re-check at send time are the same decision over the same context.
 
 use crate::context::DecisionContext;
-use arrears_policy::{Decision, PackSet, ProposedContact, RuleId};
+use arrears_policy::{Decision, PackSet, ProposedContact};
 use jiff::Timestamp;
 
 /// Decides `proposed` at `at` over the borrower's context.
@@ -13,43 +14,6 @@ pub fn decide(
     packs: &PackSet,
 ) -> Decision {
     arrears_policy::check(proposed, &ctx.facts, &ctx.history, at, packs)
-}
-
-/// What becomes of a contact reported after the fact (a dialer's call, an agency's SMS): it
-/// happened, so it is recorded either way; a contact a rule forbade is recorded as a
-/// violation with every rule it broke, counts in the caps like any other, and is shown to
-/// compliance.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Compliant,
-    Violation(Vec<RuleId>),
-}
-
-impl Verdict {
-    fn with(self, d: Decision) -> Verdict {
-        match d {
-            Decision::Allow(_) => Verdict::Compliant,
-            Decision::Deny { rule_ids, .. } => Verdict::Violation(rule_ids),
-        }
-    }
-
-    /// The verdict on a contact reported to have happened at `at`.
-    pub fn at(
-        proposed: &ProposedContact,
-        ctx: &DecisionContext,
-        at: Timestamp,
-        packs: &PackSet,
-    ) -> Verdict {
-        Verdict::Compliant.with(decide(proposed, ctx, at, packs))
-    }
-
-    /// The rule ids, `;`-separated as the store keeps them (`None` when compliant).
-    pub fn rule_ids(&self) -> Option<Vec<String>> {
-        match self {
-            Verdict::Compliant => None,
-            Verdict::Violation(ids) => Some(ids.iter().map(|r| r.as_str().to_owned()).collect()),
-        }
-    }
 }
 
 /// A contact as a caller describes it (a CLI's flags, an API body, an outbox row), in words.
@@ -143,5 +107,89 @@ pub fn answer(d: &Decision) -> (&'static str, Vec<&'static str>, Option<String>)
             rule_ids.iter().map(|r| r.as_str()).collect(),
             earliest_allowed.map(|t| t.to_string()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrears_policy::{Channel, Language, Party, Purpose};
+
+    #[test]
+    fn a_contact_is_parsed_once_and_bad_words_name_their_field() {
+        let spec = ContactSpec {
+            borrower_id: "B1",
+            loan_id: Some("L1"),
+            channel: "sms",
+            target: Some("+8613800138000"),
+            purpose: Some("notice:assignment"),
+            text: Some("text"),
+            ..ContactSpec::default()
+        };
+        let p = spec.proposal(Language::ZhCn).unwrap();
+        assert_eq!((p.channel, p.party), (Channel::Sms, Party::Borrower));
+        assert_eq!(
+            p.purpose,
+            Purpose::Notice(arrears_policy::NoticeKind::Assignment)
+        );
+        // No language of its own: the borrower's.
+        assert_eq!(p.message.as_ref().map(|m| m.language), Some(Language::ZhCn));
+        let en = ContactSpec {
+            language: Some("en-US"),
+            ..spec.clone()
+        };
+        assert_eq!(
+            en.proposal(Language::ZhCn)
+                .unwrap()
+                .message
+                .map(|m| m.language),
+            Some(Language::En)
+        );
+        for (bad, field) in [
+            (
+                ContactSpec {
+                    channel: "fax",
+                    ..spec.clone()
+                },
+                "channel",
+            ),
+            (
+                ContactSpec {
+                    party: Some("neighbour"),
+                    ..spec.clone()
+                },
+                "party",
+            ),
+            (
+                ContactSpec {
+                    target: Some("12345"),
+                    ..spec.clone()
+                },
+                "target",
+            ),
+            (
+                ContactSpec {
+                    purpose: Some("notice:threat"),
+                    ..spec.clone()
+                },
+                "purpose",
+            ),
+            (
+                ContactSpec {
+                    language: Some("fr"),
+                    ..spec.clone()
+                },
+                "language",
+            ),
+            (
+                ContactSpec {
+                    borrower_id: "",
+                    ..spec.clone()
+                },
+                "borrower_id",
+            ),
+        ] {
+            assert_eq!(bad.proposal(Language::En).unwrap_err().field, field);
+        }
     }
 }

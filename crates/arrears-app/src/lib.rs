@@ -6,8 +6,8 @@
 //!   effective date in the store) and turned into the tightened packs every decision uses;
 //! - [`context`]: one decision context (the borrower's complete facts and contact history),
 //!   built the same way from a portfolio folder and from the store;
-//! - [`contact`]: decide a contact (pre-contact check, recording a reported contact, enqueueing
-//!   a message, re-checking at send time);
+//! - [`contact`]: parse a contact once (`ContactSpec`) and decide it (pre-contact check,
+//!   recording a reported contact, enqueueing a message, re-checking at send time);
 //! - [`plan`]: plan the day over a portfolio, with the independent plan checker.
 //!
 //! The crate does no I/O of its own but through the store it is handed; time enters as
@@ -18,7 +18,7 @@ pub mod context;
 pub mod plan;
 pub mod rules;
 
-pub use contact::{ContactSpec, SpecError, Verdict, decide};
+pub use contact::{ContactSpec, SpecError, decide};
 pub use context::{DecisionContext, from_store};
 pub use plan::{DayPlan, PlanRequest, plan_day};
 pub use rules::{EffectivePolicy, PolicyOrigin, RulesError};

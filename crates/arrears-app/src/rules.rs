@@ -143,3 +143,39 @@ pub fn digest(text: &str) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_policy_only_tightens_and_names_where_it_came_from() {
+        let p = from_file(Some((
+            "acme.toml",
+            "[policy]\nname = \"acme\"\n[rules.\"CN-COST\"]\nmax_annual_cost_bps = 1800\n",
+        )))
+        .unwrap();
+        assert_eq!(p.origin, PolicyOrigin::File("acme.toml".into()));
+        assert_eq!(p.name.as_deref(), Some("acme"));
+        let cn = arrears_domain::Jurisdiction::parse("j", "CN").unwrap();
+        assert_eq!(p.packs.get(&cn).unwrap().max_annual_cost_bps(), Some(1800));
+        let floors = from_file(None).unwrap();
+        assert_eq!(floors.origin, PolicyOrigin::Floors);
+        assert_eq!(
+            floors.packs.get(&cn).unwrap().max_annual_cost_bps(),
+            Some(2400)
+        );
+        let err = from_file(Some((
+            "loose.toml",
+            "[policy]\nname = \"loose\"\n[rules.\"CN-COST\"]\nmax_annual_cost_bps = 3600\n",
+        )))
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("loose.toml: ") && msg.contains("CN-COST"),
+            "{msg}"
+        );
+        assert!(matches!(err, RulesError::Policy { .. }));
+        assert_eq!(digest("x").len(), 64);
+    }
+}
