@@ -692,8 +692,15 @@ impl<'a> Context<'a> {
                     && n.sent_at >= x.sold_at
                     && n.sent_at <= self.at
             });
+            // The one notice: written (a letter, e-mail, SMS or push; a call is no notice),
+            // naming the buyer, and not sent before.
+            let names_buyer = p
+                .message
+                .as_ref()
+                .is_some_and(|m| !x.buyer.trim().is_empty() && m.text.contains(x.buyer.trim()));
             let permitted = p.purpose == Purpose::Notice(NoticeKind::Assignment)
-                && p.channel.is_contact()
+                && p.channel.is_written()
+                && names_buyer
                 && !assignment_sent;
             if !permitted {
                 self.intervals.push((RuleId::AllSold, x.sold_at, None));
@@ -996,7 +1003,17 @@ impl<'a> Context<'a> {
                 _ => None,
             },
         };
-        for v in vet(lexicon, &m.text, m.language, m.binding, &ask) {
+        // A message about a loan is bound to the loan's real open legal case, if it has one
+        // (the binding a caller gives wins): legal words need a matching real record.
+        let mut binding = m.binding;
+        if binding.legal_case_status.is_none() {
+            binding.legal_case_status = p
+                .loan_id
+                .as_ref()
+                .and_then(|l| self.facts.loan(l))
+                .and_then(|l| l.legal_case);
+        }
+        for v in vet(lexicon, &m.text, m.language, binding, &ask) {
             out.push(v.rule_id);
         }
     }

@@ -2557,6 +2557,13 @@ proptest! {
         cases: std::env::var("ONE_SYSTEM_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(8),
         max_shrink_iters: 0,
         failure_persistence: None,
+        // The same generated cases on every run (CI must not depend on luck);
+        // ONE_SYSTEM_RANDOM=1 draws new ones to explore.
+        rng_seed: if std::env::var_os("ONE_SYSTEM_RANDOM").is_some() {
+            proptest::test_runner::RngSeed::Random
+        } else {
+            proptest::test_runner::RngSeed::Fixed(20_261_207)
+        },
         ..ProptestConfig::default()
     })]
 
