@@ -15,7 +15,7 @@
 //! contact decisions take), so a decision never sees half of a change.
 
 use crate::preferences::{hhmm, parse_hhmm};
-use crate::schema::{date_text, int, opt_text, text, ts, ts_text};
+use crate::schema::{date_text, opt_text, text, ts, ts_text};
 use crate::service::{loan_owner, lock_borrower, lock_loan_borrower};
 use crate::sql::{Cell, Dialect, Tx, Ty, json_array};
 use crate::work::{case_transition_allowed, plan_transition_allowed};
@@ -509,19 +509,12 @@ pub(crate) async fn apply_plan(tx: &mut Tx, p: &PaymentPlanRow) -> Result<Applie
         )
         .await?;
         for i in &p.installments {
-            tx.exec(
-                "recording an instalment",
-                &format!(
-                    "INSERT INTO payment_plan_installments (plan_id, seq, due_date, amount_minor) \
-                     VALUES ($1, $2, {}, $4)",
-                    d.param(3, Ty::Date)
-                ),
-                &[
-                    text(&p.plan_id),
-                    int(i64::from(i.seq)),
-                    text(&date_text(i.due_date)),
-                    int(i.amount_minor),
-                ],
+            crate::work::insert_installment(
+                tx,
+                &p.plan_id,
+                i64::from(i.seq),
+                i.due_date,
+                i.amount_minor,
             )
             .await?;
         }

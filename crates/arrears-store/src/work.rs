@@ -55,6 +55,33 @@ pub struct WorkMeta<'a> {
 /// The statuses of a payment plan.
 pub const PLAN_STATUSES: [&str; 5] = ["proposed", "active", "completed", "broken", "cancelled"];
 
+/// One instalment of a payment plan (the work API's plans and imported ones alike).
+pub(crate) async fn insert_installment(
+    tx: &mut Tx,
+    plan_id: &str,
+    seq: i64,
+    due: Date,
+    amount_minor: i64,
+) -> Result<(), StoreError> {
+    let d = tx.dialect();
+    tx.exec(
+        "recording an instalment",
+        &format!(
+            "INSERT INTO payment_plan_installments (plan_id, seq, due_date, amount_minor) \
+             VALUES ($1, $2, {}, $4)",
+            d.param(3, Ty::Date)
+        ),
+        &[
+            text(plan_id),
+            int(seq),
+            text(&date_text(due)),
+            int(amount_minor),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Whether a plan may go from `from` to `to`: proposed → active or cancelled; active →
 /// completed, broken or cancelled; nothing leaves completed, broken or cancelled.
 pub fn plan_transition_allowed(from: &str, to: &str) -> bool {
@@ -504,21 +531,8 @@ impl Store {
         )
         .await?;
         for (i, (due, amount)) in plan.installments.iter().enumerate() {
-            tx.exec(
-                "recording an instalment",
-                &format!(
-                    "INSERT INTO payment_plan_installments (plan_id, seq, due_date, amount_minor) \
-                     VALUES ($1, $2, {}, $4)",
-                    d.param(3, Ty::Date)
-                ),
-                &[
-                    text(&plan.plan_id),
-                    int(i64::try_from(i).unwrap_or(i64::MAX) + 1),
-                    text(&date_text(*due)),
-                    int(*amount),
-                ],
-            )
-            .await?;
+            let seq = i64::try_from(i).unwrap_or(i64::MAX) + 1;
+            insert_installment(&mut tx, &plan.plan_id, seq, *due, *amount).await?;
         }
         insert_plan_status(
             &mut tx,
