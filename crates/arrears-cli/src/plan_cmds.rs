@@ -15,9 +15,7 @@
 //! `arrears_store::Store::load_portfolio` there, and nothing after it changes.
 
 use crate::Failure;
-use crate::evidence_cmds::{
-    LogLock, append_entry, head_path, load_key, read_head, read_log, salt_seed,
-};
+use crate::evidence_cmds::{LogLock, head_path, load_key, read_head, read_log, salt_seed};
 use anyhow::{Context, anyhow};
 use arrears_domain::{Config, Portfolio, Severity};
 use arrears_evidence::chain::{Draft, Entry, Head, verify};
@@ -29,6 +27,7 @@ use arrears_strategy::{
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -575,8 +574,134 @@ fn write_blocked(
     Ok(())
 }
 
+/// What the audit entries of one plan are made from.
+struct DecisionLog<'a> {
+    plan: &'a Plan,
+    strategy: &'a Strategy,
+    key: Option<&'a LenderKey>,
+    jur: &'a HashMap<&'a str, &'a str>,
+    as_of: String,
+}
+
+impl DecisionLog<'_> {
+    /// The entries of decision `i`, counting the actions, then the blocked actions, then
+    /// the write-off proposals: an action's own entry and, with a key, its signed message.
+    fn drafts(&self, i: usize) -> anyhow::Result<Vec<Draft>> {
+        let plan = self.plan;
+        let as_of_s = &self.as_of;
+        let strategy = self.strategy;
+        if let Some(x) = plan.actions.get(i) {
+            let permit = x.permit();
+            let data = serde_json::json!({
+                "action_id": x.action_id,
+                "as_of": as_of_s,
+                "kind": x.kind.code(),
+                "channel": x.channel.code(),
+                "party": x.party.code(),
+                "target": x.target.as_ref().map(|t| t.as_str()),
+                "rule_id": x.rule_id,
+                "arm": x.arm,
+                "stage": x.stage,
+                "template": x.template,
+                "language": x.language.tag(),
+                "not_before": x.not_before.to_string(),
+                "not_after": x.not_after.to_string(),
+                "deferred_by": x.deferred_by.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                "verification_code": x.verification_code,
+                "text": x.message,
+                "jurisdiction": permit.jurisdiction().as_str(),
+                "pack_version": permit.pack_version(),
+                "policy": permit.policy(),
+                "strategy": format!("{} {}", strategy.name, strategy.version),
+                "decision": "allow",
+            });
+            let mut out = vec![Draft {
+                at: x.issued_at,
+                kind: "plan.action".into(),
+                borrower_id: Some(x.borrower_id.to_string()),
+                loan_id: Some(x.loan_id.to_string()),
+                data,
+            }];
+            if let (Some(k), Some(text)) = (self.key, &x.message) {
+                let req = CodeRequest {
+                    lender: &strategy.lender_name,
+                    borrower_id: x.borrower_id.as_str(),
+                    loan_id: x.loan_id.as_str(),
+                    channel: x.channel.code(),
+                    issued_at: x.issued_at,
+                    sequence: x.sequence,
+                };
+                let msg = k.sign(draft(&req, text.clone()));
+                if Some(&msg.code) != x.verification_code.as_ref() {
+                    return Err(anyhow!(
+                        "{}: the signed code differs from the planned one",
+                        x.action_id
+                    ));
+                }
+                out.push(Draft {
+                    at: x.issued_at,
+                    kind: "message".into(),
+                    borrower_id: Some(x.borrower_id.to_string()),
+                    loan_id: Some(x.loan_id.to_string()),
+                    data: serde_json::to_value(msg).context("encoding a message")?,
+                });
+            }
+            return Ok(out);
+        }
+        let i = i - plan.actions.len();
+        if let Some(x) = plan.blocked.get(i) {
+            let data = serde_json::json!({
+                "action_id": x.action_id,
+                "as_of": as_of_s,
+                "kind": x.kind.code(),
+                "channel": x.channel.code(),
+                "party": x.party.code(),
+                "rule_id": x.rule_id,
+                "arm": x.arm,
+                "stage": x.stage,
+                "decision": "deny",
+                "rule_ids": x.rule_ids.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                "earliest_allowed": x.earliest_allowed.map(|t| t.to_string()),
+                "note": x.note,
+                "jurisdiction": self.jur.get(x.borrower_id.as_str()),
+            });
+            return Ok(vec![Draft {
+                at: x.proposed_at,
+                kind: "plan.block".into(),
+                borrower_id: Some(x.borrower_id.to_string()),
+                loan_id: Some(x.loan_id.to_string()),
+                data,
+            }]);
+        }
+        let i = i - plan.blocked.len();
+        let Some(x) = plan.proposals.get(i) else {
+            return Ok(Vec::new());
+        };
+        let data = serde_json::json!({
+            "action_id": x.action_id,
+            "as_of": as_of_s,
+            "kind": ActionKind::WriteOffProposal.code(),
+            "rule_id": x.rule_id,
+            "arm": x.arm,
+            "stage": x.stage,
+            "pack_rule": x.pack_rule.map(|r| r.as_str()),
+            "jurisdiction": self.jur.get(x.borrower_id.as_str()),
+        });
+        Ok(vec![Draft {
+            at: x.at,
+            kind: "plan.proposal".into(),
+            borrower_id: Some(x.borrower_id.to_string()),
+            loan_id: Some(x.loan_id.to_string()),
+            data,
+        }])
+    }
+}
+
 /// Appends every decision (and every signed message) to the audit log, chained, and rewrites
 /// the head. Entry instants are the plan's instants, never the clock.
+///
+/// In slices of decisions, so memory stays bounded: a slice's drafts (and signatures) are
+/// made on every core, chained in order, encoded on every core, and written.
 fn append_decisions(
     log: &Path,
     entries: Vec<Entry>,
@@ -586,6 +711,7 @@ fn append_decisions(
     borrowers: &[arrears_strategy::BorrowerInput],
     as_of: Date,
 ) -> Result<u64, Failure> {
+    const SLICE: usize = 32_768;
     let jur: HashMap<&str, &str> = borrowers
         .iter()
         .map(|b| (b.facts.borrower_id.as_str(), b.facts.jurisdiction.as_str()))
@@ -599,158 +725,43 @@ fn append_decisions(
     let mut last: Option<Entry> = entries.into_iter().last();
     let mut n = 0u64;
     let seed = salt_seed()?;
-    let mut push = |d: Draft, w: &mut std::io::BufWriter<std::fs::File>| -> Result<(), Failure> {
-        let e = append_entry(last.as_ref(), d, &seed);
-        serde_json::to_writer(&mut *w, &e).context("encoding an audit entry")?;
-        w.write_all(b"\n")?;
-        last = Some(e);
-        n += 1;
-        Ok(())
+    let ctx = DecisionLog {
+        plan,
+        strategy,
+        key,
+        jur: &jur,
+        as_of: as_of.to_string(),
     };
-    let as_of_s = as_of.to_string();
-    // Signing is independent per message: done on every core before the sequential chain.
-    let signed: Vec<Option<arrears_evidence::signing::SignedMessage>> = match key {
-        None => Vec::new(),
-        Some(k) => {
-            let threads = std::thread::available_parallelism().map_or(1, usize::from);
-            let chunk = plan.actions.len().div_ceil(threads).max(1);
-            std::thread::scope(|sc| {
-                let handles: Vec<_> = plan
-                    .actions
-                    .chunks(chunk)
-                    .map(|part| {
-                        sc.spawn(move || {
-                            part.iter()
-                                .map(|x| {
-                                    let text = x.message.as_ref()?;
-                                    let req = CodeRequest {
-                                        lender: &strategy.lender_name,
-                                        borrower_id: x.borrower_id.as_str(),
-                                        loan_id: x.loan_id.as_str(),
-                                        channel: x.channel.code(),
-                                        issued_at: x.issued_at,
-                                        sequence: x.sequence,
-                                    };
-                                    Some(k.sign(draft(&req, text.clone())))
-                                })
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| h.join().unwrap_or_default())
-                    .collect()
+    let total = plan.actions.len() + plan.blocked.len() + plan.proposals.len();
+    for from in (0..total).step_by(SLICE) {
+        let drafts: Vec<Vec<Draft>> = (from..(from + SLICE).min(total))
+            .into_par_iter()
+            .map(|i| ctx.drafts(i))
+            .collect::<anyhow::Result<_>>()?;
+        let chained = arrears_evidence::chain::append_all_salted(
+            last.as_ref(),
+            drafts.into_iter().flatten().collect(),
+            |seq| arrears_evidence::chain::salt(&seed, seq),
+        );
+        let encoded: Vec<Vec<u8>> = chained
+            .par_chunks(1024)
+            .map(|part| {
+                let mut buf = Vec::with_capacity(part.len() * 1024);
+                for e in part {
+                    serde_json::to_writer(&mut buf, e)?;
+                    buf.push(b'\n');
+                }
+                Ok(buf)
             })
+            .collect::<Result<_, serde_json::Error>>()
+            .context("encoding an audit entry")?;
+        for buf in encoded {
+            w.write_all(&buf)?;
         }
-    };
-    for (i, x) in plan.actions.iter().enumerate() {
-        let permit = x.permit();
-        let data = serde_json::json!({
-            "action_id": x.action_id,
-            "as_of": as_of_s,
-            "kind": x.kind.code(),
-            "channel": x.channel.code(),
-            "party": x.party.code(),
-            "target": x.target.as_ref().map(|t| t.as_str()),
-            "rule_id": x.rule_id,
-            "arm": x.arm,
-            "stage": x.stage,
-            "template": x.template,
-            "language": x.language.tag(),
-            "not_before": x.not_before.to_string(),
-            "not_after": x.not_after.to_string(),
-            "deferred_by": x.deferred_by.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-            "verification_code": x.verification_code,
-            "text": x.message,
-            "jurisdiction": permit.jurisdiction().as_str(),
-            "pack_version": permit.pack_version(),
-            "policy": permit.policy(),
-            "strategy": format!("{} {}", strategy.name, strategy.version),
-            "decision": "allow",
-        });
-        push(
-            Draft {
-                at: x.issued_at,
-                kind: "plan.action".into(),
-                borrower_id: Some(x.borrower_id.to_string()),
-                loan_id: Some(x.loan_id.to_string()),
-                data,
-            },
-            &mut w,
-        )?;
-        let msg = signed.get(i).and_then(Option::as_ref);
-        if key.is_some() && x.message.is_some() && msg.is_none() {
-            return Err(anyhow!("{}: the message could not be signed", x.action_id).into());
+        n += chained.len() as u64;
+        if let Some(e) = chained.into_iter().last() {
+            last = Some(e);
         }
-        if let Some(msg) = msg {
-            if Some(&msg.code) != x.verification_code.as_ref() {
-                return Err(anyhow!(
-                    "{}: the signed code differs from the planned one",
-                    x.action_id
-                )
-                .into());
-            }
-            push(
-                Draft {
-                    at: x.issued_at,
-                    kind: "message".into(),
-                    borrower_id: Some(x.borrower_id.to_string()),
-                    loan_id: Some(x.loan_id.to_string()),
-                    data: serde_json::to_value(msg).context("encoding a message")?,
-                },
-                &mut w,
-            )?;
-        }
-    }
-    for x in &plan.blocked {
-        let data = serde_json::json!({
-            "action_id": x.action_id,
-            "as_of": as_of_s,
-            "kind": x.kind.code(),
-            "channel": x.channel.code(),
-            "party": x.party.code(),
-            "rule_id": x.rule_id,
-            "arm": x.arm,
-            "stage": x.stage,
-            "decision": "deny",
-            "rule_ids": x.rule_ids.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-            "earliest_allowed": x.earliest_allowed.map(|t| t.to_string()),
-            "note": x.note,
-            "jurisdiction": jur.get(x.borrower_id.as_str()),
-        });
-        push(
-            Draft {
-                at: x.proposed_at,
-                kind: "plan.block".into(),
-                borrower_id: Some(x.borrower_id.to_string()),
-                loan_id: Some(x.loan_id.to_string()),
-                data,
-            },
-            &mut w,
-        )?;
-    }
-    for x in &plan.proposals {
-        let data = serde_json::json!({
-            "action_id": x.action_id,
-            "as_of": as_of_s,
-            "kind": ActionKind::WriteOffProposal.code(),
-            "rule_id": x.rule_id,
-            "arm": x.arm,
-            "stage": x.stage,
-            "pack_rule": x.pack_rule.map(|r| r.as_str()),
-            "jurisdiction": jur.get(x.borrower_id.as_str()),
-        });
-        push(
-            Draft {
-                at: x.at,
-                kind: "plan.proposal".into(),
-                borrower_id: Some(x.borrower_id.to_string()),
-                loan_id: Some(x.loan_id.to_string()),
-                data,
-            },
-            &mut w,
-        )?;
     }
     w.flush()?;
     w.get_ref().sync_all()?;

@@ -174,18 +174,64 @@ pub fn has_lifecycle_tables(dir: &Path) -> bool {
 /// references against the accepted `portfolio`. Only a file that cannot be read at all, or
 /// lacks a required column, is an error; a bad row is an [`ExtReject`].
 pub fn read_lifecycle(dir: &Path, portfolio: &Portfolio) -> Result<LifecycleRead, IoError> {
+    if !has_lifecycle_tables(dir) {
+        return Ok(LifecycleRead {
+            lifecycle: Lifecycle::default(),
+            rejects: Vec::new(),
+            rows_read: BTreeMap::new(),
+        });
+    }
     let refs = Refs::new(portfolio);
+    let refs = &refs;
+    // The tables are independent of each other: read on every core, each into its own
+    // report, and reported in the order they were always read (the order of the fields).
+    let (((notices, preferences), (plans, placements)), ((sales, disputes), (legal, persons))) =
+        rayon::join(
+            || {
+                rayon::join(
+                    || {
+                        rayon::join(
+                            || table(|r| read_notices(dir, refs, r)),
+                            || table(|r| read_preferences(dir, refs, r)),
+                        )
+                    },
+                    || {
+                        rayon::join(
+                            || table(|r| read_plans(dir, refs, r)),
+                            || table(|r| read_placements(dir, refs, r)),
+                        )
+                    },
+                )
+            },
+            || {
+                rayon::join(
+                    || {
+                        rayon::join(
+                            || table(|r| read_sales(dir, refs, r)),
+                            || table(|r| read_credit_disputes(dir, refs, r)),
+                        )
+                    },
+                    || {
+                        rayon::join(
+                            || table(|r| read_legal_cases(dir, refs, r)),
+                            || table(|r| read_contact_persons(dir, refs, r)),
+                        )
+                    },
+                )
+            },
+        );
     let mut rep = Reported::default();
     let mut lc = Lifecycle {
-        notices: read_notices(dir, &refs, &mut rep)?,
-        preferences: read_preferences(dir, &refs, &mut rep)?,
-        plans: read_plans(dir, &refs, &mut rep)?,
-        placements: read_placements(dir, &refs, &mut rep)?,
-        sales: read_sales(dir, &refs, &mut rep)?,
-        credit_disputes: read_credit_disputes(dir, &refs, &mut rep)?,
+        notices: rep.merge(notices)?,
+        preferences: rep.merge(preferences)?,
+        plans: rep.merge(plans)?,
+        placements: rep.merge(placements)?,
+        sales: rep.merge(sales)?,
+        credit_disputes: rep.merge(disputes)?,
         ..Lifecycle::default()
     };
-    lc.legal_cases = read_legal_cases(dir, &refs, &mut rep)?
+    lc.legal_cases = rep
+        .merge(legal)?
         .into_iter()
         .map(|(c, loan_id)| LegalCaseFact {
             case_id: c.case_id,
@@ -194,7 +240,8 @@ pub fn read_lifecycle(dir: &Path, portfolio: &Portfolio) -> Result<LifecycleRead
             updated_on: c.updated_on,
         })
         .collect();
-    lc.contact_persons = read_contact_persons(dir, &refs, &mut rep)?
+    lc.contact_persons = rep
+        .merge(persons)?
         .into_iter()
         .map(|(c, borrower_id)| ContactPersonFact {
             person_id: c.person_id,
@@ -210,6 +257,15 @@ pub fn read_lifecycle(dir: &Path, portfolio: &Portfolio) -> Result<LifecycleRead
         rejects: rep.rejects,
         rows_read: rep.rows_read,
     })
+}
+
+/// One table read into a report of its own.
+fn table<T>(
+    read: impl FnOnce(&mut Reported) -> Result<T, IoError>,
+) -> (Result<T, IoError>, Reported) {
+    let mut rep = Reported::default();
+    let out = read(&mut rep);
+    (out, rep)
 }
 
 /// The `contact_persons` and `legal_cases` tables with portfolio indexes (empty when the
@@ -439,6 +495,18 @@ struct Reported {
     rows_read: BTreeMap<&'static str, u64>,
 }
 
+impl Reported {
+    /// Takes a table's own report after this one's; its rows, or its error.
+    fn merge<T>(&mut self, (rows, rep): (Result<T, IoError>, Reported)) -> Result<T, IoError> {
+        let rows = rows?;
+        self.rejects.extend(rep.rejects);
+        for (table, n) in rep.rows_read {
+            *self.rows_read.entry(table).or_default() += n;
+        }
+        Ok(rows)
+    }
+}
+
 /// Reads one table, if present: each row is parsed by `parse` (which may push warnings) and
 /// is either returned or reported. The rows are returned with their lines.
 fn read_table<T>(
@@ -571,26 +639,34 @@ fn not_before(
 
 /// The accepted portfolio's borrowers and loans by id.
 struct Refs<'p> {
-    borrowers: HashMap<&'p str, (u32, &'p BorrowerId)>,
-    loans: HashMap<&'p str, (u32, &'p Loan)>,
+    borrowers: IdMap<&'p str, (u32, &'p BorrowerId)>,
+    loans: IdMap<&'p str, (u32, &'p Loan)>,
 }
+
+/// Ids of the lender's own portfolio, hashed fast (they come from the lender's files).
+type IdMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 impl<'p> Refs<'p> {
     fn new(portfolio: &'p Portfolio) -> Self {
-        Refs {
-            borrowers: portfolio
-                .borrowers
-                .iter()
-                .enumerate()
-                .filter_map(|(i, b)| u32::try_from(i).ok().map(|i| (b.id.as_str(), (i, &b.id))))
-                .collect(),
-            loans: portfolio
-                .loans
-                .iter()
-                .enumerate()
-                .filter_map(|(i, l)| u32::try_from(i).ok().map(|i| (l.id.as_str(), (i, l))))
-                .collect(),
-        }
+        let (borrowers, loans) = rayon::join(
+            || {
+                portfolio
+                    .borrowers
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, b)| u32::try_from(i).ok().map(|i| (b.id.as_str(), (i, &b.id))))
+                    .collect()
+            },
+            || {
+                portfolio
+                    .loans
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, l)| u32::try_from(i).ok().map(|i| (l.id.as_str(), (i, l))))
+                    .collect()
+            },
+        );
+        Refs { borrowers, loans }
     }
 
     /// The index and id of an accepted borrower.

@@ -9,6 +9,7 @@ use arrears_domain::{Portfolio, TimeZoneName};
 use arrears_policy::{BorrowerFacts, ContactRecord, Language, LegalStatus, LoanFacts};
 use jiff::Timestamp;
 use jiff::civil::Date;
+use rayon::prelude::*;
 use std::collections::HashMap;
 
 /// The status of a loan's latest promise to pay.
@@ -171,20 +172,19 @@ pub fn paid_since(p: &Portfolio, loan: &arrears_domain::Loan, since: Timestamp) 
 /// counts per number).
 pub fn borrower_inputs(portfolio: &Portfolio, lifecycle: &Lifecycle) -> Vec<BorrowerInput> {
     let p = portfolio;
-    let ids: Vec<BorrowerId> = p.borrowers.iter().map(|b| b.id.clone()).collect();
     let mut history: Vec<Vec<ContactRecord>> = vec![Vec::new(); p.borrowers.len()];
     for c in &p.contacts {
-        if let (Some(bid), Some(h)) = (
-            ids.get(c.borrower as usize),
+        if let (Some(b), Some(h)) = (
+            p.borrowers.get(c.borrower as usize),
             history.get_mut(c.borrower as usize),
-        ) && let Some(r) = record(p, c, bid)
+        ) && let Some(r) = record(p, c, &b.id)
         {
             h.push(r);
         }
     }
     // Contacts by target, so a borrower's history includes other borrowers' contacts to a
     // number or address they share.
-    let mut by_target: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut by_target: FastMap<&str, Vec<usize>> = FastMap::default();
     for (i, c) in p.contacts.iter().enumerate() {
         if let Some(t) = &c.target {
             by_target.entry(t).or_default().push(i);
@@ -193,73 +193,77 @@ pub fn borrower_inputs(portfolio: &Portfolio, lifecycle: &Lifecycle) -> Vec<Borr
     let loans = loans_by_borrower(p);
     // Lifecycle records by borrower, so each borrower's facts see only theirs.
     let by_borrower = split_lifecycle(p, lifecycle);
-    let mut out: Vec<BorrowerInput> = Vec::with_capacity(p.borrowers.len());
-    for (i, b) in p.borrowers.iter().enumerate() {
-        let mut f = BorrowerFacts::from_borrower(b);
-        let own_loans: Vec<&arrears_domain::Loan> = loans
-            .get(i)
-            .into_iter()
-            .flatten()
-            .filter_map(|&l| p.loans.get(l as usize))
-            .collect();
-        let facts: Vec<LoanFacts> = own_loans.iter().map(|l| loan_facts(p, l)).collect();
-        let paid = |id: &LoanId, since: Timestamp| {
-            own_loans
-                .iter()
-                .find(|l| &l.id == id)
-                .map_or(0, |l| paid_since(p, l, since))
-        };
-        if let Some(lc) = by_borrower.get(&i) {
-            f.apply_lifecycle(lc, facts, &paid);
-        } else {
-            f.apply_lifecycle(&Lifecycle::default(), facts, &paid);
-        }
-        let mut h = std::mem::take(&mut history[i]);
-        let mut shared: Vec<usize> = Vec::new();
-        for t in [&b.phone, &b.email].into_iter().flatten() {
-            if let Some(idx) = by_target.get(&**t) {
-                shared.extend(
-                    idx.iter()
-                        .copied()
-                        .filter(|&k| p.contacts[k].borrower as usize != i),
-                );
+    let none = Lifecycle::default();
+    // Each borrower's input depends only on shared, read-only indexes: built on every core,
+    // collected in portfolio order.
+    history
+        .into_par_iter()
+        .zip(p.borrowers.par_iter())
+        .enumerate()
+        .map(|(i, (mut h, b))| {
+            let mut f = BorrowerFacts::from_borrower(b);
+            let own_loans: Vec<&arrears_domain::Loan> = loans
+                .get(i)
+                .into_iter()
+                .flatten()
+                .filter_map(|&l| p.loans.get(l as usize))
+                .collect();
+            let facts: Vec<LoanFacts> = own_loans.iter().map(|l| loan_facts(p, l)).collect();
+            let paid = |id: &LoanId, since: Timestamp| {
+                own_loans
+                    .iter()
+                    .find(|l| &l.id == id)
+                    .map_or(0, |l| paid_since(p, l, since))
+            };
+            f.apply_lifecycle(by_borrower.get(&i).unwrap_or(&none), facts, &paid);
+            let mut shared: Vec<usize> = Vec::new();
+            for t in [&b.phone, &b.email].into_iter().flatten() {
+                if let Some(idx) = by_target.get(&**t) {
+                    shared.extend(
+                        idx.iter()
+                            .copied()
+                            .filter(|&k| p.contacts[k].borrower as usize != i),
+                    );
+                }
             }
-        }
-        shared.sort_unstable();
-        shared.dedup();
-        for k in shared {
-            let c = &p.contacts[k];
-            if let Some(bid) = ids.get(c.borrower as usize)
-                && let Some(r) = record(p, c, bid)
-            {
-                h.push(r);
+            shared.sort_unstable();
+            shared.dedup();
+            for k in shared {
+                let c = &p.contacts[k];
+                if let Some(owner) = p.borrowers.get(c.borrower as usize)
+                    && let Some(r) = record(p, c, &owner.id)
+                {
+                    h.push(r);
+                }
             }
-        }
-        let language = Language::of_borrower(b.language.as_deref(), &b.jurisdiction);
-        out.push(BorrowerInput {
-            facts: f,
-            history: h,
-            language,
-            name: b.name.to_string(),
-        });
-    }
-    out
+            BorrowerInput {
+                facts: f,
+                history: h,
+                language: Language::of_borrower(b.language.as_deref(), &b.jurisdiction),
+                name: b.name.to_string(),
+            }
+        })
+        .collect()
 }
+
+/// A map keyed by ids of the portfolio (not attacker-chosen: read from the lender's own
+/// files), with a fast non-cryptographic hash.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The lifecycle records of each borrower (by portfolio index), found by borrower id or by
 /// loan id; records of borrowers or loans not in the portfolio are left out.
-fn split_lifecycle(p: &Portfolio, lc: &Lifecycle) -> HashMap<usize, Lifecycle> {
-    let mut out: HashMap<usize, Lifecycle> = HashMap::new();
+fn split_lifecycle(p: &Portfolio, lc: &Lifecycle) -> FastMap<usize, Lifecycle> {
+    let mut out: FastMap<usize, Lifecycle> = FastMap::default();
     if lc.is_empty() {
         return out;
     }
-    let borrower_ix: HashMap<&str, usize> = p
+    let borrower_ix: FastMap<&str, usize> = p
         .borrowers
         .iter()
         .enumerate()
         .map(|(i, b)| (b.id.as_str(), i))
         .collect();
-    let loan_owner: HashMap<&str, usize> = p
+    let loan_owner: FastMap<&str, usize> = p
         .loans
         .iter()
         .map(|l| (l.id.as_str(), l.borrower as usize))

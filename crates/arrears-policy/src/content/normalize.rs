@@ -40,6 +40,10 @@ fn is_invisible(c: char) -> bool {
 
 /// Full-width to half-width, lower case, invisible characters removed.
 pub(crate) fn fold(text: &str) -> String {
+    // Most messages are plain ASCII, where folding is lower-casing.
+    if text.is_ascii() {
+        return text.to_ascii_lowercase();
+    }
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if is_invisible(c) {
@@ -52,6 +56,9 @@ pub(crate) fn fold(text: &str) -> String {
         };
         if c.is_ascii() {
             out.push(c.to_ascii_lowercase());
+        } else if is_ideograph(c) {
+            // No case: spares the case table's lookup for each character of Chinese text.
+            out.push(c);
         } else {
             out.extend(c.to_lowercase());
         }
@@ -59,9 +66,24 @@ pub(crate) fn fold(text: &str) -> String {
     out
 }
 
+/// The CJK Unified Ideographs block: every code point in it is an assigned letter (`Lo`)
+/// with no case mapping (a test checks this against the standard library's tables).
+fn is_ideograph(c: char) -> bool {
+    matches!(c as u32, 0x4E00..=0x9FFF)
+}
+
+/// `char::is_alphanumeric`, answered without the Unicode tables for ASCII and ideographs.
+fn is_alphanumeric(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric()
+    } else {
+        is_ideograph(c) || c.is_alphanumeric()
+    }
+}
+
 /// Letters and digits only.
 pub(crate) fn compact(folded: &str) -> String {
-    folded.chars().filter(|c| c.is_alphanumeric()).collect()
+    folded.chars().filter(|&c| is_alphanumeric(c)).collect()
 }
 
 /// CJK and other scripts without spaces between words: they end a Latin word like a space.
@@ -72,7 +94,11 @@ fn is_cjk(c: char) -> bool {
 }
 
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() && !is_cjk(c)
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric()
+    } else {
+        c.is_alphanumeric() && !is_cjk(c)
+    }
 }
 
 /// A word of one view.
@@ -103,7 +129,7 @@ pub(crate) fn token_views(folded: &str) -> [Vec<Token>; 2] {
                 runs.push((std::mem::take(&mut current), glued));
                 hard_break = false;
             }
-            if c.is_whitespace() || c.is_alphanumeric() {
+            if c.is_whitespace() || is_alphanumeric(c) {
                 hard_break = true;
             }
         }
@@ -165,6 +191,18 @@ mod tests {
         view.iter()
             .map(|t| (t.text.as_str(), t.obfuscated))
             .collect()
+    }
+
+    #[test]
+    fn the_fast_paths_agree_with_the_unicode_tables() {
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            assert_eq!(is_alphanumeric(c), c.is_alphanumeric(), "{c:?}");
+            if is_ideograph(c) {
+                assert!(c.to_lowercase().eq([c]), "{c:?} has a lower case");
+            }
+        }
+        let text = "Dear MR. Smith: 12,407.00 DUE 28 Nov; pay AT once!";
+        assert_eq!(fold(text), text.to_lowercase());
     }
 
     #[test]
