@@ -223,6 +223,9 @@ static EMBEDDED: LazyLock<Result<Lexicon, LexiconError>> = LazyLock::new(|| {
 /// The searchable word lists of every language loaded.
 #[derive(Debug, Clone, Default)]
 pub struct Lexicon {
+    /// Unique per parsed lexicon (0: the empty default), so a remembered scan is never
+    /// answered for another lexicon.
+    id: u64,
     terms: Vec<Term>,
     /// Word terms indexed by their exact first word, and (when the first word is a prefix)
     /// by its first three characters, so a token is compared with few terms.
@@ -348,6 +351,8 @@ impl Lexicon {
             })?;
             lex.compact_matcher = Some(ac);
         }
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        lex.id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(lex)
     }
 
@@ -375,6 +380,38 @@ impl Lexicon {
     /// Every distinct term of this lexicon found in `text`. Safety sentences of `language`
     /// are masked first.
     pub(crate) fn scan(&self, text: &str, language: Language) -> Vec<Hit<'_>> {
+        // The same text is often vetted several times in a row (a pre-contact check at two
+        // instants, then the template check): each thread remembers its last scan. The key is
+        // the whole text, the language and the lexicon, so the answer is the scan's own.
+        thread_local! {
+            static LAST: std::cell::RefCell<Option<(u64, Language, String, Vec<usize>)>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        let remembered = LAST.with_borrow(|last| match last {
+            Some((id, lang, t, found)) if *id == self.id && *lang == language && t == text => {
+                Some(found.clone())
+            }
+            _ => None,
+        });
+        let found = match remembered {
+            Some(found) => found,
+            None => {
+                let found = self.scan_terms(text, language);
+                LAST.with_borrow_mut(|last| {
+                    *last = Some((self.id, language, text.to_owned(), found.clone()));
+                });
+                found
+            }
+        };
+        found
+            .into_iter()
+            .filter_map(|i| self.terms.get(i))
+            .map(|term| Hit { term })
+            .collect()
+    }
+
+    /// The indexes of the terms found in `text`, in order.
+    fn scan_terms(&self, text: &str, language: Language) -> Vec<usize> {
         let folded = fold(text);
         let mut found: BTreeSet<usize> = BTreeSet::new();
 
@@ -410,11 +447,7 @@ impl Lexicon {
             }
             self.scan_view(&view, &mut found);
         }
-        found
-            .into_iter()
-            .filter_map(|i| self.terms.get(i))
-            .map(|term| Hit { term })
-            .collect()
+        found.into_iter().collect()
     }
 
     fn scan_view(&self, view: &[Token], found: &mut BTreeSet<usize>) {
@@ -576,6 +609,25 @@ mod tests {
         assert!(!hits("Pay into my personal account.", Language::En).is_empty());
         assert!(hits("请认准官方渠道，切勿向任何个人账户转账。", Language::ZhCn).is_empty());
         assert!(!hits("请转账到个人账户", Language::ZhCn).is_empty());
+    }
+
+    #[test]
+    fn a_remembered_scan_answers_only_for_its_own_lexicon_and_text() {
+        let file = |w: &str| format!("language = \"en\"\n[[group]]\ncategory = \"abusive\"\nterms = [\"{w}\"]");
+        let a = Lexicon::parse(&[&file("idiot")]).unwrap();
+        let b = Lexicon::parse(&[&file("loser")]).unwrap();
+        let found = |lex: &Lexicon, text: &str| {
+            lex.scan(text, Language::En)
+                .iter()
+                .map(|h| h.term.display.clone())
+                .collect::<Vec<_>>()
+        };
+        let text = "pay now, idiot";
+        assert_eq!(found(&a, text), ["idiot"]);
+        assert_eq!(found(&a, text), ["idiot"]);
+        assert!(found(&b, text).is_empty());
+        assert_eq!(found(&b, "pay now, loser"), ["loser"]);
+        assert!(found(&b, "pay now, loser").len() == 1 && found(&a, "pay now, loser").is_empty());
     }
 
     #[test]
