@@ -83,7 +83,9 @@ fn is_alphanumeric(c: char) -> bool {
 
 /// Letters and digits only.
 pub(crate) fn compact(folded: &str) -> String {
-    folded.chars().filter(|&c| is_alphanumeric(c)).collect()
+    let mut out = String::with_capacity(folded.len());
+    out.extend(folded.chars().filter(|&c| is_alphanumeric(c)));
+    out
 }
 
 /// CJK and other scripts without spaces between words: they end a Latin word like a space.
@@ -97,7 +99,8 @@ fn is_word_char(c: char) -> bool {
     if c.is_ascii() {
         c.is_ascii_alphanumeric()
     } else {
-        c.is_alphanumeric() && !is_cjk(c)
+        // The cheap range test first: Chinese text is nearly all CJK.
+        !is_cjk(c) && c.is_alphanumeric()
     }
 }
 
