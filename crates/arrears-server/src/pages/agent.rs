@@ -1,0 +1,1026 @@
+//! The agent's pages: the home page with the day's call queue (an agent's own loans; every
+//! agent's for supervisors, compliance and admins), and the account page of a loan with its
+//! forms: log a call (and the promise made on it), record a payment plan, issue a portal
+//! link.
+
+use super::PORTAL_CODE_VALID;
+use super::shared::{
+    Chrome, ContactView, CsrfOnly, Ctx, DateQuery, DebtView, LifecycleView, MessagePage,
+    book_payments, business_date, contact_views, csrf_refused, debt_view, failed, forbidden, form,
+    format_minor, holds, internal, is_manager, lifecycle_view, loan_currencies, log_access,
+    message, new_portal_code, not_found, parse_major, portal_link, random_hex, redirect, render,
+    when,
+};
+use super::texts::{Lang, label};
+use crate::api::{self, ContactRequest};
+use crate::auth::Actor;
+use crate::error::ApiError;
+use crate::{AppState, now, workbench};
+use arrears_domain::types::{Currency, LoanId};
+use arrears_policy::{Channel, Decision, Party, ProposedContact, Target};
+use arrears_store::{BorrowerContacts, ServiceEvent};
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+
+/// The outcomes an agent can log for a call.
+const CALL_OUTCOMES: [&str; 8] = [
+    "right_party",
+    "promise",
+    "refused",
+    "dispute",
+    "no_answer",
+    "wrong_party",
+    "busy",
+    "voicemail",
+];
+
+// ---------------------------------------------------------------------------------------
+// The staff home page: the day's call queue.
+
+struct QueueRow {
+    loan_id: String,
+    borrower_id: String,
+    priority: String,
+    queue: String,
+    rule_id: String,
+    stage: String,
+    bucket: String,
+    dpd: u32,
+    window: String,
+    /// What was recorded on the loan on the business date: the last outcome, and the latest
+    /// promise with its state.
+    worked: String,
+    promise: String,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    chrome: Chrome,
+    username: String,
+    role: String,
+    loans: Vec<String>,
+    /// An agent's own queue, or every agent's for other roles.
+    own_queue: bool,
+    manager: bool,
+    plan_date: String,
+    plan_note: String,
+    queue: Vec<QueueRow>,
+}
+
+/// The most rows the queue shows.
+const QUEUE_ROWS: usize = 500;
+
+/// The latest promise of a loan with its state on `as_of`, written for the page.
+fn latest_promise(
+    lang: Lang,
+    book: &arrears_store::LoanBook,
+    as_of: jiff::civil::Date,
+    zone: &arrears_domain::TimeZoneName,
+) -> Option<(String, &'static str)> {
+    let p = book.promises.iter().max_by_key(|p| p.created_at)?;
+    let st = workbench::promise_state(
+        p.created_at,
+        p.amount_minor,
+        p.due_date,
+        &book_payments(book),
+        as_of,
+        zone,
+    );
+    Some((
+        format!(
+            "{} {} {} — {}",
+            format_minor(p.amount_minor, &book.currency),
+            lang.texts().due_date,
+            p.due_date,
+            label(lang, st)
+        ),
+        st,
+    ))
+}
+
+pub(super) async fn home(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<DateQuery>,
+) -> Response {
+    if let Some(b) = ctx.borrower() {
+        return redirect(&format!("/portal/b/{b}"));
+    }
+    let Some((username, role)) = ctx.staff() else {
+        return redirect("/login");
+    };
+    let store = state.store();
+    let loans = match store.assigned_loans(username).await {
+        Ok(l) => l,
+        Err(e) => return internal(&ctx, e),
+    };
+    let as_of = business_date(&state, &q);
+    let plan = match workbench::day_plan(&state, as_of).await {
+        Ok(p) => p,
+        Err(e) => return internal(&ctx, e),
+    };
+    let manager = is_manager(role);
+    let mine: std::collections::HashSet<&str> = loans.iter().map(String::as_str).collect();
+    let zone = state.config().business_tz.clone();
+    let t = ctx.t();
+    let mut queue = Vec::new();
+    for task in plan
+        .calls
+        .iter()
+        .filter(|c| manager || mine.contains(c.loan_id.as_str()))
+        .take(QUEUE_ROWS)
+    {
+        let (bc, book) = match (
+            store.borrower_contacts(&task.borrower_id).await,
+            store.loan_book(&task.loan_id).await,
+        ) {
+            (Ok(bc), Ok(book)) => (bc, book),
+            (Err(e), _) | (_, Err(e)) => return internal(&ctx, e),
+        };
+        let worked = bc
+            .as_ref()
+            .and_then(|bc| {
+                let own: Vec<&arrears_store::StoredContact> = bc.own_contacts().collect();
+                own.into_iter().rev().find(|c| {
+                    c.loan_id.as_ref().map(|l| l.as_str()) == Some(task.loan_id.as_str())
+                        && zone.date_of(c.row.at) == as_of
+                })
+            })
+            .map_or_else(
+                || t.not_worked.to_owned(),
+                |c| {
+                    format!(
+                        "{} {} UTC: {}",
+                        label(ctx.lang, &c.row.channel),
+                        when(c.row.at),
+                        label(ctx.lang, &c.row.outcome)
+                    )
+                },
+            );
+        let promise = book
+            .as_ref()
+            .and_then(|b| latest_promise(ctx.lang, b, as_of, &zone))
+            .map(|p| p.0)
+            .unwrap_or_default();
+        queue.push(QueueRow {
+            loan_id: task.loan_id.clone(),
+            borrower_id: task.borrower_id.clone(),
+            priority: task.priority.map(|p| p.to_string()).unwrap_or_default(),
+            queue: task.queue.clone().unwrap_or_default(),
+            rule_id: task.rule_id.clone(),
+            stage: task.stage.clone(),
+            bucket: task.bucket.clone(),
+            dpd: task.dpd,
+            window: format!("{} – {}", when(task.not_before), when(task.not_after)),
+            worked,
+            promise,
+        });
+    }
+    render(
+        &ctx,
+        StatusCode::OK,
+        &HomePage {
+            chrome: ctx.chrome(),
+            username: username.to_owned(),
+            role: role.to_owned(),
+            loans,
+            own_queue: !manager,
+            manager,
+            plan_date: as_of.to_string(),
+            plan_note: format!(
+                "{} {} UTC ({} ms, {} loans)",
+                t.plan_made,
+                when(plan.made_at),
+                plan.millis,
+                plan.loans
+            ),
+            queue,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct OpenQuery {
+    loan_id: Option<String>,
+}
+
+pub(super) async fn open_account(ctx: Ctx, Query(q): Query<OpenQuery>) -> Response {
+    match q
+        .loan_id
+        .as_deref()
+        .map(|l| LoanId::parse("loan_id", l.trim()))
+    {
+        Some(Ok(l)) => redirect(&format!("/accounts/{}", l.as_str())),
+        _ => not_found(&ctx),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The agent's account page.
+
+struct ChannelView {
+    channel: String,
+    allowed: bool,
+    /// For an allowed channel: when it stops being allowed (or "the next 24 hours").
+    until: String,
+    /// For a denied one: the earliest instant, or that waiting does not help.
+    not_before: String,
+    rule_ids: String,
+}
+
+struct OutcomeView {
+    code: &'static str,
+    label: String,
+}
+
+struct InstallmentView {
+    seq: i64,
+    due_date: String,
+    fee: String,
+    interest: String,
+    principal: String,
+    total: String,
+    covered: String,
+}
+
+struct PaymentView {
+    id: String,
+    received: String,
+    amount: String,
+    kind: String,
+}
+
+struct PromiseView {
+    id: String,
+    made: String,
+    amount: String,
+    due: String,
+    state: String,
+    state_code: &'static str,
+}
+
+struct PlanView {
+    id: String,
+    status: String,
+    status_code: String,
+    made: String,
+    rows: Vec<PlanRowView>,
+}
+
+struct PlanRowView {
+    due: String,
+    amount: String,
+    paid: String,
+    state: String,
+    state_code: &'static str,
+}
+
+/// A loan's payment plans with each instalment's progress from the payments.
+fn plan_views(
+    lang: Lang,
+    plans: &[arrears_store::StoredPlan],
+    currency: &str,
+    today: jiff::civil::Date,
+) -> Vec<PlanView> {
+    plans
+        .iter()
+        .map(|p| PlanView {
+            id: p.plan_id.clone(),
+            status: label(lang, &p.status),
+            status_code: p.status.clone(),
+            made: when(p.created_at),
+            rows: p
+                .installments
+                .iter()
+                .map(|i| {
+                    let state = if i.progress.paid_on.is_some() {
+                        "paid"
+                    } else if i.due_date < today {
+                        "missed"
+                    } else {
+                        "due"
+                    };
+                    PlanRowView {
+                        due: i.due_date.to_string(),
+                        amount: format_minor(i.amount_minor, currency),
+                        paid: format_minor(i.progress.paid_minor, currency),
+                        state: label(lang, state),
+                        state_code: state,
+                    }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    loan_id: String,
+    borrower_id: String,
+    debt: Option<DebtView>,
+    contacts: Vec<ContactView>,
+    holds: Vec<&'static str>,
+    notes: Vec<(String, String)>,
+    channels: Vec<ChannelView>,
+    outcomes: Vec<OutcomeView>,
+    installments: Vec<InstallmentView>,
+    payments: Vec<PaymentView>,
+    promises: Vec<PromiseView>,
+    plans: Vec<PlanView>,
+    lifecycle: LifecycleView,
+    proposals: Vec<String>,
+    today: String,
+}
+
+/// The schedule with what the payments cover, by the engine's waterfall: installments in
+/// order, within each the fee, then the interest, then the principal.
+fn installment_views(book: &arrears_store::LoanBook) -> Vec<InstallmentView> {
+    let m = |v: i64| format_minor(v, &book.currency);
+    let mut left: i128 = book_payments(book)
+        .iter()
+        .filter(|p| p.2.is_none())
+        .map(|p| i128::from(p.1))
+        .sum();
+    book.installments
+        .iter()
+        .map(|i| {
+            let total = i128::from(i.fee_minor)
+                + i128::from(i.interest_minor)
+                + i128::from(i.principal_minor);
+            let covered = left.clamp(0, total);
+            left -= covered;
+            InstallmentView {
+                seq: i.seq,
+                due_date: i.due_date.to_string(),
+                fee: m(i.fee_minor),
+                interest: m(i.interest_minor),
+                principal: m(i.principal_minor),
+                total: m(i64::try_from(total).unwrap_or(i64::MAX)),
+                covered: m(i64::try_from(covered).unwrap_or(i64::MAX)),
+            }
+        })
+        .collect()
+}
+
+fn payment_views(lang: Lang, book: &arrears_store::LoanBook) -> Vec<PaymentView> {
+    book.payments
+        .iter()
+        .rev()
+        .map(|p| PaymentView {
+            id: p.payment_id.clone(),
+            received: when(p.received_at),
+            amount: format_minor(p.amount_minor, &book.currency),
+            kind: match &p.reverses {
+                Some(r) => format!("{} {r}", lang.texts().reversal_of),
+                None => label(lang, &p.kind),
+            },
+        })
+        .collect()
+}
+
+fn promise_views(
+    lang: Lang,
+    book: &arrears_store::LoanBook,
+    as_of: jiff::civil::Date,
+    zone: &arrears_domain::TimeZoneName,
+) -> Vec<PromiseView> {
+    let pays = book_payments(book);
+    book.promises
+        .iter()
+        .rev()
+        .map(|p| {
+            let st = workbench::promise_state(
+                p.created_at,
+                p.amount_minor,
+                p.due_date,
+                &pays,
+                as_of,
+                zone,
+            );
+            PromiseView {
+                id: p.promise_id.clone(),
+                made: when(p.created_at),
+                amount: format_minor(p.amount_minor, &book.currency),
+                due: p.due_date.to_string(),
+                state: label(lang, st),
+                state_code: st,
+            }
+        })
+        .collect()
+}
+
+/// A contact on `channel` to the borrower's own number or address about `loan`.
+fn proposal(bc: &BorrowerContacts, loan: &LoanId, channel: Channel) -> ProposedContact {
+    let b = &bc.borrower;
+    let target = match channel {
+        Channel::Email => b.email.as_deref().and_then(|e| Target::email(e).ok()),
+        _ => b.phone.as_deref().and_then(|p| Target::phone(p).ok()),
+    };
+    let mut p = ProposedContact::new(b.id.clone(), channel, Party::Borrower, target);
+    p.loan_id = Some(loan.clone());
+    p
+}
+
+/// What each channel allows at `at`, by the same `check` as `POST /v1/contacts/check`; an
+/// allowed channel is probed every 15 minutes over the next day for when it stops.
+fn channel_views(
+    state: &AppState,
+    lang: Lang,
+    bc: &BorrowerContacts,
+    loan: &LoanId,
+    at: Timestamp,
+) -> Vec<ChannelView> {
+    let t = lang.texts();
+    // One decision context and policy for every probe (the same as the API's check).
+    let ctx = arrears_app::from_store(bc);
+    let decide = |p: &ProposedContact, at: Timestamp| {
+        arrears_app::decide(p, &ctx, at, &state.policy_at(at).packs)
+    };
+    [Channel::Call, Channel::Sms, Channel::Email]
+        .into_iter()
+        .map(|ch| {
+            let p = proposal(bc, loan, ch);
+            match decide(&p, at) {
+                Decision::Allow(_) => {
+                    let step = SignedDuration::from_mins(15);
+                    let stop = (1..=96).find_map(|i| {
+                        let when_ = at.saturating_add(step * i).ok()?;
+                        (!decide(&p, when_).is_allowed()).then_some(when_)
+                    });
+                    ChannelView {
+                        channel: label(lang, ch.code()),
+                        allowed: true,
+                        until: stop.map_or_else(
+                            || t.next_24h.to_owned(),
+                            |s| format!("{} {} UTC", t.until, when(s)),
+                        ),
+                        not_before: String::new(),
+                        rule_ids: String::new(),
+                    }
+                }
+                Decision::Deny {
+                    rule_ids,
+                    earliest_allowed,
+                } => ChannelView {
+                    channel: label(lang, ch.code()),
+                    allowed: false,
+                    until: String::new(),
+                    not_before: earliest_allowed.map_or_else(
+                        || t.never_by_waiting.to_owned(),
+                        |e| format!("{} {} UTC", t.not_before, when(e)),
+                    ),
+                    rule_ids: rule_ids
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                },
+            }
+        })
+        .collect()
+}
+
+/// The loan and its borrower when the staff user may work it: 404 for no such loan, 403 for
+/// an agent's unassigned loan, a redirect to the login page without a staff session.
+async fn staff_loan(
+    state: &AppState,
+    ctx: &Ctx,
+    loan_id: &str,
+) -> Result<(String, LoanId, String), Response> {
+    let Some((username, role)) = ctx.staff() else {
+        return Err(if ctx.borrower().is_some() {
+            forbidden(ctx)
+        } else {
+            redirect("/login")
+        });
+    };
+    let Ok(loan) = LoanId::parse("loan_id", loan_id) else {
+        return Err(not_found(ctx));
+    };
+    let borrower = match state.store().loan_borrower(loan.as_str()).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return Err(not_found(ctx)),
+        Err(e) => return Err(internal(ctx, e)),
+    };
+    if role == "agent" {
+        match state.store().assignee(loan.as_str()).await {
+            Ok(Some(a)) if a == username => {}
+            Ok(_) => return Err(forbidden(ctx)),
+            Err(e) => return Err(internal(ctx, e)),
+        }
+    }
+    Ok((username.to_owned(), loan, borrower))
+}
+
+pub(super) async fn account_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(loan_id): Path<String>,
+) -> Response {
+    let (username, loan, borrower_id) = match staff_loan(&state, &ctx, &loan_id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let store = state.store();
+    if let Err(e) = log_access(
+        &state,
+        format!("user:{username}"),
+        "pages.account",
+        &borrower_id,
+        Some(loan.as_str()),
+    )
+    .await
+    {
+        return internal(&ctx, e);
+    }
+    let (bc, snaps, notes) = match (
+        store.borrower_contacts(&borrower_id).await,
+        store.loan_snapshots(loan.as_str()).await,
+        store.dispute_notes(&borrower_id).await,
+    ) {
+        (Ok(Some(bc)), Ok(s), Ok(n)) => (bc, s, n),
+        (Ok(None), _, _) => return not_found(&ctx),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(&ctx, e),
+    };
+    let zone = state.config().business_tz.clone();
+    let today = zone.date_of(now());
+    let (book, proposals, plans) = match (
+        store.loan_book(loan.as_str()).await,
+        store.plan_proposals(loan.as_str()).await,
+        store.loan_plans(loan.as_str(), today, &zone).await,
+    ) {
+        (Ok(Some(b)), Ok(p), Ok(l)) => (b, p, l),
+        (Ok(None), _, _) => return not_found(&ctx),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(&ctx, e),
+    };
+    let currencies = match loan_currencies(
+        &state,
+        bc.lifecycle
+            .plans
+            .iter()
+            .map(|p| p.loan_id.as_str())
+            .filter(|l| *l != loan.as_str()),
+    )
+    .await
+    {
+        Ok(mut c) => {
+            c.insert(loan.as_str().to_owned(), book.currency.clone());
+            c
+        }
+        Err(e) => return internal(&ctx, e),
+    };
+    let t = ctx.t();
+    let page = AccountPage {
+        chrome: ctx.chrome(),
+        loan_id: loan.as_str().to_owned(),
+        borrower_id: borrower_id.clone(),
+        debt: snaps.last().map(debt_view),
+        contacts: contact_views(ctx.lang, &bc, t, true),
+        holds: holds(&bc, t),
+        notes: notes.into_iter().map(|n| (when(n.at), n.body)).collect(),
+        channels: channel_views(&state, ctx.lang, &bc, &loan, now()),
+        outcomes: CALL_OUTCOMES
+            .iter()
+            .map(|c| OutcomeView {
+                code: c,
+                label: label(ctx.lang, c),
+            })
+            .collect(),
+        installments: installment_views(&book),
+        payments: payment_views(ctx.lang, &book),
+        promises: promise_views(ctx.lang, &book, today, &zone),
+        plans: plan_views(ctx.lang, &plans, &book.currency, today),
+        lifecycle: lifecycle_view(ctx.lang, &bc, &currencies),
+        proposals: proposals
+            .iter()
+            .map(|p| {
+                let mut line = format!(
+                    "{} UTC: {} × {} {} {}",
+                    when(p.created_at),
+                    p.installments,
+                    format_minor(p.amount_minor, &book.currency),
+                    t.from_date,
+                    p.first_due
+                );
+                if !p.note.is_empty() {
+                    line.push_str(" — ");
+                    line.push_str(&p.note);
+                }
+                line
+            })
+            .collect(),
+        today: today.to_string(),
+    };
+    render(&ctx, StatusCode::OK, &page)
+}
+
+#[derive(Deserialize)]
+struct CallForm {
+    outcome: Option<String>,
+    promise_amount: Option<String>,
+    promise_due: Option<String>,
+}
+
+/// A promise from the call form: `Ok(None)` when its fields are empty, an error when they
+/// are given but do not make a promise (outcome, amount, date from `today` on).
+fn promise_fields(
+    outcome: &str,
+    amount: Option<&str>,
+    due: Option<&str>,
+    currency: &str,
+    today: jiff::civil::Date,
+) -> Result<Option<(i64, jiff::civil::Date)>, ()> {
+    let amount = amount.map(str::trim).filter(|a| !a.is_empty());
+    let due = due.map(str::trim).filter(|d| !d.is_empty());
+    if amount.is_none() && due.is_none() && outcome != "promise" {
+        return Ok(None);
+    }
+    let digits = Currency::parse("currency", currency).map_or(2, |c| c.minor_digits());
+    let (Some(a), Some(d)) = (
+        amount.and_then(|a| parse_major(a, digits)),
+        due.and_then(|d| d.parse::<jiff::civil::Date>().ok()),
+    ) else {
+        return Err(());
+    };
+    if outcome != "promise" || d < today {
+        return Err(());
+    }
+    Ok(Some((a, d)))
+}
+
+#[derive(Deserialize)]
+struct PaymentPlanForm {
+    count: Option<String>,
+    amount: Option<String>,
+    first_due: Option<String>,
+    every: Option<String>,
+}
+
+/// The instalments of a plan form: `count` equal amounts from `first_due` on, a month, two
+/// weeks or a week apart (a monthly date past the month's end falls on its last day).
+/// `None` when a field is missing or out of range.
+fn plan_instalments(
+    f: &PaymentPlanForm,
+    currency: &str,
+    today: jiff::civil::Date,
+) -> Option<Vec<(jiff::civil::Date, i64)>> {
+    let count: i64 = f.count.as_deref()?.trim().parse().ok()?;
+    if !(1..=60).contains(&count) {
+        return None;
+    }
+    let digits = Currency::parse("currency", currency).map_or(2, |c| c.minor_digits());
+    let amount = parse_major(f.amount.as_deref()?.trim(), digits)?;
+    if amount <= 0
+        || i128::from(amount) * i128::from(count)
+            > i128::from(arrears_domain::types::MAX_AMOUNT_MINOR)
+    {
+        return None;
+    }
+    let first: jiff::civil::Date = f.first_due.as_deref()?.trim().parse().ok()?;
+    if first < today {
+        return None;
+    }
+    let step = match f.every.as_deref().unwrap_or("month") {
+        "month" => jiff::Span::new().months(1),
+        "two_weeks" => jiff::Span::new().weeks(2),
+        "week" => jiff::Span::new().weeks(1),
+        _ => return None,
+    };
+    (0..count)
+        .map(|i| Some((first.checked_add(step.checked_mul(i).ok()?).ok()?, amount)))
+        .collect()
+}
+
+/// A staff form posted for a loan the user may work: the user, the loan, its borrower and
+/// the form, or the page that refuses it (no or a wrong CSRF token, a form that does not
+/// parse, a loan that is not theirs).
+#[allow(clippy::result_large_err)]
+async fn staff_form<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    ctx: &Ctx,
+    loan_id: &str,
+    body: &Bytes,
+) -> Result<(String, LoanId, String, T), Response> {
+    let csrf = form::<CsrfOnly>(body).and_then(|f| f.csrf);
+    if !ctx.csrf_ok(csrf.as_deref()) {
+        return Err(csrf_refused(ctx));
+    }
+    let (username, loan, borrower_id) = staff_loan(state, ctx, loan_id).await?;
+    let f = form::<T>(body).ok_or_else(|| csrf_refused(ctx))?;
+    Ok((username, loan, borrower_id, f))
+}
+
+/// Records a payment plan agreed with the borrower (active at once), through the store call
+/// of `POST /v1/payment-plans`; its instalments are then followed from the payments.
+pub(super) async fn record_payment_plan(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(loan_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (username, loan, _, f) =
+        match staff_form::<PaymentPlanForm>(&state, &ctx, &loan_id, &body).await {
+            Ok(x) => x,
+            Err(refused) => return refused,
+        };
+    let back = Some(format!("/accounts/{}", loan.as_str()));
+    let book = match state.store().loan_book(loan.as_str()).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return not_found(&ctx),
+        Err(e) => return internal(&ctx, e),
+    };
+    let at = now();
+    let today = state.config().business_tz.date_of(at);
+    let Some(installments) = plan_instalments(&f, &book.currency, today) else {
+        return message(
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ctx.t().record_plan,
+            ctx.t().plan_needed,
+            back,
+        );
+    };
+    let Ok(rand) = random_hex() else {
+        return internal(&ctx, "no randomness");
+    };
+    let plan_id = format!("page-plan-{}", &rand[..32]);
+    let actor = format!("user:{username}");
+    let plan = arrears_store::NewPlan {
+        plan_id: plan_id.clone(),
+        loan_id: loan.as_str().to_owned(),
+        created_at: at,
+        created_by: actor.clone(),
+        installments,
+        status: "active".to_owned(),
+    };
+    let raw = serde_json::json!({
+        "plan_id": plan_id,
+        "loan_id": loan.as_str(),
+        "created_at": at.to_string(),
+        "created_by": actor,
+        "status": "active",
+        "installments": plan
+            .installments
+            .iter()
+            .map(|(d, a)| serde_json::json!({"due_date": d.to_string(), "amount_minor": a}))
+            .collect::<Vec<_>>(),
+    });
+    let b = crate::work::body_of(&raw);
+    let key = format!("payment_plan:{plan_id}");
+    let actor = Actor(actor);
+    let meta = crate::work::meta(&key, "payment_plan", &b, &actor);
+    match state.store().record_plan(&meta, &plan).await {
+        Ok(_) => redirect(&format!("/accounts/{}", loan.as_str())),
+        // A plan that does not cover the arrears, or one the loan's state refuses.
+        Err(arrears_store::WorkError::Invalid(why)) => message(
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ctx.t().record_plan,
+            format!("{} {why}.", ctx.t().plan_too_small),
+            back,
+        ),
+        Err(arrears_store::WorkError::State { message: why, .. }) => {
+            message(&ctx, StatusCode::CONFLICT, ctx.t().record_plan, why, back)
+        }
+        Err(e) => internal(&ctx, e),
+    }
+}
+
+/// Logs a call made now, through the path of `POST /v1/contacts`: refused with the rule ids
+/// when the engine denies it.
+pub(super) async fn log_call(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(loan_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (username, loan, borrower_id, f) =
+        match staff_form::<CallForm>(&state, &ctx, &loan_id, &body).await {
+            Ok(x) => x,
+            Err(refused) => return refused,
+        };
+    let back = Some(format!("/accounts/{}", loan.as_str()));
+    let outcome = f
+        .outcome
+        .clone()
+        .filter(|o| CALL_OUTCOMES.contains(&o.as_str()));
+    let Some(outcome) = outcome else {
+        return message(
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ctx.t().log_call,
+            ctx.t().choose_outcome,
+            back,
+        );
+    };
+    let (phone, book) = match (
+        state.store().borrower_contacts(&borrower_id).await,
+        state.store().loan_book(loan.as_str()).await,
+    ) {
+        (Ok(Some(bc)), Ok(Some(book))) => (bc.borrower.phone.map(|p| p.to_string()), book),
+        (Ok(_), Ok(_)) => return not_found(&ctx),
+        (Err(e), _) | (_, Err(e)) => return internal(&ctx, e),
+    };
+    let today = state.config().business_tz.date_of(now());
+    let promise = match promise_fields(
+        &outcome,
+        f.promise_amount.as_deref(),
+        f.promise_due.as_deref(),
+        &book.currency,
+        today,
+    ) {
+        Ok(p) => p,
+        Err(()) => {
+            return message(
+                &ctx,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ctx.t().log_call,
+                ctx.t().promise_needed,
+                back,
+            );
+        }
+    };
+    let Ok(id) = random_hex() else {
+        return internal(&ctx, "no randomness");
+    };
+    let req = ContactRequest {
+        contact_id: format!("page-{}", &id[..32]),
+        borrower_id,
+        loan_id: Some(loan.as_str().to_owned()),
+        channel: "call".into(),
+        direction: None,
+        target: phone,
+        party: None,
+        at: now().to_string(),
+        outcome,
+        agency_id: None,
+        text: None,
+        lender: None,
+        code: None,
+    };
+    let raw = match serde_json::to_value(&req) {
+        Ok(v) => v,
+        Err(e) => return internal(&ctx, e),
+    };
+    let result = match api::contact_event(&req) {
+        Ok((contact, proposed)) => {
+            let id = contact.contact_id.clone();
+            match api::ingest_reporting(
+                &state,
+                &Actor(format!("user:{username}")),
+                &id,
+                "contact",
+                &raw,
+                ServiceEvent::Contact(contact),
+                proposed,
+            )
+            .await
+            {
+                Ok((_, Some(rule_ids))) => {
+                    // Dialled, and forbidden: kept as a violation; the agent is told.
+                    let t = ctx.t();
+                    return render(
+                        &ctx,
+                        StatusCode::OK,
+                        &MessagePage {
+                            chrome: ctx.chrome(),
+                            title: t.log_call,
+                            text: t.call_violation.to_owned(),
+                            rule_ids,
+                            link: None,
+                            back,
+                        },
+                    );
+                }
+                Ok((r, None)) => Ok(r),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    let result = match (result, promise) {
+        (Ok(_), Some((amount_minor, due_date))) => {
+            record_promise(&state, &username, &loan, amount_minor, due_date, &id).await
+        }
+        (r, _) => r,
+    };
+    match result {
+        Ok(_) => redirect(&format!("/accounts/{}", loan.as_str())),
+        Err(e) => {
+            let t = ctx.t();
+            let (text, rule_ids) = match e.denial {
+                Some((rules, _)) => (t.call_refused.to_owned(), rules),
+                None if e.status.is_server_error() => return failed(ctx.lang),
+                None => (e.message, Vec::new()),
+            };
+            render(
+                &ctx,
+                e.status,
+                &MessagePage {
+                    chrome: ctx.chrome(),
+                    title: t.log_call,
+                    text,
+                    rule_ids,
+                    link: None,
+                    back,
+                },
+            )
+        }
+    }
+}
+
+/// The promise made on a logged call: the `promise_to_pay` event of `POST /v1/events`, by
+/// the same ingest path (idempotent by its id, derived from the call's).
+async fn record_promise(
+    state: &AppState,
+    username: &str,
+    loan: &LoanId,
+    amount_minor: i64,
+    due_date: jiff::civil::Date,
+    call_id: &str,
+) -> Result<Response, ApiError> {
+    let promise_id = format!("page-promise-{}", &call_id[..32]);
+    let at = now();
+    let raw = serde_json::json!({
+        "event_id": promise_id,
+        "type": "promise_to_pay",
+        "promise_id": promise_id,
+        "loan_id": loan.as_str(),
+        "created_at": at.to_string(),
+        "amount_minor": amount_minor,
+        "due_date": due_date.to_string(),
+    });
+    let event = ServiceEvent::Promise {
+        promise_id: promise_id.clone(),
+        loan_id: loan.clone(),
+        created_at: at,
+        amount_minor,
+        due_date,
+    };
+    api::ingest(
+        state,
+        &Actor(format!("user:{username}")),
+        &promise_id,
+        "promise_to_pay",
+        &raw,
+        event,
+        None,
+    )
+    .await
+}
+
+/// A staff user issues a one-time portal link for the loan's borrower.
+pub(super) async fn issue_link(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(loan_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let f = form::<CsrfOnly>(&body);
+    if !ctx.csrf_ok(f.as_ref().and_then(|f| f.csrf.as_deref())) {
+        return csrf_refused(&ctx);
+    }
+    let (username, loan, borrower_id) = match staff_loan(&state, &ctx, &loan_id).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Ok((code, hash)) = new_portal_code() else {
+        return internal(&ctx, "no randomness");
+    };
+    let at = now();
+    let expires = at.saturating_add(PORTAL_CODE_VALID).unwrap_or(at);
+    if let Err(e) = state
+        .store()
+        .create_portal_code(
+            &hash,
+            &borrower_id,
+            &format!("user:{username}"),
+            at,
+            expires,
+        )
+        .await
+    {
+        return internal(&ctx, e);
+    }
+    let base = format!("http://{}", ctx.host.as_deref().unwrap_or("localhost"));
+    render(
+        &ctx,
+        StatusCode::OK,
+        &MessagePage {
+            chrome: ctx.chrome(),
+            title: ctx.t().portal_link,
+            text: ctx.t().link_issued.to_owned(),
+            rule_ids: Vec::new(),
+            link: Some(portal_link(&base, &code)),
+            back: Some(format!("/accounts/{}", loan.as_str())),
+        },
+    )
+}

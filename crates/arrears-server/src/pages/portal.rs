@@ -1,0 +1,695 @@
+//! The borrower portal: the one-time link's page and its exchange for a session, the
+//! borrower's page, message verification, and the dispute, cease-contact, preferences and
+//! plan-proposal forms.
+
+use super::shared::{
+    Chrome, ContactView, CsrfOnly, Ctx, DebtView, LifecycleView, contact_views, csrf_refused,
+    debt_view, forbidden, form, holds, internal, is_hex64, lifecycle_view, loan_currencies,
+    log_access, message, not_found, parse_major, random_hex, redirect, render, session_cookie,
+};
+use super::texts::label;
+use super::{DISPUTE_TEXT_MAX, PORTAL_SESSION};
+use crate::api;
+use crate::auth::{Actor, sha256_hex};
+use crate::{AppState, now};
+use arrears_domain::types::{BorrowerId, Currency};
+use arrears_store::{BorrowerFlag, NewSession, ServiceEvent};
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub(super) struct CodeQuery {
+    code: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "portal_enter.html")]
+struct EnterPage {
+    chrome: Chrome,
+    code: String,
+}
+
+/// The link's page: a button that exchanges the code (a GET never uses it up, so a link
+/// preview cannot spend it).
+pub(super) async fn portal_enter(ctx: Ctx, Query(q): Query<CodeQuery>) -> Response {
+    match q.code.filter(|c| is_hex64(c)) {
+        Some(code) => render(
+            &ctx,
+            StatusCode::OK,
+            &EnterPage {
+                chrome: ctx.chrome(),
+                code,
+            },
+        ),
+        None => message(
+            &ctx,
+            StatusCode::FORBIDDEN,
+            ctx.t().forbidden,
+            ctx.t().link_used,
+            None,
+        ),
+    }
+}
+
+/// Exchanges the one-time code for a borrower session (once).
+pub(super) async fn portal_exchange(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    body: Bytes,
+) -> Response {
+    let code = form::<CodeQuery>(&body)
+        .and_then(|f| f.code)
+        .filter(|c| is_hex64(c));
+    let used = || {
+        message(
+            &ctx,
+            StatusCode::FORBIDDEN,
+            ctx.t().forbidden,
+            ctx.t().link_used,
+            None,
+        )
+    };
+    let Some(code) = code else { return used() };
+    let (Ok(id), Ok(csrf)) = (random_hex(), random_hex()) else {
+        return internal(&ctx, "no randomness");
+    };
+    let at = now();
+    let new = NewSession {
+        session_sha256: &sha256_hex(id.as_bytes()),
+        csrf_token: &csrf,
+        created_at: at,
+        expires_at: at.saturating_add(PORTAL_SESSION).unwrap_or(at),
+    };
+    match state
+        .store()
+        .redeem_portal_code(&sha256_hex(code.as_bytes()), &new)
+        .await
+    {
+        Ok(Some(borrower)) => {
+            let mut res = redirect(&format!("/portal/b/{borrower}"));
+            if let Some(c) = session_cookie(&id, PORTAL_SESSION) {
+                res.headers_mut().append(header::SET_COOKIE, c);
+            }
+            res
+        }
+        Ok(None) => used(),
+        Err(e) => internal(&ctx, e),
+    }
+}
+
+struct VerifyView {
+    text: &'static str,
+    lender: String,
+    issued_at: String,
+    channel: String,
+    message: String,
+}
+
+struct LoanView {
+    loan_id: String,
+    debt: Option<DebtView>,
+}
+
+#[derive(Template)]
+#[template(path = "portal.html")]
+struct PortalPage {
+    chrome: Chrome,
+    borrower_id: String,
+    loans: Vec<LoanView>,
+    contacts: Vec<ContactView>,
+    holds: Vec<&'static str>,
+    verify: Option<VerifyView>,
+    verify_message: Option<&'static str>,
+    code: String,
+    notice: Option<&'static str>,
+    dispute_text: String,
+    complain_regulator: &'static str,
+    /// The channels offered, with whether the borrower accepts each.
+    pref_channels: Vec<(&'static str, String, bool)>,
+    hours_from: String,
+    hours_to: String,
+    cease_requested: bool,
+    today: String,
+    /// What is on record about the borrower: preferences, plans, a sale, open credit
+    /// disputes, notices.
+    lifecycle: LifecycleView,
+}
+
+/// The borrower of the session when it is the one in the URL (else the page is 403).
+/// A portal form posted for the session's own borrower: that borrower and the form (`None`
+/// when it does not parse), or the page that refuses it (no or a wrong CSRF token, or
+/// another borrower's path). The refusal is the handler's answer at once, so its size does
+/// not matter.
+#[allow(clippy::result_large_err)]
+fn portal_form<T: serde::de::DeserializeOwned>(
+    ctx: &Ctx,
+    borrower_id: &str,
+    body: &Bytes,
+) -> Result<(String, Option<T>), Response> {
+    let csrf = form::<CsrfOnly>(body).and_then(|f| f.csrf);
+    if !ctx.csrf_ok(csrf.as_deref()) {
+        return Err(csrf_refused(ctx));
+    }
+    let Some(b) = own_borrower(ctx, borrower_id) else {
+        return Err(forbidden(ctx));
+    };
+    Ok((b, form::<T>(body)))
+}
+
+fn own_borrower(ctx: &Ctx, borrower_id: &str) -> Option<String> {
+    ctx.borrower()
+        .filter(|b| *b == borrower_id)
+        .map(str::to_owned)
+}
+
+#[derive(Default)]
+struct PortalExtra {
+    verify: Option<VerifyView>,
+    verify_message: Option<&'static str>,
+    code: String,
+    notice: Option<&'static str>,
+    dispute_text: String,
+}
+
+async fn portal(
+    state: &AppState,
+    ctx: &Ctx,
+    borrower_id: &str,
+    action: &str,
+    status: StatusCode,
+    extra: PortalExtra,
+) -> Response {
+    let store = state.store();
+    if let Err(e) = log_access(
+        state,
+        format!("portal:{borrower_id}"),
+        action,
+        borrower_id,
+        None,
+    )
+    .await
+    {
+        return internal(ctx, e);
+    }
+    let bc = match store.borrower_contacts(borrower_id).await {
+        Ok(Some(bc)) => bc,
+        Ok(None) => return not_found(ctx),
+        Err(e) => return internal(ctx, e),
+    };
+    let mut loans = Vec::new();
+    for l in &bc.loan_ids {
+        match store.loan_snapshots(l.as_str()).await {
+            Ok(s) => loans.push(LoanView {
+                loan_id: l.as_str().to_owned(),
+                debt: s.last().map(debt_view),
+            }),
+            Err(e) => return internal(ctx, e),
+        }
+    }
+    let currencies =
+        match loan_currencies(state, bc.lifecycle.plans.iter().map(|p| p.loan_id.as_str())).await {
+            Ok(c) => c,
+            Err(e) => return internal(ctx, e),
+        };
+    let t = ctx.t();
+    let complain_regulator = match bc.borrower.jurisdiction.country() {
+        "CN" => t.complain_cn,
+        "US" => t.complain_us,
+        "GB" => t.complain_gb,
+        _ => t.complain_lender,
+    };
+    let prefs = bc.preferences.as_ref();
+    let hm = |f: fn(&(jiff::civil::Time, jiff::civil::Time)) -> jiff::civil::Time| {
+        prefs
+            .and_then(|p| p.hours.as_ref())
+            .map(|h| f(h).strftime("%H:%M").to_string())
+            .unwrap_or_default()
+    };
+    let page = PortalPage {
+        chrome: ctx.chrome(),
+        borrower_id: borrower_id.to_owned(),
+        loans,
+        contacts: contact_views(ctx.lang, &bc, t, false),
+        holds: holds(&bc, t),
+        verify: extra.verify,
+        verify_message: extra.verify_message,
+        code: extra.code,
+        notice: extra.notice,
+        dispute_text: extra.dispute_text,
+        complain_regulator,
+        pref_channels: arrears_store::PREFERENCE_CHANNELS
+            .iter()
+            .map(|c| {
+                (
+                    *c,
+                    label(ctx.lang, c),
+                    prefs.is_none_or(|p| p.channels.iter().any(|x| x == c)),
+                )
+            })
+            .collect(),
+        hours_from: hm(|h| h.0),
+        hours_to: hm(|h| h.1),
+        cease_requested: bc.borrower.cease_contact,
+        today: state.config().business_tz.date_of(now()).to_string(),
+        lifecycle: lifecycle_view(ctx.lang, &bc, &currencies),
+    };
+    render(ctx, status, &page)
+}
+
+#[derive(Deserialize)]
+pub(super) struct PortalQuery {
+    done: Option<String>,
+}
+
+pub(super) async fn portal_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(borrower_id): Path<String>,
+    Query(q): Query<PortalQuery>,
+) -> Response {
+    let Some(b) = own_borrower(&ctx, &borrower_id) else {
+        return forbidden(&ctx);
+    };
+    let t = ctx.t();
+    let notice = match q.done.as_deref() {
+        Some("dispute") => Some(t.dispute_recorded),
+        Some("cease") => Some(t.cease_recorded),
+        Some("preferences") => Some(t.prefs_saved),
+        Some("plan") => Some(t.proposal_recorded),
+        _ => None,
+    };
+    portal(
+        &state,
+        &ctx,
+        &b,
+        "portal.view",
+        StatusCode::OK,
+        PortalExtra {
+            notice,
+            ..PortalExtra::default()
+        },
+    )
+    .await
+}
+
+/// What verifying a code found: the message and whether its signature holds.
+enum Verified {
+    Genuine(arrears_evidence::SignedMessage),
+    NotGenuine,
+    NotIssued,
+    Unavailable,
+}
+
+/// Looks a code up in the audit log, as `GET /v1/verify/{code}` does.
+async fn verify_message(state: &AppState, code: &str) -> Result<Verified, String> {
+    use arrears_evidence::{Entry, SignedMessage, signing::normalize_code};
+    let Some(ev) = state.evidence() else {
+        return Ok(Verified::Unavailable);
+    };
+    let code = normalize_code(code);
+    let log = ev.audit_log.clone();
+    let text = tokio::task::spawn_blocking(move || std::fs::read_to_string(&log))
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = match text {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e.to_string()),
+    };
+    let found = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
+        .filter(|e| e.kind == "message")
+        .find_map(|e| {
+            let m: SignedMessage = serde_json::from_value(e.data).ok()?;
+            (m.code == code).then_some(m)
+        });
+    Ok(match found {
+        None => Verified::NotIssued,
+        Some(m) => match arrears_evidence::verify_message(&ev.public_key_hex, &m) {
+            Ok(()) => Verified::Genuine(m),
+            Err(_) => Verified::NotGenuine,
+        },
+    })
+}
+
+pub(super) async fn portal_verify(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(borrower_id): Path<String>,
+    Query(q): Query<CodeQuery>,
+) -> Response {
+    let Some(b) = own_borrower(&ctx, &borrower_id) else {
+        return forbidden(&ctx);
+    };
+    let t = ctx.t();
+    let code: String = q.code.unwrap_or_default().trim().chars().take(64).collect();
+    let mut extra = PortalExtra {
+        code: code.clone(),
+        ..PortalExtra::default()
+    };
+    match verify_message(&state, &code).await {
+        Ok(Verified::Genuine(m)) if m.borrower_id != b => {
+            // Another borrower's message: say only that it is genuine, not what it says.
+            extra.verify = Some(VerifyView {
+                text: t.genuine,
+                lender: m.lender,
+                issued_at: String::new(),
+                channel: String::new(),
+                message: String::new(),
+            });
+        }
+        Ok(Verified::Genuine(m)) => {
+            extra.verify = Some(VerifyView {
+                text: t.genuine,
+                lender: m.lender,
+                issued_at: m.issued_at,
+                channel: label(ctx.lang, &m.channel),
+                message: m.text,
+            })
+        }
+        Ok(Verified::NotGenuine) => extra.verify_message = Some(t.not_genuine),
+        Ok(Verified::NotIssued) => extra.verify_message = Some(t.not_issued),
+        Ok(Verified::Unavailable) => extra.verify_message = Some(t.verify_unavailable),
+        Err(e) => return internal(&ctx, e),
+    }
+    portal(&state, &ctx, &b, "portal.verify", StatusCode::OK, extra).await
+}
+
+#[derive(Deserialize)]
+struct DisputeForm {
+    text: Option<String>,
+}
+
+/// Opens a dispute: the `dispute_opened` event of `POST /v1/events` (so checks deny with
+/// ALL-HOLD-DISPUTE), and the borrower's text kept beside it.
+pub(super) async fn portal_dispute(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(borrower_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (b, f) = match portal_form::<DisputeForm>(&ctx, &borrower_id, &body) {
+        Ok(x) => x,
+        Err(refused) => return refused,
+    };
+    let text = f
+        .and_then(|f| f.text)
+        .map(|t| t.trim().to_owned())
+        .unwrap_or_default();
+    if text.is_empty() || text.chars().count() > DISPUTE_TEXT_MAX || text.contains('\0') {
+        return portal(
+            &state,
+            &ctx,
+            &b,
+            "portal.view",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            PortalExtra {
+                notice: Some(ctx.t().dispute_empty),
+                dispute_text: text.chars().take(DISPUTE_TEXT_MAX).collect(),
+                ..PortalExtra::default()
+            },
+        )
+        .await;
+    }
+    let Ok(rand) = random_hex() else {
+        return internal(&ctx, "no randomness");
+    };
+    let event_id = format!("portal-dispute-{}", &rand[..32]);
+    let at = now();
+    let Ok(bid) = BorrowerId::parse("borrower_id", &b) else {
+        return not_found(&ctx);
+    };
+    let raw = serde_json::json!({
+        "event_id": event_id,
+        "type": "dispute_opened",
+        "borrower_id": b,
+        "at": at.to_string(),
+    });
+    let actor = Actor(format!("portal:{b}"));
+    let event = ServiceEvent::Flag {
+        borrower_id: bid,
+        flag: BorrowerFlag::DisputeOpen,
+        value: true,
+        at,
+    };
+    if let Err(e) = api::ingest(
+        &state,
+        &actor,
+        &event_id,
+        "dispute_opened",
+        &raw,
+        event,
+        None,
+    )
+    .await
+    {
+        return internal(&ctx, e.message);
+    }
+    if let Err(e) = state
+        .store()
+        .add_dispute_note(&b, &event_id, &text, at)
+        .await
+    {
+        return internal(&ctx, e);
+    }
+    redirect(&format!("/portal/b/{b}?done=dispute"))
+}
+
+/// The borrower asks to stop contact: the `cease_contact` event of `POST /v1/events`, so
+/// every check after it denies collection contact.
+pub(super) async fn portal_cease(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(borrower_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (b, _) = match portal_form::<CsrfOnly>(&ctx, &borrower_id, &body) {
+        Ok(x) => x,
+        Err(refused) => return refused,
+    };
+    let Ok(bid) = BorrowerId::parse("borrower_id", &b) else {
+        return not_found(&ctx);
+    };
+    let Ok(rand) = random_hex() else {
+        return internal(&ctx, "no randomness");
+    };
+    let event_id = format!("portal-cease-{}", &rand[..32]);
+    let at = now();
+    let raw = serde_json::json!({
+        "event_id": event_id,
+        "type": "cease_contact",
+        "borrower_id": b,
+        "at": at.to_string(),
+    });
+    let event = ServiceEvent::Flag {
+        borrower_id: bid,
+        flag: BorrowerFlag::CeaseContact,
+        value: true,
+        at,
+    };
+    if let Err(e) = api::ingest(
+        &state,
+        &Actor(format!("portal:{b}")),
+        &event_id,
+        "cease_contact",
+        &raw,
+        event,
+        None,
+    )
+    .await
+    {
+        return internal(&ctx, e.message);
+    }
+    redirect(&format!("/portal/b/{b}?done=cease"))
+}
+
+#[derive(Deserialize)]
+struct PreferencesForm {
+    ch_call: Option<String>,
+    ch_sms: Option<String>,
+    ch_email: Option<String>,
+    hours_from: Option<String>,
+    hours_to: Option<String>,
+}
+
+/// `HH:MM` (or `H:MM`) as a time of day.
+fn parse_hhmm(s: &str) -> Option<jiff::civil::Time> {
+    let (h, m) = s.trim().split_once(':')?;
+    if h.is_empty() || h.len() > 2 || m.len() != 2 {
+        return None;
+    }
+    jiff::civil::Time::new(h.parse().ok()?, m.parse().ok()?, 0, 0).ok()
+}
+
+/// The borrower chooses the channels and local hours they accept.
+pub(super) async fn portal_preferences(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(borrower_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (b, f) = match portal_form::<PreferencesForm>(&ctx, &borrower_id, &body) {
+        Ok(x) => x,
+        Err(refused) => return refused,
+    };
+    let Some(f) = f else {
+        return csrf_refused(&ctx);
+    };
+    let channels: Vec<String> = [
+        ("call", &f.ch_call),
+        ("sms", &f.ch_sms),
+        ("email", &f.ch_email),
+    ]
+    .into_iter()
+    .filter(|(_, v)| v.is_some())
+    .map(|(c, _)| c.to_owned())
+    .collect();
+    let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
+    let hours = if blank(&f.hours_from) && blank(&f.hours_to) {
+        Ok(None)
+    } else {
+        match (
+            f.hours_from.as_deref().and_then(parse_hhmm),
+            f.hours_to.as_deref().and_then(parse_hhmm),
+        ) {
+            (Some(a), Some(z)) if a < z => Ok(Some((a, z))),
+            _ => Err(()),
+        }
+    };
+    let Ok(hours) = hours else {
+        return portal(
+            &state,
+            &ctx,
+            &b,
+            "portal.view",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            PortalExtra {
+                notice: Some(ctx.t().prefs_bad),
+                ..PortalExtra::default()
+            },
+        )
+        .await;
+    };
+    let prefs = arrears_store::ContactPreferences {
+        channels,
+        hours,
+        updated_at: now(),
+    };
+    let saved = state.store().set_contact_preferences(&b, &prefs).await;
+    state.facts().invalidate(&b);
+    match saved {
+        Ok(true) => redirect(&format!("/portal/b/{b}?done=preferences")),
+        Ok(false) => not_found(&ctx),
+        Err(e) => internal(&ctx, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct PlanForm {
+    loan_id: Option<String>,
+    installments: Option<String>,
+    amount: Option<String>,
+    first_due: Option<String>,
+    note: Option<String>,
+}
+
+/// The longest note on a proposed plan (characters).
+pub const PLAN_NOTE_MAX: usize = 1000;
+
+/// The borrower proposes a payment plan for one of their loans; it is kept for the agent.
+pub(super) async fn portal_plan(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(borrower_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (b, f) = match portal_form::<PlanForm>(&ctx, &borrower_id, &body) {
+        Ok(x) => x,
+        Err(refused) => return refused,
+    };
+    let Some(f) = f else {
+        return csrf_refused(&ctx);
+    };
+    let bad = || {
+        portal(
+            &state,
+            &ctx,
+            &b,
+            "portal.view",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            PortalExtra {
+                notice: Some(ctx.t().proposal_bad),
+                ..PortalExtra::default()
+            },
+        )
+    };
+    let loan_id = f.loan_id.as_deref().unwrap_or_default().trim().to_owned();
+    // Only the borrower's own loan (the store checks it again).
+    let owner = match state.store().loan_borrower(&loan_id).await {
+        Ok(o) => o,
+        Err(e) => return internal(&ctx, e),
+    };
+    if owner.as_deref() != Some(b.as_str()) {
+        return bad().await;
+    }
+    let book = match state.store().loan_book(&loan_id).await {
+        Ok(Some(book)) => book,
+        Ok(None) => return bad().await,
+        Err(e) => return internal(&ctx, e),
+    };
+    let digits = Currency::parse("currency", &book.currency).map_or(2, |c| c.minor_digits());
+    let today = state.config().business_tz.date_of(now());
+    let note: String = f.note.as_deref().unwrap_or_default().trim().to_owned();
+    let parsed = (
+        f.installments
+            .as_deref()
+            .and_then(|n| n.trim().parse::<u32>().ok())
+            .filter(|n| (1..=60).contains(n)),
+        f.amount.as_deref().and_then(|a| parse_major(a, digits)),
+        f.first_due
+            .as_deref()
+            .and_then(|d| d.trim().parse::<jiff::civil::Date>().ok())
+            .filter(|d| *d >= today),
+    );
+    let (Some(installments), Some(amount_minor), Some(first_due)) = parsed else {
+        return bad().await;
+    };
+    if note.chars().count() > PLAN_NOTE_MAX || note.contains('\0') {
+        return bad().await;
+    }
+    let new = arrears_store::NewPlanProposal {
+        borrower_id: &b,
+        loan_id: &loan_id,
+        installments,
+        amount_minor,
+        first_due,
+        note: &note,
+        created_at: now(),
+    };
+    match state.store().add_plan_proposal(&new).await {
+        Ok(true) => redirect(&format!("/portal/b/{b}?done=plan")),
+        Ok(false) => bad().await,
+        Err(e) => internal(&ctx, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_parse() {
+        assert_eq!(
+            parse_hhmm("09:30"),
+            jiff::civil::Time::new(9, 30, 0, 0).ok()
+        );
+        assert_eq!(parse_hhmm("9:05"), jiff::civil::Time::new(9, 5, 0, 0).ok());
+        assert_eq!(parse_hhmm("24:00"), None);
+        assert_eq!(parse_hhmm("0930"), None);
+    }
+}
