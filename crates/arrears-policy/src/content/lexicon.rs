@@ -383,9 +383,10 @@ impl Lexicon {
         // The same text is often vetted several times in a row (a pre-contact check at two
         // instants, then the template check): each thread remembers its last scan. The key is
         // the whole text, the language and the lexicon, so the answer is the scan's own.
+        /// Lexicon id, language, text, and the terms found in it.
+        type LastScan = Option<(u64, Language, String, Vec<usize>)>;
         thread_local! {
-            static LAST: std::cell::RefCell<Option<(u64, Language, String, Vec<usize>)>> =
-                const { std::cell::RefCell::new(None) };
+            static LAST: std::cell::RefCell<LastScan> = const { std::cell::RefCell::new(None) };
         }
         let remembered = LAST.with_borrow(|last| match last {
             Some((id, lang, t, found)) if *id == self.id && *lang == language && t == text => {
