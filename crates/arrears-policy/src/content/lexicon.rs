@@ -614,7 +614,9 @@ mod tests {
 
     #[test]
     fn a_remembered_scan_answers_only_for_its_own_lexicon_and_text() {
-        let file = |w: &str| format!("language = \"en\"\n[[group]]\ncategory = \"abusive\"\nterms = [\"{w}\"]");
+        let file = |w: &str| {
+            format!("language = \"en\"\n[[group]]\ncategory = \"abusive\"\nterms = [\"{w}\"]")
+        };
         let a = Lexicon::parse(&[&file("idiot")]).unwrap();
         let b = Lexicon::parse(&[&file("loser")]).unwrap();
         let found = |lex: &Lexicon, text: &str| {
