@@ -3,11 +3,11 @@
 //! plan-proposal forms.
 
 use super::shared::{
-    Chrome, ContactView, CsrfOnly, Ctx, DebtView, LifecycleView, contact_views, csrf_refused,
-    debt_view, forbidden, form, holds, internal, is_hex64, lifecycle_view, loan_currencies,
-    log_access, message, not_found, parse_major, random_hex, redirect, render, session_cookie,
+    Chrome, ContactView, CsrfOnly, Ctx, LifecycleView, csrf_refused, forbidden, form, format_minor,
+    holds, internal, is_hex64, lifecycle_view, loan_currencies, log_access, message, not_found,
+    parse_major, random_hex, redirect, render, session_cookie, when,
 };
-use super::texts::label;
+use super::texts::{Lang, label};
 use super::{DISPUTE_TEXT_MAX, PORTAL_SESSION};
 use crate::api;
 use crate::auth::{Actor, sha256_hex};
@@ -111,13 +111,205 @@ struct VerifyView {
 
 struct LoanView {
     loan_id: String,
-    debt: Option<DebtView>,
+    debt: Option<PortalDebt>,
+}
+
+/// What the borrower owes on one loan, in the loan's currency and in plain words.
+struct PortalDebt {
+    as_of: String,
+    /// How late the loan is, in words ("12 days overdue"), never a bucket code.
+    lateness: String,
+    /// The principal not yet repaid, the overdue interest and fees, and the penalty.
+    total_outstanding: String,
+    /// What is overdue now, the penalty included.
+    overdue_total: String,
+    overdue_principal: String,
+    overdue_interest: String,
+    overdue_fee: String,
+    penalty: String,
+}
+
+fn portal_debt(w: &Words, s: &arrears_store::SnapshotRow) -> PortalDebt {
+    let m = |v: i64| format_minor(v, &s.currency);
+    let penalty = s.penalty_accrued_minor.saturating_sub(s.penalty_paid_minor);
+    PortalDebt {
+        as_of: s.as_of.to_string(),
+        lateness: (w.lateness)(s.dpd),
+        total_outstanding: m(s
+            .outstanding_principal_minor
+            .saturating_add(s.overdue_interest_minor)
+            .saturating_add(s.overdue_fee_minor)
+            .saturating_add(penalty)),
+        overdue_total: m(s.overdue_minor.saturating_add(penalty)),
+        overdue_principal: m(s.overdue_principal_minor),
+        overdue_interest: m(s.overdue_interest_minor),
+        overdue_fee: m(s.overdue_fee_minor),
+        penalty: m(penalty),
+    }
+}
+
+/// The portal's own words (English and Chinese): what a borrower reads instead of the staff
+/// pages' codes, the lender and payment sections and the stop-contact confirmation.
+pub(super) struct Words {
+    pub(super) lender_title: &'static str,
+    pub(super) lender_is: &'static str,
+    pub(super) contact_lender: &'static str,
+    pub(super) complaints_at: &'static str,
+    pub(super) pay_title: &'static str,
+    pub(super) pay_reference: &'static str,
+    pub(super) pay_quote: &'static str,
+    pub(super) total_outstanding: &'static str,
+    pub(super) total_outstanding_help: &'static str,
+    pub(super) overdue_total: &'static str,
+    pub(super) breakdown: &'static str,
+    pub(super) lateness: fn(u32) -> String,
+    pub(super) confirm_title: &'static str,
+    pub(super) confirm_help: &'static str,
+    pub(super) confirm_yes: &'static str,
+    pub(super) confirm_no: &'static str,
+    pub(super) complain_link: &'static str,
+}
+
+pub(super) const WORDS_EN: Words = Words {
+    lender_title: "Who you owe",
+    lender_is: "Your lender:",
+    contact_lender: "To reach your lender, reply to any message from them or use the complaint channel below.",
+    complaints_at: "Complaints:",
+    pay_title: "How to pay",
+    pay_reference: "Payment reference:",
+    pay_quote: "When you pay, quote your loan number as the reference so the payment is credited to this loan.",
+    total_outstanding: "Total you owe",
+    total_outstanding_help: "the principal not yet repaid, plus the overdue interest, fees and penalty",
+    overdue_total: "Overdue now (penalty included)",
+    breakdown: "Of which overdue:",
+    lateness: |d| match d {
+        0 => "Not overdue".to_owned(),
+        1 => "1 day overdue".to_owned(),
+        d => format!("{d} days overdue"),
+    },
+    confirm_title: "Are you sure you want us to stop contacting you?",
+    confirm_help: "If you confirm, we stop calling, texting and e-mailing you to collect this debt. We will still send what the law requires (for example notices about your account). The debt is still owed: interest and penalty may keep growing, and the lender may still use other lawful means, such as going to court. You can still pay and use this page.",
+    confirm_yes: "Yes, stop contacting me",
+    confirm_no: "No, go back",
+    complain_link: "Make a complaint",
+};
+
+pub(super) const WORDS_ZH: Words = Words {
+    lender_title: "您的债权人",
+    lender_is: "贷款机构：",
+    contact_lender: "如需联系贷款机构，可回复其发给您的任何信息，或使用下方的投诉渠道。",
+    complaints_at: "投诉：",
+    pay_title: "如何还款",
+    pay_reference: "还款备注：",
+    pay_quote: "还款时请在备注中填写您的贷款编号，以便款项计入此笔贷款。",
+    total_outstanding: "您的欠款总额",
+    total_outstanding_help: "尚未归还的本金，加上逾期利息、费用和罚息",
+    overdue_total: "当前逾期金额（含罚息）",
+    breakdown: "其中逾期：",
+    lateness: |d| match d {
+        0 => "未逾期".to_owned(),
+        d => format!("已逾期 {d} 天"),
+    },
+    confirm_title: "您确定要我们停止联系您吗？",
+    confirm_help: "确认后，我们将不再通过电话、短信和电子邮件就此欠款向您催收。我们仍会发送法律要求的通知（例如账户相关通知）。欠款仍需归还：利息和罚息可能继续增加，贷款机构仍可能采取其他合法方式，例如提起诉讼。您仍可还款并使用本页面。",
+    confirm_yes: "是的，停止联系我",
+    confirm_no: "不，返回",
+    complain_link: "我要投诉",
+};
+
+pub(super) fn words(lang: Lang) -> &'static Words {
+    match lang {
+        Lang::En => &WORDS_EN,
+        Lang::Zh => &WORDS_ZH,
+    }
+}
+
+/// A contact's outcome in words addressed to the borrower ("We spoke with you"), not the
+/// staff's ("Spoke with the borrower").
+fn outcome_words(lang: Lang, code: &str) -> String {
+    let (en, zh) = match code {
+        "right_party" => ("We spoke with you", "我们与您通了电话"),
+        "promise" => ("You promised to pay", "您承诺了还款"),
+        "refused" => ("You said you would not pay", "您表示不还款"),
+        "dispute" => ("You disputed the debt", "您对欠款提出了异议"),
+        "no_answer" => (
+            "We could not reach you (no answer)",
+            "未能联系到您（无人接听）",
+        ),
+        "wrong_party" => ("Someone else answered", "由他人接听"),
+        "busy" => ("Your line was busy", "您的电话占线"),
+        "voicemail" => ("We left you a voicemail", "我们给您留了语音留言"),
+        "sent" => ("Sent to you", "已发送给您"),
+        "delivered" => ("Delivered to you", "已送达给您"),
+        "bounced" => ("Could not be delivered", "未能送达"),
+        "failed" => ("Could not be sent", "未能发送"),
+        other => return label(lang, other),
+    };
+    match lang {
+        Lang::En => en.to_owned(),
+        Lang::Zh => zh.to_owned(),
+    }
+}
+
+/// The borrower's own contacts, newest first, in the borrower's words.
+fn portal_contacts(
+    lang: Lang,
+    bc: &arrears_store::BorrowerContacts,
+    t: &super::texts::Texts,
+) -> Vec<ContactView> {
+    let own: Vec<&arrears_store::StoredContact> = bc.own_contacts().collect();
+    own.into_iter()
+        .rev()
+        .map(|c| ContactView {
+            at: when(c.row.at),
+            channel: label(lang, &c.row.channel),
+            direction: if &*c.row.direction == "inbound" {
+                t.inbound.to_owned()
+            } else {
+                t.outbound.to_owned()
+            },
+            outcome: outcome_words(lang, &c.row.outcome),
+            violation: String::new(),
+        })
+        .collect()
+}
+
+/// Where to complain, as a link: the pack's hotline (CN-COMPLAINT) as `tel:`, else the
+/// regulator's complaint page, else none.
+fn complaint_link(pack_hotline: Option<&str>, country: &str) -> Option<(String, String)> {
+    let tel = |h: &str| {
+        let dial: String = h
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == '+')
+            .collect();
+        (!dial.is_empty()).then(|| (format!("tel:{dial}"), h.trim().to_owned()))
+    };
+    if let Some(l) = pack_hotline.and_then(tel) {
+        return Some(l);
+    }
+    match country {
+        "CN" => tel("12378"),
+        "US" => Some((
+            "https://www.consumerfinance.gov/complaint/".to_owned(),
+            "consumerfinance.gov/complaint".to_owned(),
+        )),
+        "GB" => Some((
+            "https://www.financial-ombudsman.org.uk/contact-us/complain-online".to_owned(),
+            "financial-ombudsman.org.uk".to_owned(),
+        )),
+        _ => None,
+    }
 }
 
 #[derive(Template)]
 #[template(path = "portal.html")]
 struct PortalPage {
     chrome: Chrome,
+    w: &'static Words,
+    lender: String,
+    /// The complaint channel as a link: its `href` and its text.
+    complaint: Option<(String, String)>,
+    cease_confirm: bool,
     borrower_id: String,
     loans: Vec<LoanView>,
     contacts: Vec<ContactView>,
@@ -173,6 +365,8 @@ struct PortalExtra {
     code: String,
     notice: Option<&'static str>,
     dispute_text: String,
+    /// The stop-contact form was sent without its confirmation: ask "are you sure?".
+    cease_confirm: bool,
 }
 
 async fn portal(
@@ -200,12 +394,13 @@ async fn portal(
         Ok(None) => return not_found(ctx),
         Err(e) => return internal(ctx, e),
     };
+    let w = words(ctx.lang);
     let mut loans = Vec::new();
     for l in &bc.loan_ids {
         match store.loan_snapshots(l.as_str()).await {
             Ok(s) => loans.push(LoanView {
                 loan_id: l.as_str().to_owned(),
-                debt: s.last().map(debt_view),
+                debt: s.last().map(|s| portal_debt(w, s)),
             }),
             Err(e) => return internal(ctx, e),
         }
@@ -229,11 +424,25 @@ async fn portal(
             .map(|h| f(h).strftime("%H:%M").to_string())
             .unwrap_or_default()
     };
+    let policy = state.policy();
+    let hotline = policy
+        .packs
+        .get(&bc.borrower.jurisdiction)
+        .and_then(|p| p.complaint())
+        .map(|c| c.hotline.as_str());
+    let complaint = complaint_link(hotline, bc.borrower.jurisdiction.country());
+    let lender = crate::workbench::default_strategy()
+        .map(|s| s.lender_name.clone())
+        .unwrap_or_default();
     let page = PortalPage {
         chrome: ctx.chrome(),
+        w,
+        lender,
+        complaint,
+        cease_confirm: extra.cease_confirm,
         borrower_id: borrower_id.to_owned(),
         loans,
-        contacts: contact_views(ctx.lang, &bc, t, false),
+        contacts: portal_contacts(ctx.lang, &bc, t),
         holds: holds(&bc, t),
         verify: extra.verify,
         verify_message: extra.verify_message,
@@ -460,18 +669,38 @@ pub(super) async fn portal_dispute(
     redirect(&format!("/portal/b/{b}?done=dispute"))
 }
 
+#[derive(Deserialize)]
+struct CeaseForm {
+    confirm: Option<String>,
+}
+
 /// The borrower asks to stop contact: the `cease_contact` event of `POST /v1/events`, so
-/// every check after it denies collection contact.
+/// every check after it denies collection contact. It takes two steps: the form without
+/// `confirm=yes` only shows the page again with the consequences and a confirm button.
 pub(super) async fn portal_cease(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(borrower_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (b, _) = match portal_form::<CsrfOnly>(&ctx, &borrower_id, &body) {
+    let (b, f) = match portal_form::<CeaseForm>(&ctx, &borrower_id, &body) {
         Ok(x) => x,
         Err(refused) => return refused,
     };
+    if f.and_then(|f| f.confirm).as_deref() != Some("yes") {
+        return portal(
+            &state,
+            &ctx,
+            &b,
+            "portal.view",
+            StatusCode::OK,
+            PortalExtra {
+                cease_confirm: true,
+                ..PortalExtra::default()
+            },
+        )
+        .await;
+    }
     let Ok(bid) = BorrowerId::parse("borrower_id", &b) else {
         return not_found(&ctx);
     };
@@ -681,6 +910,45 @@ pub(super) async fn portal_plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_complaint_channel_is_a_link() {
+        // China: the CN-COMPLAINT hotline of the embedded pack, to dial.
+        let packs = arrears_policy::PackSet::embedded().unwrap();
+        let cn = arrears_domain::types::Jurisdiction::parse("jurisdiction", "CN").unwrap();
+        let hotline = packs
+            .get(&cn)
+            .and_then(|p| p.complaint())
+            .map(|c| c.hotline.as_str());
+        let (href, text) = complaint_link(hotline, "CN").unwrap();
+        assert_eq!(href, "tel:12378");
+        assert!(text.contains("12378"));
+        assert_eq!(complaint_link(None, "CN").unwrap().0, "tel:12378");
+        assert!(
+            complaint_link(None, "US")
+                .unwrap()
+                .0
+                .starts_with("https://")
+        );
+        assert!(
+            complaint_link(None, "GB")
+                .unwrap()
+                .0
+                .starts_with("https://")
+        );
+        assert_eq!(complaint_link(None, "FR"), None);
+    }
+
+    #[test]
+    fn the_borrower_reads_words_not_codes() {
+        assert_eq!(outcome_words(Lang::En, "right_party"), "We spoke with you");
+        assert_eq!(outcome_words(Lang::Zh, "right_party"), "我们与您通了电话");
+        assert_eq!(outcome_words(Lang::En, "sms"), "SMS");
+        assert_eq!((WORDS_EN.lateness)(0), "Not overdue");
+        assert_eq!((WORDS_EN.lateness)(1), "1 day overdue");
+        assert_eq!((WORDS_EN.lateness)(45), "45 days overdue");
+        assert_eq!((WORDS_ZH.lateness)(45), "已逾期 45 天");
+    }
 
     #[test]
     fn hours_parse() {
