@@ -3,6 +3,7 @@
 //! binding, escaping of a borrower's text; and one end-to-end run in headless Chromium
 //! through chromedriver (fantoccini).
 
+mod agent_desk;
 mod lifecycle;
 
 use crate::server::{Server, add_user, ok, spawn_app, store_of};

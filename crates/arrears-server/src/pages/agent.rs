@@ -9,9 +9,9 @@ use super::shared::{
     book_payments, business_date, contact_views, csrf_refused, debt_view, failed, forbidden, form,
     format_minor, holds, internal, is_manager, lifecycle_view, loan_currencies, log_access,
     message, new_portal_code, not_found, parse_major, portal_link, random_hex, redirect, render,
-    when,
+    when, when_in,
 };
-use super::texts::{Lang, label};
+use super::texts::{Lang, Texts, label, rule_words};
 use crate::api::{self, ContactRequest};
 use crate::auth::Actor;
 use crate::error::ApiError;
@@ -226,6 +226,7 @@ pub(super) async fn open_account(ctx: Ctx, Query(q): Query<OpenQuery>) -> Respon
 
 struct ChannelView {
     channel: String,
+    code: &'static str,
     allowed: bool,
     /// For an allowed channel: when it stops being allowed (or "the next 24 hours").
     until: String,
@@ -319,12 +320,49 @@ fn plan_views(
         .collect()
 }
 
+/// Who the borrower is, for the agent's desk.
+struct WhoView {
+    name: String,
+    phone: String,
+    email: String,
+    /// Their wall clock now, with the zone's name.
+    local_now: String,
+    /// The attorney's or representative's phone and e-mail, when the borrower has one.
+    attorney: Option<String>,
+}
+
+fn who_view(b: &arrears_domain::portfolio::BorrowerRow, t: &Texts, at: Timestamp) -> WhoView {
+    let or_none = |v: Option<&str>| v.map_or_else(|| t.none_given.to_owned(), str::to_owned);
+    let attorney: Vec<&str> = [b.attorney_phone.as_deref(), b.attorney_email.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    WhoView {
+        name: b.name.to_string(),
+        phone: or_none(b.phone.as_deref()),
+        email: or_none(b.email.as_deref()),
+        local_now: when_in(at, &b.timezone),
+        attorney: (!attorney.is_empty()).then(|| attorney.join(" · ")),
+    }
+}
+
+/// A rule that stops or delays contact now, in words, with the channels it holds and until
+/// when (when the decision knows).
+struct RestrictionView {
+    rule_id: String,
+    words: String,
+    channels: String,
+    until: String,
+}
+
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountPage {
     chrome: Chrome,
     loan_id: String,
     borrower_id: String,
+    who: WhoView,
+    restrictions: Vec<RestrictionView>,
     debt: Option<DebtView>,
     contacts: Vec<ContactView>,
     holds: Vec<&'static str>,
@@ -430,21 +468,37 @@ fn proposal(bc: &BorrowerContacts, loan: &LoanId, channel: Channel) -> ProposedC
 }
 
 /// What each channel allows at `at`, by the same `check` as `POST /v1/contacts/check`; an
-/// allowed channel is probed every 15 minutes over the next day for when it stops.
+/// allowed channel is probed every 15 minutes over the next day for when it stops. A denied
+/// one shows its next allowed moment (the decision's `earliest_allowed`) in the borrower's
+/// local time and in the viewer's (business) zone. The rules that denied a channel are
+/// also returned in words, each once with the channels it holds: the page restates the
+/// decisions, it does not evaluate any rule itself.
 fn channel_views(
     state: &AppState,
     lang: Lang,
     bc: &BorrowerContacts,
     loan: &LoanId,
     at: Timestamp,
-) -> Vec<ChannelView> {
+) -> (Vec<ChannelView>, Vec<RestrictionView>) {
     let t = lang.texts();
     // One decision context and policy for every probe (the same as the API's check).
     let ctx = arrears_app::from_store(bc);
     let decide = |p: &ProposedContact, at: Timestamp| {
         arrears_app::decide(p, &ctx, at, &state.policy_at(at).packs)
     };
-    [Channel::Call, Channel::Sms, Channel::Email]
+    let theirs = &bc.borrower.timezone;
+    let ours = &state.config().business_tz;
+    let both = |e: Timestamp| {
+        format!(
+            "{} ({}) · {} ({})",
+            when_in(e, theirs),
+            t.their_time,
+            when_in(e, ours),
+            t.your_time
+        )
+    };
+    let mut restrictions: Vec<RestrictionView> = Vec::new();
+    let channels = [Channel::Call, Channel::Sms, Channel::Email]
         .into_iter()
         .map(|ch| {
             let p = proposal(bc, loan, ch);
@@ -457,10 +511,11 @@ fn channel_views(
                     });
                     ChannelView {
                         channel: label(lang, ch.code()),
+                        code: ch.code(),
                         allowed: true,
                         until: stop.map_or_else(
-                            || t.next_24h.to_owned(),
-                            |s| format!("{} {} UTC", t.until, when(s)),
+                            || format!("{}, {}", t.allowed_now_words, t.next_24h),
+                            |s| format!("{}, {} {}", t.allowed_now_words, t.until, both(s)),
                         ),
                         not_before: String::new(),
                         rule_ids: String::new(),
@@ -469,23 +524,45 @@ fn channel_views(
                 Decision::Deny {
                     rule_ids,
                     earliest_allowed,
-                } => ChannelView {
-                    channel: label(lang, ch.code()),
-                    allowed: false,
-                    until: String::new(),
-                    not_before: earliest_allowed.map_or_else(
-                        || t.never_by_waiting.to_owned(),
-                        |e| format!("{} {} UTC", t.not_before, when(e)),
-                    ),
-                    rule_ids: rule_ids
-                        .iter()
-                        .map(|r| r.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                },
+                } => {
+                    let until = earliest_allowed.map(both).unwrap_or_default();
+                    for r in &rule_ids {
+                        let name = label(lang, ch.code());
+                        match restrictions.iter_mut().find(|x| x.rule_id == r.as_str()) {
+                            Some(x) => {
+                                x.channels.push_str(", ");
+                                x.channels.push_str(&name);
+                            }
+                            None => restrictions.push(RestrictionView {
+                                rule_id: r.as_str().to_owned(),
+                                words: rule_words(lang, r.as_str())
+                                    .unwrap_or(r.as_str())
+                                    .to_owned(),
+                                channels: name,
+                                until: until.clone(),
+                            }),
+                        }
+                    }
+                    ChannelView {
+                        channel: label(lang, ch.code()),
+                        code: ch.code(),
+                        allowed: false,
+                        until: String::new(),
+                        not_before: earliest_allowed.map_or_else(
+                            || t.never_by_waiting.to_owned(),
+                            |e| format!("{} {}", t.next_allowed, both(e)),
+                        ),
+                        rule_ids: rule_ids
+                            .iter()
+                            .map(|r| r.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    }
+                }
             }
         })
-        .collect()
+        .collect();
+    (channels, restrictions)
 }
 
 /// The loan and its borrower when the staff user may work it: 404 for no such loan, 403 for
@@ -578,6 +655,8 @@ pub(super) async fn account_page(
         Err(e) => return internal(&ctx, e),
     };
     let t = ctx.t();
+    let at = now();
+    let (channels, restrictions) = channel_views(&state, ctx.lang, &bc, &loan, at);
     let page = AccountPage {
         chrome: ctx.chrome(),
         loan_id: loan.as_str().to_owned(),
@@ -586,7 +665,9 @@ pub(super) async fn account_page(
         contacts: contact_views(ctx.lang, &bc, t, true),
         holds: holds(&bc, t),
         notes: notes.into_iter().map(|n| (when(n.at), n.body)).collect(),
-        channels: channel_views(&state, ctx.lang, &bc, &loan, now()),
+        channels,
+        restrictions,
+        who: who_view(&bc.borrower, t, at),
         outcomes: CALL_OUTCOMES
             .iter()
             .map(|c| OutcomeView {

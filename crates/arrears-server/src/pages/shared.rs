@@ -90,6 +90,16 @@ pub(super) fn when(t: Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M").to_string()
 }
 
+/// An instant as the wall clock of `zone` shows it, with the zone's name:
+/// `2026-12-07 14:05 Asia/Shanghai`.
+pub(super) fn when_in(t: Timestamp, zone: &arrears_domain::TimeZoneName) -> String {
+    format!(
+        "{} {}",
+        t.to_zoned(zone.tz().clone()).strftime("%Y-%m-%d %H:%M"),
+        zone.name()
+    )
+}
+
 /// An amount written in major units (`250`, `250.5`, `1,250.00`) as minor units of a
 /// currency with `digits` decimals; `None` for anything else, zero or less, or too large.
 pub fn parse_major(s: &str, digits: u32) -> Option<i64> {

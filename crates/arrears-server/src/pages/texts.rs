@@ -286,6 +286,38 @@ pub struct Texts {
     pub your_credit_disputes: &'static str,
     pub credit_dispute_help: &'static str,
     pub notices_to_you: &'static str,
+    pub who: &'static str,
+    pub name: &'static str,
+    pub own_phone: &'static str,
+    pub own_email: &'static str,
+    pub local_time_now: &'static str,
+    pub none_given: &'static str,
+    pub represented: &'static str,
+    pub attorney: &'static str,
+    pub restrictions: &'static str,
+    pub no_restrictions: &'static str,
+    pub allowed_now_words: &'static str,
+    pub next_allowed: &'static str,
+    pub your_time: &'static str,
+    pub their_time: &'static str,
+    pub call_direction: &'static str,
+    pub call_outbound: &'static str,
+    pub call_inbound: &'static str,
+    pub call_notes: &'static str,
+    pub resolve_dispute: &'static str,
+    pub why: &'static str,
+    pub reason_needed: &'static str,
+    pub dispute_resolved_done: &'static str,
+    pub answer_proposal: &'static str,
+    pub accept: &'static str,
+    pub decline: &'static str,
+    pub cancel_with_reason: &'static str,
+    pub cancel_plan: &'static str,
+    pub cancel_promise: &'static str,
+    pub above_balance: &'static str,
+    pub confirm_above: &'static str,
+    pub i_confirm: &'static str,
+    pub not_available: &'static str,
 }
 
 static EN: Texts = Texts {
@@ -543,6 +575,38 @@ static EN: Texts = Texts {
     your_credit_disputes: "Your open credit-report disputes",
     credit_dispute_help: "While a dispute is open, nothing negative is reported to a credit bureau about the loan.",
     notices_to_you: "Notices sent to you",
+    who: "Who the borrower is",
+    name: "Name",
+    own_phone: "Own phone",
+    own_email: "Own e-mail",
+    local_time_now: "Their local time now",
+    none_given: "none on record",
+    represented: "represented by an attorney: contact the attorney only",
+    attorney: "Attorney or representative",
+    restrictions: "Holds and restrictions",
+    no_restrictions: "No rule restricts contact right now.",
+    allowed_now_words: "allowed now",
+    next_allowed: "next allowed",
+    your_time: "your time",
+    their_time: "their time",
+    call_direction: "Direction",
+    call_outbound: "Outbound (we called)",
+    call_inbound: "Inbound (they called)",
+    call_notes: "Notes",
+    resolve_dispute: "Resolve the dispute",
+    why: "Reason",
+    reason_needed: "Give a reason (up to 1000 characters).",
+    dispute_resolved_done: "The dispute is marked resolved.",
+    answer_proposal: "Answer the borrower's proposal",
+    accept: "Accept",
+    decline: "Decline",
+    cancel_with_reason: "Cancel with a reason",
+    cancel_plan: "Cancel plan",
+    cancel_promise: "Cancel promise",
+    above_balance: "This is more than the outstanding balance",
+    confirm_above: "Tick “I confirm” and save again to record it anyway.",
+    i_confirm: "I confirm the amount above the balance",
+    not_available: "This action is not available for this account.",
 };
 
 static ZH: Texts = Texts {
@@ -800,6 +864,38 @@ static ZH: Texts = Texts {
     your_credit_disputes: "您处理中的征信异议",
     credit_dispute_help: "异议处理期间，不会就该贷款向征信机构报送负面信息。",
     notices_to_you: "发给您的通知",
+    who: "借款人信息",
+    name: "姓名",
+    own_phone: "本人电话",
+    own_email: "本人电子邮件",
+    local_time_now: "对方当地时间",
+    none_given: "无记录",
+    represented: "已委托律师代理：只能联系律师",
+    attorney: "律师或代理人",
+    restrictions: "暂停与限制",
+    no_restrictions: "目前没有规则限制联系。",
+    allowed_now_words: "现在允许",
+    next_allowed: "最早允许于",
+    your_time: "您的时间",
+    their_time: "对方时间",
+    call_direction: "方向",
+    call_outbound: "呼出（我方拨打）",
+    call_inbound: "呼入（对方来电）",
+    call_notes: "备注",
+    resolve_dispute: "解决争议",
+    why: "原因",
+    reason_needed: "请填写原因（不超过 1000 字）。",
+    dispute_resolved_done: "争议已标记为已解决。",
+    answer_proposal: "答复借款人的还款计划提议",
+    accept: "接受",
+    decline: "拒绝",
+    cancel_with_reason: "填写原因后取消",
+    cancel_plan: "取消还款计划",
+    cancel_promise: "取消还款承诺",
+    above_balance: "此金额超过未结余额",
+    confirm_above: "如仍要记录，请勾选“我确认”后再次保存。",
+    i_confirm: "我确认该金额超过余额",
+    not_available: "此账户不能执行此操作。",
 };
 
 /// A vocabulary code (channel, outcome) as a person reads it.
@@ -852,6 +948,78 @@ pub(super) fn label(lang: Lang, code: &str) -> String {
         Lang::En => en.to_owned(),
         Lang::Zh => zh.to_owned(),
     }
+}
+
+/// A rule id in plain words for the agent's desk (`None` for a rule without its own words:
+/// the page then shows the id alone).
+pub(super) fn rule_words(lang: Lang, rule: &str) -> Option<&'static str> {
+    let (en, zh) = match rule {
+        "ALL-HOLD-DISPUTE" => (
+            "The borrower disputes the debt: no collection contact until it is resolved.",
+            "借款人对债务有争议：解决前不得催收联系。",
+        ),
+        "ALL-HOLD-DECEASED" => (
+            "The borrower is deceased: no contact.",
+            "借款人已身故：不得联系。",
+        ),
+        "ALL-HOLD-BANKRUPT" => (
+            "The borrower is in bankruptcy: no collection contact.",
+            "借款人处于破产程序：不得催收联系。",
+        ),
+        "ALL-CEASE" => (
+            "The borrower asked us to stop contacting them.",
+            "借款人要求停止联系。",
+        ),
+        "ALL-ONLY-DEBTOR" => (
+            "Only the borrower's own number or address (or their attorney's, when represented) may be contacted.",
+            "只能联系借款人本人的号码或地址（如已委托律师，则只能联系律师）。",
+        ),
+        "ALL-PREFERENCE" => (
+            "The borrower opted out of this channel or limited its hours.",
+            "借款人已退订该渠道或限定了联系时段。",
+        ),
+        "ALL-PLACED" => (
+            "The account is placed with an agency: the agency contacts the borrower.",
+            "账户已委外：由催收机构联系借款人。",
+        ),
+        "ALL-SOLD" => (
+            "The debt was sold to another owner.",
+            "债务已转让给其他债权人。",
+        ),
+        "ALL-PLAN" => (
+            "A payment plan is in force and being kept.",
+            "还款计划正在履行中。",
+        ),
+        "GB-BREATHING-SPACE" => (
+            "Breathing space: no collection contact until it ends.",
+            "喘息期：期满前不得催收联系。",
+        ),
+        "GB-FORBEARANCE" => (
+            "The borrower is in financial difficulty: forbearance applies.",
+            "借款人有财务困难：须采取宽容措施。",
+        ),
+        "CN-HOURS" | "US-HOURS" | "GB-HOURS" => (
+            "Outside the hours when contact is allowed in the borrower's local time.",
+            "不在借款人当地时间允许联系的时段内。",
+        ),
+        "CN-FREQ-CONNECTED" | "CN-FREQ-ATTEMPTS" | "US-NY" | "US-TX" => (
+            "The limit on contacts for this period is reached.",
+            "本期联系次数已达上限。",
+        ),
+        "US-VALIDATION" => (
+            "The validation period after the notice is still running.",
+            "债务确认通知后的核实期尚未结束。",
+        ),
+        "CN-COMPLAINT" => (
+            "A complaint is open: contact waits for it.",
+            "投诉处理中：暂缓联系。",
+        ),
+        _ => return None,
+    };
+    Some(match lang {
+        Lang::En => en,
+        Lang::Zh => zh,
+    })
 }
 
 #[cfg(test)]
