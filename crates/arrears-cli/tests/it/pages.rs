@@ -5,6 +5,7 @@
 
 mod agent_desk;
 mod lifecycle;
+mod portal;
 
 use crate::server::{Server, add_user, ok, spawn_app, store_of};
 use crate::store::{Backend, fresh};
@@ -1191,8 +1192,14 @@ fn the_portal_takes_cease_preferences_and_a_plan_only_for_its_borrower() {
             list.contains("&#60;img") || list.contains("&lt;img"),
             "{list}"
         );
-        // Stop contact: the cease_contact event; every collection contact is denied after.
-        let p = post(s, "/portal/b/B1/cease", Some(&b1), &[("csrf", &token)]);
+        // Stop contact (confirmed): the cease_contact event; every collection contact is
+        // denied after.
+        let p = post(
+            s,
+            "/portal/b/B1/cease",
+            Some(&b1),
+            &[("csrf", &token), ("confirm", "yes")],
+        );
         assert_eq!(
             (p.status, p.location.as_deref()),
             (303, Some("/portal/b/B1?done=cease"))
