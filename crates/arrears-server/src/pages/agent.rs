@@ -363,6 +363,7 @@ struct AccountPage {
     borrower_id: String,
     who: WhoView,
     restrictions: Vec<RestrictionView>,
+    dispute_open: bool,
     debt: Option<DebtView>,
     contacts: Vec<ContactView>,
     holds: Vec<&'static str>,
@@ -668,6 +669,7 @@ pub(super) async fn account_page(
         channels,
         restrictions,
         who: who_view(&bc.borrower, t, at),
+        dispute_open: bc.borrower.dispute_open,
         outcomes: CALL_OUTCOMES
             .iter()
             .map(|c| OutcomeView {
@@ -706,8 +708,44 @@ pub(super) async fn account_page(
 #[derive(Deserialize)]
 struct CallForm {
     outcome: Option<String>,
+    /// `outbound` (the default) or `inbound`.
+    direction: Option<String>,
     promise_amount: Option<String>,
     promise_due: Option<String>,
+    /// Set on the second submit of a promise above the balance.
+    confirm: Option<String>,
+}
+
+/// What is still owed on a loan by its book: the schedule less the payments not reversed
+/// (never below zero).
+fn outstanding(book: &arrears_store::LoanBook) -> i128 {
+    let due: i128 = book
+        .installments
+        .iter()
+        .map(|i| {
+            i128::from(i.fee_minor) + i128::from(i.interest_minor) + i128::from(i.principal_minor)
+        })
+        .sum();
+    let paid: i128 = book_payments(book)
+        .iter()
+        .filter(|p| p.2.is_none())
+        .map(|p| i128::from(p.1))
+        .sum();
+    (due - paid).max(0)
+}
+
+/// The call form again, as the agent filled it, asking to confirm a promise above the
+/// balance (the amounts in the loan's currency).
+#[derive(Template)]
+#[template(path = "confirm_call.html")]
+struct ConfirmCallPage {
+    chrome: Chrome,
+    loan_id: String,
+    text: String,
+    outcome: String,
+    direction: String,
+    promise_amount: String,
+    promise_due: String,
 }
 
 /// A promise from the call form: `Ok(None)` when its fields are empty, an error when they
@@ -910,6 +948,19 @@ pub(super) async fn log_call(
         (Ok(_), Ok(_)) => return not_found(&ctx),
         (Err(e), _) | (_, Err(e)) => return internal(&ctx, e),
     };
+    let direction = match f.direction.as_deref().map(str::trim) {
+        None | Some("" | "outbound") => "outbound",
+        Some("inbound") => "inbound",
+        Some(_) => {
+            return message(
+                &ctx,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ctx.t().log_call,
+                ctx.t().choose_outcome,
+                back,
+            );
+        }
+    };
     let today = state.config().business_tz.date_of(now());
     let promise = match promise_fields(
         &outcome,
@@ -929,6 +980,33 @@ pub(super) async fn log_call(
             );
         }
     };
+    // A promise above what is owed is kept only once the agent confirms it.
+    if let Some((amount_minor, _)) = promise {
+        let owed = outstanding(&book);
+        if i128::from(amount_minor) > owed && f.confirm.as_deref() != Some("yes") {
+            let t = ctx.t();
+            let owed = i64::try_from(owed).unwrap_or(i64::MAX);
+            return render(
+                &ctx,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &ConfirmCallPage {
+                    chrome: ctx.chrome(),
+                    loan_id: loan.as_str().to_owned(),
+                    text: format!(
+                        "{} ({} > {}). {}",
+                        t.above_balance,
+                        format_minor(amount_minor, &book.currency),
+                        format_minor(owed, &book.currency),
+                        t.confirm_above
+                    ),
+                    outcome: outcome.clone(),
+                    direction: direction.to_owned(),
+                    promise_amount: f.promise_amount.clone().unwrap_or_default(),
+                    promise_due: f.promise_due.clone().unwrap_or_default(),
+                },
+            );
+        }
+    }
     let Ok(id) = random_hex() else {
         return internal(&ctx, "no randomness");
     };
@@ -937,7 +1015,7 @@ pub(super) async fn log_call(
         borrower_id,
         loan_id: Some(loan.as_str().to_owned()),
         channel: "call".into(),
-        direction: None,
+        direction: Some(direction.to_owned()),
         target: phone,
         party: None,
         at: now().to_string(),
@@ -1104,4 +1182,75 @@ pub(super) async fn issue_link(
             back: Some(format!("/accounts/{}", loan.as_str())),
         },
     )
+}
+
+#[derive(Deserialize)]
+struct ReasonForm {
+    reason: Option<String>,
+}
+
+/// Resolves the borrower's dispute: the `dispute_resolved` event of `POST /v1/events`, by
+/// the same ingest path, with the agent's reason in the event's recorded body.
+pub(super) async fn resolve_dispute(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(loan_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (username, loan, borrower_id, f) =
+        match staff_form::<ReasonForm>(&state, &ctx, &loan_id, &body).await {
+            Ok(x) => x,
+            Err(refused) => return refused,
+        };
+    let back = Some(format!("/accounts/{}", loan.as_str()));
+    let t = ctx.t();
+    let reason = f.reason.as_deref().map(str::trim).unwrap_or_default();
+    if reason.is_empty() || reason.chars().count() > 1000 {
+        return message(
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            t.resolve_dispute,
+            t.reason_needed,
+            back,
+        );
+    }
+    let Ok(borrower) = arrears_domain::types::BorrowerId::parse("borrower_id", &borrower_id) else {
+        return not_found(&ctx);
+    };
+    let Ok(rand) = random_hex() else {
+        return internal(&ctx, "no randomness");
+    };
+    let event_id = format!("page-resolve-{}", &rand[..32]);
+    let at = now();
+    let raw = serde_json::json!({
+        "event_id": event_id,
+        "type": "dispute_resolved",
+        "borrower_id": borrower_id,
+        "at": at.to_string(),
+        "reason": reason,
+    });
+    let event = ServiceEvent::Flag {
+        borrower_id: borrower,
+        flag: arrears_store::BorrowerFlag::DisputeOpen,
+        value: false,
+        at,
+    };
+    match api::ingest(
+        &state,
+        &Actor(format!("user:{username}")),
+        &event_id,
+        "dispute_resolved",
+        &raw,
+        event,
+        None,
+    )
+    .await
+    {
+        Ok(_) => redirect(&format!(
+            "/accounts/{}?done=dispute_resolved",
+            loan.as_str()
+        )),
+        Err(e) if e.status.is_server_error() => failed(ctx.lang),
+        Err(e) => message(&ctx, e.status, t.resolve_dispute, e.message, back),
+    }
 }

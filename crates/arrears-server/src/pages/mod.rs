@@ -42,7 +42,9 @@ pub use shared::{format_minor, new_portal_code, parse_major, portal_link, random
 pub use texts::{Lang, Texts};
 
 use crate::AppState;
-use agent::{account_page, home, issue_link, log_call, open_account, record_payment_plan};
+use agent::{
+    account_page, home, issue_link, log_call, open_account, record_payment_plan, resolve_dispute,
+};
 use axum::Router;
 use axum::routing::{get, post};
 use jiff::SignedDuration;
@@ -79,6 +81,10 @@ pub fn routes() -> Router<AppState> {
             post(record_payment_plan),
         )
         .route("/accounts/{loan_id}/portal-link", post(issue_link))
+        .route(
+            "/accounts/{loan_id}/dispute-resolved",
+            post(resolve_dispute),
+        )
         .route("/portal/enter", get(portal_enter).post(portal_exchange))
         .route("/portal/b/{borrower_id}", get(portal_page))
         .route("/portal/b/{borrower_id}/verify", get(portal_verify))

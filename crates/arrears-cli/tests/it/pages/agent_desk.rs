@@ -4,9 +4,9 @@
 //! kept as a violation), a dispute resolved, a plan proposal answered, a promise or plan above
 //! the balance confirmed before it is saved.
 
-use super::{element, get, login, setup};
+use super::{csrf, element, get, login, portal_session, post, setup};
 use crate::portfolio;
-use crate::server::{Server, ok};
+use crate::server::{Server, ok, store_of};
 use crate::store::Backend;
 
 /// B3 (Chicago, represented by an attorney) with L3, assigned to alice.
@@ -117,5 +117,148 @@ fn the_desk_shows_who_the_borrower_is_the_attorney_and_each_restriction_in_words
         let who1 = element(&p1.body, "section", "who");
         assert!(who1.contains("America/New_York"), "{who1}");
         assert!(!who1.contains("represented by an attorney"), "{who1}");
+    });
+}
+
+#[test]
+fn a_forbidden_call_recorded_from_the_desk_is_kept_as_a_violation() {
+    on_both(|s| {
+        attorney_feed(s);
+        let alice = login(s, "alice");
+        let account = get(s, "/accounts/L3", Some(&alice));
+        assert!(
+            account.body.contains("id=\"direction\""),
+            "{}",
+            account.body
+        );
+        // The agent dialled the borrower's own number although only the attorney may be called.
+        let p = post(
+            s,
+            "/accounts/L3/calls",
+            Some(&alice),
+            &[
+                ("csrf", &csrf(&account)),
+                ("direction", "outbound"),
+                ("outcome", "right_party"),
+            ],
+        );
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(p.body.contains("logged as a violation"), "{}", p.body);
+        assert!(p.body.contains("ALL-ONLY-DEBTOR"), "{}", p.body);
+        let (rt, store) = store_of(s);
+        let bc = rt.block_on(store.borrower_contacts("B3")).unwrap().unwrap();
+        let own: Vec<_> = bc.own_contacts().collect();
+        assert_eq!(own.len(), 1, "the call is on record");
+        assert!(
+            own[0]
+                .violation
+                .as_ref()
+                .is_some_and(|v| v.iter().any(|r| r == "ALL-ONLY-DEBTOR")),
+            "as a violation of ALL-ONLY-DEBTOR"
+        );
+    });
+}
+
+#[test]
+fn a_dispute_is_resolved_from_the_desk_with_a_reason() {
+    on_both(|s| {
+        let b1 = portal_session(s, "B1");
+        let portal = get(s, "/portal/b/B1", Some(&b1));
+        let p = post(
+            s,
+            "/portal/b/B1/dispute",
+            Some(&b1),
+            &[("csrf", &csrf(&portal)), ("text", "not my loan")],
+        );
+        assert_eq!(p.status, 303, "{}", p.body);
+        let alice = login(s, "alice");
+        let account = get(s, "/accounts/L1", Some(&alice));
+        assert!(account.body.contains("data-rule=\"ALL-HOLD-DISPUTE\""));
+        assert!(account.body.contains("id=\"resolve-dispute\""));
+        // A reason is required.
+        let p = post(
+            s,
+            "/accounts/L1/dispute-resolved",
+            Some(&alice),
+            &[("csrf", &csrf(&account)), ("reason", "  ")],
+        );
+        assert_eq!(p.status, 422, "{}", p.body);
+        let (rt, store) = store_of(s);
+        let open = |rt: &tokio::runtime::Runtime| {
+            rt.block_on(store.borrower_contacts("B1"))
+                .unwrap()
+                .unwrap()
+                .borrower
+                .dispute_open
+        };
+        assert!(open(&rt));
+        let p = post(
+            s,
+            "/accounts/L1/dispute-resolved",
+            Some(&alice),
+            &[
+                ("csrf", &csrf(&account)),
+                ("reason", "statement sent, borrower agreed"),
+            ],
+        );
+        assert_eq!(p.status, 303, "{}", p.body);
+        assert!(!open(&rt), "the dispute is closed in the store");
+        let account = get(s, "/accounts/L1", Some(&alice));
+        assert!(!account.body.contains("data-rule=\"ALL-HOLD-DISPUTE\""));
+        assert!(!account.body.contains("id=\"resolve-dispute\""));
+    });
+}
+
+#[test]
+fn a_promise_above_the_balance_asks_for_confirmation_and_is_saved_only_then() {
+    on_both(|s| {
+        let alice = login(s, "alice");
+        let account = get(s, "/accounts/L1", Some(&alice));
+        let (rt, store) = store_of(s);
+        let promises = |rt: &tokio::runtime::Runtime| {
+            rt.block_on(store.loan_book("L1"))
+                .unwrap()
+                .unwrap()
+                .promises
+                .len()
+        };
+        let due = jiff::civil::date(2030, 1, 15).to_string();
+        let fields = |confirm: bool| {
+            let mut f = vec![
+                ("csrf", csrf(&account)),
+                ("direction", "inbound".to_owned()),
+                ("outcome", "promise".to_owned()),
+                ("promise_amount", "1500".to_owned()),
+                ("promise_due", due.clone()),
+            ];
+            if confirm {
+                f.push(("confirm", "yes".to_owned()));
+            }
+            f
+        };
+        let as_refs = |f: &[(&'static str, String)]| -> Vec<(&'static str, String)> { f.to_vec() };
+        let send = |f: Vec<(&'static str, String)>| {
+            let r: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post(s, "/accounts/L1/calls", Some(&alice), &r)
+        };
+        let p = send(as_refs(&fields(false)));
+        assert_eq!(p.status, 422, "{}", p.body);
+        assert!(
+            p.body.contains("1500.00 USD"),
+            "in the currency: {}",
+            p.body
+        );
+        assert!(p.body.contains("1000.00 USD"), "the balance: {}", p.body);
+        assert!(!p.body.contains("150000"), "never minor units: {}", p.body);
+        assert!(p.body.contains("id=\"confirm\""), "{}", p.body);
+        // What the agent typed is kept.
+        assert!(p.body.contains("value=\"1500\""), "{}", p.body);
+        assert!(p.body.contains(&format!("value=\"{due}\"")), "{}", p.body);
+        assert_eq!(promises(&rt), 0, "not saved before confirming");
+        let p = send(as_refs(&fields(true)));
+        assert_eq!(p.status, 303, "{}", p.body);
+        assert_eq!(promises(&rt), 1, "saved once confirmed");
+        let book = rt.block_on(store.loan_book("L1")).unwrap().unwrap();
+        assert_eq!(book.promises[0].amount_minor, 150_000);
     });
 }
