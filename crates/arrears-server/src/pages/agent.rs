@@ -1254,3 +1254,75 @@ pub(super) async fn resolve_dispute(
         Err(e) => message(&ctx, e.status, t.resolve_dispute, e.message, back),
     }
 }
+
+/// Cancels one of the loan's payment plans with the agent's reason, through the store call
+/// of `POST /v1/payment-plans/{plan_id}/status` (only a legal transition is recorded).
+pub(super) async fn cancel_plan(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((loan_id, plan_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let (username, loan, _, f) = match staff_form::<ReasonForm>(&state, &ctx, &loan_id, &body).await
+    {
+        Ok(x) => x,
+        Err(refused) => return refused,
+    };
+    let back = Some(format!("/accounts/{}", loan.as_str()));
+    let t = ctx.t();
+    let reason = f.reason.as_deref().map(str::trim).unwrap_or_default();
+    if reason.is_empty() || reason.chars().count() > 1000 {
+        return message(
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            t.cancel_plan,
+            t.reason_needed,
+            back,
+        );
+    }
+    // Only a plan of this loan.
+    let today = state.config().business_tz.date_of(now());
+    match state
+        .store()
+        .loan_plans(loan.as_str(), today, &state.config().business_tz)
+        .await
+    {
+        Ok(plans) if plans.iter().any(|p| p.plan_id == plan_id) => {}
+        Ok(_) => return not_found(&ctx),
+        Err(e) => return internal(&ctx, e),
+    }
+    let at = now();
+    let actor = Actor(format!("user:{username}"));
+    let raw = serde_json::json!({
+        "status": "cancelled",
+        "at": at.to_string(),
+        "reason": reason,
+    });
+    let change = arrears_store::StatusChange {
+        status: "cancelled".to_owned(),
+        at,
+        reason: Some(reason.to_owned()),
+        actor: actor.0.clone(),
+    };
+    let b = crate::work::body_of(&raw);
+    let key = format!("plan_status:{plan_id}:cancelled");
+    let meta = crate::work::meta(&key, "plan_status", &b, &actor);
+    match state
+        .store()
+        .change_plan_status(&meta, &plan_id, &change)
+        .await
+    {
+        Ok(_) => redirect(&format!("/accounts/{}", loan.as_str())),
+        Err(arrears_store::WorkError::State { message: why, .. }) => {
+            message(&ctx, StatusCode::CONFLICT, t.cancel_plan, why, back)
+        }
+        Err(arrears_store::WorkError::Invalid(why)) => message(
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            t.cancel_plan,
+            why,
+            back,
+        ),
+        Err(e) => internal(&ctx, e),
+    }
+}

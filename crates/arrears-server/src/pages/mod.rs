@@ -43,7 +43,8 @@ pub use texts::{Lang, Texts};
 
 use crate::AppState;
 use agent::{
-    account_page, home, issue_link, log_call, open_account, record_payment_plan, resolve_dispute,
+    account_page, cancel_plan, home, issue_link, log_call, open_account, record_payment_plan,
+    resolve_dispute,
 };
 use axum::Router;
 use axum::routing::{get, post};
@@ -84,6 +85,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/accounts/{loan_id}/dispute-resolved",
             post(resolve_dispute),
+        )
+        .route(
+            "/accounts/{loan_id}/plans/{plan_id}/cancel",
+            post(cancel_plan),
         )
         .route("/portal/enter", get(portal_enter).post(portal_exchange))
         .route("/portal/b/{borrower_id}", get(portal_page))

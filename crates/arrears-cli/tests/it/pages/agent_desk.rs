@@ -262,3 +262,60 @@ fn a_promise_above_the_balance_asks_for_confirmation_and_is_saved_only_then() {
         assert_eq!(book.promises[0].amount_minor, 150_000);
     });
 }
+
+#[test]
+fn a_payment_plan_is_cancelled_from_the_desk_with_a_reason() {
+    on_both(|s| {
+        let alice = login(s, "alice");
+        let account = get(s, "/accounts/L1", Some(&alice));
+        let p = post(
+            s,
+            "/accounts/L1/payment-plans",
+            Some(&alice),
+            &[
+                ("csrf", &csrf(&account)),
+                ("count", "2"),
+                ("amount", "500"),
+                ("first_due", "2030-01-15"),
+                ("every", "month"),
+            ],
+        );
+        assert_eq!(p.status, 303, "{}", p.body);
+        let (rt, store) = store_of(s);
+        let plans = |rt: &tokio::runtime::Runtime| {
+            rt.block_on(store.loan_plans(
+                "L1",
+                jiff::civil::date(2026, 12, 1),
+                &arrears_domain::TimeZoneName::utc(),
+            ))
+            .unwrap()
+        };
+        let before = plans(&rt);
+        assert_eq!(before.len(), 1);
+        assert_eq!(before[0].status, "active");
+        let id = before[0].plan_id.clone();
+        let account = get(s, "/accounts/L1", Some(&alice));
+        assert!(
+            account.body.contains(&format!("/plans/{id}/cancel")),
+            "{}",
+            account.body
+        );
+        let path = format!("/accounts/L1/plans/{id}/cancel");
+        let p = post(
+            s,
+            &path,
+            Some(&alice),
+            &[("csrf", &csrf(&account)), ("reason", "")],
+        );
+        assert_eq!(p.status, 422, "a reason is needed: {}", p.body);
+        assert_eq!(plans(&rt)[0].status, "active");
+        let p = post(
+            s,
+            &path,
+            Some(&alice),
+            &[("csrf", &csrf(&account)), ("reason", "borrower lost job")],
+        );
+        assert_eq!(p.status, 303, "{}", p.body);
+        assert_eq!(plans(&rt)[0].status, "cancelled");
+    });
+}
