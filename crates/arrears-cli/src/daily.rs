@@ -1,4 +1,4 @@
-//! `arrears run`, `generate` and `demo`: the daily run from portfolio files.
+//! `arrears run` and `generate`: the daily run from portfolio files.
 
 use crate::{Failure, OutFormat, display};
 use anyhow::Context;
@@ -73,17 +73,6 @@ pub struct GenerateArgs {
 pub enum GenFormat {
     Csv,
     Parquet,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct DemoArgs {
-    /// Keep the sample portfolio and results in this folder (default: a temporary folder).
-    #[arg(long)]
-    pub dir: Option<PathBuf>,
-    #[arg(long, default_value_t = 5_000)]
-    pub loans: u64,
-    #[arg(long, value_parser = parse_date, default_value = "2026-11-28")]
-    pub as_of: Date,
 }
 
 pub fn parse_date(s: &str) -> Result<Date, String> {
@@ -268,7 +257,7 @@ pub fn generate(a: &GenerateArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn generate_into(
+pub(crate) fn generate_into(
     out: &Path,
     loans: u64,
     seed: u64,
@@ -312,44 +301,6 @@ fn generate_into(
     };
     pb.finish_and_clear();
     Ok(format!("{stats}"))
-}
-
-pub fn demo(a: &DemoArgs) -> Result<(), Failure> {
-    let temp;
-    let dir = match &a.dir {
-        Some(d) => d.clone(),
-        None => {
-            temp = tempfile::tempdir().context("creating a temporary folder")?;
-            temp.path().to_owned()
-        }
-    };
-    let portfolio = dir.join("portfolio");
-    let out = dir.join("out");
-    println!(
-        "Generating a sample portfolio of {} loans in {} ...",
-        a.loans,
-        portfolio.display()
-    );
-    let stats = generate_into(&portfolio, a.loans, 42, GenFormat::Csv, a.as_of, 4)?;
-    println!("  {stats}");
-    println!("Running the daily run as of {} ...\n", a.as_of);
-    let args = RunArgs {
-        portfolio: Some(portfolio.clone()),
-        db: None,
-        as_of: a.as_of,
-        out: Some(out.clone()),
-        format: OutFormat::Both,
-        business_tz: None,
-        config: None,
-        strict: false,
-        quiet: false,
-    };
-    let report = run_daily(&args, &portfolio, &out)?;
-    display::print_summary(&report.summary_json, report.seconds, Some(&out));
-    if a.dir.is_none() {
-        println!("\n(The sample lived in a temporary folder; pass --dir DIR to keep it.)");
-    }
-    Ok(())
 }
 
 #[cfg(test)]

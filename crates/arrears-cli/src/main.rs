@@ -10,6 +10,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod daily;
+mod demo_cmds;
 mod display;
 mod evidence_cmds;
 mod generate;
@@ -52,8 +53,9 @@ enum Command {
     History(store_cmds::HistoryArgs),
     /// Write a realistic synthetic portfolio (deterministic for a seed).
     Generate(daily::GenerateArgs),
-    /// Generate a sample portfolio, run it, and show the summary.
-    Demo(daily::DemoArgs),
+    /// A sample portfolio in a store, run, planned and served on 127.0.0.1 with sample users
+    /// and a borrower's portal link: prints where to log in.
+    Demo(demo_cmds::DemoArgs),
     /// Convert a CSV portfolio folder to Parquet files with the spec's column types.
     Convert(ConvertArgs),
     /// The conduct rule packs (CN, US, GB).
@@ -151,7 +153,7 @@ fn main() -> ExitCode {
         Command::Report(a) => store_cmds::report(&a),
         Command::History(a) => store_cmds::history(&a),
         Command::Generate(a) => daily::generate(&a),
-        Command::Demo(a) => daily::demo(&a),
+        Command::Demo(a) => demo_cmds::demo(&a),
         Command::Convert(a) => convert(&a),
         Command::Rules(a) => policy_cmds::rules(&a),
         Command::Plan(a) => plan_cmds::plan(&a),

@@ -78,11 +78,27 @@ pub fn portal(a: &PortalArgs) -> Result<(), Failure> {
         valid_hours,
         db,
     } = &a.command;
+    let (link, expires) = issue_portal_link(db, borrower, base_url, *valid_hours)?;
+    println!("{link}");
+    eprintln!(
+        "portal link for borrower {borrower:?}: works once, until {expires}; it is shown only now."
+    );
+    Ok(())
+}
+
+/// `arrears portal link`: a new one-time code for `borrower`, stored hashed, valid for
+/// `valid_hours` before its first use; the link under `base_url` and when it expires.
+pub fn issue_portal_link(
+    db: &DbOpt,
+    borrower: &str,
+    base_url: &str,
+    valid_hours: i64,
+) -> Result<(String, jiff::Timestamp), Failure> {
     let (code, hash) = arrears_server::pages::new_portal_code()
         .map_err(|e| anyhow!("reading the OS random source: {e}"))?;
     let at = now();
     let expires = at
-        .saturating_add(jiff::SignedDuration::from_hours(*valid_hours))
+        .saturating_add(jiff::SignedDuration::from_hours(valid_hours))
         .context("computing the expiry")?;
     runtime()?.block_on(async {
         let store = open(db).await?;
@@ -91,23 +107,27 @@ pub fn portal(a: &PortalArgs) -> Result<(), Failure> {
             .await
             .map_err(service_failure)?;
         store.close().await;
-        println!("{}", arrears_server::pages::portal_link(base_url, &code));
-        eprintln!(
-            "portal link for borrower {borrower:?}: works once, until {expires}; it is shown only now."
-        );
-        Ok(())
+        Ok((arrears_server::pages::portal_link(base_url, &code), expires))
     })
 }
 
 pub fn assign(a: &AssignArgs) -> Result<(), Failure> {
+    assign_loans(&a.db, &[a.loan.as_str()], &a.agent)?;
+    println!("loan {:?} assigned to {:?}", a.loan, a.agent);
+    Ok(())
+}
+
+/// `arrears assign`: each of `loans` is worked by `agent` from now on.
+pub fn assign_loans(db: &DbOpt, loans: &[&str], agent: &str) -> Result<(), Failure> {
     runtime()?.block_on(async {
-        let store = open(&a.db).await?;
-        store
-            .assign(&a.loan, &a.agent, now())
-            .await
-            .map_err(service_failure)?;
+        let store = open(db).await?;
+        for loan in loans {
+            store
+                .assign(loan, agent, now())
+                .await
+                .map_err(service_failure)?;
+        }
         store.close().await;
-        println!("loan {:?} assigned to {:?}", a.loan, a.agent);
         Ok(())
     })
 }

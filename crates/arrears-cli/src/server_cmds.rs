@@ -10,6 +10,8 @@ use arrears_store::{ServiceError, Store};
 use std::io::{IsTerminal, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::Poll;
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
@@ -151,6 +153,17 @@ fn service_failure(e: ServiceError) -> Failure {
 }
 
 pub fn serve(a: &ServeArgs) -> Result<(), Failure> {
+    serve_on(a, None, "")
+}
+
+/// `arrears serve` itself: on `listener` when one is given (bound already, as `arrears demo`
+/// binds it), else on `--listen`; `banner` is printed after the `listening on` line, once
+/// the service is ready to answer. Returns after a graceful shutdown (SIGINT or SIGTERM).
+pub fn serve_on(
+    a: &ServeArgs,
+    listener: Option<std::net::TcpListener>,
+    banner: &str,
+) -> Result<(), Failure> {
     // Logs go to stderr (RUST_LOG filters; info by default), stdout carries the address.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -194,15 +207,33 @@ pub fn serve(a: &ServeArgs) -> Result<(), Failure> {
         if a.facts_cache > 0 {
             state.start_facts_cache(a.preload_facts);
         }
-        let listener = tokio::net::TcpListener::bind(a.listen)
-            .await
-            .with_context(|| format!("listening on {}", a.listen))?;
+        let listener = match listener {
+            Some(l) => {
+                l.set_nonblocking(true)
+                    .context("setting up the bound listener")?;
+                tokio::net::TcpListener::from_std(l).context("setting up the bound listener")?
+            }
+            None => tokio::net::TcpListener::bind(a.listen)
+                .await
+                .with_context(|| format!("listening on {}", a.listen))?,
+        };
         let addr = listener.local_addr().context("reading the bound address")?;
+        // The signal handlers are in place before the address is printed (a first poll
+        // registers them): a Ctrl-C or SIGTERM right after it is a graceful shutdown too.
+        let mut signal = Box::pin(arrears_server::shutdown_signal());
+        let signalled =
+            std::future::poll_fn(|cx| Poll::Ready(signal.as_mut().poll(cx).is_ready())).await;
+        let shutdown: Pin<Box<dyn Future<Output = ()> + Send>> = if signalled {
+            Box::pin(std::future::ready(()))
+        } else {
+            signal
+        };
         let mut out = std::io::stdout();
         writeln!(out, "listening on http://{addr}").context("writing to stdout")?;
+        write!(out, "{banner}").context("writing to stdout")?;
         out.flush().context("writing to stdout")?;
         tracing::info!(%addr, store = %store.target(), "serving");
-        arrears_server::serve(listener, state, arrears_server::shutdown_signal())
+        arrears_server::serve(listener, state, shutdown)
             .await
             .map_err(|e| anyhow!(e))?;
         store.close().await;
@@ -254,11 +285,7 @@ pub fn users(a: &UsersArgs) -> Result<(), Failure> {
         password_stdin: _,
         db,
     } = &a.command;
-    if username.is_empty() || username.len() > 64 || username.chars().any(char::is_control) {
-        return Err(Failure::bad_input(anyhow!(
-            "--username must be 1 to 64 characters without control characters"
-        )));
-    }
+    check_username(username)?;
     let mut input = String::new();
     std::io::stdin()
         .take(4096)
@@ -266,6 +293,23 @@ pub fn users(a: &UsersArgs) -> Result<(), Failure> {
         .context("reading the password from standard input")?;
     let password = input.strip_suffix('\n').unwrap_or(&input);
     let password = password.strip_suffix('\r').unwrap_or(password);
+    add_user(db, username, *role, password)?;
+    println!("user {username:?} added as {}", role.code());
+    Ok(())
+}
+
+fn check_username(username: &str) -> Result<(), Failure> {
+    if username.is_empty() || username.len() > 64 || username.chars().any(char::is_control) {
+        return Err(Failure::bad_input(anyhow!(
+            "--username must be 1 to 64 characters without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// `arrears users add` after its password is read: the checks, the argon2id hash, the row.
+pub fn add_user(db: &DbOpt, username: &str, role: Role, password: &str) -> Result<(), Failure> {
+    check_username(username)?;
     if password.chars().count() < 12 {
         return Err(Failure::bad_input(anyhow!(
             "the password must have at least 12 characters"
@@ -280,7 +324,6 @@ pub fn users(a: &UsersArgs) -> Result<(), Failure> {
             .await
             .map_err(service_failure)?;
         store.close().await;
-        println!("user {username:?} added as {}", role.code());
         Ok(())
     })
 }

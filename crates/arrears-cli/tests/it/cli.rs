@@ -225,6 +225,7 @@ fn demo_runs_on_built_in_sample_data() {
     let dir = tempfile::tempdir().unwrap();
     let o = arrears(&[
         "demo",
+        "--no-serve",
         "--dir",
         dir.path().to_str().unwrap(),
         "--loans",

@@ -6,6 +6,7 @@ mod bad_input;
 mod cases;
 mod channels;
 mod cli;
+mod demo;
 mod evidence;
 mod lifecycle_rules;
 mod one_system;
