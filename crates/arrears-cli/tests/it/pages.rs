@@ -851,7 +851,9 @@ fn an_agent_records_a_payment_plan_and_sees_its_instalments() {
         );
         assert_eq!(p.status, 422, "{}", p.body);
         assert!(p.body.contains("must cover what is overdue"), "{}", p.body);
+        // A total above the balance (12000.00 USD for 1000.00 USD owed): confirmed.
         let ok_fields = [
+            ("confirm", "yes"),
             ("count", "3"),
             ("amount", "4000.00"),
             ("first_due", "2099-01-31"),

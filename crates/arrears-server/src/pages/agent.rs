@@ -781,6 +781,22 @@ struct PaymentPlanForm {
     amount: Option<String>,
     first_due: Option<String>,
     every: Option<String>,
+    /// Set on the second submit of a plan whose total is above the balance.
+    confirm: Option<String>,
+}
+
+/// The plan form again, as the agent filled it, asking to confirm a total above the
+/// balance (the amounts in the loan's currency).
+#[derive(Template)]
+#[template(path = "confirm_plan.html")]
+struct ConfirmPlanPage {
+    chrome: Chrome,
+    loan_id: String,
+    text: String,
+    count: String,
+    amount: String,
+    first_due: String,
+    every: String,
 }
 
 /// The instalments of a plan form: `count` equal amounts from `first_due` on, a month, two
@@ -867,6 +883,32 @@ pub(super) async fn record_payment_plan(
             back,
         );
     };
+    // A plan above what is owed is kept only once the agent confirms it.
+    let total: i128 = installments.iter().map(|(_, a)| i128::from(*a)).sum();
+    let owed = outstanding(&book);
+    if total > owed && f.confirm.as_deref() != Some("yes") {
+        let t = ctx.t();
+        let m = |v: i128| format_minor(i64::try_from(v).unwrap_or(i64::MAX), &book.currency);
+        return render(
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &ConfirmPlanPage {
+                chrome: ctx.chrome(),
+                loan_id: loan.as_str().to_owned(),
+                text: format!(
+                    "{} ({} > {}). {}",
+                    t.above_balance,
+                    m(total),
+                    m(owed),
+                    t.confirm_above
+                ),
+                count: f.count.clone().unwrap_or_default(),
+                amount: f.amount.clone().unwrap_or_default(),
+                first_due: f.first_due.clone().unwrap_or_default(),
+                every: f.every.clone().unwrap_or_default(),
+            },
+        );
+    }
     let Ok(rand) = random_hex() else {
         return internal(&ctx, "no randomness");
     };

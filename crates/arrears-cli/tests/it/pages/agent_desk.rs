@@ -319,3 +319,48 @@ fn a_payment_plan_is_cancelled_from_the_desk_with_a_reason() {
         assert_eq!(plans(&rt)[0].status, "cancelled");
     });
 }
+
+#[test]
+fn a_plan_above_the_balance_asks_for_confirmation_and_is_saved_only_then() {
+    on_both(|s| {
+        let alice = login(s, "alice");
+        let account = get(s, "/accounts/L1", Some(&alice));
+        let token = csrf(&account);
+        let mut fields = vec![
+            ("csrf", token.as_str()),
+            ("count", "3"),
+            ("amount", "400.50"),
+            ("first_due", "2030-01-15"),
+            ("every", "month"),
+        ];
+        let (rt, store) = store_of(s);
+        let count = |rt: &tokio::runtime::Runtime| {
+            rt.block_on(store.loan_plans(
+                "L1",
+                jiff::civil::date(2026, 12, 1),
+                &arrears_domain::TimeZoneName::utc(),
+            ))
+            .unwrap()
+            .len()
+        };
+        let p = post(s, "/accounts/L1/payment-plans", Some(&alice), &fields);
+        assert_eq!(p.status, 422, "{}", p.body);
+        assert!(
+            p.body.contains("1201.50 USD"),
+            "the total in the currency: {}",
+            p.body
+        );
+        assert!(p.body.contains("1000.00 USD"), "the balance: {}", p.body);
+        assert!(!p.body.contains("120150"), "never minor units: {}", p.body);
+        assert!(
+            p.body.contains("value=\"400.50\""),
+            "typed amount kept: {}",
+            p.body
+        );
+        assert_eq!(count(&rt), 0, "not saved before confirming");
+        fields.push(("confirm", "yes"));
+        let p = post(s, "/accounts/L1/payment-plans", Some(&alice), &fields);
+        assert_eq!(p.status, 303, "{}", p.body);
+        assert_eq!(count(&rt), 1, "saved once confirmed");
+    });
+}
