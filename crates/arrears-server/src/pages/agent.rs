@@ -742,6 +742,8 @@ struct ConfirmCallPage {
     chrome: Chrome,
     loan_id: String,
     text: String,
+    /// Whether the form asks to confirm an amount (else it only repeats an error).
+    ask_confirm: bool,
     outcome: String,
     direction: String,
     promise_amount: String,
@@ -793,6 +795,8 @@ struct ConfirmPlanPage {
     chrome: Chrome,
     loan_id: String,
     text: String,
+    /// Whether the form asks to confirm an amount (else it only repeats an error).
+    ask_confirm: bool,
     count: String,
     amount: String,
     first_due: String,
@@ -902,6 +906,7 @@ pub(super) async fn record_payment_plan(
                     m(owed),
                     t.confirm_above
                 ),
+                ask_confirm: true,
                 count: f.count.clone().unwrap_or_default(),
                 amount: f.amount.clone().unwrap_or_default(),
                 first_due: f.first_due.clone().unwrap_or_default(),
@@ -1013,12 +1018,20 @@ pub(super) async fn log_call(
     ) {
         Ok(p) => p,
         Err(()) => {
-            return message(
+            // The form again with what the agent typed.
+            return render(
                 &ctx,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                ctx.t().log_call,
-                ctx.t().promise_needed,
-                back,
+                &ConfirmCallPage {
+                    chrome: ctx.chrome(),
+                    loan_id: loan.as_str().to_owned(),
+                    text: ctx.t().promise_needed.to_owned(),
+                    ask_confirm: false,
+                    outcome: outcome.clone(),
+                    direction: direction.to_owned(),
+                    promise_amount: f.promise_amount.clone().unwrap_or_default(),
+                    promise_due: f.promise_due.clone().unwrap_or_default(),
+                },
             );
         }
     };
@@ -1041,6 +1054,7 @@ pub(super) async fn log_call(
                         format_minor(owed, &book.currency),
                         t.confirm_above
                     ),
+                    ask_confirm: true,
                     outcome: outcome.clone(),
                     direction: direction.to_owned(),
                     promise_amount: f.promise_amount.clone().unwrap_or_default(),

@@ -364,3 +364,35 @@ fn a_plan_above_the_balance_asks_for_confirmation_and_is_saved_only_then() {
         assert_eq!(count(&rt), 1, "saved once confirmed");
     });
 }
+
+#[test]
+fn a_call_form_error_keeps_what_the_agent_typed() {
+    on_both(|s| {
+        let alice = login(s, "alice");
+        let account = get(s, "/accounts/L1", Some(&alice));
+        let p = post(
+            s,
+            "/accounts/L1/calls",
+            Some(&alice),
+            &[
+                ("csrf", &csrf(&account)),
+                ("direction", "inbound"),
+                ("outcome", "promise"),
+                ("promise_amount", "12,5x"),
+                ("promise_due", "2030-02-01"),
+            ],
+        );
+        assert_eq!(p.status, 422, "{}", p.body);
+        assert!(p.body.contains("value=\"12,5x\""), "{}", p.body);
+        assert!(p.body.contains("value=\"2030-02-01\""), "{}", p.body);
+        assert!(p.body.contains("value=\"inbound\""), "{}", p.body);
+        assert!(
+            !p.body.contains("id=\"confirm\""),
+            "no confirmation asked: {}",
+            p.body
+        );
+        let (rt, store) = store_of(s);
+        let book = rt.block_on(store.loan_book("L1")).unwrap().unwrap();
+        assert!(book.promises.is_empty());
+    });
+}
