@@ -960,8 +960,9 @@ pub(super) async fn record_payment_plan(
     }
 }
 
-/// Logs a call made now, through the path of `POST /v1/contacts`: refused with the rule ids
-/// when the engine denies it.
+/// Logs a call made now (outbound or inbound), through the path of `POST /v1/contacts`: a
+/// call the engine forbids was already dialled, so it is kept as a violation with its rule
+/// ids and the agent is told.
 pub(super) async fn log_call(
     State(state): State<AppState>,
     ctx: Ctx,
