@@ -137,18 +137,7 @@ fn setup(b: Backend, extra: &[&str]) -> Option<Server> {
         args.extend(["--clock-from", at.as_str()]);
     }
     let s = spawn_app(db, &args);
-    let out = tempfile::tempdir().unwrap();
-    ok(&[
-        "run",
-        "--as-of",
-        "2026-11-27",
-        "--db",
-        &s.db.target,
-        "--out",
-        out.path().to_str().unwrap(),
-        "--format",
-        "csv",
-    ]);
+    run_day(&s);
     for (user, role) in [("alice", "agent"), ("bob", "agent"), ("sue", "supervisor")] {
         let o = add_user(&s.db.target, user, role, PASSWORD);
         assert!(o.status.success(), "{}", text(&o.stderr));
@@ -213,6 +202,35 @@ fn portal_session(s: &Server, borrower: &str) -> String {
         Some(&*format!("/portal/b/{borrower}"))
     );
     session_cookie(&p).unwrap()
+}
+
+/// Imports a feed folder into the server's store (`arrears import`); its output.
+fn import_feed(s: &Server, dir: &std::path::Path) -> String {
+    ok(&[
+        "import",
+        "--portfolio",
+        dir.to_str().unwrap(),
+        "--db",
+        &s.db.target,
+        "--rejects",
+        dir.join("rejects.csv").to_str().unwrap(),
+    ])
+}
+
+/// The daily run of 2026-11-27 over the server's store (the snapshot the pages show).
+fn run_day(s: &Server) {
+    let out = tempfile::tempdir().unwrap();
+    ok(&[
+        "run",
+        "--as-of",
+        "2026-11-27",
+        "--db",
+        &s.db.target,
+        "--out",
+        out.path().to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
 }
 
 fn on_both(f: impl Fn(&Server)) {

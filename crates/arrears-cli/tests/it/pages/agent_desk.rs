@@ -4,10 +4,9 @@
 //! kept as a violation), a dispute resolved, a plan proposal answered, a promise or plan above
 //! the balance confirmed before it is saved.
 
-use super::{csrf, element, get, login, portal_session, post, setup};
+use super::{csrf, element, get, import_feed, login, on_both, portal_session, post};
 use crate::portfolio;
 use crate::server::{Server, ok, store_of};
-use crate::store::Backend;
 
 /// B3 (Chicago, represented by an attorney) with L3, assigned to alice.
 fn attorney_feed(s: &Server) {
@@ -32,15 +31,7 @@ fn attorney_feed(s: &Server) {
             "payment_id,loan_id,received_at,amount_minor\n",
         ),
     ]);
-    ok(&[
-        "import",
-        "--portfolio",
-        dir.path().to_str().unwrap(),
-        "--db",
-        &s.db.target,
-        "--rejects",
-        dir.path().join("rejects.csv").to_str().unwrap(),
-    ]);
+    import_feed(s, dir.path());
     ok(&[
         "assign",
         "--loan",
@@ -50,14 +41,6 @@ fn attorney_feed(s: &Server) {
         "--db",
         &s.db.target,
     ]);
-}
-
-fn on_both(f: impl Fn(&Server)) {
-    for b in [Backend::Sqlite, Backend::Postgres] {
-        if let Some(s) = setup(b, &[]) {
-            f(&s);
-        }
-    }
 }
 
 #[test]

@@ -7,8 +7,8 @@
 //! in the outbox is not sent.
 
 use super::{
-    chromedriver, css_text_until, element, get, headless, login, portal_link, portal_session,
-    setup, sign_in,
+    chromedriver, css_text_until, element, get, headless, import_feed, login, portal_link,
+    portal_session, setup, sign_in,
 };
 use crate::server::{Server, ok, store_of};
 use crate::store::Backend;
@@ -73,19 +73,6 @@ fn lifecycle_feed() -> tempfile::TempDir {
     ])
 }
 
-/// Imports a feed folder into the server's store.
-fn import(s: &Server, dir: &std::path::Path) -> String {
-    ok(&[
-        "import",
-        "--portfolio",
-        dir.to_str().unwrap(),
-        "--db",
-        &s.db.target,
-        "--rejects",
-        dir.join("rejects.csv").to_str().unwrap(),
-    ])
-}
-
 /// The rows (`<tr …>…</tr>`) of a table's HTML whose opening tag or text contains `needle`.
 fn rows_with<'a>(table: &'a str, needle: &str) -> Vec<&'a str> {
     table
@@ -98,7 +85,7 @@ fn rows_with<'a>(table: &'a str, needle: &str) -> Vec<&'a str> {
 #[test]
 fn the_account_page_and_the_portal_show_the_lifecycle_facts() {
     super::on_both(|s| {
-        let out = import(s, lifecycle_feed().path());
+        let out = import_feed(s, lifecycle_feed().path());
         assert!(out.contains("Lifecycle records"), "{out}");
         let alice = login(s, "alice");
         let p = get(s, "/accounts/L1", Some(&alice));
@@ -637,7 +624,7 @@ fn browser_a_borrower_opts_out_of_sms_and_gets_none() {
             "payment_id,loan_id,received_at,amount_minor\n",
         ),
     ]);
-    import(&s, feed.path());
+    import_feed(&s, feed.path());
     let work = tempfile::tempdir().unwrap();
     let keys = work.path().join("keys");
     let keys = keys.to_str().unwrap();

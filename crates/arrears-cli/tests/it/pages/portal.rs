@@ -5,11 +5,11 @@
 //! a link, and (in headless Chromium at 375 px) touch targets of at least 24 px.
 
 use super::{
-    chromedriver, csrf, css_text_until, element, get, headless, portal_link, portal_session, post,
-    setup,
+    chromedriver, csrf, css_text_until, element, get, headless, import_feed, on_both, portal_link,
+    portal_session, post, run_day, setup,
 };
 use crate::portfolio;
-use crate::server::{Server, ok, store_of};
+use crate::server::{Server, store_of};
 use crate::store::Backend;
 
 /// `minor` cents of USD as the portal writes them.
@@ -41,35 +41,8 @@ fn with_penalty_loan(s: &Server) {
             "payment_id,loan_id,received_at,amount_minor\n",
         ),
     ]);
-    ok(&[
-        "import",
-        "--portfolio",
-        feed.path().to_str().unwrap(),
-        "--db",
-        &s.db.target,
-        "--rejects",
-        feed.path().join("rejects.csv").to_str().unwrap(),
-    ]);
-    let out = tempfile::tempdir().unwrap();
-    ok(&[
-        "run",
-        "--as-of",
-        "2026-11-27",
-        "--db",
-        &s.db.target,
-        "--out",
-        out.path().to_str().unwrap(),
-        "--format",
-        "csv",
-    ]);
-}
-
-fn on_both(f: impl Fn(&Server)) {
-    for b in [Backend::Sqlite, Backend::Postgres] {
-        if let Some(s) = setup(b, &[]) {
-            f(&s);
-        }
-    }
+    import_feed(s, feed.path());
+    run_day(s);
 }
 
 #[test]
