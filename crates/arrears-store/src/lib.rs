@@ -20,6 +20,7 @@
 //! the crate is written once against plain cells. Queries are run-time `sqlx::query`
 //! strings: no live database or offline cache is needed to build.
 
+mod desk;
 mod facts;
 mod import;
 mod ingest_pg;
@@ -38,6 +39,7 @@ mod target;
 mod violations;
 mod work;
 
+pub use desk::{CALL_NOTE_MAX, CounterOffer, PromiseCancellation, ProposalAnswer, StoredAnswer};
 pub use facts::{FACTS_CHANNEL, FactsChange, FactsWatch};
 pub use import::{Conflict, ConflictColumn, ImportReport, TableCounts};
 pub use ingest_pg::{BatchOutcome, DecideAt, QueuedEvent};

@@ -326,6 +326,19 @@ impl Store {
         })
         .await?;
 
+        // A cancelled promise (migration 0011) is neither kept nor broken: the run and the
+        // planner do not see it.
+        let cancelled: std::collections::HashSet<String> = tx
+            .fetch_all(
+                "reading cancelled promises",
+                "SELECT promise_id FROM promise_cancellations",
+                &[],
+                &[Ty::Text],
+            )
+            .await?
+            .iter()
+            .filter_map(|r| r[0].text().map(str::to_owned))
+            .collect();
         let mut line = 0u64;
         load_table(&mut tx, "loading promises", &schema::PROMISES, |r| {
             line += 1;
@@ -334,6 +347,9 @@ impl Store {
                 def: &schema::PROMISES,
                 r,
             };
+            if !cancelled.is_empty() && cancelled.contains(c.text("promise_id")?) {
+                return Ok(());
+            }
             let at = RowRef {
                 table: Table::Promises,
                 line,

@@ -30,6 +30,8 @@ pub struct Session {
     /// The CSRF token every state-changing form of this session carries.
     pub csrf_token: String,
     pub expires_at: Timestamp,
+    /// A staff user's own time zone (`users.time_zone`, migration 0011), when set.
+    pub zone: Option<String>,
 }
 
 /// A session to create.
@@ -78,6 +80,8 @@ pub struct BookPromise {
     pub created_at: Timestamp,
     pub amount_minor: i64,
     pub due_date: jiff::civil::Date,
+    /// Set when the promise was cancelled (it is then neither kept nor broken).
+    pub cancelled: Option<crate::desk::PromiseCancellation>,
 }
 
 /// What one staff user recorded through the service since an instant: contacts, of which
@@ -169,7 +173,7 @@ impl Store {
             .fetch_once(
                 "reading a session",
                 &format!(
-                    "SELECT s.kind, s.username, u.role, s.borrower_id, s.csrf_token, {} \
+                    "SELECT s.kind, s.username, u.role, s.borrower_id, s.csrf_token, {}, u.time_zone \
                      FROM sessions s LEFT JOIN users u ON u.username = s.username \
                      WHERE s.session_sha256 = $1 AND s.expires_at > {} \
                      AND (u.username IS NULL OR u.disabled = {})",
@@ -181,7 +185,15 @@ impl Store {
                     }
                 ),
                 &[text(session_sha256), ts(now)],
-                &[Ty::Text, Ty::Text, Ty::Text, Ty::Text, Ty::Text, Ty::Ts],
+                &[
+                    Ty::Text,
+                    Ty::Text,
+                    Ty::Text,
+                    Ty::Text,
+                    Ty::Text,
+                    Ty::Ts,
+                    Ty::Text,
+                ],
             )
             .await?;
         let Some(r) = rows.first() else {
@@ -202,6 +214,7 @@ impl Store {
             owner,
             csrf_token: r[4].text().unwrap_or_default().to_owned(),
             expires_at: instant("sessions", "expires_at", &r[5])?,
+            zone: r[6].text().map(str::to_owned),
         }))
     }
 
@@ -503,23 +516,48 @@ impl Store {
             .fetch_all(
                 "reading a loan's promises",
                 &format!(
-                    "SELECT promise_id, {}, amount_minor, {} FROM promises \
-                     WHERE loan_id = $1 ORDER BY created_at, promise_id",
-                    d.select("created_at", Ty::Ts),
-                    d.select("due_date", Ty::Date)
+                    "SELECT p.promise_id, {}, p.amount_minor, {}, {}, c.cancelled_by, c.reason \
+                     FROM promises p LEFT JOIN promise_cancellations c ON c.promise_id = p.promise_id \
+                     WHERE p.loan_id = $1 ORDER BY p.created_at, p.promise_id",
+                    d.select("p.created_at", Ty::Ts),
+                    d.select("p.due_date", Ty::Date),
+                    d.select("c.cancelled_at", Ty::Ts)
                 ),
                 &id,
-                &[Ty::Text, Ty::Ts, Ty::Int, Ty::Date],
+                &[
+                    Ty::Text,
+                    Ty::Ts,
+                    Ty::Int,
+                    Ty::Date,
+                    Ty::Ts,
+                    Ty::Text,
+                    Ty::Text,
+                ],
             )
             .await?;
         let promises = rows
             .iter()
             .map(|r| {
+                let promise_id = r[0].text().unwrap_or_default().to_owned();
+                let cancelled = match r[4].text() {
+                    None => None,
+                    Some(_) => Some(crate::desk::PromiseCancellation {
+                        at: crate::desk::parse_ts(
+                            "promise_cancellations",
+                            "cancelled_at",
+                            &promise_id,
+                            &r[4],
+                        )?,
+                        by: r[5].text().unwrap_or_default().to_owned(),
+                        reason: r[6].text().unwrap_or_default().to_owned(),
+                    }),
+                };
                 Ok(BookPromise {
-                    promise_id: r[0].text().unwrap_or_default().to_owned(),
                     created_at: instant("promises", "created_at", &r[1])?,
                     amount_minor: r[2].int().unwrap_or_default(),
                     due_date: date("promises", "due_date", &r[3])?,
+                    promise_id,
+                    cancelled,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -578,6 +616,8 @@ impl Store {
                 &format!(
                     "SELECT p.loan_id, l.currency, p.promise_id, {}, p.amount_minor, {} \
                      FROM promises p JOIN loans l ON l.loan_id = p.loan_id \
+                     WHERE NOT EXISTS (SELECT 1 FROM promise_cancellations c \
+                     WHERE c.promise_id = p.promise_id) \
                      ORDER BY p.loan_id, p.created_at, p.promise_id",
                     d.select("p.created_at", Ty::Ts),
                     d.select("p.due_date", Ty::Date)
@@ -606,6 +646,7 @@ impl Store {
                     created_at: instant("promises", "created_at", &r[3])?,
                     amount_minor: r[4].int().unwrap_or_default(),
                     due_date: date("promises", "due_date", &r[5])?,
+                    cancelled: None,
                 });
             }
         }

@@ -43,6 +43,8 @@ pub struct PlanProposal {
     pub first_due: Date,
     pub note: String,
     pub created_at: Timestamp,
+    /// The agent's answer (migration 0011); `None` while the proposal is open.
+    pub answer: Option<crate::desk::StoredAnswer>,
 }
 
 /// A new proposal.
@@ -210,11 +212,16 @@ impl Store {
             .fetch_once(
                 "reading payment plan proposals",
                 &format!(
-                    "SELECT proposal_id, borrower_id, loan_id, {}, amount_minor, {}, note, {} \
+                    "SELECT proposal_id, borrower_id, loan_id, {}, amount_minor, {}, note, {}, \
+                     status, {}, answered_by, answer_text, plan_id, {}, {}, {}, counter_every \
                      FROM plan_proposals WHERE loan_id = $1 ORDER BY proposal_id",
                     d.select("installments", Ty::Int),
                     d.select("first_due", Ty::Date),
-                    d.select("created_at", Ty::Ts)
+                    d.select("created_at", Ty::Ts),
+                    d.select("answered_at", Ty::Ts),
+                    d.select("counter_installments", Ty::Int),
+                    d.select("counter_amount_minor", Ty::Int),
+                    d.select("counter_first_due", Ty::Date)
                 ),
                 &[text(loan_id)],
                 &[
@@ -226,6 +233,15 @@ impl Store {
                     Ty::Date,
                     Ty::Text,
                     Ty::Ts,
+                    Ty::Text,
+                    Ty::Ts,
+                    Ty::Text,
+                    Ty::Text,
+                    Ty::Text,
+                    Ty::Int,
+                    Ty::Int,
+                    Ty::Date,
+                    Ty::Text,
                 ],
             )
             .await?;
@@ -251,6 +267,7 @@ impl Store {
                     created_at: at
                         .parse()
                         .map_err(|e| bad("created_at", format!("{at:?}: {e}")))?,
+                    answer: crate::desk::answer_of(&key, &r[8..17])?,
                 })
             })
             .collect()

@@ -683,7 +683,7 @@ impl Store {
     }
 
     /// A loan's promises (imported or ingested), oldest first, with their outcome as of
-    /// `as_of` in the business zone.
+    /// `as_of` in the business zone; a cancelled promise (migration 0011) is left out.
     pub async fn loan_promises(
         &self,
         loan_id: &str,
@@ -696,7 +696,9 @@ impl Store {
             .fetch_all(
                 "reading promises",
                 &format!(
-                    "SELECT promise_id, {}, {}, {} FROM promises WHERE loan_id = $1 \
+                    "SELECT promise_id, {}, {}, {} FROM promises p WHERE loan_id = $1 \
+                     AND NOT EXISTS (SELECT 1 FROM promise_cancellations c \
+                     WHERE c.promise_id = p.promise_id) \
                      ORDER BY created_at, promise_id",
                     d.select("created_at", Ty::Ts),
                     d.select("amount_minor", Ty::Int),
