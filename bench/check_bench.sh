@@ -24,7 +24,7 @@ fi
 borrowers=$(psql "$url" -qAtc "SELECT count(*) FROM borrowers")
 # For outbound calls: each borrower's own phone and 10:00 on 2026-11-30 in their time zone.
 [ -f "$work/outbound.csv" ] || psql "$url" -qc "\\copy (SELECT borrower_id, phone, to_char(((DATE '2026-11-30' + TIME '10:00') AT TIME ZONE COALESCE(timezone, 'UTC')) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM borrowers WHERE phone IS NOT NULL ORDER BY borrower_id) TO '$work/outbound.csv' CSV"
-token=$("$bin" tokens create --name "bench-$(date +%s%N)" --db "$url")
+token=$("$bin" tokens create --name "bench-$(date +%s%N)" --scope contacts --scope events --db "$url")
 "$bin" serve --db "$url" --listen "127.0.0.1:$port" --preload-facts ${SERVE_ARGS:-} >"$work/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT

@@ -51,6 +51,43 @@ pub struct ServeArgs {
     /// system clock.
     #[arg(long, value_name = "INSTANT")]
     pub clock_from: Option<String>,
+    /// Close a connection whose request header has not arrived within this many
+    /// milliseconds (slow clients; also idle keep-alive connections).
+    #[arg(long, default_value_t = arrears_server::DEFAULT_HEADER_READ_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub header_timeout_ms: u64,
+    /// Answer 503 `timeout` to a request not answered within this many milliseconds.
+    #[arg(long, default_value_t = arrears_server::DEFAULT_REQUEST_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub request_timeout_ms: u64,
+    /// Connections served at once (more wait in the listen backlog).
+    #[arg(long, default_value_t = arrears_server::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// argon2 password checks at once (default: one per core); beyond it a login is 503.
+    #[arg(long)]
+    pub password_checks: Option<usize>,
+    /// Keys the failed-login limiter remembers (per username and address, and per address).
+    #[arg(long, default_value_t = arrears_server::auth::DEFAULT_LOGIN_KEYS)]
+    pub login_keys: usize,
+    /// A reverse proxy in front of the server (repeatable): from these peers the client's
+    /// address is read from `X-Forwarded-For`; from any other peer it is the peer's.
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl ServeArgs {
+    /// The server's bounds from the options.
+    pub fn limits(&self) -> arrears_server::Limits {
+        let defaults = arrears_server::Limits::default();
+        arrears_server::Limits {
+            header_read_timeout: std::time::Duration::from_millis(self.header_timeout_ms),
+            request_timeout: std::time::Duration::from_millis(self.request_timeout_ms),
+            max_connections: self.max_connections.max(1),
+            password_checks: self.password_checks.unwrap_or(defaults.password_checks),
+            login_keys: self.login_keys,
+            trusted_proxies: self.trusted_proxies.clone(),
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -66,6 +103,17 @@ pub enum TokensCommand {
         /// Who the token is for (named in the access log); one live token per name.
         #[arg(long)]
         name: String,
+        /// What the token may do (repeatable, at least one): contacts (the pre-contact
+        /// check, recording contacts), events, work (plans, placements, legal cases,
+        /// write-offs), read (accounts, work records, plan, queues, verification, audit
+        /// export), admin.
+        #[arg(long = "scope", value_enum, required = true)]
+        scopes: Vec<ScopeArg>,
+        #[command(flatten)]
+        db: DbOpt,
+    },
+    /// List the live tokens: name, scopes and who granted them.
+    List {
         #[command(flatten)]
         db: DbOpt,
     },
@@ -76,6 +124,28 @@ pub enum TokensCommand {
         #[command(flatten)]
         db: DbOpt,
     },
+}
+
+/// A token scope on the command line (`arrears_server::auth::Scope`).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ScopeArg {
+    Contacts,
+    Events,
+    Work,
+    Read,
+    Admin,
+}
+
+impl ScopeArg {
+    fn scope(self) -> auth::Scope {
+        match self {
+            ScopeArg::Contacts => auth::Scope::Contacts,
+            ScopeArg::Events => auth::Scope::Events,
+            ScopeArg::Work => auth::Scope::Work,
+            ScopeArg::Read => auth::Scope::Read,
+            ScopeArg::Admin => auth::Scope::Admin,
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -203,7 +273,8 @@ pub fn serve_on(
         let state = AppState::new(store.clone(), evidence)
             .map_err(|e| anyhow!(e))?
             .with_facts_capacity(a.facts_cache)
-            .with_event_writers(a.event_writers as usize);
+            .with_event_writers(a.event_writers as usize)
+            .with_limits(a.limits());
         if a.facts_cache > 0 {
             state.start_facts_cache(a.preload_facts);
         }
@@ -246,25 +317,37 @@ pub fn tokens(a: &TokensArgs) -> Result<(), Failure> {
     let rt = runtime()?;
     rt.block_on(async {
         match &a.command {
-            TokensCommand::Create { name, db } => {
+            TokensCommand::Create { name, scopes, db } => {
                 arrears_domain::types::ContactId::check("--name", name)
                     .map_err(|e| Failure::bad_input(anyhow!("--name: {}", e.detail)))?;
                 let store = open(db).await?;
                 let (token, hash) = auth::new_token().map_err(|e| anyhow!("{e}"))?;
                 store
-                    .create_token(name, &hash, now())
+                    .create_token(name, &hash, &codes, now())
+                let mut codes: Vec<&str> = scopes.iter().map(|s| s.scope().code()).collect();
+                codes.sort_unstable();
+                codes.dedup();
                     .await
                     .map_err(service_failure)?;
                 store.close().await;
                 println!("{token}");
                 eprintln!(
-                    "token {name:?} created; it is shown only now. Send it as `Authorization: Bearer TOKEN`."
+                    "token {name:?} created with scopes {}; it is shown only now. Send it as `Authorization: Bearer TOKEN`.",
+                    codes.join(", ")
                 );
             }
             TokensCommand::Revoke { name, db } => {
                 let store = open(db).await?;
                 let revoked = store
                     .revoke_token(name, now())
+            TokensCommand::List { db } => {
+                let store = open(db).await?;
+                let live = store.live_tokens().await.map_err(|e| anyhow!(e))?;
+                store.close().await;
+                for (name, scopes, by) in live {
+                    println!("{name}\t{}\t{by}", scopes.join(","));
+                }
+            }
                     .await
                     .map_err(|e| anyhow!(e))?;
                 store.close().await;

@@ -1165,6 +1165,7 @@ pub async fn record_contact(
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "Unknown borrower, loan or payment", body = ErrorBody),
+        (status = 403, description = "The token lacks scope `events` (or `contacts`, for a contact)", body = ErrorBody),
         (status = 409, description = "The id was recorded with another body, or a row id is taken", body = ErrorBody),
         (status = 422, description = "A bad value, an event that contradicts the store, or a contact the rules deny", body = ErrorBody),
     ),
@@ -1173,11 +1174,19 @@ pub async fn record_contact(
 pub async fn ingest_event(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
+    grant: Option<Extension<crate::auth::Grant>>,
     ApiJson(raw): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
     let req: EventRequest = serde_json::from_value(raw.clone()).map_err(|e| {
         ApiError::invalid("invalid_body", format!("The body is not an event: {e}."))
     })?;
+    // A contact is recorded whatever door it comes through only with the `contacts` scope.
+    if matches!(req.body, EventBody::Contact(_)) {
+        grant
+            .map(|g| g.0)
+            .unwrap_or_default()
+            .require(crate::auth::Scope::Contacts)?;
+    }
     let event_id = plain_id("event_id", &req.event_id)?;
     if matches!(
         req.body,
@@ -1436,27 +1445,32 @@ pub struct LoginResponse {
         (status = 200, description = "The password is right", body = LoginResponse),
         (status = 401, description = "Unknown user or wrong password", body = ErrorBody),
         (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Every password-check slot is taken; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn login(
     State(state): State<AppState>,
-    connect: Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    client: Option<Extension<crate::auth::ClientAddr>>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<axum::Json<LoginResponse>, Response> {
-    let ip = connect.map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| {
-        c.0.0.ip()
+    let ip = client.map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| {
+        c.0.0
     });
     let started = std::time::Instant::now();
     if let Some(until) = state.logins().locked_until(&req.username, ip, started) {
-        let secs = until.saturating_duration_since(started).as_secs().max(1);
-        let e = ApiError::new(
+        // At most the 15-minute window: fits a u32.
+        let secs = u32::try_from(until.saturating_duration_since(started).as_secs())
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
             format!(
                 "Too many failed logins for this user from this address; try again in {secs} s."
             ),
         );
-        return Err(([(axum::http::header::RETRY_AFTER, secs.to_string())], e).into_response());
+        e.retry_after_secs = Some(secs);
+        return Err(e.into_response());
     }
     // A name no user can have (the CLI refuses control characters and more than 64
     // characters) is not looked up, and fails like a wrong password.
@@ -1476,10 +1490,13 @@ pub async fn login(
         || crate::auth::dummy_hash().to_owned(),
         |u| u.password_hash.clone(),
     );
-    let password = req.password.clone();
-    // argon2 takes tens of milliseconds of CPU: off the async workers.
-    let ok = tokio::task::spawn_blocking(move || crate::auth::verify_password(&password, &phc))
+    // argon2 takes tens of milliseconds of CPU and 19 MiB: off the async workers, and only
+    // as many at once as the limit allows (503 beyond it).
+    let ok = state
+        .password_checks()
+        .verify(req.password.clone(), phc)
         .await
+        .ok_or_else(|| password_checks_busy().into_response())?
         .map_err(|e| ApiError::internal(e).into_response())?;
     match user {
         Some(u) if ok && !u.disabled => {
@@ -1501,4 +1518,13 @@ pub async fn login(
             .into_response())
         }
     }
+}
+
+/// 503 `busy` with `Retry-After: 1`: every password-check slot is taken.
+pub(crate) fn password_checks_busy() -> ApiError {
+    ApiError::busy(
+        "busy",
+        "Too many sign-ins are being checked at this moment; try again in a second.",
+        1,
+    )
 }

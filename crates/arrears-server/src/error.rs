@@ -19,6 +19,11 @@ pub struct ApiError {
     pub message: String,
     /// For a refused contact: the rules that failed and when it would pass.
     pub denial: Option<(Vec<String>, Option<String>)>,
+    /// For a 403 `missing_scope`: the scope the token lacks.
+    pub missing_scope: Option<&'static str>,
+    /// Seconds to wait before trying again (`Retry-After`), for a 429 or a 503 of a
+    /// saturated limit.
+    pub retry_after_secs: Option<u32>,
 }
 
 /// `{"error": {...}}`.
@@ -40,6 +45,9 @@ pub struct ErrorDetail {
     /// null when waiting cannot help.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub earliest_allowed: Option<Option<String>>,
+    /// Set on a 403 `missing_scope`: the scope the route needs and the token lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_scope: Option<String>,
 }
 
 impl ApiError {
@@ -49,7 +57,29 @@ impl ApiError {
             code,
             message: message.into(),
             denial: None,
+            missing_scope: None,
+            retry_after_secs: None,
         }
+    }
+
+    /// 403: the token is live but was not issued the scope this route needs.
+    pub fn missing_scope(scope: &'static str) -> ApiError {
+        let mut e = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "missing_scope",
+            format!(
+                "This token was not issued scope `{scope}`, which this route needs (arrears tokens create --scope {scope})."
+            ),
+        );
+        e.missing_scope = Some(scope);
+        e
+    }
+
+    /// 503 with `Retry-After`: a bounded resource (password checks, …) is saturated.
+    pub fn busy(code: &'static str, message: impl Into<String>, retry_after_secs: u32) -> ApiError {
+        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
+        e.retry_after_secs = Some(retry_after_secs);
+        e
     }
 
     /// 422: a field whose value is not acceptable.
@@ -90,6 +120,7 @@ impl ApiError {
                 message: self.message.clone(),
                 rule_ids: self.denial.as_ref().map(|(r, _)| r.clone()),
                 earliest_allowed: self.denial.as_ref().map(|(_, e)| e.clone()),
+                missing_scope: self.missing_scope.map(str::to_owned),
             },
         }
     }
@@ -103,6 +134,10 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer"),
             );
+        }
+        if let Some(secs) = self.retry_after_secs {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
         }
         r
     }

@@ -14,6 +14,7 @@ pub mod access;
 pub mod api;
 pub mod auth;
 pub mod batcher;
+pub mod day_plans;
 pub mod error;
 pub mod facts_cache;
 pub mod metrics;
@@ -39,6 +40,45 @@ use utoipa_axum::routes;
 /// The largest request body accepted (an event or a check is well under 1 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The server's bounds (docs/security.md): every one has a default and an `arrears serve`
+/// option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// A connection that has not sent a request's whole header within this is closed (also
+    /// an idle keep-alive connection waiting for its next request).
+    pub header_read_timeout: std::time::Duration,
+    /// A request not answered within this (body read included) is answered 503 `timeout`.
+    pub request_timeout: std::time::Duration,
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// argon2 password checks running at once; beyond it a login is 503 `busy`.
+    pub password_checks: usize,
+    /// Keys (username and address; addresses) the login limiter remembers.
+    pub login_keys: usize,
+    /// Peers whose `X-Forwarded-For` names the client (a reverse proxy in front).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// Default header-read timeout: 10 s.
+pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+/// Default request timeout: 60 s (a whole book's plan is made once per date, in seconds).
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 60_000;
+/// Default connection limit.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            header_read_timeout: std::time::Duration::from_millis(DEFAULT_HEADER_READ_TIMEOUT_MS),
+            request_timeout: std::time::Duration::from_millis(DEFAULT_REQUEST_TIMEOUT_MS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            password_checks: auth::default_password_checks(),
+            login_keys: auth::DEFAULT_LOGIN_KEYS,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
 /// Where genuine messages are looked up for `/v1/verify/{code}`: the lender's public key and
 /// the audit log (JSON lines) that `arrears sign` writes.
 #[derive(Debug, Clone)]
@@ -57,6 +97,12 @@ struct Inner {
     metrics: metrics::Metrics,
     evidence: Option<Evidence>,
     logins: auth::LoginLimiter,
+    password_checks: auth::PasswordChecks,
+    limits: Limits,
+    /// Connections being served now (the accept loop's count).
+    connections: std::sync::atomic::AtomicUsize,
+    /// The day's plans of `/v1/plan` and `/v1/queues`, made once per business date.
+    api_plans: day_plans::DayPlans<work::SharedPlan>,
     tokens: auth::TokenCache,
     access_log: access::AccessLog,
     events: batcher::EventBatcher,
@@ -144,6 +190,10 @@ impl AppState {
                 metrics: metrics::Metrics::default(),
                 evidence,
                 logins: auth::LoginLimiter::default(),
+                password_checks: auth::PasswordChecks::default(),
+                limits: Limits::default(),
+                connections: std::sync::atomic::AtomicUsize::new(0),
+                api_plans: day_plans::DayPlans::default(),
                 tokens,
                 facts: Arc::new(facts_cache::FactsCache::new(DEFAULT_FACTS_CAPACITY)),
                 config: arrears_domain::Config::default(),
@@ -227,6 +277,7 @@ impl AppState {
         if changed {
             // Plans made under the old policy are not the day's plan any more.
             self.inner.plans.clear();
+            self.inner.api_plans.clear();
             tracing::info!(policy = %self.policy().origin, "lender policy in force");
         }
         Ok(())
@@ -259,6 +310,43 @@ impl AppState {
 
     pub fn tokens(&self) -> &auth::TokenCache {
         &self.inner.tokens
+    }
+
+    /// The limit on concurrent argon2 checks (logins on the API and the pages).
+    pub fn password_checks(&self) -> &auth::PasswordChecks {
+        &self.inner.password_checks
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Connections being served now.
+    pub fn open_connections(&self) -> usize {
+        self.inner
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The day's plans of `/v1/plan` and `/v1/queues`.
+    pub fn api_plans(&self) -> &day_plans::DayPlans<work::SharedPlan> {
+        &self.inner.api_plans
+    }
+
+    /// [`AppState`] with these bounds (the login limiter and the password-check limit are
+    /// made anew).
+    pub fn with_limits(self, limits: Limits) -> AppState {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.logins = auth::LoginLimiter::with_capacity(limits.login_keys);
+                inner.password_checks = auth::PasswordChecks::new(limits.password_checks);
+                inner.limits = limits;
+                AppState {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => AppState { inner },
+        }
     }
 
     /// The pre-contact check's cache of borrowers' facts (see [`facts_cache`]); disabled
@@ -422,7 +510,28 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, error::Ap
 async fn metrics_text(State(state): State<AppState>) -> Response {
     let mut text = state.metrics().render();
     text.push_str(&state.facts().render());
+    text.push_str(&bounds_text(&state));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// The bounded resources' gauges (docs/security.md).
+fn bounds_text(state: &AppState) -> String {
+    let (keys, clients) = state.logins().sizes();
+    let pc = state.password_checks();
+    format!(
+        "# HELP arrears_open_connections Connections being served.\n# TYPE arrears_open_connections gauge\narrears_open_connections {}\n\
+         # HELP arrears_max_connections The connection limit.\n# TYPE arrears_max_connections gauge\narrears_max_connections {}\n\
+         # HELP arrears_login_limiter_keys Keys the login limiter holds, by kind.\n# TYPE arrears_login_limiter_keys gauge\n\
+         arrears_login_limiter_keys{{kind=\"user_and_address\"}} {keys}\narrears_login_limiter_keys{{kind=\"address\"}} {clients}\n\
+         # HELP arrears_password_checks_refused_total Logins answered 503 because every password-check slot was taken.\n\
+         # TYPE arrears_password_checks_refused_total counter\narrears_password_checks_refused_total {}\n\
+         # HELP arrears_api_plans_made_total Day plans made for /v1/plan and /v1/queues (once per business date).\n\
+         # TYPE arrears_api_plans_made_total counter\narrears_api_plans_made_total {}\n",
+        state.open_connections(),
+        state.limits().max_connections,
+        pc.refused(),
+        state.api_plans().makings()
+    )
 }
 
 /// This document.
@@ -436,10 +545,37 @@ async fn openapi_json(State(doc): State<Arc<String>>) -> Response {
         .into_response()
 }
 
+/// Puts the client's address in the request ([`auth::ClientAddr`]: the peer, or what a
+/// trusted proxy forwarded) and answers 503 `timeout` when the request takes longer than
+/// the request timeout (reading its body included).
+async fn bound(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Some(peer) = peer {
+        let ip = auth::client_addr(peer, req.headers(), &state.limits().trusted_proxies);
+        req.extensions_mut().insert(auth::ClientAddr(ip));
+    }
+    let limit = state.limits().request_timeout;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => error::ApiError::busy(
+            "timeout",
+            format!(
+                "The request was not answered within {} s; try again later.",
+                limit.as_secs()
+            ),
+            1,
+        )
+        .into_response(),
+    }
+}
+
 /// Counts and logs every request by its route template, status and latency.
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_owned();
+    let method = metrics::method_label(req.method().as_str());
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -447,7 +583,7 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     let res = next.run(req).await;
     let took = start.elapsed();
     let status = res.status().as_u16();
-    state.metrics().request(&method, &route, status, took);
+    state.metrics().request(method, &route, status, took);
     tracing::info!(
         %method,
         %route,
@@ -458,9 +594,40 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     res
 }
 
-/// The OpenAPI document of [`app`].
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    routers().2
+/// The OpenAPI document of [`app`], with each protected operation's scope: its security
+/// requirement names it (`{"bearer": ["read"]}`), `x-scopes` lists it, and a 403 answer is
+/// documented.
+pub fn openapi() -> serde_json::Value {
+    let mut doc = serde_json::to_value(routers().2).unwrap_or_default();
+    if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for (method, op) in item.iter_mut() {
+                let Some(scope) = auth::route_scope(&method.to_ascii_uppercase(), path) else {
+                    continue;
+                };
+                let Some(op) = op.as_object_mut() else {
+                    continue;
+                };
+                op.insert(
+                    "security".into(),
+                    serde_json::json!([{ "bearer": [scope.code()] }]),
+                );
+                op.insert("x-scopes".into(), serde_json::json!([scope.code()]));
+                if let Some(r) = op.get_mut("responses").and_then(|r| r.as_object_mut()) {
+                    r.entry("403").or_insert_with(|| {
+                        serde_json::json!({
+                            "description": format!("The token lacks scope `{}` (`missing_scope`)", scope.code()),
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+                        })
+                    });
+                }
+            }
+        }
+    }
+    doc
 }
 
 fn routers() -> (
@@ -506,8 +673,8 @@ fn routers() -> (
 
 /// The service's router.
 pub fn app(state: AppState) -> Router {
-    let (protected, public, doc) = routers();
-    let doc = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".to_owned()));
+    let (protected, public, _) = routers();
+    let doc = Arc::new(openapi().to_string());
     let protected: Router<AppState> = Router::from(protected).route_layer(
         middleware::from_fn_with_state(state.clone(), auth::require_token),
     );
@@ -523,6 +690,7 @@ pub fn app(state: AppState) -> Router {
         .with_state(state.clone())
         .merge(doc_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), bound))
         .layer(middleware::from_fn_with_state(state, observe))
 }
 
@@ -552,22 +720,83 @@ pub async fn shutdown_signal() {
 }
 
 /// Serves [`app`] on `listener` until `shutdown` resolves, then lets requests in flight
-/// finish.
+/// finish (for at most the request timeout). HTTP/1.1 with the bounds of the state's
+/// [`Limits`]: at most `max_connections` connections at once (the accept loop waits for a
+/// free slot), each closed when a request's header does not arrive within
+/// `header_read_timeout`; requests time out in [`app`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    use std::sync::atomic::Ordering;
     // The lender's policy in force decides from the first request on, and is kept current.
     state
         .reload_policy()
         .await
         .map_err(|e| ServerError::Policy(e.to_string()))?;
     state.start_policy_refresh();
-    // The client's address is handed to handlers (login attempts are limited per address).
-    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let limits = state.limits().clone();
+    let router = app(state.clone());
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(100);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        // A free slot first: beyond the limit, connections wait in the listen backlog.
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment, do not spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let router = router.clone();
+        let svc =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                // The client's address is handed to handlers (login attempts are limited per
+                // address).
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                let mut router = router.clone();
+                async move {
+                    tower_service::Service::call(&mut router, req.map(axum::body::Body::new)).await
+                }
+            });
+        let conn =
+            graceful.watch(builder.serve_connection(hyper_util::rt::TokioIo::new(stream), svc));
+        let state = state.clone();
+        state.inner.connections.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection closed with an error");
+            }
+            state.inner.connections.fetch_sub(1, Ordering::SeqCst);
+            drop(permit);
+        });
+    }
+    tracing::info!("no longer accepting connections");
+    if tokio::time::timeout(limits.request_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the request timeout; closing them");
+    }
     Ok(())
 }

@@ -47,6 +47,19 @@ pub struct Metrics {
     inner: Mutex<Inner>,
 }
 
+/// The methods counted by name; any other is `other`.
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+];
+
+/// The metrics label of an HTTP method.
+pub fn method_label(method: &str) -> &'static str {
+    METHODS
+        .into_iter()
+        .find(|m| *m == method)
+        .unwrap_or("other")
+}
+
 fn escape(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -63,10 +76,12 @@ impl Metrics {
         f(&mut g);
     }
 
-    /// One answered request. `route` is the matched route template (`/v1/accounts/{loan_id}`),
-    /// never the raw path, so ids do not become labels.
+    /// One answered request. `route` is the matched route template (`/v1/accounts/{loan_id}`,
+    /// or `unmatched`), never the raw path, so ids do not become labels; a method outside
+    /// the standard ones is counted as `other`, so a client cannot add labels.
     pub fn request(&self, method: &str, route: &str, status: u16, took: Duration) {
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let method = method_label(method);
         self.with(|m| {
             *m.requests
                 .entry((method.to_owned(), route.to_owned(), status))
@@ -80,6 +95,14 @@ impl Metrics {
             h.sum_micros = h.sum_micros.saturating_add(micros);
             h.count += 1;
         });
+    }
+
+    /// How many label sets the request counter and the latency histogram hold: bounded by
+    /// the routes, the methods below and the status codes, whatever clients send.
+    pub fn label_sets(&self) -> (usize, usize) {
+        let mut out = (0, 0);
+        self.with(|m| out = (m.requests.len(), m.latency.len()));
+        out
     }
 
     /// One pre-contact decision, with the rule ids of a denial.
@@ -219,6 +242,20 @@ mod tests {
         assert!(t.contains("arrears_contact_checks_total{decision=\"deny\"} 1"));
         assert!(t.contains("arrears_contact_denials_total{rule_id=\"US-HOURS\"} 1"));
         assert!(t.contains("arrears_contacts_refused_total{rule_id=\"ALL-HOLD-DISPUTE\"} 1"));
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        let m = Metrics::default();
+        for i in 0..100_000 {
+            m.request(&format!("X{i}"), "unmatched", 405, Duration::from_micros(1));
+        }
+        m.request("GET", "unmatched", 404, Duration::from_micros(1));
+        assert_eq!(m.label_sets(), (2, 1));
+        let t = m.render();
+        assert!(t.contains(
+            "arrears_http_requests_total{method=\"other\",route=\"unmatched\",status=\"405\"} 100000"
+        ));
     }
 
     #[test]

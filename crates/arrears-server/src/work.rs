@@ -33,6 +33,7 @@ use axum::response::Response;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
 // ---------------------------------------------------------------------------------------
@@ -91,8 +92,10 @@ pub struct PlanRequest {
     pub loan_id: String,
     /// When the plan was agreed, RFC 3339; payments count towards it from then on.
     pub created_at: String,
-    /// Who agreed it (an agent's user name, `portal`, …).
-    pub created_by: String,
+    /// Who agreed it: the token's name, which is also what is recorded when it is absent
+    /// (another name is refused: a write names a real user or token, never free text).
+    #[serde(default)]
+    pub created_by: Option<String>,
     /// proposed (default) or active.
     #[serde(default)]
     pub status: Option<String>,
@@ -258,7 +261,10 @@ pub struct WriteOffRequest {
     /// of its latest snapshot.
     pub amount_minor: i64,
     pub reason: String,
-    pub approved_by: String,
+    /// Who approved it: the token's name, which is also what is recorded when it is absent
+    /// (another name is refused: a write names a real user or token, never free text).
+    #[serde(default)]
+    pub approved_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -325,21 +331,132 @@ pub struct BlockedJson {
     pub note: Option<String>,
 }
 
-/// `GET /v1/plan`.
+/// `GET /v1/plan`: one page of the day's plan. The rows are the actions, then the blocked
+/// decisions; a page holds up to `limit` of them, in that order.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PlanResponse {
     pub as_of: String,
     pub strategy: String,
     pub actions: Vec<ActionJson>,
     pub blocked: Vec<BlockedJson>,
+    /// Actions and blocked decisions in the whole plan.
+    pub total_actions: usize,
+    pub total_blocked: usize,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
 }
 
-/// `GET /v1/queues/{queue}`: the queue's call tasks, by priority.
+/// `GET /v1/queues/{queue}`: one page of the queue's call tasks, by priority.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct QueueResponse {
     pub queue: String,
     pub as_of: String,
     pub tasks: Vec<ActionJson>,
+    /// Call tasks in the whole queue.
+    pub total: usize,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `?as_of=YYYY-MM-DD&limit=N&cursor=C`: the business date (required) and the page.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PlanPage {
+    #[serde(default)]
+    pub as_of: Option<String>,
+    /// Rows per page: 1 to 5000 (default 1000).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the page before (absent: the first page).
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// Rows per page of the plan and the queues, by default and at most.
+pub const DEFAULT_PAGE_ROWS: usize = 1000;
+pub const MAX_PAGE_ROWS: usize = 5000;
+
+/// The day's plan as shared by every caller: the whole plan, and each queue's call tasks
+/// (indices into `plan.actions`, by priority, then action id).
+#[derive(Debug)]
+pub struct SharedPlan {
+    plan: PlanResponse,
+    queues: std::collections::HashMap<String, Vec<usize>>,
+}
+
+impl SharedPlan {
+    fn new(plan: PlanResponse) -> SharedPlan {
+        let mut queues: std::collections::HashMap<String, Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, a) in plan.actions.iter().enumerate() {
+            if let Some(q) = &a.queue {
+                queues.entry(q.clone()).or_default().push(i);
+            }
+        }
+        for v in queues.values_mut() {
+            v.sort_by(|&x, &y| {
+                let (a, b) = (&plan.actions[x], &plan.actions[y]);
+                (a.priority.unwrap_or(u8::MAX), &a.action_id)
+                    .cmp(&(b.priority.unwrap_or(u8::MAX), &b.action_id))
+            });
+        }
+        SharedPlan { plan, queues }
+    }
+}
+
+/// The day's plan of `as_of`, made once and shared ([`crate::day_plans`]).
+async fn shared_plan(
+    state: &AppState,
+    as_of: Date,
+) -> Result<Arc<crate::day_plans::Made<SharedPlan>>, ApiError> {
+    state
+        .api_plans()
+        .get_or_make(as_of, || async {
+            Ok::<_, ApiError>(SharedPlan::new(run_plan(state, as_of).await?))
+        })
+        .await
+}
+
+/// The page a query asks for: (first row, rows), from `limit` and `cursor` (`TAG-ROW`, the
+/// tag of the plan it came from: a cursor of a plan made earlier is 409 `stale_cursor`).
+fn page_of(q: &PlanPage, tag: u64, total: usize) -> Result<(usize, usize), ApiError> {
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE_ROWS);
+    if !(1..=MAX_PAGE_ROWS).contains(&limit) {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            format!("Field limit: give 1 to {MAX_PAGE_ROWS}."),
+        ));
+    }
+    let Some(c) = q.cursor.as_deref().filter(|c| !c.is_empty()) else {
+        return Ok((0, limit));
+    };
+    let parsed = c
+        .split_once('-')
+        .and_then(|(t, r)| Some((t.parse::<u64>().ok()?, r.parse::<usize>().ok()?)));
+    let Some((t, row)) = parsed.filter(|&(_, row)| row <= total) else {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "Field cursor: not a cursor this route gave.",
+        ));
+    };
+    if t != tag {
+        return Err(ApiError::conflict(
+            "stale_cursor",
+            "The day's plan was made again since this cursor was given; start from the first page.",
+        ));
+    }
+    Ok((row, limit))
+}
+
+/// The query of the plan and queue routes (parsed here, so that a bad query is JSON too).
+fn plan_query(q: Option<&str>) -> Result<PlanPage, ApiError> {
+    serde_urlencoded::from_str::<PlanPage>(q.unwrap_or_default()).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("The query string could not be read: {e}."),
+        )
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -403,6 +520,23 @@ fn words(column: &str, s: &str, max: usize) -> Result<String, ApiError> {
         ));
     }
     Ok(t.to_owned())
+}
+
+/// Who a write names: the authenticated principal (the token's name). A body field naming
+/// anyone else is refused (422 `principal_mismatch`): every write names a real user or
+/// token, never free text.
+fn principal(actor: &Actor, column: &str, given: Option<&str>) -> Result<String, ApiError> {
+    match given.map(str::trim) {
+        None => Ok(actor.0.clone()),
+        Some(g) if g == actor.0 => Ok(actor.0.clone()),
+        Some(g) => Err(ApiError::invalid(
+            "principal_mismatch",
+            format!(
+                "Field {column}: {g:?} is not the caller; it is taken from the token ({:?}), so leave it out or send that.",
+                actor.0
+            ),
+        )),
+    }
 }
 
 fn opt_words(column: &str, s: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
@@ -646,7 +780,7 @@ pub async fn create_plan(
     let plan_id = plain_id("plan_id", &req.plan_id)?;
     let loan_id = loan(&req.loan_id)?;
     let created_at = instant("created_at", &req.created_at)?;
-    let created_by = words("created_by", &req.created_by, 128)?;
+    let created_by = principal(&actor, "created_by", req.created_by.as_deref())?;
     let status = req.status.as_deref().unwrap_or("proposed");
     if !matches!(status, "proposed" | "active") {
         return Err(ApiError::invalid(
@@ -1190,7 +1324,7 @@ pub async fn create_write_off(
         loan_id: loan(&req.loan_id)?,
         amount_minor: positive("amount_minor", req.amount_minor)?,
         reason: words("reason", &req.reason, 1000)?,
-        approved_by: words("approved_by", &req.approved_by, 128)?,
+        approved_by: principal(&actor, "approved_by", req.approved_by.as_deref())?,
     };
     let b = body_of(&raw);
     let key = format!("write_off:{id}");
@@ -1354,7 +1488,7 @@ fn plan_over(
             verification_code: None,
         }
     }));
-    let blocked = planned
+    let blocked: Vec<BlockedJson> = planned
         .blocked
         .iter()
         .map(|x| {
@@ -1381,6 +1515,9 @@ fn plan_over(
     Ok(PlanResponse {
         as_of: as_of.to_string(),
         strategy: format!("{} {}", strategy.name, strategy.version),
+        total_actions: actions.len(),
+        total_blocked: blocked.len(),
+        next_cursor: None,
         actions,
         blocked,
     })
@@ -1414,17 +1551,18 @@ async fn log_borrowers<'a>(
         .map_err(ApiError::internal)
 }
 
-/// The day's plan over the store: every action and every blocked decision. The planner runs
-/// over the whole stored portfolio on each request (see docs/work.md).
+/// One page of the day's plan over the store: the actions, then every blocked decision. The
+/// plan of a business date is made once and shared by every caller ([`crate::day_plans`]).
 #[utoipa::path(
     get,
     path = "/v1/plan",
     tag = "work",
-    params(AsOfRequired),
+    params(PlanPage),
     responses(
-        (status = 200, description = "The plan", body = PlanResponse),
+        (status = 200, description = "A page of the plan", body = PlanResponse),
         (status = 401, description = "No or unknown token", body = ErrorBody),
-        (status = 422, description = "A missing or bad as_of", body = ErrorBody),
+        (status = 409, description = "A cursor of a plan made earlier (`stale_cursor`)", body = ErrorBody),
+        (status = 422, description = "A missing or bad as_of, limit or cursor", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -1433,31 +1571,46 @@ pub async fn get_plan(
     Extension(actor): Extension<Actor>,
     RawQuery(q): RawQuery,
 ) -> Result<axum::Json<PlanResponse>, ApiError> {
-    let as_of = required_as_of(query_as_of(q.as_deref())?.as_deref())?;
-    let plan = run_plan(&state, as_of).await?;
+    let query = plan_query(q.as_deref())?;
+    let as_of = required_as_of(query.as_of.as_deref())?;
+    let made = shared_plan(&state, as_of).await?;
+    let all = &made.value.plan;
+    let (a, b) = (all.actions.len(), all.blocked.len());
+    let (first, limit) = page_of(&query, made.tag, a + b)?;
+    let end = first.saturating_add(limit).min(a + b);
+    let page = PlanResponse {
+        as_of: all.as_of.clone(),
+        strategy: all.strategy.clone(),
+        actions: all.actions[first.min(a)..end.min(a)].to_vec(),
+        blocked: all.blocked[first.saturating_sub(a)..end.saturating_sub(a)].to_vec(),
+        total_actions: a,
+        total_blocked: b,
+        next_cursor: (end < a + b).then(|| format!("{}-{end}", made.tag)),
+    };
     log_borrowers(
         &state,
         &actor,
         "plan.get",
-        plan.actions
+        page.actions
             .iter()
             .map(|a| a.borrower_id.as_str())
-            .chain(plan.blocked.iter().map(|b| b.borrower_id.as_str())),
+            .chain(page.blocked.iter().map(|b| b.borrower_id.as_str())),
     )
     .await?;
-    Ok(axum::Json(plan))
+    Ok(axum::Json(page))
 }
 
-/// A queue's call tasks for the day, by priority (1 first), then action id.
+/// One page of a queue's call tasks for the day, by priority (1 first), then action id.
 #[utoipa::path(
     get,
     path = "/v1/queues/{queue}",
     tag = "work",
-    params(("queue" = String, Path, description = "The queue, as the strategy names it"), AsOfRequired),
+    params(("queue" = String, Path, description = "The queue, as the strategy names it"), PlanPage),
     responses(
-        (status = 200, description = "The call tasks of the queue", body = QueueResponse),
+        (status = 200, description = "A page of the call tasks of the queue", body = QueueResponse),
         (status = 401, description = "No or unknown token", body = ErrorBody),
-        (status = 422, description = "A missing or bad as_of, or a bad queue name", body = ErrorBody),
+        (status = 409, description = "A cursor of a plan made earlier (`stale_cursor`)", body = ErrorBody),
+        (status = 422, description = "A missing or bad as_of, limit or cursor, or a bad queue name", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -1468,14 +1621,21 @@ pub async fn get_queue(
     RawQuery(q): RawQuery,
 ) -> Result<axum::Json<QueueResponse>, ApiError> {
     let queue = plain_id("queue", &queue)?;
-    let as_of = required_as_of(query_as_of(q.as_deref())?.as_deref())?;
-    let plan = run_plan(&state, as_of).await?;
-    let mut tasks: Vec<ActionJson> = plan
-        .actions
-        .into_iter()
-        .filter(|a| a.queue.as_deref() == Some(queue.as_str()))
+    let query = plan_query(q.as_deref())?;
+    let as_of = required_as_of(query.as_of.as_deref())?;
+    let made = shared_plan(&state, as_of).await?;
+    let rows: &[usize] = made
+        .value
+        .queues
+        .get(&queue)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let (first, limit) = page_of(&query, made.tag, rows.len())?;
+    let end = first.saturating_add(limit).min(rows.len());
+    let tasks: Vec<ActionJson> = rows[first..end]
+        .iter()
+        .filter_map(|&i| made.value.plan.actions.get(i).cloned())
         .collect();
-    tasks.sort_by_key(|a| (a.priority.unwrap_or(u8::MAX), a.action_id.clone()));
     log_borrowers(
         &state,
         &actor,
@@ -1487,6 +1647,8 @@ pub async fn get_queue(
         queue,
         as_of: as_of.to_string(),
         tasks,
+        total: rows.len(),
+        next_cursor: (end < rows.len()).then(|| format!("{}-{end}", made.tag)),
     }))
 }
 

@@ -62,7 +62,7 @@ async fn public_routes_answer_without_a_token() {
     assert!(doc["paths"]["/v1/contacts/check"]["post"].is_object());
     assert_eq!(
         doc["paths"]["/v1/contacts/check"]["post"]["security"][0]["bearer"],
-        serde_json::json!([])
+        serde_json::json!(["contacts"])
     );
     let (s, _, t) = send(&f, get("/metrics")).await;
     assert_eq!(s, StatusCode::OK);
@@ -103,7 +103,12 @@ async fn protected_routes_need_a_live_token_and_bodies_are_limited() {
     let (s, _, _) = send(&f, check(Some(format!("Bearer {token}")), b"{}".to_vec())).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "not stored yet");
     f.store
-        .create_token("t", &hash, "2026-11-28T00:00:00Z".parse().unwrap())
+        .create_token(
+            "t",
+            &hash,
+            &["contacts"],
+            "2026-11-28T00:00:00Z".parse().unwrap(),
+        )
         .await
         .unwrap();
     let bearer = Some(format!("Bearer {token}"));

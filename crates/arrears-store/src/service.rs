@@ -978,13 +978,20 @@ impl Store {
         Ok(Ingested::Recorded)
     }
 
-    /// Stores a new API token's hash under a name; one live token per name.
+    /// Stores a new API token's hash under a name with its scopes (sorted, deduplicated);
+    /// one live token per name. The scope names are the server's vocabulary
+    /// (`arrears_server::auth::Scope`); a token with none may call nothing.
     pub async fn create_token(
         &self,
         name: &str,
         token_sha256: &str,
+        scopes: &[&str],
         at: Timestamp,
     ) -> Result<(), ServiceError> {
+        let mut sorted: Vec<&str> = scopes.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let scopes = sorted.join(" ");
         let mut tx = self.begin().await?;
         let d = tx.dialect();
         // One statement that writes: no read-then-write race on SQLite.
@@ -992,12 +999,12 @@ impl Store {
             .exec(
                 "storing a token",
                 &format!(
-                    "INSERT INTO api_tokens (name, token_sha256, created_at) \
-                     SELECT $1, $2, {} WHERE NOT EXISTS \
+                    "INSERT INTO api_tokens (name, token_sha256, created_at, scopes, scopes_granted_by) \
+                     SELECT $1, $2, {}, $4, 'cli' WHERE NOT EXISTS \
                      (SELECT 1 FROM api_tokens WHERE name = $1 AND revoked_at IS NULL)",
                     d.param(3, Ty::Ts)
                 ),
-                &[text(name), text(token_sha256), ts(at)],
+                &[text(name), text(token_sha256), ts(at), text(&scopes)],
             )
             .await?;
         if n == 0 {
@@ -1025,15 +1032,50 @@ impl Store {
 
     /// The name of the live token with this hash.
     pub async fn token_name(&self, token_sha256: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.token(token_sha256).await?.map(|(name, _)| name))
+    }
+
+    /// The live token with this hash: its name (the actor of what it does) and the scopes
+    /// it was issued with (migration 0013).
+    pub async fn token(
+        &self,
+        token_sha256: &str,
+    ) -> Result<Option<(String, Vec<String>)>, StoreError> {
         let rows = self
             .fetch_once(
                 "looking up a token",
-                "SELECT name FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL",
+                "SELECT name, scopes FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL",
                 &[text(token_sha256)],
-                &[Ty::Text],
+                &[Ty::Text, Ty::Text],
             )
             .await?;
-        Ok(rows.first().and_then(|r| r[0].text()).map(str::to_owned))
+        Ok(rows
+            .first()
+            .and_then(|r| Some((r[0].text()?.to_owned(), scope_list(r[1].text())))))
+    }
+
+    /// Every live token by name: (name, scopes, who granted them: `cli`, or migration
+    /// 0013's note for a token issued before scopes existed). `arrears tokens list`.
+    pub async fn live_tokens(&self) -> Result<Vec<(String, Vec<String>, String)>, StoreError> {
+        let rows = self
+            .fetch_once(
+                "listing the tokens",
+                "SELECT name, scopes, scopes_granted_by FROM api_tokens \
+                 WHERE revoked_at IS NULL ORDER BY name",
+                &[],
+                &[Ty::Text, Ty::Text, Ty::Text],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r[0].text()?.to_owned(),
+                    scope_list(r[1].text()),
+                    r[2].text().unwrap_or_default().to_owned(),
+                ))
+            })
+            .collect())
     }
 
     /// Adds a user. `role` is one of agent, supervisor, compliance, admin (the schema checks
@@ -1413,4 +1455,12 @@ async fn insert_payment(
         ],
     )
     .await
+}
+
+/// The scope names of a stored `scopes` cell (space-separated).
+fn scope_list(cell: Option<&str>) -> Vec<String> {
+    cell.unwrap_or_default()
+        .split_ascii_whitespace()
+        .map(str::to_owned)
+        .collect()
 }

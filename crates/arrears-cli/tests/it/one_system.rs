@@ -1484,9 +1484,24 @@ impl Drop for Serve {
 
 impl Serve {
     fn start(db: &str, clock_from: Timestamp) -> Serve {
-        let token = ok(&["tokens", "create", "--name", "one-system", "--db", db])
-            .trim()
-            .to_owned();
+        let token = ok(&[
+            "tokens",
+            "create",
+            "--name",
+            "one-system",
+            "--scope",
+            "contacts",
+            "--scope",
+            "events",
+            "--scope",
+            "work",
+            "--scope",
+            "read",
+            "--db",
+            db,
+        ])
+        .trim()
+        .to_owned();
         let logs = tempfile::tempdir().unwrap();
         let err = std::fs::File::create(logs.path().join("stderr.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_arrears"))

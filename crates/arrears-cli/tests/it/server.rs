@@ -84,9 +84,12 @@ pub fn spawn_app(db: TestDb, extra: &[&str]) -> Server {
         "--rejects",
         "/dev/null",
     ]);
-    let token = ok(&["tokens", "create", "--name", "dialer", "--db", &db.target])
-        .trim()
-        .to_owned();
+    let token = ok(&[
+        "tokens", "create", "--name", "dialer", "--scope", "contacts", "--scope", "events",
+        "--scope", "work", "--scope", "read", "--db", &db.target,
+    ])
+    .trim()
+    .to_owned();
     let logs = tempfile::tempdir().unwrap();
     let err = std::fs::File::create(logs.path().join("stderr.log")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_arrears"))
@@ -1670,10 +1673,14 @@ fn login_checks_passwords_and_limits_failed_attempts() {
 fn tokens_and_users_are_created_once_and_stored_hashed() {
     let db = fresh(Backend::Sqlite).unwrap();
     let t = &db.target;
-    let token = ok(&["tokens", "create", "--name", "gateway", "--db", t]);
+    let token = ok(&[
+        "tokens", "create", "--name", "gateway", "--scope", "read", "--db", t,
+    ]);
     let token = token.trim();
     assert!(token.starts_with("arr_") && token.len() == 68, "{token}");
-    let again = arrears(&["tokens", "create", "--name", "gateway", "--db", t]);
+    let again = arrears(&[
+        "tokens", "create", "--name", "gateway", "--scope", "read", "--db", t,
+    ]);
     assert_eq!(again.status.code(), Some(2), "{}", text(&again.stderr));
     let add = |user: &str, role: &str, password: &str| add_user(t, user, role, password);
     let o = add("ann", "agent", "a long enough secret");
@@ -1703,6 +1710,52 @@ fn tokens_and_users_are_created_once_and_stored_hashed() {
         Some("gateway")
     );
     assert_eq!(rt.block_on(store.token_name(token)).unwrap(), None);
+}
+
+#[test]
+fn tokens_are_issued_with_explicit_scopes_and_refused_outside_them() {
+    on_both(|s, _| {
+        let t = &s.db.target;
+        // No scope, or an unknown one: refused, nothing stored.
+        let none = arrears(&["tokens", "create", "--name", "feed", "--db", t]);
+        assert_eq!(none.status.code(), Some(2), "{}", text(&none.stderr));
+        let bad = arrears(&[
+            "tokens", "create", "--name", "feed", "--scope", "all", "--db", t,
+        ]);
+        assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+        let feed = ok(&[
+            "tokens", "create", "--name", "feed", "--scope", "events", "--scope", "events", "--db",
+            t,
+        ]);
+        let feed = feed.trim();
+        let list = ok(&["tokens", "list", "--db", t]);
+        assert!(list.contains("feed\tevents\tcli\n"), "{list}");
+        assert!(
+            list.contains("dialer\tcontacts,events,read,work\tcli\n"),
+            "{list}"
+        );
+        let as_feed = |path: &str, body: &Value| {
+            finish(
+                agent()
+                    .post(s.url(path))
+                    .header("Authorization", &format!("Bearer {feed}"))
+                    .header("Content-Type", "application/json")
+                    .send(&body.to_string()),
+            )
+        };
+        let r = as_feed(
+            "/v1/contacts/check",
+            &json!({"borrower_id": "B1", "channel": "call", "at": "2026-11-28T15:00:00Z"}),
+        );
+        assert_error(&r, 403, "missing_scope");
+        assert_eq!(r.body["error"]["missing_scope"], "contacts", "{}", r.raw);
+        let r = as_feed(
+            "/v1/events",
+            &json!({"event_id": "SCOPE-1", "type": "dispute_opened", "borrower_id": "B1",
+                    "at": "2026-11-28T14:00:00Z"}),
+        );
+        assert_eq!(r.status, 201, "inside its scope: {}", r.raw);
+    });
 }
 
 #[test]

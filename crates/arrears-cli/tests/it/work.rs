@@ -117,9 +117,12 @@ fn import(db: &TestDb) -> tempfile::TempDir {
 
 /// Starts `arrears serve` over a store `import` has filled.
 fn serve(db: TestDb, p: tempfile::TempDir, extra: &[&str]) -> Srv {
-    let token = ok(&["tokens", "create", "--name", "work", "--db", &db.target])
-        .trim()
-        .to_owned();
+    let token = ok(&[
+        "tokens", "create", "--name", "work", "--scope", "contacts", "--scope", "events",
+        "--scope", "work", "--scope", "read", "--db", &db.target,
+    ])
+    .trim()
+    .to_owned();
     let logs = tempfile::tempdir().unwrap();
     let err = std::fs::File::create(logs.path().join("stderr.log")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_arrears"))
@@ -312,7 +315,7 @@ fn promises_are_kept_by_payments_and_broken_after_their_due_date() {
 fn plan_body(status: &str) -> Value {
     json!({
         "plan_id": "PP1", "loan_id": "L1", "created_at": "2026-11-21T10:00:00Z",
-        "created_by": "agent7", "status": status,
+        "created_by": "work", "status": status,
         "installments": [
             {"due_date": "2026-11-25", "amount_minor": 3000},
             {"due_date": "2026-12-25", "amount_minor": 3000}
@@ -381,22 +384,22 @@ fn payment_plan_instalments_are_paid_from_payments_and_transitions_are_checked()
         // Bad plans.
         for (body, why) in [
             (
-                json!({"plan_id": "PP2", "loan_id": "L1", "created_at": "2026-11-21T10:00:00Z", "created_by": "a",
+                json!({"plan_id": "PP2", "loan_id": "L1", "created_at": "2026-11-21T10:00:00Z", "created_by": "work",
                        "installments": [{"due_date": "2026-12-25", "amount_minor": 1}, {"due_date": "2026-12-01", "amount_minor": 1}]}),
                 "dates not increasing",
             ),
             (
-                json!({"plan_id": "PP2", "loan_id": "L1", "created_at": "2026-11-21T10:00:00Z", "created_by": "a",
+                json!({"plan_id": "PP2", "loan_id": "L1", "created_at": "2026-11-21T10:00:00Z", "created_by": "work",
                        "installments": [{"due_date": "2026-12-25", "amount_minor": 0}]}),
                 "a zero amount",
             ),
             (
-                json!({"plan_id": "PP2", "loan_id": "L1", "created_at": "2026-11-21T10:00:00Z", "created_by": "a",
+                json!({"plan_id": "PP2", "loan_id": "L1", "created_at": "2026-11-21T10:00:00Z", "created_by": "work",
                        "installments": []}),
                 "no instalments",
             ),
             (
-                json!({"plan_id": "PP2", "loan_id": "L1", "created_at": "2026-11-21T10:00:00Z", "created_by": "a",
+                json!({"plan_id": "PP2", "loan_id": "L1", "created_at": "2026-11-21T10:00:00Z", "created_by": "work",
                        "status": "completed", "installments": [{"due_date": "2026-12-25", "amount_minor": 5}]}),
                 "a new plan that is completed",
             ),
@@ -523,7 +526,7 @@ fn write_offs_need_a_snapshot_and_stay_within_the_outstanding_total() {
     on_both(|s, _| {
         let w = |id: &str, amount: i64| {
             json!({"write_off_id": id, "loan_id": "L1", "amount_minor": amount,
-                   "reason": "uncollectable", "approved_by": "supervisor1"})
+                   "reason": "uncollectable", "approved_by": "work"})
         };
         assert_error(
             &s.post("/v1/write-offs", &w("W1", 1000)),
@@ -604,7 +607,7 @@ fn bad_input_is_a_4xx_json_error_never_a_500() {
             "{}",
             r#"{"plan_id": 5}"#,
             r#"{"placement_id": "P", "loan_id": "L1'; DROP TABLE loans; --", "agency_id": "A", "placed_at": "2026-11-30T15:00:00Z"}"#,
-            r#"{"write_off_id": "W", "loan_id": "L1", "amount_minor": -5, "reason": "r", "approved_by": "a"}"#,
+            r#"{"write_off_id": "W", "loan_id": "L1", "amount_minor": -5, "reason": "r", "approved_by": "work"}"#,
             r#"{"case_id": "C", "loan_id": "L1", "court": "", "case_number": "1", "amount_claimed_minor": 1, "filed_at": "2026-11-30T15:00:00Z"}"#,
             r#"{"status": "lottery", "at": "2026-11-30T15:00:00Z"}"#,
             r#"{"recalled_at": "yesterday", "reason": "r"}"#,
@@ -871,4 +874,114 @@ fn the_audit_export_is_what_arrears_audit_export_writes() {
             "no_record",
         );
     }
+}
+
+/// Every row of a paginated answer, page by page (`limit`, then each `next_cursor`): the ids
+/// of `rows` keys, and how many pages it took.
+fn all_pages(s: &Srv, path: &str, limit: usize, rows: &[&str]) -> (Vec<String>, usize) {
+    let mut ids = Vec::new();
+    let mut pages = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{path}&limit={limit}");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let r = s.get(&url);
+        assert_eq!(r.status, 200, "{url}: {}", r.raw);
+        pages += 1;
+        let mut on_page = 0;
+        for key in rows {
+            for row in r.body[key].as_array().unwrap() {
+                ids.push(format!("{key}:{}", opt(&row["action_id"])));
+                on_page += 1;
+            }
+        }
+        assert!(on_page <= limit, "{on_page} rows on a page of {limit}");
+        match r.body["next_cursor"].as_str() {
+            Some(c) => {
+                assert_eq!(on_page, limit, "only the last page is short");
+                cursor = Some(c.to_owned());
+            }
+            None => return (ids, pages),
+        }
+        assert!(pages < 10_000, "the pages never end");
+    }
+}
+
+#[test]
+fn the_plan_and_queues_are_paginated_and_every_row_comes_exactly_once() {
+    on_both(|s, _| {
+        let whole = s.get("/v1/plan?as_of=2026-11-30&limit=5000");
+        assert_eq!(whole.status, 200, "{}", whole.raw);
+        assert_eq!(whole.body["next_cursor"], Value::Null);
+        let mut want: Vec<String> = Vec::new();
+        for key in ["actions", "blocked"] {
+            for row in whole.body[key].as_array().unwrap() {
+                want.push(format!("{key}:{}", opt(&row["action_id"])));
+            }
+        }
+        let total = want.len();
+        assert!(total >= 3, "the plan has rows to page: {}", whole.raw);
+        assert_eq!(
+            whole.body["total_actions"].as_u64().unwrap()
+                + whole.body["total_blocked"].as_u64().unwrap(),
+            total as u64
+        );
+        for limit in [1, 2, total - 1, total] {
+            let (got, pages) = all_pages(
+                s,
+                "/v1/plan?as_of=2026-11-30",
+                limit,
+                &["actions", "blocked"],
+            );
+            assert_eq!(got, want, "limit {limit}: every row once, in order");
+            assert_eq!(pages, total.div_ceil(limit), "limit {limit}");
+        }
+        // A queue, one task a page.
+        let queue = whole.body["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|a| a["queue"].as_str())
+            .map(str::to_owned);
+        if let Some(q) = queue {
+            let full = s.get(&format!("/v1/queues/{q}?as_of=2026-11-30&limit=5000"));
+            let want: Vec<String> = full.body["tasks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| format!("tasks:{}", opt(&t["action_id"])))
+                .collect();
+            assert_eq!(full.body["total"].as_u64().unwrap(), want.len() as u64);
+            let (got, _) = all_pages(
+                s,
+                &format!("/v1/queues/{q}?as_of=2026-11-30"),
+                1,
+                &["tasks"],
+            );
+            assert_eq!(got, want);
+        }
+        // Bad pages are 4xx: a limit out of range, a cursor not given by the route, a cursor
+        // of another making of the plan.
+        for bad in ["limit=0", "limit=5001", "cursor=abc", "cursor=1-999999"] {
+            assert_error(
+                &s.get(&format!("/v1/plan?as_of=2026-11-30&{bad}")),
+                422,
+                "invalid_field",
+            );
+        }
+        assert_error(
+            &s.get("/v1/plan?as_of=2026-11-30&cursor=999999-1"),
+            409,
+            "stale_cursor",
+        );
+        // All of that planned the day once.
+        let m = s.get("/metrics");
+        assert!(
+            m.raw.contains("arrears_api_plans_made_total 1\n"),
+            "{}",
+            m.raw
+        );
+    });
 }

@@ -9,6 +9,7 @@ use crate::auth::{self, sha256_hex};
 use crate::{AppState, now};
 use arrears_store::NewSession;
 use askama::Template;
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -45,8 +46,26 @@ struct LoginForm {
     password: String,
 }
 
-/// The password check of `POST /v1/login` (argon2, the same limiter), then a session.
-pub(super) async fn login_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Response {
+/// Said when every password-check slot is taken (503, `Retry-After: 1`).
+fn busy_text(ctx: &Ctx) -> &'static str {
+    match ctx.lang {
+        super::texts::Lang::En => {
+            "Too many sign-ins are being checked at this moment; try again in a second."
+        }
+        super::texts::Lang::Zh => "此刻正在核对的登录过多，请一秒后再试。",
+    }
+}
+
+/// The password check of `POST /v1/login` (argon2 under the same concurrency limit, the
+/// same limiter keyed by the client's address), then a session.
+pub(super) async fn login_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    client: Option<Extension<auth::ClientAddr>>,
+    body: Bytes,
+) -> Response {
+    // The limiter's address: the peer, or what a trusted proxy forwarded.
+    let ip = client.map_or(ctx.ip, |c| c.0.0);
     let Some(f) = form::<LoginForm>(&body) else {
         return render(
             &ctx,
@@ -72,7 +91,7 @@ pub(super) async fn login_submit(State(state): State<AppState>, ctx: Ctx, body: 
     };
     if state
         .logins()
-        .locked_until(&f.username, ctx.ip, started)
+        .locked_until(&f.username, ip, started)
         .is_some()
     {
         return refuse(StatusCode::TOO_MANY_REQUESTS, ctx.t().locked_login);
@@ -92,19 +111,27 @@ pub(super) async fn login_submit(State(state): State<AppState>, ctx: Ctx, body: 
         || auth::dummy_hash().to_owned(),
         |u| u.password_hash.clone(),
     );
-    let password = f.password.clone();
-    let ok = match tokio::task::spawn_blocking(move || auth::verify_password(&password, &phc)).await
+    let ok = match state
+        .password_checks()
+        .verify(f.password.clone(), phc)
+        .await
     {
-        Ok(ok) => ok,
-        Err(e) => return internal(&ctx, e),
+        Some(Ok(ok)) => ok,
+        Some(Err(e)) => return internal(&ctx, e),
+        None => {
+            let mut res = refuse(StatusCode::SERVICE_UNAVAILABLE, busy_text(&ctx));
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            return res;
+        }
     };
     let Some(u) = user.filter(|u| ok && !u.disabled) else {
         state
             .logins()
-            .failed(&f.username, ctx.ip, std::time::Instant::now());
+            .failed(&f.username, ip, std::time::Instant::now());
         return refuse(StatusCode::UNAUTHORIZED, ctx.t().wrong_login);
     };
-    state.logins().succeeded(&f.username, ctx.ip);
+    state.logins().succeeded(&f.username, ip);
     let (Ok(id), Ok(csrf)) = (random_hex(), random_hex()) else {
         return internal(&ctx, "no randomness");
     };
