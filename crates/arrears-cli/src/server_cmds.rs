@@ -320,13 +320,13 @@ pub fn tokens(a: &TokensArgs) -> Result<(), Failure> {
             TokensCommand::Create { name, scopes, db } => {
                 arrears_domain::types::ContactId::check("--name", name)
                     .map_err(|e| Failure::bad_input(anyhow!("--name: {}", e.detail)))?;
+                let mut codes: Vec<&str> = scopes.iter().map(|s| s.scope().code()).collect();
+                codes.sort_unstable();
+                codes.dedup();
                 let store = open(db).await?;
                 let (token, hash) = auth::new_token().map_err(|e| anyhow!("{e}"))?;
                 store
                     .create_token(name, &hash, &codes, now())
-                let mut codes: Vec<&str> = scopes.iter().map(|s| s.scope().code()).collect();
-                codes.sort_unstable();
-                codes.dedup();
                     .await
                     .map_err(service_failure)?;
                 store.close().await;
@@ -336,10 +336,6 @@ pub fn tokens(a: &TokensArgs) -> Result<(), Failure> {
                     codes.join(", ")
                 );
             }
-            TokensCommand::Revoke { name, db } => {
-                let store = open(db).await?;
-                let revoked = store
-                    .revoke_token(name, now())
             TokensCommand::List { db } => {
                 let store = open(db).await?;
                 let live = store.live_tokens().await.map_err(|e| anyhow!(e))?;
@@ -348,6 +344,10 @@ pub fn tokens(a: &TokensArgs) -> Result<(), Failure> {
                     println!("{name}\t{}\t{by}", scopes.join(","));
                 }
             }
+            TokensCommand::Revoke { name, db } => {
+                let store = open(db).await?;
+                let revoked = store
+                    .revoke_token(name, now())
                     .await
                     .map_err(|e| anyhow!(e))?;
                 store.close().await;

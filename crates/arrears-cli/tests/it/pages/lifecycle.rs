@@ -334,12 +334,12 @@ fn a_reported_violation_shows_on_the_compliance_view_and_the_account_page() {
             "create",
             "--name",
             "agency-dialer",
+            "--scope",
+            "contacts",
             "--db",
             &s.db.target,
         ])
         .trim()
-            "--scope",
-            "contacts",
         .to_owned();
         let sue = login(s, "sue");
         // Nothing yet.
