@@ -185,6 +185,10 @@ pub enum UsersCommand {
         /// never shows in the process list or shell history.
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// The user's time zone (`Area/City`): the pages show them every time in it
+        /// (default: the lender's business zone).
+        #[arg(long, value_name = "ZONE")]
+        zone: Option<String>,
         #[command(flatten)]
         db: DbOpt,
     },
@@ -366,9 +370,15 @@ pub fn users(a: &UsersArgs) -> Result<(), Failure> {
         username,
         role,
         password_stdin: _,
+        zone,
         db,
     } = &a.command;
     check_username(username)?;
+    if let Some(z) = zone {
+        arrears_domain::TimeZoneName::parse("--zone", z).map_err(|e| {
+            Failure::bad_input(anyhow!("--zone {z:?} is not a time zone (Area/City): {e}"))
+        })?;
+    }
     let mut input = String::new();
     std::io::stdin()
         .take(4096)
@@ -377,7 +387,21 @@ pub fn users(a: &UsersArgs) -> Result<(), Failure> {
     let password = input.strip_suffix('\n').unwrap_or(&input);
     let password = password.strip_suffix('\r').unwrap_or(password);
     add_user(db, username, *role, password)?;
-    println!("user {username:?} added as {}", role.code());
+    if let Some(z) = zone {
+        let rt = runtime()?;
+        rt.block_on(async {
+            let store = open(db).await?;
+            store
+                .set_user_zone(username, Some(z))
+                .await
+                .map_err(|e| anyhow!("setting the user's time zone: {e}"))?;
+            store.close().await;
+            Ok::<(), Failure>(())
+        })?;
+        println!("user {username:?} added as {} (times in {z})", role.code());
+    } else {
+        println!("user {username:?} added as {}", role.code());
+    }
     Ok(())
 }
 

@@ -1,15 +1,18 @@
 //! The agent's pages: the home page with the day's call queue (an agent's own loans; every
 //! agent's for supervisors, compliance and admins), and the account page of a loan with its
-//! forms: log a call (and the promise made on it), record a payment plan, issue a portal
-//! link.
+//! forms: log a call with its notes (and the promise made on it), record a payment plan,
+//! resolve a dispute, cancel a plan, issue a portal link (the answers to plan proposals and
+//! promise cancellations are in `desk`). Every time is shown in the viewer's zone
+//! ([`Ctx::viewer_zone`]) with the borrower's local time beside it where it matters.
 
 use super::PORTAL_CODE_VALID;
+use super::desk::{DeskWords, RetryPage, answer_for_staff, desk_words, plan_shortfall, reason_of};
 use super::shared::{
     Chrome, ContactView, CsrfOnly, Ctx, DateQuery, DebtView, LifecycleView, MessagePage,
     book_payments, business_date, contact_views, csrf_refused, debt_view, failed, forbidden, form,
     format_minor, holds, internal, is_manager, lifecycle_view, loan_currencies, log_access,
     message, new_portal_code, not_found, parse_major, portal_link, random_hex, redirect, render,
-    when, when_in,
+    time_beside, time_for,
 };
 use super::texts::{Lang, Texts, label, rule_words};
 use crate::api::{self, ContactRequest};
@@ -83,7 +86,11 @@ fn latest_promise(
     as_of: jiff::civil::Date,
     zone: &arrears_domain::TimeZoneName,
 ) -> Option<(String, &'static str)> {
-    let p = book.promises.iter().max_by_key(|p| p.created_at)?;
+    let p = book
+        .promises
+        .iter()
+        .filter(|p| p.cancelled.is_none())
+        .max_by_key(|p| p.created_at)?;
     let st = workbench::promise_state(
         p.created_at,
         p.amount_minor,
@@ -128,6 +135,7 @@ pub(super) async fn home(
     let manager = is_manager(role);
     let mine: std::collections::HashSet<&str> = loans.iter().map(String::as_str).collect();
     let zone = state.config().business_tz.clone();
+    let viewer = ctx.viewer_zone(&state);
     let t = ctx.t();
     let mut queue = Vec::new();
     for task in plan
@@ -156,9 +164,9 @@ pub(super) async fn home(
                 || t.not_worked.to_owned(),
                 |c| {
                     format!(
-                        "{} {} UTC: {}",
+                        "{} {}: {}",
                         label(ctx.lang, &c.row.channel),
-                        when(c.row.at),
+                        time_for(&viewer, c.row.at),
                         label(ctx.lang, &c.row.outcome)
                     )
                 },
@@ -177,7 +185,26 @@ pub(super) async fn home(
             stage: task.stage.clone(),
             bucket: task.bucket.clone(),
             dpd: task.dpd,
-            window: format!("{} – {}", when(task.not_before), when(task.not_after)),
+            window: {
+                let mut w = format!(
+                    "{} – {}",
+                    time_for(&viewer, task.not_before),
+                    time_for(&viewer, task.not_after)
+                );
+                if let Some(bc) = bc
+                    .as_ref()
+                    .filter(|b| b.borrower.timezone.name() != viewer.name())
+                {
+                    let theirs = &bc.borrower.timezone;
+                    w.push_str(&format!(
+                        " · {} {} – {}",
+                        t.their_time,
+                        time_for(theirs, task.not_before),
+                        time_for(theirs, task.not_after)
+                    ));
+                }
+                w
+            },
             worked,
             promise,
         });
@@ -194,9 +221,9 @@ pub(super) async fn home(
             manager,
             plan_date: as_of.to_string(),
             plan_note: format!(
-                "{} {} UTC ({} ms, {} loans)",
+                "{} {} ({} ms, {} loans)",
                 t.plan_made,
-                when(plan.made_at),
+                time_for(&viewer, plan.made_at),
                 plan.millis,
                 plan.loans
             ),
@@ -264,6 +291,10 @@ struct PromiseView {
     due: String,
     state: String,
     state_code: &'static str,
+    /// Who cancelled it, when and why (empty unless cancelled).
+    cancelled: String,
+    /// Whether the agent may still cancel it (not cancelled, not kept).
+    cancellable: bool,
 }
 
 struct PlanView {
@@ -288,6 +319,7 @@ fn plan_views(
     plans: &[arrears_store::StoredPlan],
     currency: &str,
     today: jiff::civil::Date,
+    viewer: &arrears_domain::TimeZoneName,
 ) -> Vec<PlanView> {
     plans
         .iter()
@@ -295,7 +327,7 @@ fn plan_views(
             id: p.plan_id.clone(),
             status: label(lang, &p.status),
             status_code: p.status.clone(),
-            made: when(p.created_at),
+            made: time_for(viewer, p.created_at),
             rows: p
                 .installments
                 .iter()
@@ -341,7 +373,7 @@ fn who_view(b: &arrears_domain::portfolio::BorrowerRow, t: &Texts, at: Timestamp
         name: b.name.to_string(),
         phone: or_none(b.phone.as_deref()),
         email: or_none(b.email.as_deref()),
-        local_now: when_in(at, &b.timezone),
+        local_now: time_for(&b.timezone, at),
         attorney: (!attorney.is_empty()).then(|| attorney.join(" · ")),
     }
 }
@@ -375,8 +407,24 @@ struct AccountPage {
     promises: Vec<PromiseView>,
     plans: Vec<PlanView>,
     lifecycle: LifecycleView,
-    proposals: Vec<String>,
+    proposals: Vec<ProposalView>,
     today: String,
+    dw: &'static DeskWords,
+    /// The zone the page's times are in.
+    viewer_zone: String,
+}
+
+/// A borrower's plan proposal on the desk, with its answer or the three actions.
+struct ProposalView {
+    id: i64,
+    line: String,
+    open: bool,
+    status_code: &'static str,
+    answer: String,
+    /// The proposal's schedule for the counter form (count, amount in major units, date).
+    count: String,
+    amount: String,
+    first_due: String,
 }
 
 /// The schedule with what the payments cover, by the engine's waterfall: installments in
@@ -409,13 +457,17 @@ fn installment_views(book: &arrears_store::LoanBook) -> Vec<InstallmentView> {
         .collect()
 }
 
-fn payment_views(lang: Lang, book: &arrears_store::LoanBook) -> Vec<PaymentView> {
+fn payment_views(
+    lang: Lang,
+    book: &arrears_store::LoanBook,
+    viewer: &arrears_domain::TimeZoneName,
+) -> Vec<PaymentView> {
     book.payments
         .iter()
         .rev()
         .map(|p| PaymentView {
             id: p.payment_id.clone(),
-            received: when(p.received_at),
+            received: time_for(viewer, p.received_at),
             amount: format_minor(p.amount_minor, &book.currency),
             kind: match &p.reverses {
                 Some(r) => format!("{} {r}", lang.texts().reversal_of),
@@ -430,27 +482,41 @@ fn promise_views(
     book: &arrears_store::LoanBook,
     as_of: jiff::civil::Date,
     zone: &arrears_domain::TimeZoneName,
+    viewer: &arrears_domain::TimeZoneName,
+    theirs: &arrears_domain::TimeZoneName,
 ) -> Vec<PromiseView> {
+    let t = lang.texts();
     let pays = book_payments(book);
     book.promises
         .iter()
         .rev()
         .map(|p| {
-            let st = workbench::promise_state(
-                p.created_at,
-                p.amount_minor,
-                p.due_date,
-                &pays,
-                as_of,
-                zone,
-            );
+            // A cancelled promise is neither kept nor broken.
+            let st = if p.cancelled.is_some() {
+                "cancelled"
+            } else {
+                workbench::promise_state(
+                    p.created_at,
+                    p.amount_minor,
+                    p.due_date,
+                    &pays,
+                    as_of,
+                    zone,
+                )
+            };
             PromiseView {
                 id: p.promise_id.clone(),
-                made: when(p.created_at),
+                made: time_beside(viewer, theirs, t.their_time, p.created_at),
                 amount: format_minor(p.amount_minor, &book.currency),
                 due: p.due_date.to_string(),
                 state: label(lang, st),
                 state_code: st,
+                cancelled: p
+                    .cancelled
+                    .as_ref()
+                    .map(|c| format!("{}, {}: {}", c.by, time_for(viewer, c.at), c.reason))
+                    .unwrap_or_default(),
+                cancellable: st != "cancelled" && st != "kept",
             }
         })
         .collect()
@@ -480,6 +546,7 @@ fn channel_views(
     bc: &BorrowerContacts,
     loan: &LoanId,
     at: Timestamp,
+    viewer: &arrears_domain::TimeZoneName,
 ) -> (Vec<ChannelView>, Vec<RestrictionView>) {
     let t = lang.texts();
     // One decision context and policy for every probe (the same as the API's check).
@@ -488,14 +555,13 @@ fn channel_views(
         arrears_app::decide(p, &ctx, at, &state.policy_at(at).packs)
     };
     let theirs = &bc.borrower.timezone;
-    let ours = &state.config().business_tz;
     let both = |e: Timestamp| {
         format!(
-            "{} ({}) · {} ({})",
-            when_in(e, theirs),
+            "{} {} · {} {}",
             t.their_time,
-            when_in(e, ours),
-            t.your_time
+            time_for(theirs, e),
+            t.your_time,
+            time_for(viewer, e)
         )
     };
     let mut restrictions: Vec<RestrictionView> = Vec::new();
@@ -655,17 +721,26 @@ pub(super) async fn account_page(
         }
         Err(e) => return internal(&ctx, e),
     };
+    let call_notes = match store.contact_notes(&borrower_id).await {
+        Ok(n) => n,
+        Err(e) => return internal(&ctx, e),
+    };
     let t = ctx.t();
     let at = now();
-    let (channels, restrictions) = channel_views(&state, ctx.lang, &bc, &loan, at);
+    let viewer = ctx.viewer_zone(&state);
+    let theirs = bc.borrower.timezone.clone();
+    let (channels, restrictions) = channel_views(&state, ctx.lang, &bc, &loan, at, &viewer);
     let page = AccountPage {
         chrome: ctx.chrome(),
         loan_id: loan.as_str().to_owned(),
         borrower_id: borrower_id.clone(),
         debt: snaps.last().map(debt_view),
-        contacts: contact_views(ctx.lang, &bc, t, true),
+        contacts: contact_views(ctx.lang, &bc, t, &viewer, Some(&call_notes)),
         holds: holds(&bc, t),
-        notes: notes.into_iter().map(|n| (when(n.at), n.body)).collect(),
+        notes: notes
+            .into_iter()
+            .map(|n| (time_for(&viewer, n.at), n.body))
+            .collect(),
         channels,
         restrictions,
         who: who_view(&bc.borrower, t, at),
@@ -678,16 +753,17 @@ pub(super) async fn account_page(
             })
             .collect(),
         installments: installment_views(&book),
-        payments: payment_views(ctx.lang, &book),
-        promises: promise_views(ctx.lang, &book, today, &zone),
-        plans: plan_views(ctx.lang, &plans, &book.currency, today),
-        lifecycle: lifecycle_view(ctx.lang, &bc, &currencies),
+        payments: payment_views(ctx.lang, &book, &viewer),
+        promises: promise_views(ctx.lang, &book, today, &zone, &viewer, &theirs),
+        plans: plan_views(ctx.lang, &plans, &book.currency, today, &viewer),
+        lifecycle: lifecycle_view(ctx.lang, &bc, &currencies, &viewer),
         proposals: proposals
             .iter()
+            .rev()
             .map(|p| {
                 let mut line = format!(
-                    "{} UTC: {} × {} {} {}",
-                    when(p.created_at),
+                    "{}: {} × {} {} {}",
+                    time_beside(&viewer, &theirs, t.their_time, p.created_at),
                     p.installments,
                     format_minor(p.amount_minor, &book.currency),
                     t.from_date,
@@ -697,11 +773,31 @@ pub(super) async fn account_page(
                     line.push_str(" — ");
                     line.push_str(&p.note);
                 }
-                line
+                ProposalView {
+                    id: p.proposal_id,
+                    line,
+                    open: p.answer.is_none(),
+                    status_code: match p.answer.as_ref().map(|a| &a.answer) {
+                        None => "open",
+                        Some(arrears_store::ProposalAnswer::Accepted { .. }) => "accepted",
+                        Some(arrears_store::ProposalAnswer::Countered { .. }) => "countered",
+                        Some(arrears_store::ProposalAnswer::Declined { .. }) => "declined",
+                    },
+                    answer: answer_for_staff(ctx.lang, p, &book.currency, &viewer),
+                    count: p.installments.to_string(),
+                    amount: format_minor(p.amount_minor, &book.currency)
+                        .trim_end_matches(book.currency.as_str())
+                        .trim()
+                        .to_owned(),
+                    first_due: p.first_due.to_string(),
+                }
             })
             .collect(),
         today: today.to_string(),
+        dw: desk_words(ctx.lang),
+        viewer_zone: viewer.name().to_owned(),
     };
+
     render(&ctx, StatusCode::OK, &page)
 }
 
@@ -712,13 +808,15 @@ struct CallForm {
     direction: Option<String>,
     promise_amount: Option<String>,
     promise_due: Option<String>,
+    /// Free text on what was said (up to [`arrears_store::CALL_NOTE_MAX`] characters).
+    notes: Option<String>,
     /// Set on the second submit of a promise above the balance.
     confirm: Option<String>,
 }
 
 /// What is still owed on a loan by its book: the schedule less the payments not reversed
 /// (never below zero).
-fn outstanding(book: &arrears_store::LoanBook) -> i128 {
+pub(super) fn outstanding(book: &arrears_store::LoanBook) -> i128 {
     let due: i128 = book
         .installments
         .iter()
@@ -748,6 +846,8 @@ struct ConfirmCallPage {
     direction: String,
     promise_amount: String,
     promise_due: String,
+    notes: String,
+    notes_label: &'static str,
 }
 
 /// A promise from the call form: `Ok(None)` when its fields are empty, an error when they
@@ -778,13 +878,13 @@ fn promise_fields(
 }
 
 #[derive(Deserialize)]
-struct PaymentPlanForm {
-    count: Option<String>,
-    amount: Option<String>,
-    first_due: Option<String>,
-    every: Option<String>,
+pub(super) struct PaymentPlanForm {
+    pub(super) count: Option<String>,
+    pub(super) amount: Option<String>,
+    pub(super) first_due: Option<String>,
+    pub(super) every: Option<String>,
     /// Set on the second submit of a plan whose total is above the balance.
-    confirm: Option<String>,
+    pub(super) confirm: Option<String>,
 }
 
 /// The plan form again, as the agent filled it, asking to confirm a total above the
@@ -806,7 +906,7 @@ struct ConfirmPlanPage {
 /// The instalments of a plan form: `count` equal amounts from `first_due` on, a month, two
 /// weeks or a week apart (a monthly date past the month's end falls on its last day).
 /// `None` when a field is missing or out of range.
-fn plan_instalments(
+pub(super) fn plan_instalments(
     f: &PaymentPlanForm,
     currency: &str,
     today: jiff::civil::Date,
@@ -842,7 +942,7 @@ fn plan_instalments(
 /// the form, or the page that refuses it (no or a wrong CSRF token, a form that does not
 /// parse, a loan that is not theirs).
 #[allow(clippy::result_large_err)]
-async fn staff_form<T: serde::de::DeserializeOwned>(
+pub(super) async fn staff_form<T: serde::de::DeserializeOwned>(
     state: &AppState,
     ctx: &Ctx,
     loan_id: &str,
@@ -879,12 +979,20 @@ pub(super) async fn record_payment_plan(
     let at = now();
     let today = state.config().business_tz.date_of(at);
     let Some(installments) = plan_instalments(&f, &book.currency, today) else {
-        return message(
+        // The form again, as typed, with what to fix.
+        return render(
             &ctx,
             StatusCode::UNPROCESSABLE_ENTITY,
-            ctx.t().record_plan,
-            ctx.t().plan_needed,
-            back,
+            &ConfirmPlanPage {
+                chrome: ctx.chrome(),
+                loan_id: loan.as_str().to_owned(),
+                text: ctx.t().plan_needed.to_owned(),
+                ask_confirm: false,
+                count: f.count.clone().unwrap_or_default(),
+                amount: f.amount.clone().unwrap_or_default(),
+                first_due: f.first_due.clone().unwrap_or_default(),
+                every: f.every.clone().unwrap_or_default(),
+            },
         );
     };
     // A plan above what is owed is kept only once the agent confirms it.
@@ -914,13 +1022,55 @@ pub(super) async fn record_payment_plan(
             },
         );
     }
+    // A plan that does not cure the arrears comes back as typed, with the amounts in the
+    // currency (the store checks the same again).
+    match plan_shortfall(&state, ctx.lang, loan.as_str(), &book.currency, total).await {
+        Ok(Some(why)) => {
+            return render(
+                &ctx,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &ConfirmPlanPage {
+                    chrome: ctx.chrome(),
+                    loan_id: loan.as_str().to_owned(),
+                    text: why,
+                    ask_confirm: false,
+                    count: f.count.clone().unwrap_or_default(),
+                    amount: f.amount.clone().unwrap_or_default(),
+                    first_due: f.first_due.clone().unwrap_or_default(),
+                    every: f.every.clone().unwrap_or_default(),
+                },
+            );
+        }
+        Ok(None) => {}
+        Err(e) => return internal(&ctx, e),
+    }
     let Ok(rand) = random_hex() else {
         return internal(&ctx, "no randomness");
     };
     let plan_id = format!("page-plan-{}", &rand[..32]);
+    match save_plan(&state, &ctx, &username, &loan, installments, &plan_id, back).await {
+        Ok(()) => redirect(&format!("/accounts/{}", loan.as_str())),
+        Err(refused) => refused,
+    }
+}
+
+/// Records a payment plan of the loan, active at once, through the store call of
+/// `POST /v1/payment-plans` (idempotent by `plan_id`; actor `user:NAME`): the desk's plan
+/// form and an accepted plan proposal both come here. `Err` is the page that says why not.
+#[allow(clippy::result_large_err)]
+pub(super) async fn save_plan(
+    state: &AppState,
+    ctx: &Ctx,
+    username: &str,
+    loan: &LoanId,
+    installments: Vec<(jiff::civil::Date, i64)>,
+    plan_id: &str,
+    back: Option<String>,
+) -> Result<(), Response> {
+    let at = now();
     let actor = format!("user:{username}");
     let plan = arrears_store::NewPlan {
-        plan_id: plan_id.clone(),
+        plan_id: plan_id.to_owned(),
         loan_id: loan.as_str().to_owned(),
         created_at: at,
         created_by: actor.clone(),
@@ -944,19 +1094,23 @@ pub(super) async fn record_payment_plan(
     let actor = Actor(actor);
     let meta = crate::work::meta(&key, "payment_plan", &b, &actor);
     match state.store().record_plan(&meta, &plan).await {
-        Ok(_) => redirect(&format!("/accounts/{}", loan.as_str())),
+        Ok(_) => Ok(()),
         // A plan that does not cover the arrears, or one the loan's state refuses.
-        Err(arrears_store::WorkError::Invalid(why)) => message(
-            &ctx,
+        Err(arrears_store::WorkError::Invalid(why)) => Err(message(
+            ctx,
             StatusCode::UNPROCESSABLE_ENTITY,
             ctx.t().record_plan,
             format!("{} {why}.", ctx.t().plan_too_small),
             back,
-        ),
-        Err(arrears_store::WorkError::State { message: why, .. }) => {
-            message(&ctx, StatusCode::CONFLICT, ctx.t().record_plan, why, back)
-        }
-        Err(e) => internal(&ctx, e),
+        )),
+        Err(arrears_store::WorkError::State { message: why, .. }) => Err(message(
+            ctx,
+            StatusCode::CONFLICT,
+            ctx.t().record_plan,
+            why,
+            back,
+        )),
+        Err(e) => Err(internal(ctx, e)),
     }
 }
 
@@ -1010,6 +1164,33 @@ pub(super) async fn log_call(
         }
     };
     let today = state.config().business_tz.date_of(now());
+    let dw = desk_words(ctx.lang);
+    let notes = f
+        .notes
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_owned();
+    let again = |text: String, ask_confirm: bool| ConfirmCallPage {
+        chrome: ctx.chrome(),
+        loan_id: loan.as_str().to_owned(),
+        text,
+        ask_confirm,
+        outcome: outcome.clone(),
+        direction: direction.to_owned(),
+        promise_amount: f.promise_amount.clone().unwrap_or_default(),
+        promise_due: f.promise_due.clone().unwrap_or_default(),
+        notes: notes.clone(),
+        notes_label: dw.notes,
+    };
+    let notes_chars = notes.chars().count();
+    if notes_chars > arrears_store::CALL_NOTE_MAX || notes.contains('\0') {
+        return render(
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &again((dw.notes_too_long)(notes_chars), false),
+        );
+    }
     let promise = match promise_fields(
         &outcome,
         f.promise_amount.as_deref(),
@@ -1023,16 +1204,7 @@ pub(super) async fn log_call(
             return render(
                 &ctx,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &ConfirmCallPage {
-                    chrome: ctx.chrome(),
-                    loan_id: loan.as_str().to_owned(),
-                    text: ctx.t().promise_needed.to_owned(),
-                    ask_confirm: false,
-                    outcome: outcome.clone(),
-                    direction: direction.to_owned(),
-                    promise_amount: f.promise_amount.clone().unwrap_or_default(),
-                    promise_due: f.promise_due.clone().unwrap_or_default(),
-                },
+                &again(ctx.t().promise_needed.to_owned(), false),
             );
         }
     };
@@ -1045,22 +1217,16 @@ pub(super) async fn log_call(
             return render(
                 &ctx,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &ConfirmCallPage {
-                    chrome: ctx.chrome(),
-                    loan_id: loan.as_str().to_owned(),
-                    text: format!(
+                &again(
+                    format!(
                         "{} ({} > {}). {}",
                         t.above_balance,
                         format_minor(amount_minor, &book.currency),
                         format_minor(owed, &book.currency),
                         t.confirm_above
                     ),
-                    ask_confirm: true,
-                    outcome: outcome.clone(),
-                    direction: direction.to_owned(),
-                    promise_amount: f.promise_amount.clone().unwrap_or_default(),
-                    promise_due: f.promise_due.clone().unwrap_or_default(),
-                },
+                    true,
+                ),
             );
         }
     }
@@ -1076,12 +1242,16 @@ pub(super) async fn log_call(
         target: phone,
         party: None,
         at: now().to_string(),
-        outcome,
+        outcome: outcome.clone(),
         agency_id: None,
         text: None,
         lender: None,
         code: None,
     };
+    let contact_id = req.contact_id.clone();
+    let actor = format!("user:{username}");
+    // The notes are kept beside the contact once it is stored (a violation included).
+    let keep_notes = || keep_call_notes(&state, &contact_id, &notes, &actor);
     let raw = match serde_json::to_value(&req) {
         Ok(v) => v,
         Err(e) => return internal(&ctx, e),
@@ -1102,6 +1272,9 @@ pub(super) async fn log_call(
             {
                 Ok((_, Some(rule_ids))) => {
                     // Dialled, and forbidden: kept as a violation; the agent is told.
+                    if let Err(e) = keep_notes().await {
+                        return internal(&ctx, e);
+                    }
                     let t = ctx.t();
                     return render(
                         &ctx,
@@ -1122,6 +1295,11 @@ pub(super) async fn log_call(
         }
         Err(e) => Err(e),
     };
+    if result.is_ok()
+        && let Err(e) = keep_notes().await
+    {
+        return internal(&ctx, e);
+    }
     let result = match (result, promise) {
         (Ok(_), Some((amount_minor, due_date))) => {
             record_promise(&state, &username, &loan, amount_minor, due_date, &id).await
@@ -1151,6 +1329,22 @@ pub(super) async fn log_call(
             )
         }
     }
+}
+
+/// Keeps the notes written on a recorded call (nothing when there are none).
+async fn keep_call_notes(
+    state: &AppState,
+    contact_id: &str,
+    notes: &str,
+    actor: &str,
+) -> Result<bool, arrears_store::StoreError> {
+    if notes.is_empty() {
+        return Ok(true);
+    }
+    state
+        .store()
+        .add_contact_note(contact_id, notes, actor, now())
+        .await
 }
 
 /// The promise made on a logged call: the `promise_to_pay` event of `POST /v1/events`, by
@@ -1241,10 +1435,7 @@ pub(super) async fn issue_link(
     )
 }
 
-#[derive(Deserialize)]
-struct ReasonForm {
-    reason: Option<String>,
-}
+use super::desk::ReasonForm;
 
 /// Resolves the borrower's dispute: the `dispute_resolved` event of `POST /v1/events`, by
 /// the same ingest path, with the agent's reason in the event's recorded body.
@@ -1261,16 +1452,21 @@ pub(super) async fn resolve_dispute(
         };
     let back = Some(format!("/accounts/{}", loan.as_str()));
     let t = ctx.t();
-    let reason = f.reason.as_deref().map(str::trim).unwrap_or_default();
-    if reason.is_empty() || reason.chars().count() > 1000 {
-        return message(
+    let Some(reason) = reason_of(f.reason.as_deref()) else {
+        // The form again, as typed, with what to fix.
+        return render(
             &ctx,
             StatusCode::UNPROCESSABLE_ENTITY,
-            t.resolve_dispute,
-            t.reason_needed,
-            back,
+            &RetryPage::reason(
+                &ctx,
+                loan.as_str(),
+                t.resolve_dispute,
+                t.reason_needed,
+                format!("/accounts/{}/dispute-resolved", loan.as_str()),
+                f.reason.as_deref().unwrap_or_default(),
+            ),
         );
-    }
+    };
     let Ok(borrower) = arrears_domain::types::BorrowerId::parse("borrower_id", &borrower_id) else {
         return not_found(&ctx);
     };
@@ -1327,16 +1523,21 @@ pub(super) async fn cancel_plan(
     };
     let back = Some(format!("/accounts/{}", loan.as_str()));
     let t = ctx.t();
-    let reason = f.reason.as_deref().map(str::trim).unwrap_or_default();
-    if reason.is_empty() || reason.chars().count() > 1000 {
-        return message(
+    let Some(reason) = reason_of(f.reason.as_deref()) else {
+        // The form again, as typed, with what to fix.
+        return render(
             &ctx,
             StatusCode::UNPROCESSABLE_ENTITY,
-            t.cancel_plan,
-            t.reason_needed,
-            back,
+            &RetryPage::reason(
+                &ctx,
+                loan.as_str(),
+                t.cancel_plan,
+                t.reason_needed,
+                format!("/accounts/{}/plans/{plan_id}/cancel", loan.as_str()),
+                f.reason.as_deref().unwrap_or_default(),
+            ),
         );
-    }
+    };
     // Only a plan of this loan.
     let today = state.config().business_tz.date_of(now());
     match state

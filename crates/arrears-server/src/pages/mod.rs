@@ -31,6 +31,7 @@
 //! with its compliance view) and `portal` (the borrower portal).
 
 mod agent;
+mod desk;
 mod login;
 mod portal;
 mod shared;
@@ -48,6 +49,7 @@ use agent::{
 };
 use axum::Router;
 use axum::routing::{get, post};
+use desk::{answer_proposal, cancel_promise};
 use jiff::SignedDuration;
 use login::{login_page, login_submit, logout};
 use portal::{
@@ -89,6 +91,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/accounts/{loan_id}/plans/{plan_id}/cancel",
             post(cancel_plan),
+        )
+        .route(
+            "/accounts/{loan_id}/proposals/{proposal_id}",
+            post(answer_proposal),
+        )
+        .route(
+            "/accounts/{loan_id}/promises/{promise_id}/cancel",
+            post(cancel_promise),
         )
         .route("/portal/enter", get(portal_enter).post(portal_exchange))
         .route("/portal/b/{borrower_id}", get(portal_page))

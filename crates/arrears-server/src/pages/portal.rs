@@ -5,7 +5,7 @@
 use super::shared::{
     Chrome, ContactView, CsrfOnly, Ctx, LifecycleView, csrf_refused, forbidden, form, format_minor,
     holds, internal, is_hex64, lifecycle_view, loan_currencies, log_access, message, not_found,
-    parse_major, random_hex, redirect, render, session_cookie, when,
+    parse_major, random_hex, redirect, render, session_cookie, time_for,
 };
 use super::texts::{Lang, label};
 use super::{DISPUTE_TEXT_MAX, PORTAL_SESSION};
@@ -261,7 +261,8 @@ fn portal_contacts(
     own.into_iter()
         .rev()
         .map(|c| ContactView {
-            at: when(c.row.at),
+            // The borrower reads times on their own wall clock.
+            at: time_for(&bc.borrower.timezone, c.row.at),
             channel: label(lang, &c.row.channel),
             direction: if &*c.row.direction == "inbound" {
                 t.inbound.to_owned()
@@ -270,6 +271,7 @@ fn portal_contacts(
             },
             outcome: outcome_words(lang, &c.row.outcome),
             violation: String::new(),
+            notes: String::new(),
         })
         .collect()
 }
@@ -329,6 +331,19 @@ struct PortalPage {
     /// What is on record about the borrower: preferences, plans, a sale, open credit
     /// disputes, notices.
     lifecycle: LifecycleView,
+    /// The payment plans they proposed, newest first, each with our answer in words.
+    proposals: Vec<PortalProposal>,
+    proposals_title: &'static str,
+}
+
+/// A plan the borrower proposed, and what we answered.
+struct PortalProposal {
+    id: i64,
+    loan: String,
+    sent: String,
+    schedule: String,
+    status_code: &'static str,
+    answer: String,
 }
 
 /// The borrower of the session when it is the one in the URL (else the page is 403).
@@ -405,11 +420,48 @@ async fn portal(
             Err(e) => return internal(ctx, e),
         }
     }
-    let currencies =
-        match loan_currencies(state, bc.lifecycle.plans.iter().map(|p| p.loan_id.as_str())).await {
-            Ok(c) => c,
+    let currencies = match loan_currencies(
+        state,
+        bc.lifecycle
+            .plans
+            .iter()
+            .map(|p| p.loan_id.as_str())
+            .chain(bc.loan_ids.iter().map(|l| l.as_str())),
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => return internal(ctx, e),
+    };
+    let zone = &bc.borrower.timezone;
+    let mut proposals = Vec::new();
+    for l in &bc.loan_ids {
+        let currency = currencies.get(l.as_str()).map_or("", String::as_str);
+        match store.plan_proposals(l.as_str()).await {
+            Ok(ps) => proposals.extend(ps.iter().map(|p| PortalProposal {
+                id: p.proposal_id,
+                loan: p.loan_id.clone(),
+                sent: time_for(zone, p.created_at),
+                schedule: super::desk::schedule_words(
+                    ctx.lang,
+                    p.installments,
+                    p.amount_minor,
+                    currency,
+                    "month",
+                    p.first_due,
+                ),
+                status_code: match p.answer.as_ref().map(|a| &a.answer) {
+                    None => "open",
+                    Some(arrears_store::ProposalAnswer::Accepted { .. }) => "accepted",
+                    Some(arrears_store::ProposalAnswer::Countered { .. }) => "countered",
+                    Some(arrears_store::ProposalAnswer::Declined { .. }) => "declined",
+                },
+                answer: super::desk::answer_for_borrower(ctx.lang, p, currency),
+            })),
             Err(e) => return internal(ctx, e),
-        };
+        }
+    }
+    proposals.sort_by_key(|p| std::cmp::Reverse(p.id));
     let t = ctx.t();
     let complain_regulator = match bc.borrower.jurisdiction.country() {
         "CN" => t.complain_cn,
@@ -443,6 +495,11 @@ async fn portal(
         borrower_id: borrower_id.to_owned(),
         loans,
         contacts: portal_contacts(ctx.lang, &bc, t),
+        proposals,
+        proposals_title: match ctx.lang {
+            Lang::En => "Your plan proposals and our answers",
+            Lang::Zh => "您的还款计划申请及我们的答复",
+        },
         holds: holds(&bc, t),
         verify: extra.verify,
         verify_message: extra.verify_message,
@@ -464,7 +521,7 @@ async fn portal(
         hours_to: hm(|h| h.1),
         cease_requested: bc.borrower.cease_contact,
         today: state.config().business_tz.date_of(now()).to_string(),
-        lifecycle: lifecycle_view(ctx.lang, &bc, &currencies),
+        lifecycle: lifecycle_view(ctx.lang, &bc, &currencies, &bc.borrower.timezone),
     };
     render(ctx, status, &page)
 }

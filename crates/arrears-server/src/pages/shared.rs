@@ -86,17 +86,41 @@ pub fn format_minor(minor: i64, currency: &str) -> String {
     )
 }
 
+/// An instant as UTC's wall clock shows it, without the zone: only for pages that say the
+/// zone once (the agent's and the borrower's pages use [`time_for`]).
+#[allow(dead_code)] // the supervisor pages' until they show times through `time_for`
 pub(super) fn when(t: Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M").to_string()
 }
 
-/// An instant as the wall clock of `zone` shows it, with the zone's name:
-/// `2026-12-07 14:05 Asia/Shanghai`.
-pub(super) fn when_in(t: Timestamp, zone: &arrears_domain::TimeZoneName) -> String {
+/// An instant on the wall clock of `zone`, with the zone's abbreviation and name, so no
+/// reader takes it for another zone's: `2026-12-07 09:30 CST (America/Chicago)`. Every
+/// time on the agent's and the borrower's pages goes through it (the viewer's zone: a staff
+/// user's own, else the lender's business zone; on the portal the borrower's).
+pub(crate) fn time_for(zone: &arrears_domain::TimeZoneName, t: Timestamp) -> String {
     format!(
-        "{} {}",
-        t.to_zoned(zone.tz().clone()).strftime("%Y-%m-%d %H:%M"),
+        "{} ({})",
+        t.to_zoned(zone.tz().clone()).strftime("%Y-%m-%d %H:%M %Z"),
         zone.name()
+    )
+}
+
+/// An instant in the viewer's zone and, when the borrower's differs, on the borrower's
+/// wall clock beside it: `2026-12-07 09:30 CST (America/Chicago) · their time 2026-12-07
+/// 10:30 EST (America/New_York)`.
+pub(crate) fn time_beside(
+    viewer: &arrears_domain::TimeZoneName,
+    theirs: &arrears_domain::TimeZoneName,
+    their_words: &str,
+    t: Timestamp,
+) -> String {
+    if viewer.name() == theirs.name() {
+        return time_for(viewer, t);
+    }
+    format!(
+        "{} · {their_words} {}",
+        time_for(viewer, t),
+        time_for(theirs, t)
     )
 }
 
@@ -257,6 +281,16 @@ impl Ctx {
             Some(SessionOwner::Borrower { borrower_id }) => Some(borrower_id),
             _ => None,
         }
+    }
+
+    /// The zone the viewer reads times in: a staff user's own (`arrears users add
+    /// --zone`), else the lender's business zone.
+    pub(super) fn viewer_zone(&self, state: &AppState) -> arrears_domain::TimeZoneName {
+        self.session
+            .as_ref()
+            .and_then(|(_, s)| s.zone.as_deref())
+            .and_then(|z| arrears_domain::TimeZoneName::parse("time_zone", z).ok())
+            .unwrap_or_else(|| state.config().business_tz.clone())
     }
 
     /// Whether a form's token is this session's CSRF token.
@@ -514,6 +548,8 @@ pub(super) struct ContactView {
     /// The rule ids of a contact recorded as a violation (staff pages only; empty
     /// otherwise).
     pub(super) violation: String,
+    /// The notes written on the call (staff pages only; empty otherwise).
+    pub(super) notes: String,
 }
 
 /// A notice on record (the `notices` lifecycle table).
@@ -632,8 +668,10 @@ pub(super) fn lifecycle_view(
     lang: Lang,
     bc: &BorrowerContacts,
     currencies: &std::collections::HashMap<String, String>,
+    zone: &arrears_domain::TimeZoneName,
 ) -> LifecycleView {
     let t = lang.texts();
+    let when = |at: Timestamp| time_for(zone, at);
     let lc = &bc.lifecycle;
     let me = &bc.borrower.id;
     let loan_of =
@@ -715,7 +753,7 @@ pub(super) fn lifecycle_view(
             loan: p.loan_id.as_str().to_owned(),
             agency: p.agency_id.to_string(),
             placed: when(p.placed_at),
-            recalled: p.recalled_at.map(when).unwrap_or_default(),
+            recalled: p.recalled_at.map(&when).unwrap_or_default(),
         })
         .collect();
     placements.reverse();
@@ -738,7 +776,7 @@ pub(super) fn lifecycle_view(
             id: d.dispute_id.to_string(),
             loan: loan_of(d.loan_id.as_ref()),
             opened: when(d.opened_at),
-            resolved: d.resolved_at.map(when).unwrap_or_default(),
+            resolved: d.resolved_at.map(&when).unwrap_or_default(),
         })
         .collect();
     credit_disputes.reverse();
@@ -781,21 +819,24 @@ pub(super) fn debt_view(s: &arrears_store::SnapshotRow) -> DebtView {
     }
 }
 
-/// The borrower's own contacts, newest first; `staff` pages also mark the contacts recorded
-/// as violations with their rule ids.
+/// The borrower's own contacts, newest first, each in the viewer's zone with the
+/// borrower's local time beside it; staff pages (`notes` given) also mark the contacts
+/// recorded as violations with their rule ids and show the notes written on each call.
 pub(super) fn contact_views(
     lang: Lang,
     bc: &BorrowerContacts,
     t: &Texts,
-    staff: bool,
+    viewer: &arrears_domain::TimeZoneName,
+    notes: Option<&std::collections::HashMap<String, String>>,
 ) -> Vec<ContactView> {
+    let staff = notes.is_some();
     // Only the borrower's own contacts: another borrower's call to a shared number counts in
     // the caps but is not this borrower's to see.
     let own: Vec<&arrears_store::StoredContact> = bc.own_contacts().collect();
     own.into_iter()
         .rev()
         .map(|c| ContactView {
-            at: when(c.row.at),
+            at: time_beside(viewer, &bc.borrower.timezone, t.their_time, c.row.at),
             channel: label(lang, &c.row.channel),
             direction: if &*c.row.direction == "inbound" {
                 t.inbound.to_owned()
@@ -808,6 +849,10 @@ pub(super) fn contact_views(
             } else {
                 String::new()
             },
+            notes: notes
+                .and_then(|n| n.get(c.row.id.as_ref()))
+                .cloned()
+                .unwrap_or_default(),
         })
         .collect()
 }

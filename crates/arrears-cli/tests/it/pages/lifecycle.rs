@@ -247,7 +247,11 @@ fn the_account_page_and_the_portal_show_the_lifecycle_facts() {
         assert!(!pb.contains("<b>Buyers</b>"));
         assert!(pb.contains("Who owns your debt"), "{pb}");
         let open = element(pb, "table", "credit-disputes");
-        assert!(open.contains("2026-11-21 12:00"), "{open}");
+        // On the borrower's own wall clock (New York), with the zone.
+        assert!(
+            open.contains("2026-11-21 07:00 EST (America/New_York)"),
+            "{open}"
+        );
         assert!(
             !open.contains("2026-11-01"),
             "only open disputes on the portal: {open}"
@@ -474,7 +478,11 @@ fn a_reported_violation_shows_on_the_compliance_view_and_the_account_page() {
         let b2 = portal_session(s, "B2");
         let portal = get(s, "/portal/b/B2", Some(&b2));
         let theirs = element(&portal.body, "table", "contacts");
-        assert!(theirs.contains("2026-11-28 08:00"), "{theirs}");
+        // The borrower reads it on their own wall clock (New York), with the zone.
+        assert!(
+            theirs.contains("2026-11-28 03:00 EST (America/New_York)"),
+            "{theirs}"
+        );
         assert!(!theirs.contains("violation"), "{theirs}");
         // The dashboard's figures are the store's.
         let (rt, store) = store_of(s);
