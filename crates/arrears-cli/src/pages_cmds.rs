@@ -34,11 +34,15 @@ pub enum PortalCommand {
 #[derive(clap::Args, Debug)]
 pub struct AssignArgs {
     /// The loan to assign.
-    #[arg(long)]
-    pub loan: String,
+    #[arg(long, required_unless_present = "rebalance_from", requires = "agent")]
+    pub loan: Option<String>,
     /// The user (an agent) who works it from now on.
-    #[arg(long)]
-    pub agent: String,
+    #[arg(long, requires = "loan")]
+    pub agent: Option<String>,
+    /// Spread every loan of this (absent) agent evenly over the other active agents, in one
+    /// transaction with an access-log entry per loan (as the supervisor's allocation page).
+    #[arg(long, value_name = "USER", conflicts_with_all = ["loan", "agent"])]
+    pub rebalance_from: Option<String>,
     #[command(flatten)]
     pub db: DbOpt,
 }
@@ -112,8 +116,36 @@ pub fn issue_portal_link(
 }
 
 pub fn assign(a: &AssignArgs) -> Result<(), Failure> {
-    assign_loans(&a.db, &[a.loan.as_str()], &a.agent)?;
-    println!("loan {:?} assigned to {:?}", a.loan, a.agent);
+    if let Some(from) = &a.rebalance_from {
+        let moves = runtime()?.block_on(async {
+            let store = open(&a.db).await?;
+            let moves = store
+                .rebalance(from, "cli", now())
+                .await
+                .map_err(service_failure)?;
+            store.close().await;
+            Ok::<_, Failure>(moves)
+        })?;
+        let mut per: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        for m in &moves {
+            *per.entry(m.agent.as_str()).or_default() += 1;
+        }
+        println!(
+            "{} loans of {from:?} spread over the other agents",
+            moves.len()
+        );
+        for (agent, n) in per {
+            println!("  {agent}: {n}");
+        }
+        return Ok(());
+    }
+    let (Some(loan), Some(agent)) = (&a.loan, &a.agent) else {
+        return Err(Failure::bad_input(anyhow!(
+            "give --loan and --agent, or --rebalance-from"
+        )));
+    };
+    assign_loans(&a.db, &[loan.as_str()], agent)?;
+    println!("loan {loan:?} assigned to {agent:?}");
     Ok(())
 }
 

@@ -82,6 +82,23 @@ pub struct Bar {
 
 /// Bars for counts (`divisor` 1) or rates in hundredths (`divisor` 100, axis in percent).
 pub fn bars(name: &str, title: &str, y_desc: &str, bars: &[Bar], divisor: u128) -> String {
+    vertical(name, title, y_desc, bars, divisor, false)
+}
+
+/// Vertical bars as [`bars`], with the title drawn at the top of the chart (not only in its
+/// `<title>`), for pages that show charts without a heading of their own.
+pub fn titled_bars(name: &str, title: &str, y_desc: &str, bars: &[Bar], divisor: u128) -> String {
+    vertical(name, title, y_desc, bars, divisor, true)
+}
+
+fn vertical(
+    name: &str,
+    title: &str,
+    y_desc: &str,
+    bars: &[Bar],
+    divisor: u128,
+    caption: bool,
+) -> String {
     draw(name, title, |buf| {
         let root = SVGBackend::with_string(buf, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE)?;
@@ -93,7 +110,11 @@ pub fn bars(name: &str, title: &str, y_desc: &str, bars: &[Bar], divisor: u128) 
             .map(|v| coord(v, divisor))
             .fold(0.0_f64, f64::max);
         let y_top = if top > 0.0 { top * 1.15 } else { 1.0 };
-        let mut chart = ChartBuilder::on(&root)
+        let mut builder = ChartBuilder::on(&root);
+        if caption {
+            builder.caption(title, (FONT, 16));
+        }
+        let mut chart = builder
             .margin(16)
             .margin_right(40)
             .x_label_area_size(48)
@@ -125,6 +146,103 @@ pub fn bars(name: &str, title: &str, y_desc: &str, bars: &[Bar], divisor: u128) 
         chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
             let height = b.value.map_or(0.0, |v| coord(v, divisor));
             Text::new(b.shown.clone(), (at(i), height), on_top.clone())
+        }))?;
+        root.present()?;
+        Ok(())
+    })
+}
+
+/// The longest category label a horizontal bar chart prints; longer ones end in "…" (the
+/// page's table beside the chart has them whole).
+const LABEL_CHARS: usize = 40;
+/// The height of one row of a horizontal bar chart, in pixels (labels are 13 px).
+const ROW_PX: u32 = 28;
+
+/// A label cut to [`LABEL_CHARS`] characters.
+fn short_label(s: &str) -> String {
+    if s.chars().count() <= LABEL_CHARS {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(LABEL_CHARS - 1).collect();
+    out.push('…');
+    out
+}
+
+/// A generous estimate of a label's width at 13 px: wide (CJK) characters take a full em,
+/// the rest at most about two thirds of one.
+fn label_px(s: &str) -> u32 {
+    s.chars()
+        .map(|c| if u32::from(c) >= 0x2E80 { 14 } else { 9 })
+        .fold(0u32, u32::saturating_add)
+}
+
+/// Horizontal bars with the title drawn at the top and `x_desc` (the unit) under the axis:
+/// one row per bar, so long category labels (rule ids, strategy arms, periods) each get a
+/// line of their own and never print over each other. The chart grows with the rows; the
+/// label column is as wide as the longest label (up to [`LABEL_CHARS`] characters). The
+/// first bar is the top row. Counts (`divisor` 1) or rates in hundredths (`divisor` 100).
+pub fn hbars(name: &str, title: &str, x_desc: &str, bars: &[Bar], divisor: u128) -> String {
+    let rows = bars.len().max(1);
+    // Caption, margins and the axis below the rows; bounded so a huge list stays a page.
+    let height = u32::try_from(rows)
+        .unwrap_or(u32::MAX)
+        .saturating_mul(ROW_PX)
+        .saturating_add(130)
+        .min(6000);
+    let labels: Vec<String> = bars.iter().rev().map(|b| short_label(&b.label)).collect();
+    let label_area = labels
+        .iter()
+        .map(|l| label_px(l))
+        .max()
+        .unwrap_or(0)
+        .clamp(40, 380)
+        .saturating_add(16);
+    draw(name, title, |buf| {
+        let root = SVGBackend::with_string(buf, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let n = at(rows);
+        let top = bars
+            .iter()
+            .filter_map(|b| b.value)
+            .map(|v| coord(v, divisor))
+            .fold(0.0_f64, f64::max);
+        // Room right of the longest bar for its printed value.
+        let x_top = if top > 0.0 { top * 1.35 } else { 1.0 };
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, (FONT, 16))
+            .margin(16)
+            .margin_right(24)
+            .x_label_area_size(48)
+            .y_label_area_size(label_area)
+            .build_cartesian_2d(0.0_f64..x_top, -0.5_f64..n - 0.5)?;
+        let label_of = |y: &f64| category(&labels, *y);
+        let mut mesh = chart.configure_mesh();
+        if divisor == 1 {
+            mesh.x_label_formatter(&whole);
+        }
+        mesh.disable_y_mesh()
+            .light_line_style(RGBColor(245, 245, 245))
+            .x_labels(6)
+            .y_labels(rows)
+            .y_label_formatter(&label_of)
+            .x_desc(x_desc)
+            .label_style((FONT, 13))
+            .draw()?;
+        // Bar i is drawn in row rows - 1 - i (the first bar on top).
+        let row = |i: usize| at(rows.saturating_sub(i + 1));
+        chart.draw_series(bars.iter().enumerate().filter_map(|(i, b)| {
+            let width = coord(b.value?, divisor);
+            let y = row(i);
+            Some(Rectangle::new(
+                [(0.0, y - 0.35), (width, y + 0.35)],
+                colour(0).filled(),
+            ))
+        }))?;
+        let after = TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+        let gap = x_top * 0.01;
+        chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
+            let width = b.value.map_or(0.0, |v| coord(v, divisor));
+            Text::new(b.shown.clone(), (width + gap, row(i)), after.clone())
         }))?;
         root.present()?;
         Ok(())

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use jiff::civil::Date;
 
 pub use build::build;
-pub use chart::{Bar, bars};
+pub use chart::{Bar, bars, hbars, titled_bars};
 pub use html::render_html;
 pub use pct::Pct;
 pub use table::Table;

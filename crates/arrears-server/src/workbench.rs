@@ -37,6 +37,10 @@ pub struct QueueTask {
     pub dpd: u32,
     pub not_before: Timestamp,
     pub not_after: Timestamp,
+    /// The borrower's jurisdiction (`US-NY`) and language (empty when none is on record),
+    /// for the supervisor's queue filters and allocation rules.
+    pub jurisdiction: String,
+    pub language: String,
 }
 
 /// A loan the strategy acted on (planned or blocked), with the rule and arm that chose it.
@@ -172,6 +176,10 @@ pub fn make_plan(
         .filter(|a| a.kind == ActionKind::CallTask)
         .map(|a| {
             let st = index.get(a.loan_id.as_str()).and_then(|&i| states.get(i));
+            let borrower = index
+                .get(a.loan_id.as_str())
+                .and_then(|&i| p.loans.get(i))
+                .and_then(|l| p.borrowers.get(usize::try_from(l.borrower).ok()?));
             QueueTask {
                 loan_id: a.loan_id.as_str().to_owned(),
                 borrower_id: a.borrower_id.as_str().to_owned(),
@@ -184,6 +192,11 @@ pub fn make_plan(
                 dpd: st.map_or(0, |s| s.dpd),
                 not_before: a.not_before,
                 not_after: a.not_after,
+                jurisdiction: borrower.map_or_else(String::new, |b| b.jurisdiction.to_string()),
+                language: borrower
+                    .and_then(|b| b.language.as_deref())
+                    .unwrap_or_default()
+                    .to_owned(),
             }
         })
         .collect();
@@ -231,6 +244,13 @@ impl PlanCache {
         if let Ok(mut days) = self.days.lock() {
             days.clear();
         }
+    }
+
+    /// The plans made so far (at most [`KEPT_PLANS`]), by business date.
+    pub fn made(&self) -> Vec<Arc<DayPlan>> {
+        let mut all = self.days.lock().map(|d| d.clone()).unwrap_or_default();
+        all.sort_by_key(|d| d.as_of);
+        all
     }
 
     fn get(&self, as_of: Date) -> Option<Arc<DayPlan>> {

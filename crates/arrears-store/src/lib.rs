@@ -20,6 +20,7 @@
 //! the crate is written once against plain cells. Queries are run-time `sqlx::query`
 //! strings: no live database or offline cache is needed to build.
 
+mod allocation;
 mod desk;
 mod facts;
 mod import;
@@ -39,6 +40,7 @@ mod target;
 mod violations;
 mod work;
 
+pub use allocation::{AgentLoad, MAX_MOVES, Move, spread};
 pub use desk::{CALL_NOTE_MAX, CounterOffer, PromiseCancellation, ProposalAnswer, StoredAnswer};
 pub use facts::{FACTS_CHANNEL, FactsChange, FactsWatch};
 pub use import::{Conflict, ConflictColumn, ImportReport, TableCounts};

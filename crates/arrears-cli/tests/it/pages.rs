@@ -7,6 +7,7 @@ mod agent_desk;
 mod desk_answers;
 mod lifecycle;
 mod portal;
+mod supervisor;
 
 use crate::server::{Server, add_user, ok, spawn_app, store_of};
 use crate::store::{Backend, fresh};

@@ -56,7 +56,7 @@ use portal::{
     portal_cease, portal_dispute, portal_enter, portal_exchange, portal_page, portal_plan,
     portal_preferences, portal_verify,
 };
-use supervisor::dashboard;
+use supervisor::{allocation_page, assign_by_rule, bulk_assign, dashboard, queue_page, rebalance};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "arrears_session";
@@ -76,6 +76,11 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", post(logout))
         .route("/dashboard", get(dashboard))
+        .route("/queue", get(queue_page))
+        .route("/queue/assign", post(bulk_assign))
+        .route("/allocation", get(allocation_page))
+        .route("/allocation/rule", post(assign_by_rule))
+        .route("/allocation/rebalance", post(rebalance))
         .route("/accounts", get(open_account))
         .route("/accounts/{loan_id}", get(account_page))
         .route("/accounts/{loan_id}/calls", post(log_call))

@@ -1,18 +1,32 @@
 //! The manager dashboard (supervisors, compliance and admins): the day's plan, the bucket
 //! and stage distribution, roll and cure rates, promises, contacts blocked by rule, what each
 //! user recorded, strategy arms, and the compliance view of the contacts recorded as
-//! violations.
+//! violations by rule over business dates (with the contacts the day plans blocked).
+//!
+//! Charts come from `arrears-report`'s chart code, each with its title drawn on it and its
+//! unit on the axis; long category labels (rules, strategy arms, periods) are horizontal
+//! bars, one row each; category codes (stages, buckets, promise states) are shown in words.
+//! Every time these pages show goes through [`shown_at`]. The whole queue and allocation
+//! are `queue.rs`; the pages' own strings are `words.rs`.
+
+mod queue;
+mod words;
+
+pub(super) use queue::{allocation_page, assign_by_rule, bulk_assign, queue_page, rebalance};
 
 use super::shared::{
     Chrome, Ctx, DateQuery, book_payments, business_date, forbidden, format_minor, internal,
-    is_manager, redirect, render, when,
+    is_manager, redirect, render,
 };
 use super::texts::{Lang, label};
 use crate::{AppState, now, workbench};
+use arrears_domain::TimeZoneName;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use jiff::Timestamp;
+use words::{Words, category, words};
 
 struct RollView {
     from: String,
@@ -36,6 +50,20 @@ struct AgentView {
     promises: u64,
 }
 
+/// An instant as these pages show it: the wall clock of `zone` (the business zone; the
+/// page says which zone once, [`time_zone_note`]). The one formatting of times on the
+/// supervisor's pages, so they can follow the viewer's own zone when users have one.
+pub(super) fn shown_at(t: Timestamp, zone: &TimeZoneName) -> String {
+    t.to_zoned(zone.tz().clone())
+        .strftime("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+/// "Times in ZONE", said once per page.
+pub(super) fn time_zone_note(w: &Words, zone: &TimeZoneName) -> String {
+    format!("{} {}", w.times_in, zone.name())
+}
+
 struct ArmView {
     rule_id: String,
     arm: String,
@@ -50,6 +78,11 @@ struct ArmView {
 #[template(path = "dashboard.html")]
 struct DashboardPage {
     chrome: Chrome,
+    w: &'static Words,
+    times: String,
+    promise_line: String,
+    arms_note: String,
+    arms_ready: bool,
     plan_date: String,
     plan_note: String,
     snapshot: Option<String>,
@@ -60,7 +93,6 @@ struct DashboardPage {
     cures: Vec<CureView>,
     cure_chart: String,
     promise_kept: String,
-    promise_counts: (u64, u64, u64),
     promise_chart: String,
     blocked: Vec<(String, u64)>,
     blocked_chart: String,
@@ -90,9 +122,12 @@ struct ComplianceView {
     by_rule: Vec<(String, u64)>,
     rule_chart: String,
     day_chart: String,
-    /// (day, rule id, contacts), by day then rule.
+    /// (business date, rule id, contacts), by date then rule.
     by_rule_day: Vec<(String, String, u64)>,
     latest: Vec<ViolationView>,
+    /// Contacts the day plans blocked: (business date, rule id, contacts), by date then rule.
+    blocks: Vec<(String, String, u64)>,
+    blocks_chart: String,
 }
 
 /// How many UTC days, to the business date, the compliance view covers.
@@ -100,46 +135,60 @@ const VIOLATION_DAYS: i64 = 30;
 /// How many of the latest violations the dashboard lists.
 const VIOLATIONS_LISTED: usize = 50;
 
-/// The violations recorded on the [`VIOLATION_DAYS`] UTC days to `as_of` (the store counts
-/// them by UTC day): by rule, by day, by rule and day, and the latest listed.
+/// The violations recorded on the [`VIOLATION_DAYS`] business dates to `as_of` (dates in
+/// the business zone): by rule, by date, by rule and date, and the latest listed; and the
+/// contacts the day plans made so far blocked, by date and rule.
 async fn compliance_view(
     state: &AppState,
     lang: Lang,
     as_of: jiff::civil::Date,
 ) -> Result<ComplianceView, String> {
-    let t = lang.texts();
+    let w = words(lang);
+    let zone = state.config().business_tz.clone();
     let first = as_of
         .checked_sub(jiff::Span::new().days(VIOLATION_DAYS - 1))
         .map_err(|e| e.to_string())?;
     let end = as_of.tomorrow().map_err(|e| e.to_string())?;
-    let utc = |d: jiff::civil::Date| {
-        d.to_zoned(jiff::tz::TimeZone::UTC)
+    let start_of = |d: jiff::civil::Date| {
+        d.to_zoned(zone.tz().clone())
             .map(|z| z.timestamp())
             .map_err(|e| e.to_string())
     };
-    let (from, to) = (utc(first)?, utc(end)?);
+    let (from, to) = (start_of(first)?, start_of(end)?);
     let store = state.store();
-    let counts = store
-        .violation_counts_by_rule_and_day(from, to)
-        .await
-        .map_err(|e| e.to_string())?;
     let list = store
         .violations(from, to)
         .await
         .map_err(|e| e.to_string())?;
+    // By rule, and by business date and rule (a contact that broke two rules counts under
+    // each); contacts per date (such a contact counts once).
     let mut by_rule: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
-    for c in &counts {
-        *by_rule.entry(c.rule_id.clone()).or_default() += c.contacts;
-    }
-    let by_rule: Vec<(String, u64)> = by_rule.into_iter().collect();
-    // Contacts per day (a contact that broke two rules counts once here).
+    let mut by_rule_day: std::collections::BTreeMap<(jiff::civil::Date, String), u64> =
+        std::collections::BTreeMap::new();
     let mut per_day: std::collections::BTreeMap<jiff::civil::Date, u64> =
         std::collections::BTreeMap::new();
     for v in &list {
-        *per_day
-            .entry(jiff::tz::Offset::UTC.to_datetime(v.contact.row.at).date())
-            .or_default() += 1;
+        let day = zone.date_of(v.contact.row.at);
+        *per_day.entry(day).or_default() += 1;
+        for r in &v.rule_ids {
+            *by_rule.entry(r.clone()).or_default() += 1;
+            *by_rule_day.entry((day, r.clone())).or_default() += 1;
+        }
     }
+    let by_rule: Vec<(String, u64)> = by_rule.into_iter().collect();
+    // Blocks by date and rule, from the plans this server has made for dates in the period.
+    let blocks: Vec<(String, String, u64)> = state
+        .plans()
+        .made()
+        .iter()
+        .filter(|p| p.as_of >= first && p.as_of <= as_of)
+        .flat_map(|p| {
+            p.blocked_by_rule
+                .iter()
+                .map(|(r, n)| (p.as_of.to_string(), r.clone(), *n))
+                .collect::<Vec<_>>()
+        })
+        .collect();
     let days: Vec<arrears_report::Bar> = first
         .series(jiff::Span::new().days(1))
         .take_while(|d| *d <= as_of)
@@ -160,7 +209,7 @@ async fn compliance_view(
         .map(|v| {
             let c = &v.contact;
             ViolationView {
-                at: when(c.row.at),
+                at: shown_at(c.row.at, &zone),
                 borrower: c.borrower_id.as_str().to_owned(),
                 loan: c
                     .loan_id
@@ -174,29 +223,45 @@ async fn compliance_view(
             }
         })
         .collect();
+    let period = format!("{first} – {as_of}");
     Ok(ComplianceView {
-        period: format!("{first} – {as_of}"),
         total: list.len(),
-        rule_chart: arrears_report::bars(
+        rule_chart: arrears_report::hbars(
             "violations",
-            t.violations_by_rule,
-            t.violations_n,
+            &format!("{}, {period}", w.violations_rule_title),
+            w.violations_unit,
             &count_bars(&by_rule),
             1,
         ),
         by_rule,
-        day_chart: arrears_report::bars(
+        day_chart: arrears_report::titled_bars(
             "violations-by-day",
-            t.violations_by_day,
-            t.violations_n,
+            &format!("{}, {period}", w.violations_date_title),
+            w.violations_unit,
             &days,
             1,
         ),
-        by_rule_day: counts
+        by_rule_day: by_rule_day
             .into_iter()
-            .map(|c| (c.day.to_string(), c.rule_id, c.contacts))
+            .map(|((d, r), n)| (d.to_string(), r, n))
             .collect(),
         latest,
+        blocks_chart: arrears_report::hbars(
+            "blocks-by-day",
+            w.blocks_date_title,
+            w.blocked_unit,
+            &blocks
+                .iter()
+                .map(|(d, r, n)| arrears_report::Bar {
+                    label: format!("{d} · {r}"),
+                    value: Some(u128::from(*n)),
+                    shown: n.to_string(),
+                })
+                .collect::<Vec<_>>(),
+            1,
+        ),
+        blocks,
+        period,
     })
 }
 
@@ -249,6 +314,7 @@ pub(super) async fn dashboard(
         return forbidden(&ctx);
     }
     let t = ctx.t();
+    let w = words(ctx.lang);
     let store = state.store();
     let as_of = business_date(&state, &q);
     let plan = match workbench::day_plan(&state, as_of).await {
@@ -283,7 +349,7 @@ pub(super) async fn dashboard(
                 let c = latest.map_or(0, |(_, rows)| {
                     rows.iter().filter(|r| pick(r) == n.as_str()).count()
                 });
-                (n.clone(), u64::try_from(c).unwrap_or(u64::MAX))
+                (category(ctx.lang, n), u64::try_from(c).unwrap_or(u64::MAX))
             })
             .collect::<Vec<_>>()
     };
@@ -356,10 +422,10 @@ pub(super) async fn dashboard(
     } else {
         (Vec::new(), Vec::new())
     };
-    let cure_chart = arrears_report::bars(
+    let cure_chart = arrears_report::hbars(
         "cure-rate",
-        t.cure_rate,
-        "%",
+        w.cure_title,
+        w.cure_unit,
         &cures
             .iter()
             .map(|c: &CureView| {
@@ -410,10 +476,20 @@ pub(super) async fn dashboard(
         pending: pc.2,
     };
     let kept_rate = arrears_report::Pct::new(pc.kept, pc.kept + pc.broken);
-    let promise_chart = arrears_report::bars(
+    let promise_line = format!(
+        "{}: {} {} · {} {} · {} {}",
+        w.promise_state,
+        label(ctx.lang, "kept"),
+        pc.kept,
+        label(ctx.lang, "broken"),
+        pc.broken,
+        label(ctx.lang, "pending"),
+        pc.pending
+    );
+    let promise_chart = arrears_report::titled_bars(
         "promises",
-        t.promises,
-        t.promises_n,
+        w.promises_title,
+        w.promises_unit,
         &count_bars(&[
             (label(ctx.lang, "kept"), pc.kept),
             (label(ctx.lang, "broken"), pc.broken),
@@ -485,14 +561,14 @@ pub(super) async fn dashboard(
             collected: per_currency(&collected),
         });
     }
-    let arm_chart = arrears_report::bars(
+    let arm_chart = arrears_report::hbars(
         "arms",
-        t.arms,
-        t.loans,
+        w.arms_title,
+        w.loans_unit,
         &arms
             .iter()
             .map(|a| arrears_report::Bar {
-                label: format!("{}/{}", a.rule_id, a.arm),
+                label: format!("{} / {}", a.rule_id, a.arm),
                 value: Some(a.loans as u128),
                 shown: if a.rate.is_empty() {
                     a.loans.to_string()
@@ -507,13 +583,40 @@ pub(super) async fn dashboard(
         Ok(c) => c,
         Err(e) => return internal(&ctx, e),
     };
+    // What the arms' delinquent and cured counts compare, or what they still need.
+    let arms_ready = days.len() >= 2;
+    let arms_note = match (days.first(), days.last()) {
+        (Some((f, _)), Some((l, _))) if arms_ready => {
+            format!("{} {f}, {} {l}.", w.arms_compared, w.arms_cured_by)
+        }
+        _ => format!(
+            "{} {} {}",
+            w.arms_need_two,
+            w.arms_has,
+            if dates.is_empty() {
+                w.arms_none.to_owned()
+            } else {
+                dates
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ),
+    };
+    let snapshot_date = latest.map(|(d, _)| d.to_string()).unwrap_or_default();
     let page = DashboardPage {
         chrome: ctx.chrome(),
+        w,
+        times: time_zone_note(w, &zone),
+        promise_line,
+        arms_note,
+        arms_ready,
         plan_date: as_of.to_string(),
         plan_note: format!(
-            "{} {} UTC ({} ms, {} loans, {} actions, {} blocked)",
+            "{} {} ({} ms, {} loans, {} actions, {} blocked)",
             t.plan_made,
-            when(plan.made_at),
+            shown_at(plan.made_at, &zone),
             plan.millis,
             plan.loans,
             plan.actions,
@@ -527,32 +630,37 @@ pub(super) async fn dashboard(
                 days.last().map(|d| d.0.to_string()).unwrap_or_default()
             )
         }),
-        bucket_chart: arrears_report::bars(
+        bucket_chart: arrears_report::titled_bars(
             "buckets",
-            t.by_bucket,
-            t.loans,
+            &format!("{} {snapshot_date}", w.buckets_on),
+            w.loans_unit,
             &count_bars(&by_bucket),
             1,
         ),
-        stage_chart: arrears_report::bars("stages", t.by_stage, t.loans, &count_bars(&by_stage), 1),
+        stage_chart: arrears_report::titled_bars(
+            "stages",
+            &format!("{} {snapshot_date}", w.stages_on),
+            w.loans_unit,
+            &count_bars(&by_stage),
+            1,
+        ),
         rolls,
         cures,
         cure_chart,
         promise_kept: kept_rate.to_string(),
-        promise_counts: (pc.kept, pc.broken, pc.pending),
         promise_chart,
-        blocked_chart: arrears_report::bars(
+        blocked_chart: arrears_report::hbars(
             "blocked",
-            t.blocked_by_rule,
-            t.contacts_n,
+            &format!("{} {as_of}", w.blocked_title),
+            w.blocked_unit,
             &count_bars(&blocked),
             1,
         ),
         blocked,
-        agent_chart: arrears_report::bars(
+        agent_chart: arrears_report::hbars(
             "agents",
-            t.agent_perf,
-            t.contacts_n,
+            &format!("{} {as_of}", w.agents_title),
+            w.contacts_unit,
             &count_bars(
                 &agents
                     .iter()
