@@ -922,13 +922,14 @@ fn the_plan_and_queues_are_paginated_and_every_row_comes_exactly_once() {
             }
         }
         let total = want.len();
-        assert!(total >= 3, "the plan has rows to page: {}", whole.raw);
+        assert!(total >= 2, "the plan has rows to page: {}", whole.raw);
         assert_eq!(
             whole.body["total_actions"].as_u64().unwrap()
                 + whole.body["total_blocked"].as_u64().unwrap(),
             total as u64
         );
-        for limit in [1, 2, total - 1, total] {
+        let limits: std::collections::BTreeSet<usize> = [1, 2, total - 1, total].into();
+        for limit in limits {
             let (got, pages) = all_pages(
                 s,
                 "/v1/plan?as_of=2026-11-30",
