@@ -6,7 +6,7 @@
 //! Charts come from `arrears-report`'s chart code, each with its title drawn on it and its
 //! unit on the axis; long category labels (rules, strategy arms, periods) are horizontal
 //! bars, one row each; category codes (stages, buckets, promise states) are shown in words.
-//! Every time these pages show goes through [`shown_at`]. The whole queue and allocation
+//! Every time these pages show goes through [`shown_at`] (the viewer's zone). The whole queue and allocation
 //! are `queue.rs`; the pages' own strings are `words.rs`.
 
 mod queue;
@@ -16,7 +16,7 @@ pub(super) use queue::{allocation_page, assign_by_rule, bulk_assign, queue_page,
 
 use super::shared::{
     Chrome, Ctx, DateQuery, book_payments, business_date, forbidden, format_minor, internal,
-    is_manager, redirect, render,
+    is_manager, redirect, render, time_for,
 };
 use super::texts::{Lang, label};
 use crate::{AppState, now, workbench};
@@ -50,13 +50,12 @@ struct AgentView {
     promises: u64,
 }
 
-/// An instant as these pages show it: the wall clock of `zone` (the business zone; the
-/// page says which zone once, [`time_zone_note`]). The one formatting of times on the
-/// supervisor's pages, so they can follow the viewer's own zone when users have one.
-pub(super) fn shown_at(t: Timestamp, zone: &TimeZoneName) -> String {
-    t.to_zoned(zone.tz().clone())
-        .strftime("%Y-%m-%d %H:%M")
-        .to_string()
+/// An instant as these pages show it: on the viewer's wall clock (`Ctx::viewer_zone`: a
+/// staff user's own zone, else the business zone) with the zone's abbreviation and name, by
+/// the pages' one time formatting (`shared::time_for`). Every time on the supervisor's pages
+/// goes through here.
+pub(super) fn shown_at(t: Timestamp, viewer: &TimeZoneName) -> String {
+    time_for(viewer, t)
 }
 
 /// "Times in ZONE", said once per page.
@@ -141,6 +140,7 @@ const VIOLATIONS_LISTED: usize = 50;
 async fn compliance_view(
     state: &AppState,
     lang: Lang,
+    viewer: &TimeZoneName,
     as_of: jiff::civil::Date,
 ) -> Result<ComplianceView, String> {
     let w = words(lang);
@@ -209,7 +209,7 @@ async fn compliance_view(
         .map(|v| {
             let c = &v.contact;
             ViolationView {
-                at: shown_at(c.row.at, &zone),
+                at: shown_at(c.row.at, viewer),
                 borrower: c.borrower_id.as_str().to_owned(),
                 loan: c
                     .loan_id
@@ -579,7 +579,8 @@ pub(super) async fn dashboard(
             .collect::<Vec<_>>(),
         1,
     );
-    let compliance = match compliance_view(&state, ctx.lang, as_of).await {
+    let viewer = ctx.viewer_zone(&state);
+    let compliance = match compliance_view(&state, ctx.lang, &viewer, as_of).await {
         Ok(c) => c,
         Err(e) => return internal(&ctx, e),
     };
@@ -608,7 +609,7 @@ pub(super) async fn dashboard(
     let page = DashboardPage {
         chrome: ctx.chrome(),
         w,
-        times: time_zone_note(w, &zone),
+        times: time_zone_note(w, &viewer),
         promise_line,
         arms_note,
         arms_ready,
@@ -616,7 +617,7 @@ pub(super) async fn dashboard(
         plan_note: format!(
             "{} {} ({} ms, {} loans, {} actions, {} blocked)",
             t.plan_made,
-            shown_at(plan.made_at, &zone),
+            shown_at(plan.made_at, &viewer),
             plan.millis,
             plan.loans,
             plan.actions,

@@ -572,6 +572,54 @@ fn the_compliance_view_counts_a_stored_violation_by_business_date() {
     });
 }
 
+/// A supervisor in Tokyo reads the queue's call windows, the plan's time and the latest
+/// violations on her own clock, each with its zone.
+#[test]
+fn the_supervisors_times_are_on_the_viewers_clock() {
+    on_both(|s| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_arrears"))
+            .args([
+                "users",
+                "add",
+                "--username",
+                "tomo",
+                "--role",
+                "supervisor",
+                "--password-stdin",
+                "--zone",
+                "Asia/Tokyo",
+                "--db",
+                &s.db.target,
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{PASSWORD}\n").as_bytes())
+            .unwrap();
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let tomo = login(s, "tomo");
+        let q = get(s, &format!("/queue?date={DAY}"), Some(&tomo));
+        assert_eq!(q.status, 200, "{}", q.body);
+        let table = element(&q.body, "table", "queue");
+        assert!(table.contains("JST (Asia/Tokyo)"), "{table}");
+        assert!(!table.contains("(UTC)"), "{table}");
+        assert!(element(&q.body, "small", "plan-note").contains("JST (Asia/Tokyo)"));
+        // The business zone's reader (sue, no zone of her own) reads UTC.
+        let sue = login(s, "sue");
+        let q = get(s, &format!("/queue?date={DAY}"), Some(&sue));
+        assert!(element(&q.body, "table", "queue").contains("UTC (UTC)"));
+        let d = get(s, &format!("/dashboard?date={DAY}"), Some(&tomo));
+        assert!(element(&d.body, "small", "plan-note").contains("JST (Asia/Tokyo)"));
+    });
+}
+
 /// Headless Chromium: the labels of the dashboard's blocked-by-rule and strategy-arm charts
 /// do not overlap (their boxes on screen), and a supervisor assigns a row through the
 /// queue's form.

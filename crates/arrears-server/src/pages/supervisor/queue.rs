@@ -270,7 +270,7 @@ pub(in crate::pages) async fn queue_page(
         Ok(l) => l,
         Err(e) => return internal(&ctx, e),
     };
-    let zone = &state.config().business_tz;
+    let zone = &ctx.viewer_zone(&state);
     let rows = shown
         .iter()
         .map(|t| RowView {
