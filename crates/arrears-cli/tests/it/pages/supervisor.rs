@@ -183,6 +183,15 @@ fn the_whole_queue_pages_filters_and_names_the_agent() {
             "{}",
             zh.body
         );
+        // The staff home page leads managers to the whole queue, and says nothing is cut
+        // when nothing is.
+        let home = get(s, &format!("/?date={DAY}"), Some(&sue));
+        assert!(
+            home.body.contains("id=\"whole-queue-link\""),
+            "{}",
+            home.body
+        );
+        assert!(!home.body.contains("id=\"queue-cut\""));
         // Agents see neither the queue nor allocation.
         let a = login(s, "alice");
         assert_eq!(get(s, "/queue", Some(&a)).status, 403);
