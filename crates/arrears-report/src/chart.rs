@@ -504,3 +504,74 @@ fn failed(name: &str, title: &str, why: &str) -> String {
         why = escape(why),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bar(label: &str, n: u128) -> Bar {
+        Bar {
+            label: label.to_owned(),
+            value: Some(n),
+            shown: n.to_string(),
+        }
+    }
+
+    /// The `<text>` contents of an SVG, trimmed, without empty ones.
+    fn texts(svg: &str) -> Vec<String> {
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim()))
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn horizontal_bars_have_a_row_per_label_a_title_and_a_unit() {
+        let long = "X".repeat(60);
+        let bars = [bar("ALL-IDENTITY", 12), bar("US-HOURS", 3), bar(&long, 1)];
+        let svg = hbars("blocked", "Blocked by rule", "blocked contacts", &bars, 1);
+        let t = texts(&svg);
+        assert!(t.contains(&"Blocked by rule".to_owned()), "{t:?}");
+        assert!(t.contains(&"blocked contacts".to_owned()), "{t:?}");
+        // Each label once, the long one cut with an ellipsis, each value printed.
+        for l in ["ALL-IDENTITY", "US-HOURS", "12", "3"] {
+            assert_eq!(t.iter().filter(|x| *x == l).count(), 1, "{l}: {t:?}");
+        }
+        let cut = format!("{}…", "X".repeat(LABEL_CHARS - 1));
+        assert!(t.contains(&cut), "{t:?}");
+        // Rows grow the chart: more bars, a taller SVG.
+        let tall = hbars("b", "t", "u", &[bars.clone(), bars.clone()].concat(), 1);
+        let height = |s: &str| {
+            s.split("height=\"")
+                .nth(1)
+                .and_then(|h| h.split('"').next())
+                .and_then(|h| h.parse::<u32>().ok())
+                .unwrap()
+        };
+        assert!(height(&tall) > height(&svg));
+        // The first bar is the top row: its label is drawn above the second's.
+        let y_of = |label: &str| {
+            let i = svg.find(&format!("\n{label}\n")).unwrap();
+            let open = svg[..i].rfind("<text").unwrap();
+            let y = svg[open..]
+                .split("y=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            y.parse::<f64>().unwrap()
+        };
+        assert!(y_of("ALL-IDENTITY") < y_of("US-HOURS"));
+    }
+
+    #[test]
+    fn titled_bars_draw_the_title() {
+        let svg = titled_bars("buckets", "Loans by bucket", "loans", &[bar("M1", 2)], 1);
+        assert!(texts(&svg).contains(&"Loans by bucket".to_owned()));
+        let plain = bars("buckets", "Loans by bucket", "loans", &[bar("M1", 2)], 1);
+        assert!(!texts(&plain).contains(&"Loans by bucket".to_owned()));
+    }
+}
