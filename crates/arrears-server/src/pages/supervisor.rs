@@ -123,6 +123,8 @@ struct ComplianceView {
     day_chart: String,
     /// (business date, rule id, contacts), by date then rule.
     by_rule_day: Vec<(String, String, u64)>,
+    /// The same as a chart, one row per date and rule.
+    rule_day_chart: String,
     latest: Vec<ViolationView>,
     /// Contacts the day plans blocked: (business date, rule id, contacts), by date then rule.
     blocks: Vec<(String, String, u64)>,
@@ -239,6 +241,20 @@ async fn compliance_view(
             &format!("{}, {period}", w.violations_date_title),
             w.violations_unit,
             &days,
+            1,
+        ),
+        rule_day_chart: arrears_report::hbars(
+            "violations-by-day-and-rule",
+            w.violations_rule_date_title,
+            w.violations_unit,
+            &by_rule_day
+                .iter()
+                .map(|((d, r), n)| arrears_report::Bar {
+                    label: format!("{d} · {r}"),
+                    value: Some(u128::from(*n)),
+                    shown: n.to_string(),
+                })
+                .collect::<Vec<_>>(),
             1,
         ),
         by_rule_day: by_rule_day

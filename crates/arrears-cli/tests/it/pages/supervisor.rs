@@ -570,6 +570,11 @@ fn the_compliance_view_counts_a_stored_violation_by_business_date() {
             "{days}"
         );
         assert!(view.contains("Business date"), "{view}");
+        let i = view
+            .find("data-chart=\"violations-by-day-and-rule\"")
+            .expect("the chart by date and rule");
+        let svg = &view[i..i + view[i..].find("</svg>").unwrap()];
+        assert!(svg.contains("\n2026-11-28 · US-HOURS\n"), "{svg}");
         assert!(view.contains("data-chart=\"violations\""));
         let i = view.find("data-chart=\"violations\"").unwrap();
         let svg = &view[i..i + view[i..].find("</svg>").unwrap()];
