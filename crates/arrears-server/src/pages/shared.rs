@@ -86,13 +86,6 @@ pub fn format_minor(minor: i64, currency: &str) -> String {
     )
 }
 
-/// An instant as UTC's wall clock shows it, without the zone: only for pages that say the
-/// zone once (the agent's and the borrower's pages use [`time_for`]).
-#[allow(dead_code)] // the supervisor pages' until they show times through `time_for`
-pub(super) fn when(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%d %H:%M").to_string()
-}
-
 /// An instant on the wall clock of `zone`, with the zone's abbreviation and name, so no
 /// reader takes it for another zone's: `2026-12-07 09:30 CST (America/Chicago)`. Every
 /// time on the agent's and the borrower's pages goes through it (the viewer's zone: a staff
