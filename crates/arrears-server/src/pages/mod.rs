@@ -25,10 +25,12 @@
 //! Every page view of a borrower's data is written to the access log.
 //!
 //! The code is split by surface: `shared` (the request context, the layout, the answers
-//! every page gives and the borrower's records as the pages show them), `texts` (the
-//! languages and every visible string), `login` (staff sign-in and sign-out), `agent`
-//! (the queue and the account page with its forms), `supervisor` (the manager dashboard
-//! with its compliance view) and `portal` (the borrower portal).
+//! every page gives, every time written for people by `time_for`, and the borrower's
+//! records as the pages show them), `texts` (the languages and every visible string),
+//! `login` (staff sign-in and sign-out), `agent` (the queue and the account page with its
+//! forms), `desk` (the account page's answers to plan proposals and promise
+//! cancellations), `supervisor` (the manager dashboard with its compliance view) and
+//! `portal` (the borrower portal).
 
 mod agent;
 mod desk;
