@@ -1208,7 +1208,11 @@ fn migration_0010_moves_portal_preferences_and_keeps_work_rows() {
             let store = Store::open(&DbTarget::parse(&db.target).unwrap())
                 .await
                 .unwrap();
-            assert_eq!(store.status().await.unwrap().applied_version, Some(10));
+            // 0010 and every later migration are applied on open.
+            assert!(
+                store.status().await.unwrap().applied_version >= Some(11),
+                "{b:?}"
+            );
             let hours = (time(8, 30, 0, 0), time(20, 0, 0, 0));
             assert_eq!(
                 store.contact_preferences("B1").await.unwrap(),
