@@ -20,10 +20,11 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (printed on the first line).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// The lender's key folder (lender.pub), for `/v1/verify/{code}`.
+    /// The lender's key folder (lender.pub), for `/verify` and `/v1/verify/{code}`.
     #[arg(long, requires = "audit_log")]
     pub keys: Option<PathBuf>,
-    /// The audit log that `arrears sign` writes, for `/v1/verify/{code}`.
+    /// The audit log that `arrears sign` and `arrears plan --log` write: its messages are
+    /// indexed in the store at start, for `/verify` and `/v1/verify/{code}`.
     #[arg(long, requires = "keys")]
     pub audit_log: Option<PathBuf>,
     /// Log one JSON object per line (for a log collector) instead of text.
@@ -281,6 +282,19 @@ pub fn serve_on(
             .with_limits(a.limits());
         if a.facts_cache > 0 {
             state.start_facts_cache(a.preload_facts);
+        }
+        // The public verify page and `/v1/verify` answer from the store's index of issued
+        // messages, never from the log: it is rebuilt from the log now, before serving.
+        if let Some(log) = &a.audit_log {
+            let r = arrears_server::message_index::rebuild(&store, log)
+                .await
+                .map_err(|e| anyhow!(e))?;
+            tracing::info!(
+                messages = r.messages,
+                redacted = r.redacted,
+                log = %log.display(),
+                "indexed the audit log's messages"
+            );
         }
         let listener = match listener {
             Some(l) => {

@@ -1306,7 +1306,7 @@ pub async fn verify_code(
     Extension(actor): Extension<Actor>,
     Path(code): Path<String>,
 ) -> Result<axum::Json<Verification>, ApiError> {
-    use arrears_evidence::{Entry, SignedMessage, signing::normalize_code, verify_message};
+    use arrears_evidence::{signing::normalize_code, verify_message};
     let Some(ev) = state.evidence() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -1315,28 +1315,22 @@ pub async fn verify_code(
         ));
     };
     let code = normalize_code(&code);
-    let log = ev.audit_log.clone();
-    let text = tokio::task::spawn_blocking(move || std::fs::read_to_string(&log))
+    // The store's index of issued messages (built from the audit log at start): the log is
+    // not read per request.
+    let found = state
+        .store()
+        .issued_message(&code)
         .await
         .map_err(ApiError::internal)?;
-    let text = match text {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(ApiError::internal(e)),
-    };
-    let messages: Vec<Entry> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
-        .filter(|e| e.kind == "message")
-        .collect();
-    let found = messages.iter().find_map(|e| {
-        let m: SignedMessage = serde_json::from_value(e.data.clone()).ok()?;
-        (m.code == code).then_some(m)
-    });
-    let Some(m) = found else {
+    let Some(found) = found else {
         // Messages deleted after their retention cannot be looked up: say so rather than
         // call an old genuine message forged (`arrears verify` says the same).
-        let deleted = messages.iter().filter(|e| e.is_redacted()).count();
+        let deleted = state
+            .store()
+            .message_index_state()
+            .await
+            .map_err(ApiError::internal)?
+            .map_or(0, |s| s.redacted_messages);
         if deleted > 0 {
             return Err(ApiError::not_found(
                 "not_on_record",
@@ -1352,6 +1346,7 @@ pub async fn verify_code(
             ),
         ));
     };
+    let m = crate::message_index::signed(&found.message);
     log_access(
         &state,
         &actor,

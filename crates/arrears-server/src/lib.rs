@@ -17,6 +17,7 @@ pub mod batcher;
 pub mod day_plans;
 pub mod error;
 pub mod facts_cache;
+pub mod message_index;
 pub mod metrics;
 pub mod pages;
 pub mod work;

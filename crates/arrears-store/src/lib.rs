@@ -27,6 +27,7 @@ mod import;
 mod ingest_pg;
 mod lifecycle;
 mod load;
+mod messages;
 mod outbox;
 mod pages;
 mod policies;
@@ -48,6 +49,7 @@ pub use ingest_pg::{BatchOutcome, DecideAt, QueuedEvent};
 pub use lifecycle::{
     IMPORT_SOURCE, LifecycleCounts, LifecycleError, LifecycleIssue, StoredLoanFacts, Tally,
 };
+pub use messages::{FoundMessage, IndexedMessage, MessageIndexState};
 pub use outbox::{Enqueued, NewOutboxMessage, OutboxRow, OutboxState, Release};
 pub use pages::{
     ActorActivity, BookInstallment, BookPayment, BookPromise, DisputeNote, LoanBook, NewSession,

@@ -8,6 +8,7 @@ mod desk_answers;
 mod lifecycle;
 mod portal;
 mod supervisor;
+mod verify;
 
 use crate::server::{Server, add_user, ok, spawn_app, store_of};
 use crate::store::{Backend, fresh};

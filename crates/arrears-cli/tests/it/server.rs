@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 
 /// B1 lives in New York (UTC-5 in November) and had a conversation about L1 on 11-20; the
 /// validation notice of each debt went out the next day (US-VALIDATION).
-fn us_portfolio() -> tempfile::TempDir {
+pub(crate) fn us_portfolio() -> tempfile::TempDir {
     portfolio(&[
         (
             "borrowers.csv",
@@ -1558,14 +1558,29 @@ fn verification_reports_genuine_forged_and_unconfigured() {
         404,
         "not_issued",
     );
-    // A record whose text was edited fails its signature.
+    // A record whose text was edited fails its signature. The running server answers from
+    // the index it built at start (it does not read the log per request), so the edit is
+    // seen by the next server, which indexes the edited record.
     let edited = std::fs::read_to_string(&log)
         .unwrap()
         .replace("Your payment is due", "Pay into account 123");
     std::fs::write(&log, edited).unwrap();
     let r = s.get(&format!("/v1/verify/{code}"));
+    assert_eq!(r.body["status"], "genuine", "{}", r.raw);
+    drop(s);
+    let s = spawn_app(
+        fresh(Backend::Sqlite).unwrap(),
+        &["--keys", k, "--audit-log", l],
+    );
+    let r = s.get(&format!("/v1/verify/{code}"));
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_eq!(r.body["status"], "not_genuine");
+    assert!(
+        r.body["text"]
+            .as_str()
+            .unwrap()
+            .contains("Pay into account 123")
+    );
     drop(s);
     // Once old message records are deleted after their retention, an unknown code is "not on
     // record" (it may be an old genuine one), not "not issued".

@@ -29,8 +29,9 @@
 //! records as the pages show them), `texts` (the languages and every visible string),
 //! `login` (staff sign-in and sign-out), `agent` (the queue and the account page with its
 //! forms), `desk` (the account page's answers to plan proposals and promise
-//! cancellations), `supervisor` (the manager dashboard with its compliance view) and
-//! `portal` (the borrower portal).
+//! cancellations), `supervisor` (the manager dashboard with its compliance view),
+//! `portal` (the borrower portal) and `verify` (the public verify page, no login, answered
+//! from the store's index of issued messages).
 
 mod agent;
 mod desk;
@@ -39,10 +40,12 @@ mod portal;
 mod shared;
 mod supervisor;
 mod texts;
+mod verify;
 
 pub use portal::PLAN_NOTE_MAX;
 pub use shared::{format_minor, new_portal_code, parse_major, portal_link, random_hex};
 pub use texts::{Lang, Texts};
+pub use verify::{VERIFY_LOOKUPS_ALLOWED, VERIFY_WINDOW, VerifyLimiter};
 
 use crate::AppState;
 use agent::{
@@ -117,4 +120,10 @@ pub fn routes() -> Router<AppState> {
             post(portal_preferences),
         )
         .route("/portal/b/{borrower_id}/plan", post(portal_plan))
+        .route(
+            "/verify",
+            get(verify::verify_page).layer(axum::Extension(std::sync::Arc::new(
+                VerifyLimiter::default(),
+            ))),
+        )
 }
