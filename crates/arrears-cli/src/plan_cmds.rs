@@ -722,7 +722,8 @@ fn append_decisions(
         .open(log)
         .with_context(|| format!("opening {}", log.display()))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-    let mut last: Option<Entry> = entries.into_iter().last();
+    let mut end: Option<Head> = entries.last().map(Head::of);
+    drop(entries);
     let mut n = 0u64;
     let seed = salt_seed()?;
     let ctx = DecisionLog {
@@ -738,41 +739,24 @@ fn append_decisions(
             .into_par_iter()
             .map(|i| ctx.drafts(i))
             .collect::<anyhow::Result<_>>()?;
-        let chained = arrears_evidence::chain::append_all_salted(
-            last.as_ref(),
+        let lines = arrears_evidence::chain::append_all_salted_lines(
+            end.as_ref(),
             drafts.into_iter().flatten().collect(),
             |seq| arrears_evidence::chain::salt(&seed, seq),
-        );
-        let encoded: Vec<Vec<u8>> = chained
-            .par_chunks(1024)
-            .map(|part| {
-                let mut buf = Vec::with_capacity(part.len() * 1024);
-                for e in part {
-                    serde_json::to_writer(&mut buf, e)?;
-                    buf.push(b'\n');
-                }
-                Ok(buf)
-            })
-            .collect::<Result<_, serde_json::Error>>()
-            .context("encoding an audit entry")?;
-        for buf in encoded {
-            w.write_all(&buf)?;
+        )
+        .context("encoding an audit entry")?;
+        for piece in &lines.pieces {
+            w.write_all(piece)?;
         }
-        n += chained.len() as u64;
-        if let Some(e) = chained.into_iter().last() {
-            last = Some(e);
-        }
+        n += lines.count;
+        end = lines.end;
     }
     w.flush()?;
     w.get_ref().sync_all()?;
-    if let Some(e) = &last {
-        let head = Head {
-            seq: e.seq,
-            hash: e.hash.clone(),
-        };
+    if let Some(head) = &end {
         std::fs::write(
             head_path(log),
-            serde_json::to_string(&head).context("encoding the head")?,
+            serde_json::to_string(head).context("encoding the head")?,
         )?;
     }
     Ok(n)

@@ -79,11 +79,33 @@ pub struct Draft {
     pub data: serde_json::Value,
 }
 
-fn hex_sha256(tag: &[u8], body: &serde_json::Value) -> String {
+/// Hands what serde_json writes straight to the hasher: no `Value` copy, no `String`.
+struct HashSink<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// SHA-256 (hex) over `tag` and the compact JSON of `body`. A tuple serialises as the JSON
+/// array `serde_json::json!([..])` would (same bytes: `chain::tests` compares the two), and a
+/// `Value`'s object keys come out sorted, so the encoding is the canonical one.
+///
+/// The sink never fails and a `Value` always serialises (its map keys are strings), so the
+/// error branch is unreachable; if it were ever taken, the empty result never matches a hash.
+fn hex_sha256(tag: &[u8], body: &impl Serialize) -> String {
     let mut h = Sha256::new();
     h.update(tag);
-    h.update(body.to_string().as_bytes());
-    data_encoding::HEXLOWER.encode(&h.finalize())
+    match serde_json::to_writer(HashSink(&mut h), body) {
+        Ok(()) => data_encoding::HEXLOWER.encode(&h.finalize()),
+        Err(_) => String::new(),
+    }
 }
 
 fn digest_v1(
@@ -95,7 +117,7 @@ fn digest_v1(
     data: &serde_json::Value,
     prev: &str,
 ) -> String {
-    hex_sha256(TAG, &serde_json::json!([seq, at, kind, b, l, data, prev]))
+    hex_sha256(TAG, &(seq, at, kind, b, l, data, prev))
 }
 
 fn content_digest(
@@ -104,14 +126,11 @@ fn content_digest(
     l: &Option<String>,
     data: &serde_json::Value,
 ) -> String {
-    hex_sha256(CONTENT_TAG, &serde_json::json!([salt, b, l, data]))
+    hex_sha256(CONTENT_TAG, &(salt, b, l, data))
 }
 
 fn digest_v2(seq: u64, at: &str, kind: &str, prev: &str, content_digest: &str) -> String {
-    hex_sha256(
-        TAG_V2,
-        &serde_json::json!([seq, at, kind, prev, content_digest]),
-    )
+    hex_sha256(TAG_V2, &(seq, at, kind, prev, content_digest))
 }
 
 impl Entry {
@@ -246,6 +265,140 @@ pub fn append_all_salted(
         .collect()
 }
 
+/// `drafts` chained after `end` (None: from the start) and written as log lines.
+#[derive(Debug)]
+pub struct EncodedLines {
+    /// The JSON lines, each ending in `\n`, in pieces of consecutive entries.
+    pub pieces: Vec<Vec<u8>>,
+    /// The new end of the chain (unchanged when there was no draft).
+    pub end: Option<Head>,
+    pub count: u64,
+}
+
+/// One draft's content, encoded once for both its digest and its line.
+struct Encoded {
+    seq: u64,
+    at: String,
+    kind: String,
+    borrower_id: Option<String>,
+    loan_id: Option<String>,
+    /// The compact JSON of `data` (empty when `data` is null: the line omits it).
+    data: Vec<u8>,
+    salt: String,
+    content_digest: String,
+}
+
+/// The same entries `append_all_salted` makes, written as the lines `serde_json` would write
+/// for them (property-tested byte for byte), but with each entry's content encoded once: the
+/// content digest hashes the same bytes the line carries. Digests and lines are made on every
+/// core; only the short chain hashes are sequential.
+pub fn append_all_salted_lines(
+    end: Option<&Head>,
+    drafts: Vec<Draft>,
+    salt_of: impl Fn(u64) -> [u8; 16] + Sync,
+) -> Result<EncodedLines, serde_json::Error> {
+    use rayon::prelude::*;
+    let first = end.map_or(0, |e| e.seq + 1);
+    let encoded: Vec<Encoded> = drafts
+        .into_par_iter()
+        .enumerate()
+        .map(|(k, d)| -> Result<Encoded, serde_json::Error> {
+            let seq = first + k as u64;
+            let salt = data_encoding::HEXLOWER.encode(&salt_of(seq));
+            let data = if d.data.is_null() {
+                Vec::new()
+            } else {
+                serde_json::to_vec(&d.data)?
+            };
+            let mut h = Sha256::new();
+            h.update(CONTENT_TAG);
+            h.update(b"[");
+            serde_json::to_writer(HashSink(&mut h), &salt)?;
+            h.update(b",");
+            serde_json::to_writer(HashSink(&mut h), &d.borrower_id)?;
+            h.update(b",");
+            serde_json::to_writer(HashSink(&mut h), &d.loan_id)?;
+            h.update(b",");
+            h.update(if data.is_empty() { b"null" } else { &data[..] });
+            h.update(b"]");
+            Ok(Encoded {
+                seq,
+                at: d.at.to_string(),
+                kind: d.kind,
+                borrower_id: d.borrower_id,
+                loan_id: d.loan_id,
+                data,
+                salt,
+                content_digest: data_encoding::HEXLOWER.encode(&h.finalize()),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let mut prev = end.map_or_else(|| GENESIS.to_owned(), |e| e.hash.clone());
+    let links: Vec<(String, String)> = encoded
+        .iter()
+        .map(|e| {
+            let hash = digest_v2(e.seq, &e.at, &e.kind, &prev, &e.content_digest);
+            (std::mem::replace(&mut prev, hash.clone()), hash)
+        })
+        .collect();
+    let new_end = encoded.last().map(|e| Head {
+        seq: e.seq,
+        hash: prev.clone(),
+    });
+    let pieces = encoded
+        .par_chunks(1024)
+        .zip(links.par_chunks(1024))
+        .map(|(part, links)| -> Result<Vec<u8>, serde_json::Error> {
+            let mut buf = Vec::with_capacity(part.iter().map(|e| e.data.len() + 400).sum());
+            for (e, (prev, hash)) in part.iter().zip(links) {
+                write_line(&mut buf, e, prev, hash)?;
+            }
+            Ok(buf)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(EncodedLines {
+        pieces,
+        end: new_end.or_else(|| end.cloned()),
+        count: encoded.len() as u64,
+    })
+}
+
+/// One entry as `serde_json::to_writer(&Entry)` writes it: the fields in declaration order,
+/// `borrower_id`, `loan_id` and a null `data` left out when absent, `redacted` never present.
+fn write_line(
+    buf: &mut Vec<u8>,
+    e: &Encoded,
+    prev: &str,
+    hash: &str,
+) -> Result<(), serde_json::Error> {
+    buf.extend_from_slice(b"{\"v\":2,\"seq\":");
+    serde_json::to_writer(&mut *buf, &e.seq)?;
+    buf.extend_from_slice(b",\"at\":");
+    serde_json::to_writer(&mut *buf, &e.at)?;
+    buf.extend_from_slice(b",\"kind\":");
+    serde_json::to_writer(&mut *buf, &e.kind)?;
+    if let Some(b) = &e.borrower_id {
+        buf.extend_from_slice(b",\"borrower_id\":");
+        serde_json::to_writer(&mut *buf, b)?;
+    }
+    if let Some(l) = &e.loan_id {
+        buf.extend_from_slice(b",\"loan_id\":");
+        serde_json::to_writer(&mut *buf, l)?;
+    }
+    if !e.data.is_empty() {
+        buf.extend_from_slice(b",\"data\":");
+        buf.extend_from_slice(&e.data);
+    }
+    buf.extend_from_slice(b",\"salt\":");
+    serde_json::to_writer(&mut *buf, &e.salt)?;
+    buf.extend_from_slice(b",\"prev\":");
+    serde_json::to_writer(&mut *buf, prev)?;
+    buf.extend_from_slice(b",\"hash\":");
+    serde_json::to_writer(&mut *buf, hash)?;
+    buf.extend_from_slice(b"}\n");
+    Ok(())
+}
+
 /// The salt of entry `seq` derived from a secret random `seed` (drawn by the caller, never
 /// stored): one draw serves a whole batch of appends.
 pub fn salt(seed: &[u8; 32], seq: u64) -> [u8; 16] {
@@ -265,6 +418,16 @@ pub fn salt(seed: &[u8; 32], seq: u64) -> [u8; 16] {
 pub struct Head {
     pub seq: u64,
     pub hash: String,
+}
+
+impl Head {
+    /// The head that names `e` (what the next entry links to).
+    pub fn of(e: &Entry) -> Head {
+        Head {
+            seq: e.seq,
+            hash: e.hash.clone(),
+        }
+    }
 }
 
 /// One entry named by an `audit.redaction` entry, with the basis of its deletion.
@@ -663,6 +826,31 @@ mod tests {
         }
     }
 
+    /// Drafts with and without ids and data, and text that JSON must escape.
+    fn varied_draft(i: usize) -> Draft {
+        Draft {
+            at: jiff::Timestamp::from_second(1_700_000_000 + i as i64 * 61).unwrap(),
+            kind: if i.is_multiple_of(3) {
+                "message".into()
+            } else {
+                "plan.block".into()
+            },
+            borrower_id: (i % 5 != 4).then(|| format!("B{}", i % 3)),
+            loan_id: (i % 4 != 3).then(|| format!("L{i}")),
+            data: if i % 7 == 6 {
+                serde_json::Value::Null
+            } else {
+                serde_json::json!({
+                    "rule_ids": ["US-HOURS"],
+                    "i": i,
+                    "text": "您好 \"quoted\" \\ line\nnext \u{2028}",
+                    "none": null,
+                    "amount": -12_407,
+                })
+            },
+        }
+    }
+
     proptest! {
         /// The batch append is the one-by-one append: same seqs, salts, links and hashes,
         /// after an existing entry or from the start, and the result verifies.
@@ -670,7 +858,8 @@ mod tests {
         fn appending_a_batch_is_appending_one_by_one(n in 0usize..40, after in any::<bool>(), seed in any::<u8>()) {
             let salt_of = |seq: u64| salt(&[seed; 32], seq);
             let start = after.then(|| append_salted(None, draft(99), &salt_of(0)));
-            let drafts: Vec<Draft> = (0..n).map(draft).collect();
+            let drafts: Vec<Draft> = (0..n).map(varied_draft).collect();
+            let drafts_again = drafts.clone();
             let batch = append_all_salted(start.as_ref(), drafts.clone(), salt_of);
             let mut last = start.clone();
             let mut one_by_one = Vec::new();
@@ -681,8 +870,79 @@ mod tests {
                 last = Some(e);
             }
             prop_assert_eq!(&batch, &one_by_one);
+            let lines = append_all_salted_lines(start.as_ref().map(Head::of).as_ref(), drafts_again, salt_of).unwrap();
+            let mut expected = Vec::new();
+            for e in &batch {
+                serde_json::to_writer(&mut expected, e).unwrap();
+                expected.push(b'\n');
+            }
+            prop_assert_eq!(String::from_utf8(lines.pieces.concat()).unwrap(), String::from_utf8(expected).unwrap());
+            prop_assert_eq!(lines.count, batch.len() as u64);
+            prop_assert_eq!(lines.end, batch.last().or(start.as_ref()).map(Head::of));
             let whole: Vec<Entry> = start.into_iter().chain(batch).collect();
             prop_assert!(verify(&whole, None).is_ok());
+        }
+    }
+
+    /// The digests as they were computed before the streaming hasher: through a `Value`
+    /// built by `json!` and its `to_string`.
+    fn hex_sha256_by_value(tag: &[u8], body: &serde_json::Value) -> String {
+        let mut h = Sha256::new();
+        h.update(tag);
+        h.update(body.to_string().as_bytes());
+        data_encoding::HEXLOWER.encode(&h.finalize())
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-zA-Z0-9 ]{0,12}",
+            any::<String>(),
+            Just("\"\\\n\t\u{7f}\u{2028}您好".to_owned()),
+        ]
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            any::<i64>().prop_map(|n| serde_json::json!(n)),
+            any::<u64>().prop_map(|n| serde_json::json!(n)),
+            text().prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+                prop::collection::btree_map(text(), inner, 0..6)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// The streamed digests are byte for byte the digests of the `json!` arrays.
+        #[test]
+        fn streamed_digests_equal_the_value_digests(
+            seq in any::<u64>(),
+            at in text(),
+            kind in text(),
+            b in prop::option::of(text()),
+            l in prop::option::of(text()),
+            salt in prop::option::of(text()),
+            data in json_value(),
+            prev in text(),
+        ) {
+            prop_assert_eq!(
+                digest_v1(seq, &at, &kind, &b, &l, &data, &prev),
+                hex_sha256_by_value(TAG, &serde_json::json!([seq, at, kind, b, l, data, prev]))
+            );
+            prop_assert_eq!(
+                content_digest(&salt, &b, &l, &data),
+                hex_sha256_by_value(CONTENT_TAG, &serde_json::json!([salt, b, l, data]))
+            );
+            prop_assert_eq!(
+                digest_v2(seq, &at, &kind, &prev, &kind),
+                hex_sha256_by_value(TAG_V2, &serde_json::json!([seq, at, kind, prev, kind]))
+            );
         }
     }
 
