@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// indexed in the store at start, for `/verify` and `/v1/verify/{code}`.
     #[arg(long, requires = "keys")]
     pub audit_log: Option<PathBuf>,
+    /// How often (milliseconds) the audit log is checked for changes; a changed log's
+    /// messages are indexed again for `/verify` and `/v1/verify/{code}`.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub reindex_ms: u64,
     /// Log one JSON object per line (for a log collector) instead of text.
     #[arg(long)]
     pub log_json: bool,
@@ -285,7 +289,9 @@ pub fn serve_on(
         }
         // The public verify page and `/v1/verify` answer from the store's index of issued
         // messages, never from the log: it is rebuilt from the log now, before serving.
+        // Then it is rebuilt whenever the log changes (checked every `--reindex-ms`).
         if let Some(log) = &a.audit_log {
+            let seen = arrears_server::message_index::stamp(log);
             let r = arrears_server::message_index::rebuild(&store, log)
                 .await
                 .map_err(|e| anyhow!(e))?;
@@ -294,6 +300,12 @@ pub fn serve_on(
                 redacted = r.redacted,
                 log = %log.display(),
                 "indexed the audit log's messages"
+            );
+            arrears_server::message_index::watch(
+                store.clone(),
+                log.clone(),
+                std::time::Duration::from_millis(a.reindex_ms),
+                seen,
             );
         }
         let listener = match listener {

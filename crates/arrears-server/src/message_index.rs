@@ -3,6 +3,9 @@
 //! `arrears sign` and `arrears plan --keys --log` write every signed `message` entry) and kept
 //! in the store (`issued_messages`, migration 0014). No request reads the log.
 //!
+//! While the server runs, [`watch`] rebuilds the index when the log changes (a plan made
+//! during the day), checking the log's length and modification time every few seconds.
+//!
 //! A hit is a whole signed record; [`verified`] checks it against the lender's public key,
 //! so a row edited in the store (or a record edited in the log before it was indexed) is
 //! never answered as genuine.
@@ -75,6 +78,7 @@ pub fn messages_of_log(text: &str) -> (Vec<IndexedMessage>, u64) {
 }
 
 /// Rebuilds the store's index from the audit log at `log` (a missing log is an empty one).
+/// A log being appended to is read up to its last whole line; the next change rebuilds again.
 pub async fn rebuild(store: &Store, log: &Path) -> Result<IndexReport, IndexError> {
     let path = log.to_path_buf();
     let read = tokio::task::spawn_blocking(move || match std::fs::read_to_string(&path) {
@@ -99,6 +103,47 @@ pub async fn rebuild(store: &Store, log: &Path) -> Result<IndexReport, IndexErro
         messages: n,
         redacted,
     })
+}
+
+/// What tells a log changed: its length and modification time (`None` while it is absent).
+pub type LogStamp = Option<(u64, Option<std::time::SystemTime>)>;
+
+/// The log's stamp now.
+pub fn stamp(log: &Path) -> LogStamp {
+    std::fs::metadata(log)
+        .ok()
+        .map(|m| (m.len(), m.modified().ok()))
+}
+
+/// Keeps the index current while the server runs: every `every`, when the log's length or
+/// modification time differs from the last build's (`seen`: the stamp taken before the
+/// start's build), it is rebuilt, so messages a plan signs into the log during the day are
+/// found without a restart. A log that is gone (moved away, being replaced) leaves the index
+/// as it is. No request waits for it.
+pub fn watch(store: Store, log: std::path::PathBuf, every: std::time::Duration, seen: LogStamp) {
+    tokio::spawn(async move {
+        let mut seen = seen;
+        loop {
+            tokio::time::sleep(every).await;
+            let now = stamp(&log);
+            if now.is_none() || now == seen {
+                continue;
+            }
+            match rebuild(&store, &log).await {
+                Ok(r) => {
+                    seen = now;
+                    tracing::info!(
+                        messages = r.messages,
+                        redacted = r.redacted,
+                        "the audit log changed: its messages were indexed again"
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not index the audit log again; keeping the index")
+                }
+            }
+        }
+    });
 }
 
 /// The signed record of an indexed message.

@@ -472,3 +472,60 @@ fn lookups_over_the_limit_are_429_per_client_behind_a_trusted_proxy() {
         assert_eq!(verdict(&other), Some("genuine"));
     });
 }
+
+/// A message signed into the log while the server runs is found once the server sees the
+/// log changed (`--reindex-ms`), without a restart.
+#[test]
+fn a_message_signed_while_the_server_runs_is_found_after_the_log_changes() {
+    let Some(p) = planned(Backend::Sqlite, &["--reindex-ms", "200"]) else {
+        return;
+    };
+    let keys = p.dir.path().join("keys");
+    let code = ok(&[
+        "sign",
+        "--keys",
+        keys.to_str().unwrap(),
+        "--log",
+        p.log.to_str().unwrap(),
+        "--lender",
+        "Arrears Demo Lender",
+        "--borrower",
+        "B8",
+        "--channel",
+        "sms",
+        "--text",
+        "Li Wei, a later reminder. Code {code}",
+        "--at",
+        "2026-11-27T08:00:00Z",
+    ])
+    .trim()
+    .to_owned();
+    let started = std::time::Instant::now();
+    let found = loop {
+        let page = get(&p.s, &format!("/verify?code={code}&lang=zh-CN"), None);
+        if verdict(&page) == Some("genuine") {
+            break page;
+        }
+        assert_eq!(verdict(&page), Some("not_issued"), "{}", page.body);
+        assert!(
+            // At most 25 lookups: within the per-client limit.
+            started.elapsed() < std::time::Duration::from_secs(25),
+            "the new message was not indexed: {}",
+            page.body
+        );
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    };
+    assert!(
+        found.body.contains("Li Wei, a later reminder."),
+        "{}",
+        found.body
+    );
+    assert!(
+        found.body.contains("(Asia/Shanghai)</td>"),
+        "{}",
+        found.body
+    );
+    // The plan's messages are still there.
+    let old = get(&p.s, &format!("/verify?code={}", p.of("B7").0), None);
+    assert_eq!(verdict(&old), Some("genuine"));
+}
