@@ -5,7 +5,7 @@
 //! may only make them stricter (a looser value is refused when the policy is set, and again
 //! when it is used).
 
-use arrears_policy::{PackError, PackSet, Policy, PolicyError};
+use arrears_policy::{LenderContact, PackError, PackSet, Policy, PolicyError};
 use arrears_store::{Store, StoreError, StoredPolicy};
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -57,6 +57,8 @@ pub struct EffectivePolicy {
     pub origin: PolicyOrigin,
     /// The policy's own name (`[policy] name`), when there is one.
     pub name: Option<String>,
+    /// Who the lender is to its borrowers (the policy's `[lender]`), when it says.
+    pub lender: Option<LenderContact>,
 }
 
 /// The embedded packs tightened by `text` (none: the floors). `origin` names the text in
@@ -64,7 +66,7 @@ pub struct EffectivePolicy {
 pub fn packs_from_text(
     text: Option<&str>,
     origin: &str,
-) -> Result<(PackSet, Option<String>), RulesError> {
+) -> Result<(PackSet, Option<Policy>), RulesError> {
     let packs = PackSet::embedded()?;
     let Some(text) = text else {
         return Ok((packs, None));
@@ -75,27 +77,32 @@ pub fn packs_from_text(
     };
     let policy = Policy::parse(text).map_err(wrap)?;
     let tightened = packs.tighten(&policy).map_err(wrap)?;
-    Ok((tightened, Some(policy.name().to_owned())))
+    Ok((tightened, Some(policy)))
+}
+
+fn effective(packs: PackSet, origin: PolicyOrigin, policy: Option<Policy>) -> EffectivePolicy {
+    EffectivePolicy {
+        packs,
+        origin,
+        name: policy.as_ref().map(|p| p.name().to_owned()),
+        lender: policy.and_then(|p| p.lender().cloned()),
+    }
 }
 
 /// The policy of file mode: `file` (its text and a name for messages), or the floors.
 pub fn from_file(file: Option<(&str, &str)>) -> Result<EffectivePolicy, RulesError> {
     match file {
         None => {
-            let (packs, name) = packs_from_text(None, "")?;
-            Ok(EffectivePolicy {
-                packs,
-                origin: PolicyOrigin::Floors,
-                name,
-            })
+            let (packs, policy) = packs_from_text(None, "")?;
+            Ok(effective(packs, PolicyOrigin::Floors, policy))
         }
         Some((origin, text)) => {
-            let (packs, name) = packs_from_text(Some(text), origin)?;
-            Ok(EffectivePolicy {
+            let (packs, policy) = packs_from_text(Some(text), origin)?;
+            Ok(effective(
                 packs,
-                origin: PolicyOrigin::File(origin.to_owned()),
-                name,
-            })
+                PolicyOrigin::File(origin.to_owned()),
+                policy,
+            ))
         }
     }
 }
@@ -114,12 +121,8 @@ pub fn from_stored(p: &StoredPolicy) -> Result<EffectivePolicy, RulesError> {
         version: p.version,
         effective_from: p.effective_from,
     };
-    let (packs, name) = packs_from_text(Some(&p.text), &origin.to_string())?;
-    Ok(EffectivePolicy {
-        packs,
-        origin,
-        name,
-    })
+    let (packs, policy) = packs_from_text(Some(&p.text), &origin.to_string())?;
+    Ok(effective(packs, origin, policy))
 }
 
 /// Stores a new policy version after checking that it parses and only tightens every pack.

@@ -17,7 +17,18 @@
 //! [limitation_years]       # US-TIMEBAR: the statute of limitations, per state or country
 //! US = 3
 //! "US-NY" = 3
+//!
+//! [lender]                 # what the borrower's portal says: who, how to reach, how to pay
+//! name = "Acme Consumer Finance"
+//! phone = "+1 800 555 0100"
+//! email = "help@acme.example"
+//! hours = "Monday to Friday, 09:00-18:00 Eastern"
+//! payment = "Bank transfer to Acme Consumer Finance, account 000123456, routing 021000021"
+//! payment_url = "https://pay.acme.example"
 //! ```
+//!
+//! The `[lender]` table is optional and every field but `name` may be left out; it carries no
+//! rule parameter, so it neither tightens nor loosens a pack.
 //!
 //! Limitation periods, like the agency list, are lender data with no stricter direction: no
 //! period is invented, and without one US-TIMEBAR can clear no legal referral.
@@ -112,10 +123,83 @@ impl PolicyError {
     }
 }
 
+/// How the borrower reaches the lender and pays, as the lender's policy states it (shown on
+/// the borrower's portal). Each text is trimmed, non-empty and at most 500 characters;
+/// `payment_url` is `https://`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct LenderContact {
+    pub name: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub hours: Option<String>,
+    pub payment: Option<String>,
+    pub payment_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLender {
+    name: String,
+    phone: Option<String>,
+    email: Option<String>,
+    hours: Option<String>,
+    payment: Option<String>,
+    payment_url: Option<String>,
+}
+
+impl RawLender {
+    fn parse(self) -> Result<LenderContact, PolicyError> {
+        const MAX: usize = 500;
+        let text = |field: &str, v: String| -> Result<String, PolicyError> {
+            let v = v.trim().to_owned();
+            if v.is_empty() {
+                return Err(PolicyError::Syntax {
+                    message: format!("[lender] {field} is empty"),
+                });
+            }
+            if v.chars().count() > MAX {
+                return Err(PolicyError::Syntax {
+                    message: format!("[lender] {field} is longer than {MAX} characters"),
+                });
+            }
+            Ok(v)
+        };
+        let opt = |field: &str, v: Option<String>| v.map(|v| text(field, v)).transpose();
+        let email = opt("email", self.email)?;
+        if let Some(e) = &email
+            && (!e.contains('@') || e.contains(char::is_whitespace))
+        {
+            return Err(PolicyError::Syntax {
+                message: format!("[lender] email {e:?} is not an e-mail address"),
+            });
+        }
+        let payment_url = opt("payment_url", self.payment_url)?;
+        if let Some(u) = &payment_url
+            && (!u.starts_with("https://")
+                || u.len() <= "https://".len()
+                || u.contains(char::is_whitespace))
+        {
+            return Err(PolicyError::Syntax {
+                message: format!("[lender] payment_url {u:?} must be an https:// address"),
+            });
+        }
+        Ok(LenderContact {
+            name: text("name", self.name)?,
+            phone: opt("phone", self.phone)?,
+            email,
+            hours: opt("hours", self.hours)?,
+            payment: opt("payment", self.payment)?,
+            payment_url,
+        })
+    }
+}
+
 /// A parsed lender policy.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Policy {
     name: String,
+    /// Who the lender is to its borrowers (`[lender]`), when the policy says.
+    lender: Option<LenderContact>,
     approved_agencies: BTreeSet<String>,
     overrides: BTreeMap<RuleId, toml::Table>,
     /// Statute of limitations in years, by jurisdiction code (`US`, `US-NY`).
@@ -130,6 +214,7 @@ struct RawPolicy {
     rules: BTreeMap<String, toml::Table>,
     #[serde(default)]
     limitation_years: BTreeMap<String, i64>,
+    lender: Option<RawLender>,
 }
 
 #[derive(Deserialize)]
@@ -182,8 +267,10 @@ impl Policy {
                 })?;
             limitation_years.insert(j.as_str().to_owned(), y);
         }
+        let lender = raw.lender.map(RawLender::parse).transpose()?;
         Ok(Policy {
             name: raw.policy.name,
+            lender,
             approved_agencies,
             overrides,
             limitation_years,
@@ -196,6 +283,11 @@ impl Policy {
 
     pub fn approved_agencies(&self) -> &BTreeSet<String> {
         &self.approved_agencies
+    }
+
+    /// The lender's name and contact details for borrowers (`[lender]`), if given.
+    pub fn lender(&self) -> Option<&LenderContact> {
+        self.lender.as_ref()
     }
 
     /// The rules this policy overrides.
@@ -256,6 +348,64 @@ mod tests {
 
     fn cn() -> Pack {
         Pack::embedded("CN").unwrap()
+    }
+
+    fn with_lender(table: &str) -> Result<Policy, PolicyError> {
+        Policy::parse(&format!("[policy]\nname = \"acme\"\n[lender]\n{table}\n"))
+    }
+
+    #[test]
+    fn the_lender_table_is_read_trimmed_and_checked() {
+        let p = with_lender(
+            r#"name = "  Acme Finance "
+            phone = "+1 800 555 0100"
+            email = "help@acme.example"
+            payment = "Account 000123456"
+            payment_url = "https://pay.acme.example""#,
+        )
+        .unwrap();
+        let l = p.lender().unwrap();
+        assert_eq!(l.name, "Acme Finance");
+        assert_eq!(l.phone.as_deref(), Some("+1 800 555 0100"));
+        assert_eq!(l.hours, None);
+        assert_eq!(l.payment_url.as_deref(), Some("https://pay.acme.example"));
+        assert_eq!(
+            Policy::parse("[policy]\nname = \"acme\"\n")
+                .unwrap()
+                .lender(),
+            None
+        );
+        // The lender table changes no rule: the pack tightened by it is the pack.
+        assert_eq!(cn().tighten(&p).unwrap().hours(), cn().hours());
+        for (table, why) in [
+            (r#"name = " ""#, "name is empty"),
+            (r#"phone = "1""#, "missing field `name`"),
+            (
+                r#"name = "A"
+                email = "nobody""#,
+                "not an e-mail address",
+            ),
+            (
+                r#"name = "A"
+                payment_url = "http://pay.example""#,
+                "https://",
+            ),
+            (
+                r#"name = "A"
+                iban = "X""#,
+                "unknown field `iban`",
+            ),
+        ] {
+            let e = with_lender(table).unwrap_err().to_string();
+            assert!(e.contains(why), "{table}: {e}");
+        }
+        let long = format!("name = \"{}\"", "x".repeat(501));
+        assert!(
+            with_lender(&long)
+                .unwrap_err()
+                .to_string()
+                .contains("longer than 500")
+        );
     }
 
     #[test]

@@ -185,6 +185,7 @@ impl AppState {
                         packs: PackSet::embedded()?,
                         origin: arrears_app::PolicyOrigin::Floors,
                         name: None,
+                        lender: None,
                     }),
                     versions: Vec::new(),
                 })),

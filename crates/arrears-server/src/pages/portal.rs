@@ -168,6 +168,11 @@ pub(super) struct Words {
     pub(super) confirm_yes: &'static str,
     pub(super) confirm_no: &'static str,
     pub(super) complain_link: &'static str,
+    /// Labels of the lender's own contact details (the policy's `[lender]`).
+    pub(super) phone: &'static str,
+    pub(super) email: &'static str,
+    pub(super) hours: &'static str,
+    pub(super) pay_online: &'static str,
 }
 
 pub(super) const WORDS_EN: Words = Words {
@@ -192,6 +197,10 @@ pub(super) const WORDS_EN: Words = Words {
     confirm_yes: "Yes, stop contacting me",
     confirm_no: "No, go back",
     complain_link: "Make a complaint",
+    phone: "Phone:",
+    email: "E-mail:",
+    hours: "Opening hours:",
+    pay_online: "Pay online",
 };
 
 pub(super) const WORDS_ZH: Words = Words {
@@ -215,6 +224,10 @@ pub(super) const WORDS_ZH: Words = Words {
     confirm_yes: "是的，停止联系我",
     confirm_no: "不，返回",
     complain_link: "我要投诉",
+    phone: "电话：",
+    email: "电子邮箱：",
+    hours: "服务时间：",
+    pay_online: "在线还款",
 };
 
 pub(super) fn words(lang: Lang) -> &'static Words {
@@ -309,6 +322,10 @@ struct PortalPage {
     chrome: Chrome,
     w: &'static Words,
     lender: String,
+    /// How to reach and pay the lender, as its policy states (`[lender]`), with the phone
+    /// number as a `tel:` target (spaces and dashes left out).
+    lender_contact: Option<arrears_policy::LenderContact>,
+    lender_tel: Option<String>,
     /// The complaint channel as a link: its `href` and its text.
     complaint: Option<(String, String)>,
     cease_confirm: bool,
@@ -483,13 +500,28 @@ async fn portal(
         .and_then(|p| p.complaint())
         .map(|c| c.hotline.as_str());
     let complaint = complaint_link(hotline, bc.borrower.jurisdiction.country());
-    let lender = crate::workbench::default_strategy()
-        .map(|s| s.lender_name.clone())
-        .unwrap_or_default();
+    let lender_contact = policy.lender.clone();
+    let lender = match &lender_contact {
+        Some(c) => c.name.clone(),
+        None => crate::workbench::default_strategy()
+            .map(|s| s.lender_name.clone())
+            .unwrap_or_default(),
+    };
+    let lender_tel = lender_contact
+        .as_ref()
+        .and_then(|c| c.phone.as_deref())
+        .map(|p| {
+            p.chars()
+                .filter(|c| c.is_ascii_digit() || *c == '+')
+                .collect::<String>()
+        })
+        .filter(|t| !t.is_empty());
     let page = PortalPage {
         chrome: ctx.chrome(),
         w,
         lender,
+        lender_contact,
+        lender_tel,
         complaint,
         cease_confirm: extra.cease_confirm,
         borrower_id: borrower_id.to_owned(),

@@ -280,3 +280,86 @@ fn browser_the_portals_touch_targets_are_large_enough_on_a_phone() {
     let _ = driver.wait();
     result.unwrap();
 }
+
+/// The lender's policy, set once in the store (`arrears policy set`), names the lender and says
+/// how to reach and pay them on the borrower's portal: a phone number to tap, an e-mail
+/// address, opening hours, payment instructions and an https payment link.
+#[test]
+fn the_lenders_policy_says_on_the_portal_how_to_reach_and_pay_the_lender() {
+    for b in [Backend::Sqlite, Backend::Postgres] {
+        let Some(db) = crate::store::fresh(b) else {
+            continue;
+        };
+        crate::server::ok(&["db", "migrate", "--db", &db.target]);
+        let dir = tempfile::tempdir().unwrap();
+        let policy = dir.path().join("policy.toml");
+        std::fs::write(
+            &policy,
+            "[policy]\nname = \"acme-portal\"\n\
+             [lender]\nname = \"Acme Consumer Finance\"\nphone = \"+1 (800) 555-0100\"\n\
+             email = \"help@acme.example\"\nhours = \"Monday to Friday, 09:00-18:00\"\n\
+             payment = \"Bank transfer to account 000123456 <ABA 021000021>\"\n\
+             payment_url = \"https://pay.acme.example/loans\"\n",
+        )
+        .unwrap();
+        crate::server::ok(&[
+            "policy",
+            "set",
+            policy.to_str().unwrap(),
+            "--effective-from",
+            "2020-01-01",
+            "--db",
+            &db.target,
+        ]);
+        let clock = super::office_hours_clock();
+        let mut args = Vec::new();
+        if let Some(at) = &clock {
+            args.extend(["--clock-from", at.as_str()]);
+        }
+        let s = crate::server::spawn_app(db, &args);
+        let b1 = portal_session(&s, "B1");
+        let p = get(&s, "/portal/b/B1", Some(&b1));
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(
+            element(&p.body, "strong", "lender-name").contains("Acme Consumer Finance"),
+            "{:?}: {}",
+            b,
+            p.body
+        );
+        let contact = element(&p.body, "ul", "lender-contact");
+        assert!(
+            contact.contains(
+                "<a href=\"tel:+18005550100\" class=\"lender-phone\">+1 (800) 555-0100</a>"
+            ),
+            "{contact}"
+        );
+        assert!(
+            contact.contains("href=\"mailto:help@acme.example\""),
+            "{contact}"
+        );
+        assert!(
+            contact.contains("Monday to Friday, 09:00-18:00"),
+            "{contact}"
+        );
+        // The payment instructions are text, escaped; the link is the policy's https address.
+        assert!(
+            p.body.contains(
+                "<p class=\"pay-how\">Bank transfer to account 000123456 &#60;ABA 021000021&#62;</p>"
+            ) || p.body.contains(
+                "<p class=\"pay-how\">Bank transfer to account 000123456 &lt;ABA 021000021&gt;</p>"
+            ),
+            "{}",
+            p.body
+        );
+        assert!(
+            p.body
+                .contains("<a href=\"https://pay.acme.example/loans\" class=\"pay-link\""),
+            "{}",
+            p.body
+        );
+        // In Chinese the labels change, the lender's own words do not.
+        let zh = get(&s, "/portal/b/B1?lang=zh-CN", Some(&b1));
+        assert!(zh.body.contains("电话："), "{}", zh.body);
+        assert!(zh.body.contains("在线还款"), "{}", zh.body);
+    }
+}
