@@ -64,6 +64,19 @@ const ASSIGNED: usize = 10;
 /// The generator's seed: the same sample every time.
 const SEED: u64 = 42;
 const STEPS: u32 = 8;
+/// The demo lender's policy: the legal floors, and who the lender is to its borrowers (the
+/// portal shows how to reach and pay it). The addresses are reserved example domains.
+const DEMO_POLICY: &str = r#"[policy]
+name = "demo-lender"
+
+[lender]
+name = "Arrears Demo Lender"
+phone = "+1 800 555 0100"
+email = "help@lender.example"
+hours = "Monday to Friday, 09:00-18:00 (New York time)"
+payment = "Bank transfer to Arrears Demo Lender, account 000123456, routing 021000021; quote your loan number."
+payment_url = "https://pay.lender.example"
+"#;
 
 fn step(n: u32, what: &str) {
     println!("\n[{n}/{STEPS}] {what}");
@@ -300,13 +313,27 @@ pub fn demo(a: &DemoArgs) -> Result<(), Failure> {
     done(started);
     interrupts.check()?;
 
-    step(2, "Importing it into the store (arrears import)");
+    step(
+        2,
+        "Importing it into the store (arrears import) with the demo lender's policy (arrears policy set)",
+    );
     store_cmds::import(&ImportArgs {
         portfolio: portfolio.clone(),
         db: db.clone(),
         rejects: dir.join("rejects.csv"),
         strict: false,
         quiet: false,
+    })?;
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, DEMO_POLICY)
+        .with_context(|| format!("writing {}", policy.display()))?;
+    crate::lender_policy::policy(&crate::lender_policy::PolicyArgs {
+        command: crate::lender_policy::PolicyCommand::Set {
+            file: policy,
+            effective_from: Some(a.as_of),
+            actor: "demo".into(),
+            db: db.db.clone(),
+        },
     })?;
     interrupts.check()?;
 

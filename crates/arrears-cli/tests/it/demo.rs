@@ -272,6 +272,15 @@ fn the_demo_serves_a_sample_a_newcomer_can_log_into_and_stops_on_ctrl_c() {
     );
     assert_eq!(status, 200, "{page}");
     assert!(page.contains(&b.portal_loan), "{} in {page}", b.portal_loan);
+    // The demo lender's policy says who the lender is and how to reach and pay it.
+    assert!(
+        page.contains("<a href=\"tel:+18005550100\" class=\"lender-phone\">"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<a href=\"https://pay.lender.example\" class=\"pay-link\""),
+        "{page}"
+    );
     // Used once: the code does not open a second session.
     let (status, _, cookie) = post(&format!("{}/portal/enter", b.base), &format!("code={code}"));
     assert_eq!((status, cookie), (403, None));
