@@ -816,6 +816,20 @@ struct CallForm {
 
 /// What is still owed on a loan by its book: the schedule less the payments not reversed
 /// (never below zero).
+/// Why an amount of `total` above the `owed` balance waits for the agent to confirm it, in
+/// the currency.
+pub(super) fn above_balance(ctx: &Ctx, total: i128, owed: i128, currency: &str) -> String {
+    let t = ctx.t();
+    let m = |v: i128| format_minor(i64::try_from(v).unwrap_or(i64::MAX), currency);
+    format!(
+        "{} ({} > {}). {}",
+        t.above_balance,
+        m(total),
+        m(owed),
+        t.confirm_above
+    )
+}
+
 pub(super) fn outstanding(book: &arrears_store::LoanBook) -> i128 {
     let due: i128 = book
         .installments
@@ -978,69 +992,36 @@ pub(super) async fn record_payment_plan(
     };
     let at = now();
     let today = state.config().business_tz.date_of(at);
-    let Some(installments) = plan_instalments(&f, &book.currency, today) else {
-        // The form again, as typed, with what to fix.
-        return render(
+    // The form again, as typed, with what to fix (with `ask_confirm`, a box to confirm it).
+    let again = |text: String, ask_confirm: bool| {
+        render(
             &ctx,
             StatusCode::UNPROCESSABLE_ENTITY,
             &ConfirmPlanPage {
                 chrome: ctx.chrome(),
                 loan_id: loan.as_str().to_owned(),
-                text: ctx.t().plan_needed.to_owned(),
-                ask_confirm: false,
+                text,
+                ask_confirm,
                 count: f.count.clone().unwrap_or_default(),
                 amount: f.amount.clone().unwrap_or_default(),
                 first_due: f.first_due.clone().unwrap_or_default(),
                 every: f.every.clone().unwrap_or_default(),
             },
-        );
+        )
+    };
+    let Some(installments) = plan_instalments(&f, &book.currency, today) else {
+        return again(ctx.t().plan_needed.to_owned(), false);
     };
     // A plan above what is owed is kept only once the agent confirms it.
     let total: i128 = installments.iter().map(|(_, a)| i128::from(*a)).sum();
     let owed = outstanding(&book);
     if total > owed && f.confirm.as_deref() != Some("yes") {
-        let t = ctx.t();
-        let m = |v: i128| format_minor(i64::try_from(v).unwrap_or(i64::MAX), &book.currency);
-        return render(
-            &ctx,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &ConfirmPlanPage {
-                chrome: ctx.chrome(),
-                loan_id: loan.as_str().to_owned(),
-                text: format!(
-                    "{} ({} > {}). {}",
-                    t.above_balance,
-                    m(total),
-                    m(owed),
-                    t.confirm_above
-                ),
-                ask_confirm: true,
-                count: f.count.clone().unwrap_or_default(),
-                amount: f.amount.clone().unwrap_or_default(),
-                first_due: f.first_due.clone().unwrap_or_default(),
-                every: f.every.clone().unwrap_or_default(),
-            },
-        );
+        return again(above_balance(&ctx, total, owed, &book.currency), true);
     }
     // A plan that does not cure the arrears comes back as typed, with the amounts in the
     // currency (the store checks the same again).
     match plan_shortfall(&state, ctx.lang, loan.as_str(), &book.currency, total).await {
-        Ok(Some(why)) => {
-            return render(
-                &ctx,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &ConfirmPlanPage {
-                    chrome: ctx.chrome(),
-                    loan_id: loan.as_str().to_owned(),
-                    text: why,
-                    ask_confirm: false,
-                    count: f.count.clone().unwrap_or_default(),
-                    amount: f.amount.clone().unwrap_or_default(),
-                    first_due: f.first_due.clone().unwrap_or_default(),
-                    every: f.every.clone().unwrap_or_default(),
-                },
-            );
-        }
+        Ok(Some(why)) => return again(why, false),
         Ok(None) => {}
         Err(e) => return internal(&ctx, e),
     }
@@ -1212,19 +1193,11 @@ pub(super) async fn log_call(
     if let Some((amount_minor, _)) = promise {
         let owed = outstanding(&book);
         if i128::from(amount_minor) > owed && f.confirm.as_deref() != Some("yes") {
-            let t = ctx.t();
-            let owed = i64::try_from(owed).unwrap_or(i64::MAX);
             return render(
                 &ctx,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &again(
-                    format!(
-                        "{} ({} > {}). {}",
-                        t.above_balance,
-                        format_minor(amount_minor, &book.currency),
-                        format_minor(owed, &book.currency),
-                        t.confirm_above
-                    ),
+                    above_balance(&ctx, i128::from(amount_minor), owed, &book.currency),
                     true,
                 ),
             );
@@ -1453,18 +1426,13 @@ pub(super) async fn resolve_dispute(
     let back = Some(format!("/accounts/{}", loan.as_str()));
     let t = ctx.t();
     let Some(reason) = reason_of(f.reason.as_deref()) else {
-        // The form again, as typed, with what to fix.
-        return render(
+        return RetryPage::reason_again(
             &ctx,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &RetryPage::reason(
-                &ctx,
-                loan.as_str(),
-                t.resolve_dispute,
-                t.reason_needed,
-                format!("/accounts/{}/dispute-resolved", loan.as_str()),
-                f.reason.as_deref().unwrap_or_default(),
-            ),
+            loan.as_str(),
+            t.resolve_dispute,
+            t.reason_needed,
+            format!("/accounts/{}/dispute-resolved", loan.as_str()),
+            f.reason.as_deref(),
         );
     };
     let Ok(borrower) = arrears_domain::types::BorrowerId::parse("borrower_id", &borrower_id) else {
@@ -1524,18 +1492,13 @@ pub(super) async fn cancel_plan(
     let back = Some(format!("/accounts/{}", loan.as_str()));
     let t = ctx.t();
     let Some(reason) = reason_of(f.reason.as_deref()) else {
-        // The form again, as typed, with what to fix.
-        return render(
+        return RetryPage::reason_again(
             &ctx,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &RetryPage::reason(
-                &ctx,
-                loan.as_str(),
-                t.cancel_plan,
-                t.reason_needed,
-                format!("/accounts/{}/plans/{plan_id}/cancel", loan.as_str()),
-                f.reason.as_deref().unwrap_or_default(),
-            ),
+            loan.as_str(),
+            t.cancel_plan,
+            t.reason_needed,
+            format!("/accounts/{}/plans/{plan_id}/cancel", loan.as_str()),
+            f.reason.as_deref(),
         );
     };
     // Only a plan of this loan.

@@ -6,7 +6,7 @@
 //! `user:NAME`). A form that does not pass comes back as typed, with what to fix
 //! ([`RetryPage`]); amounts are always in the loan's currency.
 
-use super::agent::{outstanding, save_plan, staff_form};
+use super::agent::{above_balance, outstanding, save_plan, staff_form};
 use super::shared::{
     Chrome, Ctx, format_minor, internal, log_access, message, not_found, redirect, render,
 };
@@ -283,6 +283,19 @@ impl RetryPage {
             every_week: t.every_week,
         }
     }
+
+    /// A reason-only form again (422), as typed, with what to fix.
+    pub(super) fn reason_again(
+        ctx: &Ctx,
+        loan_id: &str,
+        title: &'static str,
+        text: impl Into<String>,
+        action: String,
+        typed: Option<&str>,
+    ) -> Response {
+        let page = RetryPage::reason(ctx, loan_id, title, text, action, typed.unwrap_or_default());
+        render(ctx, StatusCode::UNPROCESSABLE_ENTITY, &page)
+    }
 }
 
 /// A reason from a form: trimmed, 1 to [`REASON_MAX`] characters, no NUL.
@@ -365,7 +378,6 @@ pub(super) async fn answer_proposal(
             Ok(x) => x,
             Err(refused) => return refused,
         };
-    let t = ctx.t();
     let w = desk_words(ctx.lang);
     let back = Some(format!("/accounts/{}", loan.as_str()));
     let Ok(pid) = proposal_id.parse::<i64>() else {
@@ -499,19 +511,11 @@ pub(super) async fn answer_proposal(
             }
             let owed = outstanding(&book);
             if total > owed && f.confirm.as_deref() != Some("yes") {
-                let m =
-                    |v: i128| format_minor(i64::try_from(v).unwrap_or(i64::MAX), &book.currency);
                 let mut page = RetryPage::reason(
                     &ctx,
                     loan.as_str(),
                     w.answer_title,
-                    format!(
-                        "{} ({} > {}). {}",
-                        t.above_balance,
-                        m(total),
-                        m(owed),
-                        t.confirm_above
-                    ),
+                    above_balance(&ctx, total, owed, &book.currency),
                     action.clone(),
                     "",
                 );
@@ -559,18 +563,16 @@ pub(super) async fn answer_proposal(
         }
         Err(e) => return internal(&ctx, e),
     }
-    if let Err(e) = log_access(
+    logged_back(
         &state,
+        &ctx,
         actor,
         action_name,
         &borrower_id,
-        Some(loan.as_str()),
+        loan.as_str(),
+        "proposals",
     )
     .await
-    {
-        return internal(&ctx, e);
-    }
-    redirect(&format!("/accounts/{}#proposals", loan.as_str()))
 }
 
 /// Minor units written back as the major-unit text a form takes (`124.07`).
@@ -608,17 +610,13 @@ pub(super) async fn cancel_promise(
     let w = desk_words(ctx.lang);
     let action = format!("/accounts/{}/promises/{promise_id}/cancel", loan.as_str());
     let Some(reason) = reason_of(f.reason.as_deref()) else {
-        return render(
+        return RetryPage::reason_again(
             &ctx,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &RetryPage::reason(
-                &ctx,
-                loan.as_str(),
-                w.cancel_promise,
-                w.reason_needed,
-                action,
-                f.reason.as_deref().unwrap_or_default(),
-            ),
+            loan.as_str(),
+            w.cancel_promise,
+            w.reason_needed,
+            action,
+            f.reason.as_deref(),
         );
     };
     let actor = format!("user:{username}");
@@ -639,18 +637,33 @@ pub(super) async fn cancel_promise(
         }
         Err(e) => return internal(&ctx, e),
     }
-    if let Err(e) = log_access(
+    logged_back(
         &state,
+        &ctx,
         actor,
         "pages.promise_cancelled",
         &borrower_id,
-        Some(loan.as_str()),
+        loan.as_str(),
+        "promises",
     )
     .await
-    {
-        return internal(&ctx, e);
+}
+
+/// An answer done: written to the access log as `action`, then back to the account page's
+/// `section`.
+async fn logged_back(
+    state: &AppState,
+    ctx: &Ctx,
+    actor: String,
+    action: &str,
+    borrower_id: &str,
+    loan_id: &str,
+    section: &str,
+) -> Response {
+    if let Err(e) = log_access(state, actor, action, borrower_id, Some(loan_id)).await {
+        return internal(ctx, e);
     }
-    redirect(&format!("/accounts/{}#promises", loan.as_str()))
+    redirect(&format!("/accounts/{loan_id}#{section}"))
 }
 
 #[cfg(test)]

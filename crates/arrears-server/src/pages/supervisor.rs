@@ -314,20 +314,35 @@ fn per_currency(sums: &std::collections::BTreeMap<String, i64>) -> String {
         .join(" + ")
 }
 
+/// The staff user's username and role; else the answer: 403 for a borrower, the login page
+/// for no session.
+pub(super) fn staff_or_login(ctx: &Ctx) -> Result<(&str, &str), Box<Response>> {
+    ctx.staff().ok_or_else(|| {
+        Box::new(if ctx.borrower().is_some() {
+            forbidden(ctx)
+        } else {
+            redirect("/login")
+        })
+    })
+}
+
+/// The role of a supervisor, compliance or admin user; anyone else's answer (403, or the
+/// login page for no session).
+pub(super) fn manager(ctx: &Ctx) -> Result<&str, Box<Response>> {
+    let (_, role) = staff_or_login(ctx)?;
+    if !is_manager(role) {
+        return Err(Box::new(forbidden(ctx)));
+    }
+    Ok(role)
+}
+
 pub(super) async fn dashboard(
     State(state): State<AppState>,
     ctx: Ctx,
     Query(q): Query<DateQuery>,
 ) -> Response {
-    let Some((_, role)) = ctx.staff() else {
-        return if ctx.borrower().is_some() {
-            forbidden(&ctx)
-        } else {
-            redirect("/login")
-        };
-    };
-    if !is_manager(role) {
-        return forbidden(&ctx);
+    if let Err(r) = manager(&ctx) {
+        return *r;
     }
     let t = ctx.t();
     let w = words(ctx.lang);

@@ -13,11 +13,10 @@
 //! (`POST /allocation/rebalance`). Each is one `Store::allocate`/`Store::rebalance`: one
 //! transaction with an access-log entry per loan moved.
 
-use super::super::shared::{
-    Chrome, Ctx, csrf_refused, forbidden, internal, is_manager, message, redirect, render,
-};
+use super::super::shared::{Chrome, Ctx, csrf_refused, internal, message, render};
+use super::super::texts::Lang;
 use super::words::{Words, category, words};
-use super::{shown_at, time_zone_note};
+use super::{manager, shown_at, staff_or_login, time_zone_note};
 use crate::workbench::{DayPlan, QueueTask};
 use crate::{AppState, now, workbench};
 use arrears_store::{Move, ServiceError};
@@ -26,8 +25,10 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use jiff::civil::Date;
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
 
 /// Rows per page unless `per` says otherwise, and the most a page shows.
 const PER_PAGE: usize = 100;
@@ -229,27 +230,98 @@ fn distinct(plan: &DayPlan, f: impl Fn(&QueueTask) -> &str) -> BTreeSet<String> 
         .collect()
 }
 
+fn queue_of(t: &QueueTask) -> &str {
+    t.queue.as_deref().unwrap_or_default()
+}
+
+/// A filter's choices: the distinct values of a task field, shown as they are.
+fn plain_choices(
+    w: &Words,
+    plan: &DayPlan,
+    f: impl Fn(&QueueTask) -> &str,
+    selected: Option<&str>,
+) -> Vec<Choice> {
+    choices(
+        w,
+        distinct(plan, f).into_iter().map(|v| (v.clone(), v)),
+        selected,
+    )
+}
+
+/// The stage filter's choices, each stage in the viewer's language.
+fn stage_choices(w: &Words, lang: Lang, plan: &DayPlan, selected: Option<&str>) -> Vec<Choice> {
+    choices(
+        w,
+        distinct(plan, |t| &t.stage)
+            .into_iter()
+            .map(|v| (v.clone(), category(lang, &v))),
+        selected,
+    )
+}
+
+/// 422 with "choose an agent", back to `back`.
+fn choose_agent(ctx: &Ctx, back: String) -> Response {
+    let w = words(ctx.lang);
+    message(
+        ctx,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        w.refused,
+        w.choose_agent,
+        Some(back),
+    )
+}
+
+/// A manager's role, the date asked for and that day's plan; else the answer.
+async fn manager_plan<'c>(
+    state: &AppState,
+    ctx: &'c Ctx,
+    q: &QueueQuery,
+) -> Result<(&'c str, Date, Arc<DayPlan>), Box<Response>> {
+    let role = manager(ctx)?;
+    let as_of = q.as_of(state);
+    let plan = workbench::day_plan(state, as_of)
+        .await
+        .map_err(|e| Box::new(internal(ctx, e)))?;
+    Ok((role, as_of, plan))
+}
+
+/// The loans of the day's tasks that match the filters `q`.
+async fn matching_loans(
+    state: &AppState,
+    ctx: &Ctx,
+    q: &QueueQuery,
+    as_of: Date,
+) -> Result<Vec<String>, Box<Response>> {
+    let plan = workbench::day_plan(state, as_of)
+        .await
+        .map_err(|e| Box::new(internal(ctx, e)))?;
+    match matching(state, &plan, q).await {
+        Ok(t) => Ok(t.iter().map(|t| t.loan_id.clone()).collect()),
+        Err(e) => Err(Box::new(internal(ctx, e))),
+    }
+}
+
+/// Each loan to `agent`.
+fn moves_to(loans: Vec<String>, agent: &str) -> Vec<Move> {
+    loans
+        .into_iter()
+        .map(|loan_id| Move {
+            loan_id,
+            agent: agent.to_owned(),
+        })
+        .collect()
+}
+
 pub(in crate::pages) async fn queue_page(
     State(state): State<AppState>,
     ctx: Ctx,
     Query(q): Query<QueueQuery>,
 ) -> Response {
-    let Some((_, role)) = ctx.staff() else {
-        return if ctx.borrower().is_some() {
-            forbidden(&ctx)
-        } else {
-            redirect("/login")
-        };
+    let (role, as_of, plan) = match manager_plan(&state, &ctx, &q).await {
+        Ok(x) => x,
+        Err(r) => return *r,
     };
-    if !is_manager(role) {
-        return forbidden(&ctx);
-    }
     let w = words(ctx.lang);
-    let as_of = q.as_of(&state);
-    let plan = match workbench::day_plan(&state, as_of).await {
-        Ok(p) => p,
-        Err(e) => return internal(&ctx, e),
-    };
     let store = state.store();
     let tasks = match matching(&state, &plan, &q).await {
         Ok(t) => t,
@@ -311,27 +383,9 @@ pub(in crate::pages) async fn queue_page(
         ),
         times: time_zone_note(w, zone),
         agents: choices(w, agent_values, given(&q.agent)),
-        queues: choices(
-            w,
-            distinct(&plan, |t| t.queue.as_deref().unwrap_or_default())
-                .into_iter()
-                .map(|v| (v.clone(), v)),
-            given(&q.queue),
-        ),
-        stages: choices(
-            w,
-            distinct(&plan, |t| &t.stage)
-                .into_iter()
-                .map(|v| (v.clone(), category(ctx.lang, &v))),
-            given(&q.stage),
-        ),
-        jurisdictions: choices(
-            w,
-            distinct(&plan, |t| &t.jurisdiction)
-                .into_iter()
-                .map(|v| (v.clone(), v)),
-            given(&q.jurisdiction),
-        ),
+        queues: plain_choices(w, &plan, queue_of, given(&q.queue)),
+        stages: stage_choices(w, ctx.lang, &plan, given(&q.stage)),
+        jurisdictions: plain_choices(w, &plan, |t| &t.jurisdiction, given(&q.jurisdiction)),
         per,
         first: if total == 0 { 0 } else { start + 1 },
         last: start + shown.len(),
@@ -353,13 +407,7 @@ pub(in crate::pages) async fn queue_page(
 type AllocationForm = (String, Vec<(String, String)>);
 
 fn allocation_form(ctx: &Ctx, body: &Bytes) -> Result<AllocationForm, Box<Response>> {
-    let Some((username, role)) = ctx.staff() else {
-        return Err(Box::new(if ctx.borrower().is_some() {
-            forbidden(ctx)
-        } else {
-            redirect("/login")
-        }));
-    };
+    let (username, role) = staff_or_login(ctx)?;
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
     let csrf = pairs
         .iter()
@@ -445,27 +493,16 @@ pub(in crate::pages) async fn bulk_assign(
         Ok(f) => f,
         Err(r) => return *r,
     };
-    let w = words(ctx.lang);
     let q = QueueQuery::from_pairs(&pairs);
     let as_of = q.as_of(&state);
     let back = q.link(as_of, q.page());
     let Some(agent) = field(&pairs, "to") else {
-        return message(
-            &ctx,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            w.refused,
-            w.choose_agent,
-            Some(back),
-        );
+        return choose_agent(&ctx, back);
     };
     let loans: Vec<String> = if field(&pairs, "scope") == Some("matching") {
-        let plan = match workbench::day_plan(&state, as_of).await {
-            Ok(p) => p,
-            Err(e) => return internal(&ctx, e),
-        };
-        match matching(&state, &plan, &q).await {
-            Ok(t) => t.iter().map(|t| t.loan_id.clone()).collect(),
-            Err(e) => return internal(&ctx, e),
+        match matching_loans(&state, &ctx, &q, as_of).await {
+            Ok(loans) => loans,
+            Err(r) => return *r,
         }
     } else {
         pairs
@@ -474,13 +511,7 @@ pub(in crate::pages) async fn bulk_assign(
             .map(|(_, v)| v.trim().to_owned())
             .collect()
     };
-    let moves: Vec<Move> = loans
-        .into_iter()
-        .map(|loan_id| Move {
-            loan_id,
-            agent: agent.to_owned(),
-        })
-        .collect();
+    let moves = moves_to(loans, agent);
     record(&state, &ctx, &moves, &actor, "assign.bulk", agent, back).await
 }
 
@@ -505,56 +536,24 @@ pub(in crate::pages) async fn allocation_page(
     ctx: Ctx,
     Query(q): Query<QueueQuery>,
 ) -> Response {
-    let Some((_, role)) = ctx.staff() else {
-        return if ctx.borrower().is_some() {
-            forbidden(&ctx)
-        } else {
-            redirect("/login")
-        };
+    let (role, as_of, plan) = match manager_plan(&state, &ctx, &q).await {
+        Ok(x) => x,
+        Err(r) => return *r,
     };
-    if !is_manager(role) {
-        return forbidden(&ctx);
-    }
     let w = words(ctx.lang);
-    let as_of = q.as_of(&state);
-    let plan = match workbench::day_plan(&state, as_of).await {
-        Ok(p) => p,
-        Err(e) => return internal(&ctx, e),
-    };
     let loads = match state.store().agent_loads().await {
         Ok(l) => l,
         Err(e) => return internal(&ctx, e),
     };
-    let same = |v: String| (v.clone(), v);
     let page = AllocationPage {
         chrome: ctx.chrome(),
         w,
         plan_date: as_of.to_string(),
         loads: loads.into_iter().map(|a| (a.username, a.loans)).collect(),
-        queues: choices(
-            w,
-            distinct(&plan, |t| t.queue.as_deref().unwrap_or_default())
-                .into_iter()
-                .map(same),
-            None,
-        ),
-        stages: choices(
-            w,
-            distinct(&plan, |t| &t.stage)
-                .into_iter()
-                .map(|v| (v.clone(), category(ctx.lang, &v))),
-            None,
-        ),
-        jurisdictions: choices(
-            w,
-            distinct(&plan, |t| &t.jurisdiction).into_iter().map(same),
-            None,
-        ),
-        languages: choices(
-            w,
-            distinct(&plan, |t| &t.language).into_iter().map(same),
-            None,
-        ),
+        queues: plain_choices(w, &plan, queue_of, None),
+        stages: stage_choices(w, ctx.lang, &plan, None),
+        jurisdictions: plain_choices(w, &plan, |t| &t.jurisdiction, None),
+        languages: plain_choices(w, &plan, |t| &t.language, None),
         can_assign: allocates(role),
         csrf: ctx.chrome().csrf.unwrap_or_default(),
     };
@@ -572,34 +571,17 @@ pub(in crate::pages) async fn assign_by_rule(
         Ok(f) => f,
         Err(r) => return *r,
     };
-    let w = words(ctx.lang);
     let mut q = QueueQuery::from_pairs(&pairs);
     // A rule names the work, not who has it now.
     q.agent = None;
     let as_of = q.as_of(&state);
     let back = format!("/allocation?date={as_of}");
     let Some(agent) = field(&pairs, "to") else {
-        return message(
-            &ctx,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            w.refused,
-            w.choose_agent,
-            Some(back),
-        );
+        return choose_agent(&ctx, back);
     };
-    let plan = match workbench::day_plan(&state, as_of).await {
-        Ok(p) => p,
-        Err(e) => return internal(&ctx, e),
-    };
-    let moves: Vec<Move> = match matching(&state, &plan, &q).await {
-        Ok(t) => t
-            .iter()
-            .map(|t| Move {
-                loan_id: t.loan_id.clone(),
-                agent: agent.to_owned(),
-            })
-            .collect(),
-        Err(e) => return internal(&ctx, e),
+    let moves = match matching_loans(&state, &ctx, &q, as_of).await {
+        Ok(loans) => moves_to(loans, agent),
+        Err(r) => return *r,
     };
     record(&state, &ctx, &moves, &actor, "assign.rule", agent, back).await
 }
@@ -618,13 +600,7 @@ pub(in crate::pages) async fn rebalance(
     let w = words(ctx.lang);
     let back = "/allocation".to_owned();
     let Some(from) = field(&pairs, "from") else {
-        return message(
-            &ctx,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            w.refused,
-            w.choose_agent,
-            Some(back),
-        );
+        return choose_agent(&ctx, back);
     };
     match state.store().rebalance(from, &actor, now()).await {
         Ok(moves) => {
