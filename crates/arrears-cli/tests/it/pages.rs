@@ -145,25 +145,49 @@ fn setup(b: Backend, extra: &[&str]) -> Option<Server> {
         let o = add_user(&s.db.target, user, role, PASSWORD);
         assert!(o.status.success(), "{}", text(&o.stderr));
     }
-    ok(&[
-        "assign",
-        "--loan",
-        "L1",
-        "--agent",
-        "alice",
-        "--db",
-        &s.db.target,
-    ]);
-    ok(&[
-        "assign",
-        "--loan",
-        "L2",
-        "--agent",
-        "bob",
-        "--db",
-        &s.db.target,
-    ]);
+    assign(&s, "L1", "alice");
+    assign(&s, "L2", "bob");
     Some(s)
+}
+
+/// `arrears assign`: the loan to the agent.
+fn assign(s: &Server, loan: &str, agent: &str) {
+    ok(&[
+        "assign",
+        "--loan",
+        loan,
+        "--agent",
+        agent,
+        "--db",
+        &s.db.target,
+    ]);
+}
+
+/// B3 (Chicago, represented by an attorney) with L3: `principal` minor units of USD due on
+/// 2026-10-01, unpaid, at a penalty rate of `penalty_bps`; imported into the server's store.
+fn attorney_loan(s: &Server, principal: i64, penalty_bps: u32) {
+    let loans = format!(
+        "loan_id,borrower_id,product,currency,principal_minor,annual_rate_bps,penalty_rate_bps,disbursed_on\n\
+         L3,B3,x,USD,{principal},0,{penalty_bps},2026-01-01\n"
+    );
+    let installments = format!(
+        "loan_id,seq,due_date,principal_minor,interest_minor,fee_minor\n\
+         L3,1,2026-10-01,{principal},0,0\n"
+    );
+    let dir = crate::portfolio(&[
+        (
+            "borrowers.csv",
+            "borrower_id,name,phone,email,timezone,jurisdiction,deceased,attorney_phone,attorney_email\n\
+             B3,Ann Lee,+13125550103,ann@example.com,America/Chicago,US-NY,false,+13125550199,law@example.com\n",
+        ),
+        ("loans.csv", &loans),
+        ("installments.csv", &installments),
+        (
+            "payments.csv",
+            "payment_id,loan_id,received_at,amount_minor\n",
+        ),
+    ]);
+    import_feed(s, dir.path());
 }
 
 fn login(s: &Server, user: &str) -> String {
@@ -1444,6 +1468,70 @@ async fn browse(
     out
 }
 
+/// Runs `f` in headless Chromium (a fresh profile) against `s`, then closes the browser and
+/// chromedriver and panics with `f`'s error. `false` (skipped) without Chromium.
+fn in_browser<F>(s: &Server, f: F) -> bool
+where
+    F: for<'a> FnOnce(
+        &'a fantoccini::Client,
+        &'a Server,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<(), String>> + 'a>,
+    >,
+{
+    let Some((mut driver, port)) = chromedriver() else {
+        return false;
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = rt.block_on(async {
+        let c = headless(port, profile.path().to_str().unwrap()).await?;
+        let out = f(&c, s).await;
+        let _ = c.close().await;
+        out
+    });
+    let _ = driver.kill();
+    let _ = driver.wait();
+    result.unwrap();
+    true
+}
+
+fn cmd(e: fantoccini::error::CmdError) -> String {
+    e.to_string()
+}
+
+async fn click(c: &fantoccini::Client, css: &str) -> Result<(), String> {
+    c.find(fantoccini::Locator::Css(css))
+        .await
+        .map_err(|e| format!("{css}: {e}"))?
+        .click()
+        .await
+        .map_err(cmd)
+}
+
+async fn type_in(c: &fantoccini::Client, css: &str, text: &str) -> Result<(), String> {
+    c.find(fantoccini::Locator::Css(css))
+        .await
+        .map_err(|e| format!("{css}: {e}"))?
+        .send_keys(text)
+        .await
+        .map_err(cmd)
+}
+
+/// Sets a date field's value (typing depends on the browser's locale).
+async fn set_date(c: &fantoccini::Client, id: &str, date: &str) -> Result<(), String> {
+    c.execute(
+        &format!("document.getElementById('{id}').value = '{date}';"),
+        vec![],
+    )
+    .await
+    .map(|_| ())
+    .map_err(cmd)
+}
+
 /// Starts chromedriver on a free port; None (skipped) when Chromium is not installed outside CI.
 fn chromedriver() -> Option<(std::process::Child, u16)> {
     let (chromium, driver) = ("/usr/bin/chromium", "/usr/bin/chromedriver");
@@ -1551,9 +1639,6 @@ async fn sign_in(c: &fantoccini::Client, s: &Server, user: &str) -> Result<(), S
 /// the charts with their numbers.
 #[test]
 fn browser_agent_logs_a_promise_and_a_manager_sees_the_dashboard() {
-    let Some((mut driver, port)) = chromedriver() else {
-        return;
-    };
     let s = setup(Backend::Sqlite, &[]).unwrap();
     let out = tempfile::tempdir().unwrap();
     ok(&[
@@ -1567,22 +1652,16 @@ fn browser_agent_logs_a_promise_and_a_manager_sees_the_dashboard() {
         "--format",
         "csv",
     ]);
-    let profile = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let result = rt.block_on(async {
-        use fantoccini::Locator;
-        let c = headless(port, profile.path().to_str().unwrap()).await?;
-        let e = |e: fantoccini::error::CmdError| e.to_string();
-        let run = async {
-            sign_in(&c, &s, "alice").await?;
+    in_browser(&s, |c, s| {
+        Box::pin(async move {
+            use fantoccini::Locator;
+            let e = |e: fantoccini::error::CmdError| e.to_string();
+            sign_in(c, s, "alice").await?;
             c.goto(&format!("{}/?date=2026-11-28", s.base))
                 .await
                 .map_err(e)?;
-            css_text_until(&c, "tr[data-loan=L1] .reason", |t| t.contains("mid-call")).await?;
-            css_text_until(&c, "tr[data-loan=L1] .worked", |t| {
+            css_text_until(c, "tr[data-loan=L1] .reason", |t| t.contains("mid-call")).await?;
+            css_text_until(c, "tr[data-loan=L1] .worked", |t| {
                 t.contains("not worked yet")
             })
             .await?;
@@ -1592,7 +1671,7 @@ fn browser_agent_logs_a_promise_and_a_manager_sees_the_dashboard() {
                 .click()
                 .await
                 .map_err(e)?;
-            css_text_until(&c, "h1", |t| t.contains("Account L1")).await?;
+            css_text_until(c, "h1", |t| t.contains("Account L1")).await?;
             c.find(Locator::Css("#outcome option[value=promise]"))
                 .await
                 .map_err(e)?
@@ -1623,11 +1702,11 @@ fn browser_agent_logs_a_promise_and_a_manager_sees_the_dashboard() {
                 .click()
                 .await
                 .map_err(e)?;
-            css_text_until(&c, "#promises", |t| {
+            css_text_until(c, "#promises", |t| {
                 t.contains("250.00 USD") && t.contains("2099-01-15") && t.contains("Pending")
             })
             .await?;
-            css_text_until(&c, "#contacts", |t| t.contains("Promise to pay")).await?;
+            css_text_until(c, "#contacts", |t| t.contains("Promise to pay")).await?;
             c.find(Locator::Id("to-queue"))
                 .await
                 .map_err(e)?
@@ -1637,7 +1716,7 @@ fn browser_agent_logs_a_promise_and_a_manager_sees_the_dashboard() {
             c.goto(&format!("{}/?date=2026-11-28", s.base))
                 .await
                 .map_err(e)?;
-            css_text_until(&c, "tr[data-loan=L1] .promise", |t| {
+            css_text_until(c, "tr[data-loan=L1] .promise", |t| {
                 t.contains("250.00 USD") && t.contains("Pending")
             })
             .await?;
@@ -1648,16 +1727,16 @@ fn browser_agent_logs_a_promise_and_a_manager_sees_the_dashboard() {
                 .click()
                 .await
                 .map_err(e)?;
-            css_text_until(&c, "h1", |t| t.contains("Staff sign-in")).await?;
-            sign_in(&c, &s, "sue").await?;
+            css_text_until(c, "h1", |t| t.contains("Staff sign-in")).await?;
+            sign_in(c, s, "sue").await?;
             c.find(Locator::Id("dashboard-link"))
                 .await
                 .map_err(e)?
                 .click()
                 .await
                 .map_err(e)?;
-            css_text_until(&c, "h1", |t| t.contains("Manager dashboard")).await?;
-            css_text_until(&c, "#agent-table", |t| t.contains("alice")).await?;
+            css_text_until(c, "h1", |t| t.contains("Manager dashboard")).await?;
+            css_text_until(c, "#agent-table", |t| t.contains("alice")).await?;
             for chart in [
                 "buckets",
                 "stages",
@@ -1707,12 +1786,6 @@ fn browser_agent_logs_a_promise_and_a_manager_sees_the_dashboard() {
                 return Err(format!("the agents chart: {a:?}"));
             }
             Ok::<(), String>(())
-        };
-        let out = run.await;
-        let _ = c.close().await;
-        out
+        })
     });
-    let _ = driver.kill();
-    let _ = driver.wait();
-    result.unwrap();
 }

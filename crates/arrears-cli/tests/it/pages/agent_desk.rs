@@ -4,43 +4,13 @@
 //! kept as a violation), a dispute resolved, a plan proposal answered, a promise or plan above
 //! the balance confirmed before it is saved.
 
-use super::{csrf, element, get, import_feed, login, on_both, portal_session, post};
-use crate::portfolio;
-use crate::server::{Server, ok, store_of};
+use super::{assign, attorney_loan, csrf, element, get, login, on_both, portal_session, post};
+use crate::server::{Server, store_of};
 
 /// B3 (Chicago, represented by an attorney) with L3, assigned to alice.
 fn attorney_feed(s: &Server) {
-    let dir = portfolio(&[
-        (
-            "borrowers.csv",
-            "borrower_id,name,phone,email,timezone,jurisdiction,deceased,attorney_phone,attorney_email\n\
-             B3,Ann Lee,+13125550103,ann@example.com,America/Chicago,US-NY,false,+13125550199,law@example.com\n",
-        ),
-        (
-            "loans.csv",
-            "loan_id,borrower_id,product,currency,principal_minor,annual_rate_bps,penalty_rate_bps,disbursed_on\n\
-             L3,B3,x,USD,100000,0,0,2026-01-01\n",
-        ),
-        (
-            "installments.csv",
-            "loan_id,seq,due_date,principal_minor,interest_minor,fee_minor\n\
-             L3,1,2026-10-01,100000,0,0\n",
-        ),
-        (
-            "payments.csv",
-            "payment_id,loan_id,received_at,amount_minor\n",
-        ),
-    ]);
-    import_feed(s, dir.path());
-    ok(&[
-        "assign",
-        "--loan",
-        "L3",
-        "--agent",
-        "alice",
-        "--db",
-        &s.db.target,
-    ]);
+    attorney_loan(s, 100_000, 0);
+    assign(s, "L3", "alice");
 }
 
 #[test]

@@ -7,50 +7,20 @@
 //! resolved, a plan proposal countered and another accepted, a promise cancelled.
 
 use super::{
-    PASSWORD, chromedriver, csrf, css_text_until, element, get, headless, import_feed, login,
-    on_both, portal_link, portal_session, post, setup, sign_in,
+    PASSWORD, assign, attorney_loan, click, cmd, csrf, css_text_until, element, get, in_browser,
+    login, on_both, portal_link, portal_session, post, set_date, setup, sign_in, type_in,
 };
-use crate::portfolio;
-use crate::server::{Server, ok, store_of};
+use crate::server::{Server, store_of};
 use crate::store::Backend;
 use crate::text;
 use std::io::Write;
 
-/// B3 (Chicago, represented by an attorney) with L3 (1,000.00 USD due 2026-10-01, unpaid),
-/// and the daily run of 2026-11-27 over it.
+/// B3 (Chicago, represented by an attorney) with L3 (1,240.70 USD due 2026-10-01, unpaid,
+/// with a penalty rate), assigned to `agent`, and the daily run of 2026-11-27 over it.
 fn chicago_feed(s: &Server, agent: &str) {
-    let dir = portfolio(&[
-        (
-            "borrowers.csv",
-            "borrower_id,name,phone,email,timezone,jurisdiction,deceased,attorney_phone,attorney_email\n\
-             B3,Ann Lee,+13125550103,ann@example.com,America/Chicago,US-NY,false,+13125550199,law@example.com\n",
-        ),
-        (
-            "loans.csv",
-            "loan_id,borrower_id,product,currency,principal_minor,annual_rate_bps,penalty_rate_bps,disbursed_on\n\
-             L3,B3,x,USD,124070,0,1000,2026-01-01\n",
-        ),
-        (
-            "installments.csv",
-            "loan_id,seq,due_date,principal_minor,interest_minor,fee_minor\n\
-             L3,1,2026-10-01,124070,0,0\n",
-        ),
-        (
-            "payments.csv",
-            "payment_id,loan_id,received_at,amount_minor\n",
-        ),
-    ]);
-    import_feed(s, dir.path());
+    attorney_loan(s, 124_070, 1000);
     super::run_day(s);
-    ok(&[
-        "assign",
-        "--loan",
-        "L3",
-        "--agent",
-        agent,
-        "--db",
-        &s.db.target,
-    ]);
+    assign(s, "L3", agent);
 }
 
 /// `arrears users add` with `--zone`.
@@ -753,68 +723,6 @@ fn a_cancelled_promise_is_neither_kept_nor_broken() {
             "{log:?}"
         );
     });
-}
-
-/// Runs `f` in headless Chromium against a SQLite server (skipped without Chromium).
-fn in_browser<F>(s: &Server, f: F)
-where
-    F: for<'a> FnOnce(
-        &'a fantoccini::Client,
-        &'a Server,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<(), String>> + 'a>,
-    >,
-{
-    let Some((mut driver, port)) = chromedriver() else {
-        return;
-    };
-    let profile = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let result = rt.block_on(async {
-        let c = headless(port, profile.path().to_str().unwrap()).await?;
-        let out = f(&c, s).await;
-        let _ = c.close().await;
-        out
-    });
-    let _ = driver.kill();
-    let _ = driver.wait();
-    result.unwrap();
-}
-
-fn cmd(e: fantoccini::error::CmdError) -> String {
-    e.to_string()
-}
-
-async fn click(c: &fantoccini::Client, css: &str) -> Result<(), String> {
-    c.find(fantoccini::Locator::Css(css))
-        .await
-        .map_err(|e| format!("{css}: {e}"))?
-        .click()
-        .await
-        .map_err(cmd)
-}
-
-async fn type_in(c: &fantoccini::Client, css: &str, text: &str) -> Result<(), String> {
-    c.find(fantoccini::Locator::Css(css))
-        .await
-        .map_err(|e| format!("{css}: {e}"))?
-        .send_keys(text)
-        .await
-        .map_err(cmd)
-}
-
-/// Sets a date field's value (typing depends on the browser's locale).
-async fn set_date(c: &fantoccini::Client, id: &str, date: &str) -> Result<(), String> {
-    c.execute(
-        &format!("document.getElementById('{id}').value = '{date}';"),
-        vec![],
-    )
-    .await
-    .map(|_| ())
-    .map_err(cmd)
 }
 
 /// Headless Chromium: the agent records a call the rules forbid (the borrower has an

@@ -7,8 +7,8 @@
 //! in the outbox is not sent.
 
 use super::{
-    chromedriver, css_text_until, element, get, headless, import_feed, login, portal_link,
-    portal_session, setup, sign_in,
+    css_text_until, element, get, import_feed, in_browser, login, portal_link, portal_session,
+    setup, sign_in,
 };
 use crate::server::{Server, ok, store_of};
 use crate::store::Backend;
@@ -604,9 +604,6 @@ fn sms_of<'a>(
 /// another borrower's SMS from the same plan goes out.
 #[test]
 fn browser_a_borrower_opts_out_of_sms_and_gets_none() {
-    let Some((mut driver, port)) = chromedriver() else {
-        return;
-    };
     let s = setup(Backend::Sqlite, &[]).unwrap();
     // B3 and B4 in New York, three days past due on 2026-11-28: the default strategy's
     // early-sms rule texts them.
@@ -663,16 +660,10 @@ fn browser_a_borrower_opts_out_of_sms_and_gets_none() {
 
     // B3 opens the portal in the browser, unticks SMS and saves.
     let (link, _) = portal_link(&s, "B3");
-    let profile = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let result = rt.block_on(async {
-        use fantoccini::Locator;
-        let c = headless(port, profile.path().to_str().unwrap()).await?;
-        let e = |e: fantoccini::error::CmdError| e.to_string();
-        let run = async {
+    let ran = in_browser(&s, move |c, s| {
+        Box::pin(async move {
+            use fantoccini::Locator;
+            let e = |e: fantoccini::error::CmdError| e.to_string();
             c.goto(&link).await.map_err(e)?;
             c.find(Locator::Id("continue"))
                 .await
@@ -680,7 +671,7 @@ fn browser_a_borrower_opts_out_of_sms_and_gets_none() {
                 .click()
                 .await
                 .map_err(e)?;
-            css_text_until(&c, "#regulator", |t| {
+            css_text_until(c, "#regulator", |t| {
                 t.contains("Consumer Financial Protection Bureau")
             })
             .await?;
@@ -698,13 +689,13 @@ fn browser_a_borrower_opts_out_of_sms_and_gets_none() {
                 .click()
                 .await
                 .map_err(e)?;
-            css_text_until(&c, "#notice", |t| t.contains("Your choices were saved")).await?;
+            css_text_until(c, "#notice", |t| t.contains("Your choices were saved")).await?;
             // The portal now shows the choice on record, and the box stays unticked.
-            css_text_until(&c, "#your-preferences tr[data-channel=sms]", |t| {
+            css_text_until(c, "#your-preferences tr[data-channel=sms]", |t| {
                 t.contains("Opted out")
             })
             .await?;
-            css_text_until(&c, "#your-preferences tr[data-channel=call]", |t| {
+            css_text_until(c, "#your-preferences tr[data-channel=call]", |t| {
                 t.contains("Accepted")
             })
             .await?;
@@ -713,24 +704,21 @@ fn browser_a_borrower_opts_out_of_sms_and_gets_none() {
                 return Err("the saved choice shows SMS ticked".into());
             }
             // A supervisor sees it on the account page.
-            sign_in(&c, &s, "sue").await?;
+            sign_in(c, s, "sue").await?;
             c.goto(&format!("{}/accounts/L3", s.base))
                 .await
                 .map_err(e)?;
-            css_text_until(&c, "#preferences tr[data-channel=sms]", |t| {
+            css_text_until(c, "#preferences tr[data-channel=sms]", |t| {
                 t.contains("Opted out")
             })
             .await?;
-            css_text_until(&c, "#allowed", |t| t.contains("ALL-PREFERENCE")).await?;
+            css_text_until(c, "#allowed", |t| t.contains("ALL-PREFERENCE")).await?;
             Ok::<(), String>(())
-        };
-        let out = run.await;
-        let _ = c.close().await;
-        out
+        })
     });
-    let _ = driver.kill();
-    let _ = driver.wait();
-    result.unwrap();
+    if !ran {
+        return;
+    }
 
     // The next plan over the store gives B3 no SMS: blocked under ALL-PREFERENCE. B4's stays.
     let (actions, blocked) = plan(&s, keys, &work.path().join("P2"));

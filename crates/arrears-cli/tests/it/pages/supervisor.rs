@@ -6,8 +6,8 @@
 //! chart labels that do not overlap and a bulk assignment through the form.
 
 use super::{
-    PASSWORD, chromedriver, client, csrf, css_text_until, element, get, headless, import_feed,
-    login, on_both, post, setup, sign_in,
+    PASSWORD, client, csrf, css_text_until, element, get, import_feed, in_browser, login, on_both,
+    post, setup, sign_in,
 };
 use crate::portfolio;
 use crate::server::{Server, add_user, store_of};
@@ -639,26 +639,17 @@ fn the_supervisors_times_are_on_the_viewers_clock() {
 /// queue's form.
 #[test]
 fn browser_chart_labels_do_not_overlap_and_a_bulk_assignment_works() {
-    let Some((mut driver, port)) = chromedriver() else {
-        return;
-    };
     let s = setup(Backend::Sqlite, &[]).unwrap();
     more_loans(&s);
-    let profile = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let result = rt.block_on(async {
-        use fantoccini::Locator;
-        let c = headless(port, profile.path().to_str().unwrap()).await?;
-        let e = |e: fantoccini::error::CmdError| e.to_string();
-        let run = async {
-            sign_in(&c, &s, "sue").await?;
+    let ran = in_browser(&s, |c, s| {
+        Box::pin(async move {
+            use fantoccini::Locator;
+            let e = |e: fantoccini::error::CmdError| e.to_string();
+            sign_in(c, s, "sue").await?;
             c.goto(&format!("{}/dashboard?date={DAY}", s.base))
                 .await
                 .map_err(e)?;
-            css_text_until(&c, "h1", |t| t.contains("Manager dashboard")).await?;
+            css_text_until(c, "h1", |t| t.contains("Manager dashboard")).await?;
             // Every pair of text boxes of a chart: none intersects another.
             let script = r#"
                 const out = {};
@@ -681,7 +672,12 @@ fn browser_chart_labels_do_not_overlap_and_a_bulk_assignment_works() {
                 return out;
             "#;
             let v = c
-                .execute(script, vec![serde_json::json!(["blocked", "arms", "buckets", "stages", "promises"])])
+                .execute(
+                    script,
+                    vec![serde_json::json!([
+                        "blocked", "arms", "buckets", "stages", "promises"
+                    ])],
+                )
                 .await
                 .map_err(e)?;
             for name in ["arms", "buckets", "stages", "promises", "blocked"] {
@@ -703,7 +699,7 @@ fn browser_chart_labels_do_not_overlap_and_a_bulk_assignment_works() {
             c.goto(&format!("{}/queue?date={DAY}&agent=-", s.base))
                 .await
                 .map_err(e)?;
-            css_text_until(&c, "#row-range", |t| t.contains("of")).await?;
+            css_text_until(c, "#row-range", |t| t.contains("of")).await?;
             for l in ["L6", "L7"] {
                 c.find(Locator::Id(&format!("pick-{l}")))
                     .await
@@ -724,26 +720,29 @@ fn browser_chart_labels_do_not_overlap_and_a_bulk_assignment_works() {
                 .click()
                 .await
                 .map_err(e)?;
-            css_text_until(&c, "#message", |t| t.contains("2 accounts assigned to alice")).await?;
+            css_text_until(c, "#message", |t| {
+                t.contains("2 accounts assigned to alice")
+            })
+            .await?;
             c.find(Locator::Id("back"))
                 .await
                 .map_err(e)?
                 .click()
                 .await
                 .map_err(e)?;
-            css_text_until(&c, "#row-range", |t| t.contains("of")).await?;
+            css_text_until(c, "#row-range", |t| t.contains("of")).await?;
             c.goto(&format!("{}/queue?date={DAY}&agent=alice", s.base))
                 .await
                 .map_err(e)?;
-            css_text_until(&c, "#queue", |t| t.contains("L6") && t.contains("L7") && t.contains("L1")).await?;
+            css_text_until(c, "#queue", |t| {
+                t.contains("L6") && t.contains("L7") && t.contains("L1")
+            })
+            .await?;
             Ok::<(), String>(())
-        };
-        let out = run.await;
-        let _ = c.close().await;
-        out
+        })
     });
-    let _ = driver.kill();
-    let _ = driver.wait();
-    result.unwrap();
+    if !ran {
+        return;
+    }
     assert_eq!(assignee(&s, "L6").as_deref(), Some("alice"));
 }
