@@ -1672,18 +1672,8 @@ fn browser_agent_logs_a_promise_and_a_manager_sees_the_dashboard() {
                 .await
                 .map_err(e)?;
             css_text_until(c, "h1", |t| t.contains("Account L1")).await?;
-            c.find(Locator::Css("#outcome option[value=promise]"))
-                .await
-                .map_err(e)?
-                .click()
-                .await
-                .map_err(e)?;
-            c.find(Locator::Id("promise-amount"))
-                .await
-                .map_err(e)?
-                .send_keys("250.00")
-                .await
-                .map_err(e)?;
+            click(c, "#outcome option[value=promise]").await?;
+            type_in(c, "#promise-amount", "250.00").await?;
             // A date input takes the date as typed in the browser's locale (en-US: MMDDYYYY).
             let due = c.find(Locator::Id("promise-due")).await.map_err(e)?;
             due.send_keys("01152099").await.map_err(e)?;
@@ -1696,23 +1686,13 @@ fn browser_agent_logs_a_promise_and_a_manager_sees_the_dashboard() {
                 .await
                 .map_err(e)?;
             }
-            c.find(Locator::Id("log-call"))
-                .await
-                .map_err(e)?
-                .click()
-                .await
-                .map_err(e)?;
+            click(c, "#log-call").await?;
             css_text_until(c, "#promises", |t| {
                 t.contains("250.00 USD") && t.contains("2099-01-15") && t.contains("Pending")
             })
             .await?;
             css_text_until(c, "#contacts", |t| t.contains("Promise to pay")).await?;
-            c.find(Locator::Id("to-queue"))
-                .await
-                .map_err(e)?
-                .click()
-                .await
-                .map_err(e)?;
+            click(c, "#to-queue").await?;
             c.goto(&format!("{}/?date=2026-11-28", s.base))
                 .await
                 .map_err(e)?;
@@ -1721,20 +1701,10 @@ fn browser_agent_logs_a_promise_and_a_manager_sees_the_dashboard() {
             })
             .await?;
             // The manager.
-            c.find(Locator::Id("sign-out"))
-                .await
-                .map_err(e)?
-                .click()
-                .await
-                .map_err(e)?;
+            click(c, "#sign-out").await?;
             css_text_until(c, "h1", |t| t.contains("Staff sign-in")).await?;
             sign_in(c, s, "sue").await?;
-            c.find(Locator::Id("dashboard-link"))
-                .await
-                .map_err(e)?
-                .click()
-                .await
-                .map_err(e)?;
+            click(c, "#dashboard-link").await?;
             css_text_until(c, "h1", |t| t.contains("Manager dashboard")).await?;
             css_text_until(c, "#agent-table", |t| t.contains("alice")).await?;
             for chart in [

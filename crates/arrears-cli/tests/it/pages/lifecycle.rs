@@ -7,8 +7,8 @@
 //! in the outbox is not sent.
 
 use super::{
-    css_text_until, element, get, import_feed, in_browser, login, portal_link, portal_session,
-    setup, sign_in,
+    click, css_text_until, element, get, import_feed, in_browser, login, portal_link,
+    portal_session, setup, sign_in,
 };
 use crate::server::{Server, ok, store_of};
 use crate::store::Backend;
@@ -665,12 +665,7 @@ fn browser_a_borrower_opts_out_of_sms_and_gets_none() {
             use fantoccini::Locator;
             let e = |e: fantoccini::error::CmdError| e.to_string();
             c.goto(&link).await.map_err(e)?;
-            c.find(Locator::Id("continue"))
-                .await
-                .map_err(e)?
-                .click()
-                .await
-                .map_err(e)?;
+            click(c, "#continue").await?;
             css_text_until(c, "#regulator", |t| {
                 t.contains("Consumer Financial Protection Bureau")
             })
@@ -683,12 +678,7 @@ fn browser_a_borrower_opts_out_of_sms_and_gets_none() {
             if sms.is_selected().await.map_err(e)? {
                 return Err("the SMS box did not untick".into());
             }
-            c.find(Locator::Id("save-preferences"))
-                .await
-                .map_err(e)?
-                .click()
-                .await
-                .map_err(e)?;
+            click(c, "#save-preferences").await?;
             css_text_until(c, "#notice", |t| t.contains("Your choices were saved")).await?;
             // The portal now shows the choice on record, and the box stays unticked.
             css_text_until(c, "#your-preferences tr[data-channel=sms]", |t| {

@@ -5,7 +5,7 @@
 //! a link, and (in headless Chromium at 375 px) touch targets of at least 24 px.
 
 use super::{
-    chromedriver, csrf, css_text_until, element, get, headless, import_feed, on_both, portal_link,
+    click, csrf, css_text_until, element, get, import_feed, in_browser, on_both, portal_link,
     portal_session, post, run_day, setup,
 };
 use crate::portfolio;
@@ -216,30 +216,15 @@ fn stopping_contact_takes_a_confirmation_and_the_answer_shows_at_the_top() {
 /// phone screen (measured in headless Chromium).
 #[test]
 fn browser_the_portals_touch_targets_are_large_enough_on_a_phone() {
-    let Some((mut driver, port)) = chromedriver() else {
-        return;
-    };
     let s = setup(Backend::Sqlite, &[]).unwrap();
     let (link, _) = portal_link(&s, "B1");
-    let profile = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let result = rt.block_on(async {
-        use fantoccini::Locator;
-        let c = headless(port, profile.path().to_str().unwrap()).await?;
-        let e = |e: fantoccini::error::CmdError| e.to_string();
-        let run = async {
+    in_browser(&s, move |c, _| {
+        Box::pin(async move {
+            let e = |e: fantoccini::error::CmdError| e.to_string();
             c.set_window_size(375, 812).await.map_err(e)?;
             c.goto(&link).await.map_err(e)?;
-            c.find(Locator::Id("continue"))
-                .await
-                .map_err(e)?
-                .click()
-                .await
-                .map_err(e)?;
-            css_text_until(&c, "#lender-name", |t| t.contains("Arrears Demo Lender")).await?;
+            click(c, "#continue").await?;
+            css_text_until(c, "#lender-name", |t| t.contains("Arrears Demo Lender")).await?;
             let width = c
                 .execute("return document.documentElement.clientWidth;", vec![])
                 .await
@@ -271,14 +256,8 @@ fn browser_the_portals_touch_targets_are_large_enough_on_a_phone() {
                 return Err(format!("targets under 24 px: {small}"));
             }
             Ok::<(), String>(())
-        };
-        let out = run.await;
-        let _ = c.close().await;
-        out
+        })
     });
-    let _ = driver.kill();
-    let _ = driver.wait();
-    result.unwrap();
 }
 
 /// The lender's policy, set once in the store (`arrears policy set`), names the lender and says

@@ -6,8 +6,8 @@
 //! chart labels that do not overlap and a bulk assignment through the form.
 
 use super::{
-    PASSWORD, client, csrf, css_text_until, element, get, import_feed, in_browser, login, on_both,
-    post, setup, sign_in,
+    PASSWORD, click, client, csrf, css_text_until, element, get, import_feed, in_browser, login,
+    on_both, post, setup, sign_in,
 };
 use crate::portfolio;
 use crate::server::{Server, add_user, store_of};
@@ -643,7 +643,6 @@ fn browser_chart_labels_do_not_overlap_and_a_bulk_assignment_works() {
     more_loans(&s);
     let ran = in_browser(&s, |c, s| {
         Box::pin(async move {
-            use fantoccini::Locator;
             let e = |e: fantoccini::error::CmdError| e.to_string();
             sign_in(c, s, "sue").await?;
             c.goto(&format!("{}/dashboard?date={DAY}", s.base))
@@ -701,35 +700,15 @@ fn browser_chart_labels_do_not_overlap_and_a_bulk_assignment_works() {
                 .map_err(e)?;
             css_text_until(c, "#row-range", |t| t.contains("of")).await?;
             for l in ["L6", "L7"] {
-                c.find(Locator::Id(&format!("pick-{l}")))
-                    .await
-                    .map_err(e)?
-                    .click()
-                    .await
-                    .map_err(e)?;
+                click(c, &format!("#pick-{l}")).await?;
             }
-            c.find(Locator::Css("#assign-to option[value=alice]"))
-                .await
-                .map_err(e)?
-                .click()
-                .await
-                .map_err(e)?;
-            c.find(Locator::Id("assign-selected"))
-                .await
-                .map_err(e)?
-                .click()
-                .await
-                .map_err(e)?;
+            click(c, "#assign-to option[value=alice]").await?;
+            click(c, "#assign-selected").await?;
             css_text_until(c, "#message", |t| {
                 t.contains("2 accounts assigned to alice")
             })
             .await?;
-            c.find(Locator::Id("back"))
-                .await
-                .map_err(e)?
-                .click()
-                .await
-                .map_err(e)?;
+            click(c, "#back").await?;
             css_text_until(c, "#row-range", |t| t.contains("of")).await?;
             c.goto(&format!("{}/queue?date={DAY}&agent=alice", s.base))
                 .await
