@@ -231,6 +231,32 @@ fn portal_session(s: &Server, borrower: &str) -> String {
     session_cookie(&p).unwrap()
 }
 
+/// The borrower (portal session `cookie`) proposes a plan for `loan` on the portal: the
+/// portal page first, for its CSRF token, then the plan form; the form's answer.
+fn propose_plan(
+    s: &Server,
+    cookie: &str,
+    borrower: &str,
+    loan: &str,
+    installments: &str,
+    amount: &str,
+    first_due: &str,
+) -> Page {
+    let portal = get(s, &format!("/portal/b/{borrower}"), Some(cookie));
+    post(
+        s,
+        &format!("/portal/b/{borrower}/plan"),
+        Some(cookie),
+        &[
+            ("csrf", &csrf(&portal)),
+            ("loan_id", loan),
+            ("installments", installments),
+            ("amount", amount),
+            ("first_due", first_due),
+        ],
+    )
+}
+
 /// Imports a feed folder into the server's store (`arrears import`); its output.
 fn import_feed(s: &Server, dir: &std::path::Path) -> String {
     ok(&[

@@ -8,7 +8,8 @@
 
 use super::{
     PASSWORD, assign, attorney_loan, click, cmd, csrf, css_text_until, element, get, in_browser,
-    login, on_both, portal_link, portal_session, post, set_date, setup, sign_in, type_in,
+    login, on_both, portal_link, portal_session, post, propose_plan, set_date, setup, sign_in,
+    type_in,
 };
 use crate::server::{Server, store_of};
 use crate::store::Backend;
@@ -205,19 +206,7 @@ fn times_are_in_the_viewers_zone_and_amounts_in_the_currency() {
         ];
         // The borrower proposes a plan on the portal.
         let b3 = portal_session(s, "B3");
-        let portal = get(s, "/portal/b/B3", Some(&b3));
-        let p = post(
-            s,
-            "/portal/b/B3/plan",
-            Some(&b3),
-            &[
-                ("csrf", &csrf(&portal)),
-                ("loan_id", "L3"),
-                ("installments", "2"),
-                ("amount", "100.00"),
-                ("first_due", "2099-01-15"),
-            ],
-        );
+        let p = propose_plan(s, &b3, "B3", "L3", "2", "100.00", "2099-01-15");
         assert_eq!(p.status, 303, "{}", p.body);
 
         let kenji = login(s, "kenji");
@@ -448,19 +437,7 @@ fn a_plan_proposal_is_declined_countered_or_accepted_and_the_portal_says_so() {
     on_both(|s| {
         let b1 = portal_session(s, "B1");
         let propose = |n: &str, amount: &str| {
-            let portal = get(s, "/portal/b/B1", Some(&b1));
-            let p = post(
-                s,
-                "/portal/b/B1/plan",
-                Some(&b1),
-                &[
-                    ("csrf", &csrf(&portal)),
-                    ("loan_id", "L1"),
-                    ("installments", n),
-                    ("amount", amount),
-                    ("first_due", "2099-02-01"),
-                ],
-            );
+            let p = propose_plan(s, &b1, "B1", "L1", n, amount, "2099-02-01");
             assert_eq!(p.status, 303, "{}", p.body);
         };
         let alice = login(s, "alice");
