@@ -257,6 +257,22 @@ fn propose_plan(
     )
 }
 
+/// A new API token with the `contacts` scope (`arrears tokens create`).
+fn contacts_token(s: &Server, name: &str) -> String {
+    ok(&[
+        "tokens",
+        "create",
+        "--name",
+        name,
+        "--scope",
+        "contacts",
+        "--db",
+        &s.db.target,
+    ])
+    .trim()
+    .to_owned()
+}
+
 /// Imports a feed folder into the server's store (`arrears import`); its output.
 fn import_feed(s: &Server, dir: &std::path::Path) -> String {
     ok(&[
@@ -272,11 +288,16 @@ fn import_feed(s: &Server, dir: &std::path::Path) -> String {
 
 /// The daily run of 2026-11-27 over the server's store (the snapshot the pages show).
 fn run_day(s: &Server) {
+    run_on(s, "2026-11-27");
+}
+
+/// The daily run of `date` over the server's store.
+fn run_on(s: &Server, date: &str) {
     let out = tempfile::tempdir().unwrap();
     ok(&[
         "run",
         "--as-of",
-        "2026-11-27",
+        date,
         "--db",
         &s.db.target,
         "--out",
@@ -995,18 +1016,7 @@ fn an_agent_records_a_payment_plan_and_sees_its_instalments() {
 #[test]
 fn the_dashboard_is_for_managers_and_draws_its_numbers() {
     on_both(|s| {
-        let out = tempfile::tempdir().unwrap();
-        ok(&[
-            "run",
-            "--as-of",
-            "2026-11-28",
-            "--db",
-            &s.db.target,
-            "--out",
-            out.path().to_str().unwrap(),
-            "--format",
-            "csv",
-        ]);
+        run_on(s, "2026-11-28");
         let alice = login(s, "alice");
         let p = get(s, "/dashboard", Some(&alice));
         assert_eq!(p.status, 403, "an agent: {}", p.body);
@@ -1666,18 +1676,7 @@ async fn sign_in(c: &fantoccini::Client, s: &Server, user: &str) -> Result<(), S
 #[test]
 fn browser_agent_logs_a_promise_and_a_manager_sees_the_dashboard() {
     let s = setup(Backend::Sqlite, &[]).unwrap();
-    let out = tempfile::tempdir().unwrap();
-    ok(&[
-        "run",
-        "--as-of",
-        "2026-11-28",
-        "--db",
-        &s.db.target,
-        "--out",
-        out.path().to_str().unwrap(),
-        "--format",
-        "csv",
-    ]);
+    run_on(&s, "2026-11-28");
     in_browser(&s, |c, s| {
         Box::pin(async move {
             use fantoccini::Locator;

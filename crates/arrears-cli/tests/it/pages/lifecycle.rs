@@ -7,8 +7,8 @@
 //! in the outbox is not sent.
 
 use super::{
-    click, css_text_until, element, get, import_feed, in_browser, login, portal_link,
-    portal_session, setup, sign_in,
+    click, contacts_token, css_text_until, element, get, import_feed, in_browser, login,
+    portal_link, portal_session, setup, sign_in,
 };
 use crate::server::{Server, ok, store_of};
 use crate::store::Backend;
@@ -333,18 +333,7 @@ fn post_json(s: &Server, token: &str, path: &str, body: &Value) -> (u16, Value) 
 #[test]
 fn a_reported_violation_shows_on_the_compliance_view_and_the_account_page() {
     super::on_both(|s| {
-        let token = ok(&[
-            "tokens",
-            "create",
-            "--name",
-            "agency-dialer",
-            "--scope",
-            "contacts",
-            "--db",
-            &s.db.target,
-        ])
-        .trim()
-        .to_owned();
+        let token = contacts_token(s, "agency-dialer");
         let sue = login(s, "sue");
         // Nothing yet.
         let d = get(s, "/dashboard?date=2026-11-28", Some(&sue));

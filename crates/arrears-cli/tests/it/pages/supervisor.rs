@@ -6,8 +6,8 @@
 //! chart labels that do not overlap and a bulk assignment through the form.
 
 use super::{
-    PASSWORD, click, client, csrf, css_text_until, element, get, import_feed, in_browser, login,
-    on_both, post, setup, sign_in,
+    PASSWORD, click, client, contacts_token, csrf, css_text_until, element, get, import_feed,
+    in_browser, login, on_both, post, run_on, setup, sign_in,
 };
 use crate::portfolio;
 use crate::server::{Server, add_user, store_of};
@@ -504,18 +504,7 @@ fn the_dashboard_labels_its_figures_and_says_what_the_comparison_needs() {
         assert!(zh.body.contains("\n坏账\n"), "{}", zh.body);
         assert!(element(&zh.body, "p", "arms-note").contains("2026-11-27"));
         // After a second run, the note says what is compared.
-        let out = tempfile::tempdir().unwrap();
-        crate::server::ok(&[
-            "run",
-            "--as-of",
-            DAY,
-            "--db",
-            &s.db.target,
-            "--out",
-            out.path().to_str().unwrap(),
-            "--format",
-            "csv",
-        ]);
+        run_on(s, DAY);
         let d = get(s, &format!("/dashboard?date={DAY}"), Some(&sue));
         let note = element(&d.body, "p", "arms-note");
         assert!(
@@ -537,18 +526,7 @@ fn the_compliance_view_counts_a_stored_violation_by_business_date() {
         let sue = login(s, "sue");
         let before = get(s, &format!("/dashboard?date={DAY}"), Some(&sue));
         assert!(element(&before.body, "section", "compliance").contains("id=\"no-violations\""));
-        let token = crate::server::ok(&[
-            "tokens",
-            "create",
-            "--name",
-            "dialer2",
-            "--scope",
-            "contacts",
-            "--db",
-            &s.db.target,
-        ])
-        .trim()
-        .to_owned();
+        let token = contacts_token(s, "dialer2");
         let r = client()
             .post(format!("{}/v1/contacts", s.base))
             .header("Authorization", &format!("Bearer {token}"))
