@@ -163,6 +163,19 @@ fn keep_freed_memory() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
 }
 
+/// A batch command whose output is cut short (`arrears plan … | head`) ends quietly, as Unix
+/// tools do, instead of panicking in `println!` on the broken pipe.
+#[allow(unsafe_code)]
+fn quiet_on_broken_pipe() {
+    // SAFETY: puts back the default disposition of SIGPIPE (Rust's runtime ignores it) before
+    // any other thread of this process exists; no handler is installed, so no Rust code runs
+    // in a signal context.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(
@@ -170,6 +183,7 @@ fn main() -> ExitCode {
         Command::Serve(_) | Command::Demo(_) | Command::Outbox(_)
     ) {
         keep_freed_memory();
+        quiet_on_broken_pipe();
     }
     let result = match cli.command {
         Command::Run(a) => daily::run(&a),

@@ -308,3 +308,22 @@ fn generate_is_deterministic_and_runs_clean() {
         text(&o.stderr)
     );
 }
+
+/// `arrears rules show CN | head -1`: output cut short ends the command quietly (killed by
+/// SIGPIPE, as Unix tools are), never with a panic on the broken pipe. The pipe's reading end
+/// is closed before the command starts, so its first write finds the pipe broken.
+#[test]
+fn output_cut_short_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_arrears"))
+        .args(["rules", "show", "CN"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let err = text(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.signal(), Some(13), "{:?}: {err}", o.status);
+}
