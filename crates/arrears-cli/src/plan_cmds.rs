@@ -208,6 +208,9 @@ struct Source {
     policy: arrears_app::EffectivePolicy,
     /// A later stored policy version, and when it takes effect.
     next_policy: Option<(jiff::Timestamp, arrears_app::EffectivePolicy)>,
+    /// The store planned from (`--db`, or `arrears.db` here), which keeps the day's block
+    /// counts; None for a portfolio folder.
+    db: Option<String>,
 }
 
 fn load_source(a: &PlanArgs) -> Result<Source, Failure> {
@@ -236,6 +239,7 @@ fn load_source(a: &PlanArgs) -> Result<Source, Failure> {
                 lifecycle_rejects: Vec::new(),
                 policy,
                 next_policy,
+                db: Some(db.to_owned()),
             });
         }
     };
@@ -258,6 +262,7 @@ fn load_source(a: &PlanArgs) -> Result<Source, Failure> {
         lifecycle_rejects: lc.rejects,
         policy,
         next_policy: None,
+        db: None,
     })
 }
 
@@ -364,6 +369,9 @@ pub fn plan(a: &PlanArgs) -> Result<(), Failure> {
     )?;
     phase("audit_log", &mut phases);
     let s = planned.summary();
+    if let Some(db) = &src.db {
+        crate::store_cmds::record_plan_blocks(db, a.as_of, &s.blocked_by_rule)?;
+    }
     let summary = serde_json::json!({
         "as_of": a.as_of.to_string(),
         "strategy": {"name": strategy.name, "version": strategy.version},

@@ -441,6 +441,25 @@ pub fn load_for_plan(
     })
 }
 
+/// Records a plan's blocked actions by rule for business date `as_of` in the store (the
+/// compliance view's history of blocks), replacing an earlier plan of the date.
+pub fn record_plan_blocks(
+    db: &str,
+    as_of: jiff::civil::Date,
+    by_rule: &std::collections::BTreeMap<String, u64>,
+) -> Result<(), Failure> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let store = open(&DbOpt { db: db.to_owned() }).await?;
+        let r = store
+            .record_plan_blocks(as_of, by_rule, crate::outbox_cmds::wall_clock())
+            .await
+            .map_err(store_failure);
+        store.close().await;
+        r
+    })
+}
+
 /// `arrears run --as-of D --db …`: the daily run over the stored portfolio, written as that
 /// date's snapshot (replacing an earlier run of the date) and, with `--out`/`--export`, as
 /// the files of the file mode.

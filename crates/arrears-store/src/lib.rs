@@ -30,6 +30,7 @@ mod load;
 mod messages;
 mod outbox;
 mod pages;
+mod plan_blocks;
 mod policies;
 mod preferences;
 mod schema;

@@ -178,18 +178,28 @@ async fn compliance_view(
         }
     }
     let by_rule: Vec<(String, u64)> = by_rule.into_iter().collect();
-    // Blocks by date and rule, from the plans this server has made for dates in the period.
-    let blocks: Vec<(String, String, u64)> = state
-        .plans()
-        .made()
-        .iter()
-        .filter(|p| p.as_of >= first && p.as_of <= as_of)
-        .flat_map(|p| {
-            p.blocked_by_rule
-                .iter()
-                .map(|(r, n)| (p.as_of.to_string(), r.clone(), *n))
-                .collect::<Vec<_>>()
-        })
+    // Blocks by date and rule: the counts `arrears plan --db` recorded in the store for dates
+    // in the period, and for a date it has not planned, the plan this server made of it.
+    let recorded = store
+        .plan_blocks(first, as_of)
+        .await
+        .map_err(|e| e.to_string())?;
+    let recorded_dates: std::collections::BTreeSet<jiff::civil::Date> =
+        recorded.iter().map(|(d, _, _)| *d).collect();
+    let mut blocks: Vec<(jiff::civil::Date, String, u64)> = recorded;
+    for p in state.plans().made() {
+        if p.as_of >= first && p.as_of <= as_of && !recorded_dates.contains(&p.as_of) {
+            blocks.extend(
+                p.blocked_by_rule
+                    .iter()
+                    .map(|(r, n)| (p.as_of, r.clone(), *n)),
+            );
+        }
+    }
+    blocks.sort();
+    let blocks: Vec<(String, String, u64)> = blocks
+        .into_iter()
+        .map(|(d, r, n)| (d.to_string(), r, n))
         .collect();
     let days: Vec<arrears_report::Bar> = first
         .series(jiff::Span::new().days(1))

@@ -564,6 +564,68 @@ fn the_compliance_view_counts_a_stored_violation_by_business_date() {
     });
 }
 
+/// `arrears plan --db` records the day's blocked actions by rule in the store; the compliance
+/// view lists them for that business date, as the plan's summary counts them, also on a
+/// server that never planned that date itself.
+#[test]
+fn the_compliance_view_lists_the_blocks_a_stored_plan_recorded() {
+    on_both(|s| {
+        let out = tempfile::tempdir().unwrap();
+        crate::server::ok(&[
+            "plan",
+            "--db",
+            &s.db.target,
+            "--as-of",
+            "2026-11-25",
+            "--out",
+            out.path().to_str().unwrap(),
+            "--quiet",
+        ]);
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.path().join("plan_summary.json")).unwrap(),
+        )
+        .unwrap();
+        let by_rule = summary["blocked_by_rule"].as_object().unwrap();
+        assert!(
+            !by_rule.is_empty(),
+            "the sample plan blocks something: {summary}"
+        );
+        let sue = login(s, "sue");
+        let d = get(s, &format!("/dashboard?date={DAY}"), Some(&sue));
+        let table = element(&d.body, "table", "blocks-by-day");
+        for (rule, n) in by_rule {
+            let row = format!(
+                "data-day=\"2026-11-25\" data-rule=\"{rule}\"><td>2026-11-25</td><td>{rule}</td><td class=\"count\">{n}</td>"
+            );
+            assert!(table.contains(&row), "{row} in {table}");
+        }
+        // A second plan of the date replaces its counts rather than adding to them.
+        crate::server::ok(&[
+            "plan",
+            "--db",
+            &s.db.target,
+            "--as-of",
+            "2026-11-25",
+            "--out",
+            out.path().to_str().unwrap(),
+            "--quiet",
+        ]);
+        let again = get(s, &format!("/dashboard?date={DAY}"), Some(&sue));
+        let table2 = element(&again.body, "table", "blocks-by-day");
+        assert_eq!(
+            table2.matches("data-day=\"2026-11-25\"").count(),
+            by_rule.len(),
+            "{table2}"
+        );
+        for (rule, n) in by_rule {
+            assert!(
+                table2.contains(&format!("<td>{rule}</td><td class=\"count\">{n}</td>")),
+                "{table2}"
+            );
+        }
+    });
+}
+
 /// A supervisor in Tokyo reads the queue's call windows, the plan's time and the latest
 /// violations on her own clock, each with its zone.
 #[test]
