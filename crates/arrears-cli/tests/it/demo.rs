@@ -1,6 +1,7 @@
 //! `arrears demo` as a newcomer meets it: a real process that builds a store from a sample
 //! portfolio, serves it, and prints where to log in; the test logs in as the agent and the
-//! supervisor, opens the borrower's portal link, and stops it with Ctrl-C (SIGINT).
+//! supervisor (the agent also in headless Chromium, through the login form), opens the
+//! borrower's portal link, and stops it with Ctrl-C (SIGINT).
 
 use crate::text;
 use std::io::{BufRead, BufReader};
@@ -257,6 +258,32 @@ fn the_demo_serves_a_sample_a_newcomer_can_log_into_and_stops_on_ctrl_c() {
         dash.contains("<span id=\"snapshot-date\">2026-11-28</span>"),
         "{dash}"
     );
+
+    // In a real browser (headless Chromium, when installed): the agent signs in at the
+    // printed login link with the printed password and sees the queue of assigned call tasks.
+    if let Some((mut driver, port)) = crate::pages::chromedriver() {
+        let (_, user, password) = b.users.iter().find(|u| u.0 == "agent").unwrap().clone();
+        let profile = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let seen = rt.block_on(async {
+            let c = crate::pages::headless(port, profile.path().to_str().unwrap()).await?;
+            let out = async {
+                crate::pages::sign_in_at(&c, &b.login, &user, &password).await?;
+                crate::pages::css_text_until(&c, "body", |t| queued.iter().any(|l| t.contains(*l)))
+                    .await
+            }
+            .await;
+            let _ = c.close().await;
+            out
+        });
+        let _ = driver.kill();
+        let _ = driver.wait();
+        let body = seen.unwrap();
+        assert!(body.contains("demo-agent"), "{body}");
+    }
 
     // The portal link: its page, then the one-time code for a borrower session, which shows
     // the borrower's overdue loan.

@@ -1569,7 +1569,7 @@ async fn set_date(c: &fantoccini::Client, id: &str, date: &str) -> Result<(), St
 }
 
 /// Starts chromedriver on a free port; None (skipped) when Chromium is not installed outside CI.
-fn chromedriver() -> Option<(std::process::Child, u16)> {
+pub(crate) fn chromedriver() -> Option<(std::process::Child, u16)> {
     let (chromium, driver) = ("/usr/bin/chromium", "/usr/bin/chromedriver");
     if !std::path::Path::new(chromium).exists() || !std::path::Path::new(driver).exists() {
         assert!(
@@ -1593,7 +1593,7 @@ fn chromedriver() -> Option<(std::process::Child, u16)> {
     Some((child, port))
 }
 
-async fn headless(port: u16, profile: &str) -> Result<fantoccini::Client, String> {
+pub(crate) async fn headless(port: u16, profile: &str) -> Result<fantoccini::Client, String> {
     use fantoccini::ClientBuilder;
     let url = format!("http://127.0.0.1:{port}");
     let mut caps = serde_json::Map::new();
@@ -1621,7 +1621,7 @@ async fn headless(port: u16, profile: &str) -> Result<fantoccini::Client, String
 
 /// Waits until the element matched by `css` shows text that `ok` accepts (a click that
 /// submits a form returns before the next page replaces this one: poll, at most 20 s).
-async fn css_text_until(
+pub(crate) async fn css_text_until(
     c: &fantoccini::Client,
     css: &str,
     ok: impl Fn(&str) -> bool,
@@ -1644,9 +1644,19 @@ async fn css_text_until(
 }
 
 async fn sign_in(c: &fantoccini::Client, s: &Server, user: &str) -> Result<(), String> {
+    sign_in_at(c, &format!("{}/login", s.base), user, PASSWORD).await
+}
+
+/// Signs in through the login form at `login` (a URL) and waits for the name in the header.
+pub(crate) async fn sign_in_at(
+    c: &fantoccini::Client,
+    login: &str,
+    user: &str,
+    password: &str,
+) -> Result<(), String> {
     use fantoccini::Locator;
     let e = |e: fantoccini::error::CmdError| e.to_string();
-    c.goto(&format!("{}/login", s.base)).await.map_err(e)?;
+    c.goto(login).await.map_err(e)?;
     c.find(Locator::Id("username"))
         .await
         .map_err(e)?
@@ -1656,7 +1666,7 @@ async fn sign_in(c: &fantoccini::Client, s: &Server, user: &str) -> Result<(), S
     c.find(Locator::Id("password"))
         .await
         .map_err(e)?
-        .send_keys(PASSWORD)
+        .send_keys(password)
         .await
         .map_err(e)?;
     c.find(Locator::Id("sign-in"))
