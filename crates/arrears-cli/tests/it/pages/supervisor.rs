@@ -571,16 +571,19 @@ fn the_compliance_view_counts_a_stored_violation_by_business_date() {
 fn the_compliance_view_lists_the_blocks_a_stored_plan_recorded() {
     on_both(|s| {
         let out = tempfile::tempdir().unwrap();
-        crate::server::ok(&[
-            "plan",
-            "--db",
-            &s.db.target,
-            "--as-of",
-            "2026-11-25",
-            "--out",
-            out.path().to_str().unwrap(),
-            "--quiet",
-        ]);
+        let plan = || {
+            crate::server::ok(&[
+                "plan",
+                "--db",
+                &s.db.target,
+                "--as-of",
+                "2026-11-25",
+                "--out",
+                out.path().to_str().unwrap(),
+                "--quiet",
+            ])
+        };
+        plan();
         let summary: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(out.path().join("plan_summary.json")).unwrap(),
         )
@@ -600,16 +603,7 @@ fn the_compliance_view_lists_the_blocks_a_stored_plan_recorded() {
             assert!(table.contains(&row), "{row} in {table}");
         }
         // A second plan of the date replaces its counts rather than adding to them.
-        crate::server::ok(&[
-            "plan",
-            "--db",
-            &s.db.target,
-            "--as-of",
-            "2026-11-25",
-            "--out",
-            out.path().to_str().unwrap(),
-            "--quiet",
-        ]);
+        plan();
         let again = get(s, &format!("/dashboard?date={DAY}"), Some(&sue));
         let table2 = element(&again.body, "table", "blocks-by-day");
         assert_eq!(
