@@ -221,50 +221,6 @@ pub fn append_salted(prev: Option<&Entry>, d: Draft, salt: &[u8; 16]) -> Entry {
     chain(prev, d, Some(data_encoding::HEXLOWER.encode(salt)))
 }
 
-/// Chains `drafts` after `prev` as salted v2 entries, exactly as `append_salted` called for
-/// each in turn would (entry `seq` salted with `salt_of(seq)`). The content digests, most of
-/// the work, are computed on every core; only the short chain hashes are sequential.
-pub fn append_all_salted(
-    prev: Option<&Entry>,
-    drafts: Vec<Draft>,
-    salt_of: impl Fn(u64) -> [u8; 16] + Sync,
-) -> Vec<Entry> {
-    use rayon::prelude::*;
-    let (first, mut prev_hash) = match prev {
-        Some(p) => (p.seq + 1, p.hash.clone()),
-        None => (0, GENESIS.to_owned()),
-    };
-    let digested: Vec<(Entry, String)> = drafts
-        .into_par_iter()
-        .enumerate()
-        .map(|(k, d)| {
-            let e = Entry {
-                v: Some(2),
-                seq: first + k as u64,
-                at: d.at.to_string(),
-                kind: d.kind,
-                borrower_id: d.borrower_id,
-                loan_id: d.loan_id,
-                data: d.data,
-                salt: Some(data_encoding::HEXLOWER.encode(&salt_of(first + k as u64))),
-                redacted: None,
-                prev: String::new(),
-                hash: String::new(),
-            };
-            let c = content_digest(&e.salt, &e.borrower_id, &e.loan_id, &e.data);
-            (e, c)
-        })
-        .collect();
-    digested
-        .into_iter()
-        .map(|(mut e, c)| {
-            e.hash = digest_v2(e.seq, &e.at, &e.kind, &prev_hash, &c);
-            e.prev = std::mem::replace(&mut prev_hash, e.hash.clone());
-            e
-        })
-        .collect()
-}
-
 /// `drafts` chained after `end` (None: from the start) and written as log lines.
 #[derive(Debug)]
 pub struct EncodedLines {
@@ -288,10 +244,11 @@ struct Encoded {
     content_digest: String,
 }
 
-/// The same entries `append_all_salted` makes, written as the lines `serde_json` would write
-/// for them (property-tested byte for byte), but with each entry's content encoded once: the
-/// content digest hashes the same bytes the line carries. Digests and lines are made on every
-/// core; only the short chain hashes are sequential.
+/// Chains `drafts` after `end` as salted v2 entries, exactly as `append_salted` called for
+/// each in turn would (entry `seq` salted with `salt_of(seq)`), and writes them as the lines
+/// `serde_json` would write for those entries (property-tested byte for byte), with each
+/// entry's content encoded once: the content digest hashes the same bytes the line carries.
+/// Digests and lines are made on every core; only the short chain hashes are sequential.
 pub fn append_all_salted_lines(
     end: Option<&Head>,
     drafts: Vec<Draft>,
@@ -852,33 +809,34 @@ mod tests {
     }
 
     proptest! {
-        /// The batch append is the one-by-one append: same seqs, salts, links and hashes,
-        /// after an existing entry or from the start, and the result verifies.
+        /// The batch append is the one-by-one append: the same seqs, salts, links and
+        /// hashes, written as serde_json writes those entries, after an existing entry or
+        /// from the start; the lines parse back into a log that verifies.
         #[test]
         fn appending_a_batch_is_appending_one_by_one(n in 0usize..40, after in any::<bool>(), seed in any::<u8>()) {
             let salt_of = |seq: u64| salt(&[seed; 32], seq);
             let start = after.then(|| append_salted(None, draft(99), &salt_of(0)));
             let drafts: Vec<Draft> = (0..n).map(varied_draft).collect();
-            let drafts_again = drafts.clone();
-            let batch = append_all_salted(start.as_ref(), drafts.clone(), salt_of);
+            let lines = append_all_salted_lines(start.as_ref().map(Head::of).as_ref(), drafts.clone(), salt_of).unwrap();
             let mut last = start.clone();
-            let mut one_by_one = Vec::new();
+            let mut batch = Vec::new();
             for d in drafts {
                 let seq = last.as_ref().map_or(0, |p| p.seq + 1);
                 let e = append_salted(last.as_ref(), d, &salt_of(seq));
-                one_by_one.push(e.clone());
+                batch.push(e.clone());
                 last = Some(e);
             }
-            prop_assert_eq!(&batch, &one_by_one);
-            let lines = append_all_salted_lines(start.as_ref().map(Head::of).as_ref(), drafts_again, salt_of).unwrap();
             let mut expected = Vec::new();
             for e in &batch {
                 serde_json::to_writer(&mut expected, e).unwrap();
                 expected.push(b'\n');
             }
-            prop_assert_eq!(String::from_utf8(lines.pieces.concat()).unwrap(), String::from_utf8(expected).unwrap());
+            let written = String::from_utf8(lines.pieces.concat()).unwrap();
+            prop_assert_eq!(&written, &String::from_utf8(expected).unwrap());
             prop_assert_eq!(lines.count, batch.len() as u64);
             prop_assert_eq!(lines.end, batch.last().or(start.as_ref()).map(Head::of));
+            let parsed: Vec<Entry> = written.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            prop_assert_eq!(&parsed, &batch);
             let whole: Vec<Entry> = start.into_iter().chain(batch).collect();
             prop_assert!(verify(&whole, None).is_ok());
         }

@@ -126,7 +126,7 @@ impl PolicyError {
 /// How the borrower reaches the lender and pays, as the lender's policy states it (shown on
 /// the borrower's portal). Each text is trimmed, non-empty and at most 500 characters;
 /// `payment_url` is `https://`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LenderContact {
     pub name: String,
     pub phone: Option<String>,
