@@ -20,8 +20,8 @@
 //! details of a contact person (`phone`, `email`) are read as empty with a `warning`.
 
 use crate::IoError;
-use crate::read::{Format, layout};
-use crate::source::{ColSpec, CsvRow, Kind, PqCol, PqRow, Row, opt, req};
+use crate::read::{Format, decoding, layout};
+use crate::source::{ColSpec, CsvRow, Kind, LineEnds, PqCol, PqRow, Row, opt, req};
 use arrears_domain::lifecycle::{
     ContactPersonFact, CreditDisputeRow, LEGAL_STATUSES, LegalCaseFact, NOTICE_CHANNELS,
     NOTICE_KINDS, NoticeRow, PERSON_SOURCES, PLAN_STATUSES, PREFERENCE_CHANNELS, PaymentPlanRow,
@@ -388,7 +388,7 @@ fn each_csv_row(
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
-        .from_reader(std::io::BufReader::new(file));
+        .from_reader(std::io::BufReader::new(LineEnds::new(file)));
     let csv_err = |e: csv::Error| IoError::Csv {
         path: path.to_owned(),
         reason: e.to_string(),
@@ -411,7 +411,9 @@ fn each_csv_row(
     let width = names.len();
     let mut rec = csv::ByteRecord::new();
     while rdr.read_byte_record(&mut rec).map_err(csv_err)? {
-        let line = rec.position().map_or(0, |p| p.line());
+        let line = rec
+            .position()
+            .map_or(0, |p| rdr.get_mut().get_mut().line(p));
         // A blank line (a single empty field) is not a row.
         if rec.len() == 1 && rec.get(0) == Some(b"") && width > 1 {
             continue;
@@ -449,7 +451,9 @@ fn each_parquet_row(
         reason: e.to_string(),
     };
     let file = std::fs::File::open(path).map_err(|e| IoError::io(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| pq_err(&e))?;
+    let builder = decoding(path, || {
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| pq_err(&e))
+    })?;
     let names: Vec<String> = builder
         .schema()
         .fields()
@@ -457,12 +461,14 @@ fn each_parquet_row(
         .map(|f| f.name().clone())
         .collect();
     layout(path, specs, &names)?;
-    let reader = builder
-        .with_batch_size(8192)
-        .build()
-        .map_err(|e| pq_err(&e))?;
+    let mut reader = decoding(path, || {
+        builder
+            .with_batch_size(8192)
+            .build()
+            .map_err(|e| pq_err(&e))
+    })?;
     let mut row_no = 0u64;
-    for batch in reader {
+    while let Some(batch) = decoding(path, || Ok(reader.next()))? {
         let batch = batch.map_err(|e| pq_err(&e))?;
         let cols: Vec<PqCol> = specs
             .iter()

@@ -3,7 +3,7 @@
 //! file order (sequentially, so "the first row in file order" is well defined).
 
 use crate::IoError;
-use crate::source::{ColSpec, CsvRow, Kind, PqCol, PqRow, Row, opt, req};
+use crate::source::{ColSpec, CsvRow, Kind, LineEnds, PqCol, PqRow, Row, opt, req};
 use arrears_domain::parse;
 use arrears_domain::portfolio::{ContactRow, InstallmentRow, LoanRow, PaymentRow, PromiseRow};
 use arrears_domain::types::{BorrowerId, LoanId};
@@ -203,7 +203,10 @@ fn scan_csv<P: TableParse>(
         .flexible(true)
         .has_headers(true)
         .buffer_capacity(1 << 20)
-        .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+        .from_reader(std::io::BufReader::with_capacity(
+            1 << 20,
+            LineEnds::new(file),
+        ));
     let csv_err = |e: csv::Error| IoError::Csv {
         path: f.path.clone(),
         reason: e.to_string(),
@@ -238,7 +241,9 @@ fn scan_csv<P: TableParse>(
             if !rdr.read_byte_record(rec).map_err(csv_err)? {
                 break;
             }
-            *line = rec.position().map_or(0, |p| p.line());
+            *line = rec
+                .position()
+                .map_or(0, |p| rdr.get_mut().get_mut().line(p));
             n += 1;
         }
         let chunk = &records[..n];
@@ -336,6 +341,26 @@ pub(crate) fn layout(
         .collect()
 }
 
+/// Runs a step of the Parquet decoder. arrow and parquet assert on some malformed files (a
+/// run of definition levels longer than its buffer, found by fuzzing) instead of returning
+/// an error; such a file is an error naming it, as any unreadable file is, not an abort.
+pub(crate) fn decoding<T>(
+    path: &Path,
+    step: impl FnOnce() -> Result<T, IoError>,
+) -> Result<T, IoError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).unwrap_or_else(|payload| {
+        let why = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(IoError::Parquet {
+            path: path.to_owned(),
+            reason: format!("the decoder failed on it: {why}"),
+        })
+    })
+}
+
 fn scan_parquet<P: TableParse>(
     f: &TableFile,
     p: &P,
@@ -351,7 +376,7 @@ fn scan_parquet<P: TableParse>(
         let file = std::fs::File::open(&f.path).map_err(|e| IoError::io(&f.path, e))?;
         ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| pq_err(&e))
     };
-    let first = open()?;
+    let first = decoding(&f.path, open)?;
     let names: Vec<String> = first
         .schema()
         .fields()
@@ -372,15 +397,18 @@ fn scan_parquet<P: TableParse>(
     // in parallel and applied in file order.
     let window = rayon::current_num_threads().max(1) * 2;
     let decode = |g: usize| -> Result<Vec<arrow::array::RecordBatch>, IoError> {
-        let builder = open()?;
-        let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), wanted.clone());
-        let reader = builder
-            .with_projection(mask)
-            .with_row_groups(vec![g])
-            .with_batch_size(CHUNK_ROWS)
-            .build()
-            .map_err(|e| pq_err(&e))?;
-        reader.map(|b| b.map_err(|e| pq_err(&e))).collect()
+        decoding(&f.path, || {
+            let builder = open()?;
+            let mask =
+                parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), wanted.clone());
+            let reader = builder
+                .with_projection(mask)
+                .with_row_groups(vec![g])
+                .with_batch_size(CHUNK_ROWS)
+                .build()
+                .map_err(|e| pq_err(&e))?;
+            reader.map(|b| b.map_err(|e| pq_err(&e))).collect()
+        })
     };
     let mut row_no = 0u64;
     // Reused across batches: allocating and freeing tens of MB per batch costs more in page

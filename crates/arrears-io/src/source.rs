@@ -272,3 +272,76 @@ impl Row for PqRow<'_> {
         &self.specs[c]
     }
 }
+
+/// A CSV file read through unchanged, noting its line ends, so that a record's line is the
+/// line its first character is on (the header is line 1), with LF, CRLF and a bare CR each
+/// ending a line. The csv crate's own `Position::line` counts LFs before the point where it
+/// started looking for the record, which is before the previous record's terminator is
+/// consumed: every row of a CRLF file came out one line early (the first on the header's
+/// line), a row after a blank line one line early, and every row of a file with CR line ends
+/// (the old Mac "CSV" of spreadsheets) on line 1.
+#[derive(Debug)]
+pub(crate) struct LineEnds<R> {
+    inner: R,
+    /// Bytes read so far.
+    offset: u64,
+    /// A CR that ended the last read: it ends a line unless the next byte is LF.
+    pending: Option<u64>,
+    /// Every CR and LF not yet behind the last record asked about, in file order, with
+    /// whether it ends a line (the CR of a CRLF does not; its LF does).
+    ends: std::collections::VecDeque<(u64, bool)>,
+    /// Lines ended behind it.
+    lines: u64,
+}
+
+impl<R> LineEnds<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        LineEnds {
+            inner,
+            offset: 0,
+            pending: None,
+            ends: std::collections::VecDeque::new(),
+            lines: 0,
+        }
+    }
+
+    /// The line a record starts on. Records must be asked about in file order, once read.
+    pub(crate) fn line(&mut self, pos: &csv::Position) -> u64 {
+        // csv's position is where it began looking for the record: the line ends there and
+        // just after it (what is left of the previous terminator, blank lines) come before
+        // the record's first character, which is never a CR or LF.
+        let mut at = pos.byte();
+        while let Some(&(o, ends)) = self.ends.front() {
+            if o > at {
+                break;
+            }
+            if o == at {
+                at += 1;
+            }
+            self.ends.pop_front();
+            self.lines += u64::from(ends);
+        }
+        1 + self.lines
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for LineEnds<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let chunk = &buf[..n];
+        if let Some(at) = self.pending.take() {
+            self.ends.push_back((at, chunk.first() != Some(&b'\n')));
+        }
+        for (i, &b) in chunk.iter().enumerate() {
+            let at = self.offset + i as u64;
+            match (b, chunk.get(i + 1)) {
+                (b'\n', _) => self.ends.push_back((at, true)),
+                (b'\r', Some(next)) => self.ends.push_back((at, *next != b'\n')),
+                (b'\r', None) => self.pending = Some(at),
+                _ => {}
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
