@@ -117,34 +117,44 @@ fn lifecycle_tables_with_cr_line_ends_report_the_right_line() {
     assert_eq!(e, [(3, "kind"), (4, "borrower_id")]);
 }
 
-/// parquet_portfolio: a contacts.parquet whose definition levels run past their buffer
-/// (fuzz crash e1462262, minimised). arrow asserts ("offset + len out of bounds") instead
-/// of returning an error, which aborted the whole read; now the read is an error naming the
-/// file, as for any unreadable file.
+/// parquet_portfolio: Parquet files arrow and parquet panic on instead of returning an error
+/// (fuzz crashes e1462262 and 561a86bb, minimised): definition levels that run past their
+/// buffer ("offset + len out of bounds", arrow-buffer) and a column chunk with a negative
+/// start ("column start and length should not be negative", parquet). Each aborted the whole
+/// read; now the read is an error naming the file, as for any unreadable file.
 #[test]
 fn a_parquet_file_the_decoder_panics_on_is_an_error_naming_it() {
-    let d = tempfile::tempdir().unwrap();
-    write(
-        d.path(),
-        &[
-            ("borrowers.csv", BORROWERS.as_bytes()),
-            ("loans.csv", LOANS.as_bytes()),
-            ("installments.csv", INSTALLMENTS.as_bytes()),
-            (
-                "contacts.parquet",
-                include_bytes!("data/fuzz/contacts-decoder-panic.parquet"),
-            ),
-            ("payments.csv", NO_PAYMENTS.as_bytes()),
-        ],
-    );
-    let e = arrears_io::read_portfolio(d.path(), &|_, _| {}).unwrap_err();
-    let shown = e.to_string();
-    assert!(
-        matches!(&e, arrears_io::IoError::Parquet { path, reason }
-            if path.ends_with("contacts.parquet") && reason.contains("decoder failed")),
-        "{shown}"
-    );
-    assert!(shown.contains("not a readable Parquet file"), "{shown}");
+    for (file, panic) in [
+        (
+            &include_bytes!("data/fuzz/contacts-decoder-panic.parquet")[..],
+            "offset + len out of bounds",
+        ),
+        (
+            &include_bytes!("data/fuzz/contacts-negative-column-range.parquet")[..],
+            "column start and length should not be negative",
+        ),
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            &[
+                ("borrowers.csv", BORROWERS.as_bytes()),
+                ("loans.csv", LOANS.as_bytes()),
+                ("installments.csv", INSTALLMENTS.as_bytes()),
+                ("payments.csv", NO_PAYMENTS.as_bytes()),
+                ("contacts.parquet", file),
+            ],
+        );
+        let e = arrears_io::read_portfolio(d.path(), &|_, _| {}).unwrap_err();
+        let shown = e.to_string();
+        assert!(
+            matches!(&e, arrears_io::IoError::Parquet { path, reason }
+                if path.ends_with("contacts.parquet")
+                    && reason == &format!("the decoder failed on it: {panic}")),
+            "{shown}"
+        );
+        assert!(shown.contains("not a readable Parquet file"), "{shown}");
+    }
 }
 
 /// Found with the CR fix: a row after a blank line was reported one line early.
