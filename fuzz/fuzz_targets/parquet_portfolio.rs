@@ -11,6 +11,11 @@ static FOLDER: OnceLock<Folder> = OnceLock::new();
 
 fuzz_target!(
     init: {
+        // arrears-io turns a panic inside the arrow/parquet decoder into an error naming the
+        // file (`read::decoding`): libfuzzer-sys's hook aborts on every panic, caught or not,
+        // so the default hook is put back. A panic that escapes the target still aborts
+        // (libfuzzer-sys catches it and aborts) and is kept as a crash.
+        drop(std::panic::take_hook());
         // `ARREARS_FUZZ_PARQUET_SEEDS=DIR`: write the seed corpus (the base tables converted
         // to Parquet) first; bench/fuzz.sh does so with `-runs=0`.
         if let Some(dir) = std::env::var_os("ARREARS_FUZZ_PARQUET_SEEDS") {
