@@ -322,10 +322,16 @@ pub struct Account {
     pub borrower_id: String,
     /// The latest daily-run snapshot, or null before the first run.
     pub latest: Option<SnapshotJson>,
-    /// Business dates with a snapshot.
+    /// Business dates with a snapshot, oldest first: a page of at most `limit` (200 at most).
     pub snapshot_dates: Vec<String>,
-    /// Status, bucket and stage transitions, oldest first.
+    /// Status, bucket and stage transitions, oldest first: a page of at most `limit` (200 at
+    /// most), from the same `offset` as `snapshot_dates`.
     pub events: Vec<LifecycleEventJson>,
+    /// Snapshot dates and lifecycle events of the loan in all.
+    pub total_snapshot_dates: usize,
+    pub total_events: usize,
+    /// Pass as `offset` for the next page (while either list has more); null on the last.
+    pub next_offset: Option<usize>,
 }
 
 /// `GET /v1/verify/{code}`.
@@ -1210,16 +1216,18 @@ pub async fn ingest_event(
     .await
 }
 
-/// A loan's latest daily-run state and its lifecycle events.
+/// A loan's latest daily-run state, and a page of its snapshot dates and lifecycle events.
 #[utoipa::path(
     get,
     path = "/v1/accounts/{loan_id}",
     tag = "accounts",
-    params(("loan_id" = String, Path, description = "The loan")),
+    params(("loan_id" = String, Path, description = "The loan"), crate::work::ListPage),
     responses(
         (status = 200, description = "The account", body = Account),
+        (status = 400, description = "A query string that cannot be read", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "Unknown loan", body = ErrorBody),
+        (status = 422, description = "A bad loan id, limit or offset", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -1227,11 +1235,13 @@ pub async fn get_account(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(loan_id): Path<String>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
 ) -> Result<axum::Json<Account>, ApiError> {
     let loan_id = LoanId::parse("loan_id", &loan_id)
         .map_err(field)?
         .as_str()
         .to_owned();
+    let window = crate::work::list_window(q.as_deref())?;
     let store = state.store();
     let borrower_id = store
         .loan_borrower(&loan_id)
@@ -1270,11 +1280,16 @@ pub async fn get_account(
         oldest_unpaid_due_date: s.oldest_unpaid_due_date.map(|d| d.to_string()),
         last_payment_date: s.last_payment_date.map(|d| d.to_string()),
     });
+    let (dates, total_snapshot_dates, more_dates) = crate::work::list_page(snaps, window);
+    let (events, total_events, more_events) = crate::work::list_page(events, window);
     Ok(axum::Json(Account {
         loan_id,
         borrower_id,
         latest,
-        snapshot_dates: snaps.iter().map(|s| s.as_of.to_string()).collect(),
+        snapshot_dates: dates.iter().map(|s| s.as_of.to_string()).collect(),
+        total_snapshot_dates,
+        total_events,
+        next_offset: more_dates.max(more_events),
         events: events
             .into_iter()
             .map(|e| LifecycleEventJson {

@@ -75,6 +75,10 @@ pub struct LoanPromises {
     pub loan_id: String,
     pub as_of: String,
     pub promises: Vec<PromiseJson>,
+    /// Promises of the loan in all; this page holds at most `limit` (200 at most) of them.
+    pub total: usize,
+    /// Pass as `offset` for the next page; null on the last page.
+    pub next_offset: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -144,6 +148,10 @@ pub struct LoanPlans {
     pub loan_id: String,
     pub as_of: String,
     pub plans: Vec<PlanJson>,
+    /// Payment plans of the loan in all; this page holds at most `limit` (200 at most) of them.
+    pub total: usize,
+    /// Pass as `offset` for the next page; null on the last page.
+    pub next_offset: Option<usize>,
 }
 
 /// `POST /v1/payment-plans/{plan_id}/status`.
@@ -196,6 +204,10 @@ pub struct PlacementJson {
 pub struct LoanPlacements {
     pub loan_id: String,
     pub placements: Vec<PlacementJson>,
+    /// Placements of the loan in all; this page holds at most `limit` (200 at most) of them.
+    pub total: usize,
+    /// Pass as `offset` for the next page; null on the last page.
+    pub next_offset: Option<usize>,
 }
 
 /// `POST /v1/legal-cases`: opens a case as `filed`; idempotent by `case_id`.
@@ -250,6 +262,10 @@ pub struct LegalCaseJson {
 pub struct LoanLegalCases {
     pub loan_id: String,
     pub cases: Vec<LegalCaseJson>,
+    /// Legal cases of the loan in all; this page holds at most `limit` (200 at most) of them.
+    pub total: usize,
+    /// Pass as `offset` for the next page; null on the last page.
+    pub next_offset: Option<usize>,
 }
 
 /// `POST /v1/write-offs`: idempotent by `write_off_id`.
@@ -285,6 +301,10 @@ pub struct WriteOffJson {
 pub struct LoanWriteOffs {
     pub loan_id: String,
     pub write_offs: Vec<WriteOffJson>,
+    /// Write-offs of the loan in all; this page holds at most `limit` (200 at most) of them.
+    pub total: usize,
+    /// Pass as `offset` for the next page; null on the last page.
+    pub next_offset: Option<usize>,
 }
 
 /// One planned action, with the columns of `actions.csv` (instants in the borrower's zone).
@@ -375,6 +395,61 @@ pub struct PlanPage {
 /// Rows per page of the plan and the queues, by default and at most.
 pub const DEFAULT_PAGE_ROWS: usize = 1000;
 pub const MAX_PAGE_ROWS: usize = 5000;
+
+/// Items per page of a loan's or a borrower's list (promises, payment plans, placements,
+/// legal cases, write-offs, an account's snapshot dates and lifecycle events, the entries
+/// of an audit export), by default and at most: no answer grows with a borrower's history.
+pub const MAX_LIST_ITEMS: usize = 200;
+
+/// `?limit=N&offset=K`: one page of a loan's or a borrower's list, oldest first.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListPage {
+    /// Items per page: 1 to 200 (default 200).
+    #[param(minimum = 1, maximum = 200)]
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Items to skip: the `next_offset` of the page before (default 0).
+    #[param(minimum = 0)]
+    #[serde(default)]
+    pub offset: Option<usize>,
+}
+
+/// The window a list query asks for: (first item, items), from `limit` and `offset` in the
+/// query string (the first of each; 422 `invalid_field` when out of range, 400 `bad_query`
+/// when the query cannot be read).
+pub(crate) fn list_window(q: Option<&str>) -> Result<(usize, usize), ApiError> {
+    let number = |name: &str, min: usize, max: usize, default: usize| match query_value(q, name)?
+        .as_deref()
+    {
+        None | Some("") => Ok(default),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "invalid_field",
+                    format!("Field {name}: give a whole number from {min} to {max}."),
+                )
+            }),
+    };
+    let limit = number("limit", 1, MAX_LIST_ITEMS, MAX_LIST_ITEMS)?;
+    let offset = number("offset", 0, usize::MAX, 0)?;
+    Ok((offset, limit))
+}
+
+/// One page of `items` for a [`list_window`]: the page, the whole list's length, and the
+/// offset of the next page (none on the last).
+pub(crate) fn list_page<T>(
+    items: Vec<T>,
+    (first, limit): (usize, usize),
+) -> (Vec<T>, usize, Option<usize>) {
+    let total = items.len();
+    let end = first.saturating_add(limit).min(total);
+    let page = items.into_iter().skip(first).take(limit).collect();
+    (page, total, (end < total).then_some(end))
+}
 
 /// The day's plan as shared by every caller: the whole plan, and each queue's call tasks
 /// (indices into `plan.actions`, by priority, then action id).
@@ -473,6 +548,11 @@ fn today() -> Date {
 
 /// The `as_of` of a query string (parsed here, so that a bad query is a JSON error too).
 fn query_as_of(q: Option<&str>) -> Result<Option<String>, ApiError> {
+    query_value(q, "as_of")
+}
+
+/// The first value of `name` in a query string (400 `bad_query` when it cannot be read).
+fn query_value(q: Option<&str>, name: &str) -> Result<Option<String>, ApiError> {
     let Some(q) = q else { return Ok(None) };
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).map_err(|e| {
         ApiError::new(
@@ -481,10 +561,7 @@ fn query_as_of(q: Option<&str>) -> Result<Option<String>, ApiError> {
             format!("The query string could not be read: {e}."),
         )
     })?;
-    Ok(pairs
-        .into_iter()
-        .find(|(k, _)| k == "as_of")
-        .map(|(_, v)| v))
+    Ok(pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v))
 }
 
 fn as_of_param(q: Option<&str>) -> Result<Date, ApiError> {
@@ -698,12 +775,13 @@ fn ts(t: Timestamp) -> String {
     get,
     path = "/v1/loans/{loan_id}/promises",
     tag = "work",
-    params(("loan_id" = String, Path, description = "The loan"), AsOf),
+    params(("loan_id" = String, Path, description = "The loan"), AsOf, ListPage),
     responses(
-        (status = 200, description = "The promises, oldest first", body = LoanPromises),
+        (status = 200, description = "A page of the promises, oldest first", body = LoanPromises),
+        (status = 400, description = "A query string that cannot be read", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "Unknown loan", body = ErrorBody),
-        (status = 422, description = "A bad as_of", body = ErrorBody),
+        (status = 422, description = "A bad as_of, limit or offset", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -714,6 +792,7 @@ pub async fn loan_promises(
     RawQuery(q): RawQuery,
 ) -> Result<axum::Json<LoanPromises>, ApiError> {
     let as_of = as_of_param(query_as_of(q.as_deref())?.as_deref())?;
+    let window = list_window(q.as_deref())?;
     let loan_id = read_loan(&state, &actor, "promises.list", &loan_id).await?;
     let zone = business_config().business_tz;
     let ps = state
@@ -721,9 +800,12 @@ pub async fn loan_promises(
         .loan_promises(&loan_id, as_of, &zone)
         .await
         .map_err(ApiError::internal)?;
+    let (ps, total, next_offset) = list_page(ps, window);
     Ok(axum::Json(LoanPromises {
         loan_id,
         as_of: as_of.to_string(),
+        total,
+        next_offset,
         promises: ps
             .into_iter()
             .map(|p| {
@@ -899,12 +981,13 @@ pub async fn change_plan_status(
     get,
     path = "/v1/loans/{loan_id}/payment-plans",
     tag = "work",
-    params(("loan_id" = String, Path, description = "The loan"), AsOf),
+    params(("loan_id" = String, Path, description = "The loan"), AsOf, ListPage),
     responses(
-        (status = 200, description = "The plans, oldest first", body = LoanPlans),
+        (status = 200, description = "A page of the plans, oldest first", body = LoanPlans),
+        (status = 400, description = "A query string that cannot be read", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "Unknown loan", body = ErrorBody),
-        (status = 422, description = "A bad as_of", body = ErrorBody),
+        (status = 422, description = "A bad as_of, limit or offset", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -915,6 +998,7 @@ pub async fn loan_plans(
     RawQuery(q): RawQuery,
 ) -> Result<axum::Json<LoanPlans>, ApiError> {
     let as_of = as_of_param(query_as_of(q.as_deref())?.as_deref())?;
+    let window = list_window(q.as_deref())?;
     let loan_id = read_loan(&state, &actor, "payment_plans.list", &loan_id).await?;
     let zone = business_config().business_tz;
     let plans = state
@@ -922,9 +1006,12 @@ pub async fn loan_plans(
         .loan_plans(&loan_id, as_of, &zone)
         .await
         .map_err(ApiError::internal)?;
+    let (plans, total, next_offset) = list_page(plans, window);
     Ok(axum::Json(LoanPlans {
         loan_id,
         as_of: as_of.to_string(),
+        total,
+        next_offset,
         plans: plans
             .into_iter()
             .map(|p| PlanJson {
@@ -1075,11 +1162,13 @@ pub async fn recall_placement(
     get,
     path = "/v1/loans/{loan_id}/placements",
     tag = "work",
-    params(("loan_id" = String, Path, description = "The loan")),
+    params(("loan_id" = String, Path, description = "The loan"), ListPage),
     responses(
-        (status = 200, description = "The placements, oldest first", body = LoanPlacements),
+        (status = 200, description = "A page of the placements, oldest first", body = LoanPlacements),
+        (status = 400, description = "A query string that cannot be read", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "Unknown loan", body = ErrorBody),
+        (status = 422, description = "A bad limit or offset", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -1087,15 +1176,20 @@ pub async fn loan_placements(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(loan_id): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Result<axum::Json<LoanPlacements>, ApiError> {
+    let window = list_window(q.as_deref())?;
     let loan_id = read_loan(&state, &actor, "placements.list", &loan_id).await?;
     let ps = state
         .store()
         .loan_placements(&loan_id)
         .await
         .map_err(ApiError::internal)?;
+    let (ps, total, next_offset) = list_page(ps, window);
     Ok(axum::Json(LoanPlacements {
         loan_id,
+        total,
+        next_offset,
         placements: ps
             .into_iter()
             .map(|p| PlacementJson {
@@ -1245,11 +1339,13 @@ pub async fn update_legal_case(
     get,
     path = "/v1/loans/{loan_id}/legal-cases",
     tag = "work",
-    params(("loan_id" = String, Path, description = "The loan")),
+    params(("loan_id" = String, Path, description = "The loan"), ListPage),
     responses(
-        (status = 200, description = "The cases", body = LoanLegalCases),
+        (status = 200, description = "A page of the cases", body = LoanLegalCases),
+        (status = 400, description = "A query string that cannot be read", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "Unknown loan", body = ErrorBody),
+        (status = 422, description = "A bad limit or offset", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -1257,15 +1353,20 @@ pub async fn loan_legal_cases(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(loan_id): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Result<axum::Json<LoanLegalCases>, ApiError> {
+    let window = list_window(q.as_deref())?;
     let loan_id = read_loan(&state, &actor, "legal_cases.list", &loan_id).await?;
     let cs = state
         .store()
         .loan_legal_cases(&loan_id)
         .await
         .map_err(ApiError::internal)?;
+    let (cs, total, next_offset) = list_page(cs, window);
     Ok(axum::Json(LoanLegalCases {
         loan_id,
+        total,
+        next_offset,
         cases: cs
             .into_iter()
             .map(|c| LegalCaseJson {
@@ -1341,11 +1442,13 @@ pub async fn create_write_off(
     get,
     path = "/v1/loans/{loan_id}/write-offs",
     tag = "work",
-    params(("loan_id" = String, Path, description = "The loan")),
+    params(("loan_id" = String, Path, description = "The loan"), ListPage),
     responses(
-        (status = 200, description = "The write-offs, oldest first", body = LoanWriteOffs),
+        (status = 200, description = "A page of the write-offs, oldest first", body = LoanWriteOffs),
+        (status = 400, description = "A query string that cannot be read", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "Unknown loan", body = ErrorBody),
+        (status = 422, description = "A bad limit or offset", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -1353,15 +1456,20 @@ pub async fn loan_write_offs(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(loan_id): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Result<axum::Json<LoanWriteOffs>, ApiError> {
+    let window = list_window(q.as_deref())?;
     let loan_id = read_loan(&state, &actor, "write_offs.list", &loan_id).await?;
     let ws = state
         .store()
         .loan_write_offs(&loan_id)
         .await
         .map_err(ApiError::internal)?;
+    let (ws, total, next_offset) = list_page(ws, window);
     Ok(axum::Json(LoanWriteOffs {
         loan_id,
+        total,
+        next_offset,
         write_offs: ws
             .into_iter()
             .map(|w| WriteOffJson {
@@ -1656,17 +1764,22 @@ pub async fn get_queue(
 // Audit export
 // ---------------------------------------------------------------------------------------
 
-/// A borrower's complete record from the audit log: what `arrears audit export --borrower`
-/// writes as BORROWER.json. Needs `--audit-log` (with `--keys`).
+/// A borrower's record from the audit log: what `arrears audit export --borrower` writes as
+/// BORROWER.json, its `entries` (and the `messages` among them) a page at a time. `counts`
+/// are the whole record's; a page that is not the whole record also carries `total_entries`
+/// and `next_offset` (the next page's `offset`, null on the last page). Needs `--audit-log`
+/// (with `--keys`).
 #[utoipa::path(
     get,
     path = "/v1/borrowers/{borrower_id}/audit-export",
     tag = "work",
-    params(("borrower_id" = String, Path, description = "The borrower")),
+    params(("borrower_id" = String, Path, description = "The borrower"), ListPage),
     responses(
-        (status = 200, description = "The record", body = Object),
+        (status = 200, description = "A page of the record", body = Object),
+        (status = 400, description = "A query string that cannot be read", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 404, description = "No record of the borrower", body = ErrorBody),
+        (status = 422, description = "A bad borrower id, limit or offset", body = ErrorBody),
         (status = 503, description = "No audit log is configured on this server", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -1675,9 +1788,11 @@ pub async fn audit_export(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(borrower_id): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     use arrears_evidence::chain::{Entry, Head, verify};
     let bid = BorrowerId::parse("borrower_id", &borrower_id).map_err(field)?;
+    let window = list_window(q.as_deref())?;
     let borrower = bid.as_str().to_owned();
     let Some(ev) = state.evidence() else {
         return Err(ApiError::new(
@@ -1733,7 +1848,14 @@ pub async fn audit_export(
         ));
     }
     log_access(&state, &actor, "audit.export", &borrower, None).await?;
-    let messages: Vec<&serde_json::Value> = mine
+    let counts = serde_json::json!({
+        "decisions": mine.iter().filter(|e| e.kind.starts_with("plan.")).count(),
+        "messages": mine.iter().filter(|e| e.kind == "message").count(),
+        "contacts": mine.iter().filter(|e| e.kind == "contact").count(),
+    });
+    let whole = window.0 == 0 && mine.len() <= window.1;
+    let (page, total_entries, next_offset) = list_page(mine, window);
+    let messages: Vec<&serde_json::Value> = page
         .iter()
         .filter(|e| e.kind == "message")
         .map(|e| &e.data)
@@ -1742,14 +1864,14 @@ pub async fn audit_export(
         "borrower_id": borrower,
         "log": log_name,
         "chain": match &chain { Ok(()) => "intact".to_owned(), Err(e) => format!("TAMPERED: {e}") },
-        "entries": mine,
+        "entries": page,
         "messages": messages,
-        "counts": {
-            "decisions": mine.iter().filter(|e| e.kind.starts_with("plan.")).count(),
-            "messages": messages.len(),
-            "contacts": mine.iter().filter(|e| e.kind == "contact").count(),
-        },
+        "counts": counts,
     });
+    if let (false, Some(o)) = (whole, record.as_object_mut()) {
+        o.insert("total_entries".into(), total_entries.into());
+        o.insert("next_offset".into(), next_offset.into());
+    }
     if let (Some((v, _)), Some(o)) = (redacted, record.as_object_mut()) {
         o.insert("redacted".into(), v);
     }
