@@ -2,9 +2,12 @@
 //! message for a `&PermittedContact` (which only `arrears_policy::check` can create and no
 //! one can clone): the recipient and the text are read from it, never passed beside it, so
 //! an unchecked recipient or an unvetted text cannot be sent, by the type. [`SmtpChannel`]
-//! sends e-mail through SMTP (lettre, with the `Message-ID` derived from the outbox id) and
-//! [`WebhookChannel`] posts SMS and push messages as JSON to the lender's gateway (with an
-//! `Idempotency-Key` header and an HMAC-SHA256 signature of the body). Failures are
+//! sends e-mail through SMTP (lettre, with the `Message-ID` derived from the outbox id) over
+//! STARTTLS or implicit TLS with AUTH, and [`WebhookChannel`] posts SMS and push messages
+//! as JSON to the lender's gateway over HTTPS (with an `Idempotency-Key` header and an
+//! HMAC-SHA256 signature of the body under a secret of at least 32 bytes). Plaintext goes
+//! only to a loopback host; a configuration that would send it elsewhere is refused
+//! ([`ConfigError`]). Failures are
 //! classified as retryable or permanent ([`SendError`]). The [`Dispatcher`] drains the
 //! store's outbox: it claims due rows under a lease, checks each again over the store's
 //! facts at send time (a dispute or a cease-contact since the plan stops it; a window that is
@@ -14,10 +17,12 @@
 
 mod dispatch;
 mod smtp;
+mod transport;
 mod webhook;
 
 pub use dispatch::{Backoff, DispatchError, DispatchReport, Dispatcher, enqueue};
-pub use smtp::{SmtpChannel, SmtpConfig};
+pub use smtp::{SmtpAuth, SmtpChannel, SmtpConfig, SmtpTls};
+pub use transport::{ConfigError, MIN_SECRET_LEN, Secret, is_loopback_host, pem_certificates};
 pub use webhook::{SIGNATURE_HEADER, WebhookChannel, WebhookConfig, signature};
 
 use arrears_policy::PermittedContact;
@@ -40,8 +45,9 @@ pub struct Outgoing {
 /// Why a send failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// Worth trying again later: no connection, a timeout, an HTTP 5xx, 408 or 429, an SMTP
-    /// 4xx reply.
+    /// Worth trying again later: no connection, a timeout, a TLS failure (an untrusted
+    /// certificate), a refused SMTP AUTH or a server without STARTTLS, an HTTP 5xx, 408 or
+    /// 429, an SMTP 4xx reply.
     #[error("retryable: {0}")]
     Retryable(String),
     /// Will fail again: an HTTP 4xx, an SMTP 5xx reply, a contact this channel cannot carry.

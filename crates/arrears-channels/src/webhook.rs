@@ -1,13 +1,18 @@
-//! SMS and push through the lender's gateway: an HTTP POST of a JSON body, with the
+//! SMS and push through the lender's gateway: an HTTPS POST of a JSON body, with the
 //! `Idempotency-Key` header and `X-Arrears-Signature: sha256=HEX`, the HMAC-SHA256 of the
-//! exact body bytes under the shared secret. The body is the same bytes on every attempt.
-//! Plain `http://` (hyper's client): for a gateway on loopback or behind a TLS sidecar.
+//! exact body bytes under the shared secret (at least [`MIN_SECRET_LEN`] bytes). The body is
+//! the same bytes on every attempt. `https://` with rustls (webpki roots and configured
+//! extra roots); plain `http://` only to a loopback host (a local relay or a test).
 
+use crate::transport::{
+    ConfigError, MIN_SECRET_LEN, Secret, client_config, error_chain, is_loopback_host,
+};
 use crate::{Channel, Outgoing, SendError, SendFuture, text_of};
 use arrears_policy::PermittedContact;
 use bytes::Bytes;
 use hmac::{Hmac, KeyInit, Mac};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -20,20 +25,22 @@ pub const SIGNATURE_HEADER: &str = "X-Arrears-Signature";
 /// The gateway.
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
-    /// `http://host:port/path`.
+    /// `https://host[:port]/path`, or `http://` to a loopback host.
     pub url: String,
-    /// The HMAC key shared with the gateway.
-    pub secret: Vec<u8>,
-    /// For the whole request, connection included.
+    /// The HMAC key shared with the gateway: at least [`MIN_SECRET_LEN`] bytes.
+    pub secret: Secret,
+    /// PEM certificates trusted besides the webpki roots (a lender's internal CA).
+    pub extra_roots_pem: Option<Vec<u8>>,
+    /// For the whole request, connection and TLS included.
     pub timeout: Duration,
 }
 
 /// SMS and push through one gateway URL.
 #[derive(Debug, Clone)]
 pub struct WebhookChannel {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     url: hyper::Uri,
-    secret: Vec<u8>,
+    secret: Secret,
     timeout: Duration,
 }
 
@@ -52,20 +59,64 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 }
 
 impl WebhookChannel {
-    pub fn new(cfg: &WebhookConfig) -> Result<WebhookChannel, SendError> {
+    /// Checks the configuration: an `https://` URL or an `http://` one to a loopback host,
+    /// a secret of at least [`MIN_SECRET_LEN`] bytes, readable extra roots. Connects to
+    /// nothing.
+    pub fn new(cfg: &WebhookConfig) -> Result<WebhookChannel, ConfigError> {
         let url: hyper::Uri = cfg
             .url
             .parse()
-            .map_err(|e| SendError::Permanent(format!("webhook URL {:?}: {e}", cfg.url)))?;
-        if url.scheme_str() != Some("http") {
-            return Err(SendError::Permanent(format!(
-                "webhook URL {:?}: only http:// is supported (put a TLS proxy in front)",
+            .map_err(|e| ConfigError::Invalid(format!("webhook URL {:?}: {e}", cfg.url)))?;
+        let host = url.host().unwrap_or_default();
+        if host.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "webhook URL {:?}: no host",
                 cfg.url
             )));
         }
+        let https = match url.scheme_str() {
+            Some("https") => true,
+            Some("http") if is_loopback_host(host) => {
+                if cfg.extra_roots_pem.is_some() {
+                    return Err(ConfigError::Invalid(
+                        "webhook: extra root certificates are given but the URL is http://".into(),
+                    ));
+                }
+                false
+            }
+            Some("http") => {
+                return Err(ConfigError::Plaintext {
+                    what: "webhook",
+                    host: host.to_owned(),
+                    fix: "use an https:// URL",
+                });
+            }
+            _ => {
+                return Err(ConfigError::Invalid(format!(
+                    "webhook URL {:?}: https:// (or http:// to a loopback host) is required",
+                    cfg.url
+                )));
+            }
+        };
+        if cfg.secret.len() < MIN_SECRET_LEN {
+            return Err(ConfigError::WeakSecret {
+                len: cfg.secret.len(),
+            });
+        }
+        let tls = client_config("webhook", cfg.extra_roots_pem.as_deref())?;
         let mut conn = HttpConnector::new();
         conn.set_connect_timeout(Some(cfg.timeout));
-        let client = Client::builder(TokioExecutor::new()).build(conn);
+        // The TLS layer above takes `https://`; this one only makes the TCP connection.
+        conn.enforce_http(false);
+        let b = HttpsConnectorBuilder::new().with_tls_config(tls);
+        // An https:// channel never speaks plaintext, whatever URL reaches the connector.
+        let b = if https {
+            b.https_only()
+        } else {
+            b.https_or_http()
+        };
+        let connector = b.enable_http1().wrap_connector(conn);
+        let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(WebhookChannel {
             client,
             url,
@@ -92,7 +143,7 @@ impl WebhookChannel {
     }
 
     async fn post(&self, body: Vec<u8>, key: &str) -> Result<(), SendError> {
-        let sig = signature(&self.secret, &body);
+        let sig = signature(self.secret.expose(), &body);
         let req = hyper::Request::post(self.url.clone())
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .header("Idempotency-Key", key)
@@ -104,7 +155,7 @@ impl WebhookChannel {
                 .client
                 .request(req)
                 .await
-                .map_err(|e| SendError::Retryable(format!("webhook: {e}")))?;
+                .map_err(|e| SendError::Retryable(format!("webhook: {}", error_chain(&e))))?;
             let status = resp.status();
             let answer = resp
                 .into_body()
@@ -188,14 +239,56 @@ mod tests {
         );
     }
 
-    #[test]
-    fn only_http_urls_are_accepted() {
-        let cfg = |url: &str| WebhookConfig {
+    fn cfg(url: &str, secret: &[u8]) -> WebhookConfig {
+        WebhookConfig {
             url: url.into(),
-            secret: b"k".to_vec(),
+            secret: Secret::new(secret),
+            extra_roots_pem: None,
             timeout: Duration::from_secs(1),
-        };
-        assert!(WebhookChannel::new(&cfg("https://gw.example/sms")).is_err());
-        assert!(WebhookChannel::new(&cfg("not a url")).is_err());
+        }
+    }
+
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn https_anywhere_and_http_only_to_loopback() {
+        for ok in [
+            "https://gw.example/sms",
+            "https://10.1.2.3:8443/sms",
+            "http://127.0.0.1:8080/sms",
+            "http://[::1]:8080/sms",
+            "http://localhost/sms",
+        ] {
+            assert!(WebhookChannel::new(&cfg(ok, KEY)).is_ok(), "{ok}");
+        }
+        for plain in [
+            "http://gw.example/sms",
+            "http://10.0.0.1/sms",
+            "http://localhost.example/sms",
+        ] {
+            let e = WebhookChannel::new(&cfg(plain, KEY)).unwrap_err();
+            assert!(matches!(e, ConfigError::Plaintext { .. }), "{plain}: {e}");
+            assert!(e.to_string().contains("https://"), "{e}");
+        }
+        for bad in ["not a url", "ftp://gw.example/x", "/sms"] {
+            assert!(WebhookChannel::new(&cfg(bad, KEY)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_empty_or_short_secret_is_refused() {
+        for s in [&b""[..], &b"k"[..], &KEY[..MIN_SECRET_LEN - 1]] {
+            let e = WebhookChannel::new(&cfg("https://gw.example/sms", s)).unwrap_err();
+            assert_eq!(e, ConfigError::WeakSecret { len: s.len() });
+            assert!(e.to_string().contains("at least 32"), "{e}");
+        }
+        assert!(WebhookChannel::new(&cfg("https://gw.example/sms", KEY)).is_ok());
+    }
+
+    #[test]
+    fn the_secret_is_not_in_the_debug_output() {
+        let ch = WebhookChannel::new(&cfg("https://gw.example/sms", KEY)).unwrap();
+        let shown = format!("{ch:?} {:?}", cfg("https://gw.example/sms", KEY));
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
     }
 }

@@ -8,7 +8,8 @@
 use crate::Failure;
 use anyhow::{Context, anyhow};
 use arrears_channels::{
-    Backoff, Dispatcher, SmtpChannel, SmtpConfig, WebhookChannel, WebhookConfig, enqueue,
+    Backoff, Dispatcher, Secret, SmtpAuth, SmtpChannel, SmtpConfig, SmtpTls, WebhookChannel,
+    WebhookConfig, enqueue,
 };
 use arrears_domain::types::{BorrowerId, LoanId};
 use arrears_policy::{Channel, Decision, Language, Message, Party, ProposedContact, Target};
@@ -98,23 +99,42 @@ struct SendArgs {
     /// A lender policy file instead of the store's policy in force.
     #[arg(long)]
     policy: Option<PathBuf>,
-    /// SMTP server HOST:PORT for e-mail (plain SMTP).
+    /// SMTP server HOST:PORT for e-mail.
     #[arg(long)]
     smtp: Option<String>,
+    /// How the SMTP connection is secured: starttls (required, never a fall back to
+    /// plaintext; port 587), tls (implicit TLS, SMTPS; port 465), or none (plaintext, only
+    /// to a loopback host: a local relay).
+    #[arg(long, value_enum, default_value_t = SmtpTlsArg::Starttls)]
+    smtp_tls: SmtpTlsArg,
+    /// SMTP AUTH user; the password comes from ARREARS_SMTP_PASSWORD or
+    /// --smtp-password-file, never from an argument.
+    #[arg(long, env = "ARREARS_SMTP_USER")]
+    smtp_user: Option<String>,
+    /// A file holding the SMTP password (its trailing line break is dropped); instead of
+    /// the ARREARS_SMTP_PASSWORD environment variable.
+    #[arg(long, requires = "smtp")]
+    smtp_password_file: Option<PathBuf>,
+    /// A PEM file of CA certificates trusted for the SMTP server besides the built-in
+    /// (Mozilla) roots: a lender's internal CA.
+    #[arg(long, requires = "smtp")]
+    smtp_ca_file: Option<PathBuf>,
     /// The sender address of e-mails.
     #[arg(long, default_value = "collections@localhost")]
     from: String,
-    /// The lender's gateway URL for SMS and push (http://…).
+    /// The lender's gateway URL for SMS and push: https://…, or http:// to a loopback host
+    /// (a local relay). The HMAC secret (at least 32 bytes) comes from
+    /// ARREARS_WEBHOOK_SECRET or --webhook-secret-file, never from an argument.
     #[arg(long)]
     webhook: Option<String>,
-    /// The HMAC key shared with the gateway.
-    #[arg(
-        long,
-        env = "ARREARS_WEBHOOK_SECRET",
-        hide_env_values = true,
-        default_value = ""
-    )]
-    webhook_secret: String,
+    /// A file holding the webhook's HMAC secret (its trailing line break is dropped);
+    /// instead of the ARREARS_WEBHOOK_SECRET environment variable.
+    #[arg(long, requires = "webhook")]
+    webhook_secret_file: Option<PathBuf>,
+    /// A PEM file of CA certificates trusted for the gateway besides the built-in
+    /// (Mozilla) roots.
+    #[arg(long, requires = "webhook")]
+    webhook_ca_file: Option<PathBuf>,
     /// Send what is due now and stop, instead of polling.
     #[arg(long)]
     once: bool,
@@ -138,6 +158,27 @@ struct SendArgs {
     #[arg(long, hide = true)]
     now: Option<String>,
 }
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum SmtpTlsArg {
+    Starttls,
+    Tls,
+    None,
+}
+
+impl From<SmtpTlsArg> for SmtpTls {
+    fn from(a: SmtpTlsArg) -> SmtpTls {
+        match a {
+            SmtpTlsArg::Starttls => SmtpTls::StartTls,
+            SmtpTlsArg::Tls => SmtpTls::Implicit,
+            SmtpTlsArg::None => SmtpTls::None,
+        }
+    }
+}
+
+/// The environment variables that carry secrets (an argument would show in `ps`).
+const SMTP_PASSWORD_ENV: &str = "ARREARS_SMTP_PASSWORD";
+const WEBHOOK_SECRET_ENV: &str = "ARREARS_WEBHOOK_SECRET";
 
 #[derive(clap::Args, Debug)]
 struct StatusArgs {
@@ -406,33 +447,12 @@ fn send_cmd(a: &SendArgs) -> Result<(), Failure> {
     let target = crate::store_cmds::parse_target(&a.db)?;
     let fixed_now = a.now.as_deref().map(|t| instant("--now", t)).transpose()?;
     let timeout = Duration::from_secs(a.timeout_secs.max(1));
-    let mut channels: Vec<Box<dyn arrears_channels::Channel>> = Vec::new();
-    if let Some(hp) = &a.smtp {
-        let (host, port) = hp
-            .rsplit_once(':')
-            .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
-            .ok_or_else(|| bad(format!("--smtp {hp:?}: expected HOST:PORT")))?;
-        let ch = SmtpChannel::new(&SmtpConfig {
-            host,
-            port,
-            from: a.from.clone(),
-            timeout,
-        })
-        .map_err(|e| bad(format!("--from: {e}")))?;
-        channels.push(Box::new(ch));
-    }
-    if let Some(url) = &a.webhook {
-        let ch = WebhookChannel::new(&WebhookConfig {
-            url: url.clone(),
-            secret: a.webhook_secret.as_bytes().to_vec(),
-            timeout,
-        })
-        .map_err(|e| bad(format!("--webhook: {e}")))?;
-        channels.push(Box::new(ch));
-    }
-    if channels.is_empty() {
-        return Err(bad("give --smtp HOST:PORT and/or --webhook URL"));
-    }
+    let channels = channels_of(
+        a,
+        timeout,
+        std::env::var_os(SMTP_PASSWORD_ENV),
+        std::env::var_os(WEBHOOK_SECRET_ENV),
+    )?;
     let rt = runtime()?;
     rt.block_on(async {
         let store = Store::open(&target).await?;
@@ -495,6 +515,129 @@ fn send_cmd(a: &SendArgs) -> Result<(), Failure> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(())
+}
+
+/// A secret from a file (`--…-file`) or the environment variable `env` (its value given
+/// as `env_value`), never both; `None` when neither is given. A file's trailing line break
+/// (`\n` or `\r\n`) is dropped; an empty environment variable counts as unset.
+fn secret_from(
+    env: &str,
+    env_value: Option<std::ffi::OsString>,
+    file_flag: &str,
+    file: Option<&Path>,
+) -> Result<Option<Secret>, Failure> {
+    let env_value = env_value.filter(|v| !v.is_empty());
+    match (env_value, file) {
+        (Some(_), Some(_)) => Err(bad(format!(
+            "both {env} and {file_flag} are given; keep one"
+        ))),
+        (Some(v), None) => {
+            let v = v
+                .into_string()
+                .map_err(|_| bad(format!("{env} is not UTF-8")))?;
+            Ok(Some(Secret::new(v)))
+        }
+        (None, Some(path)) => {
+            let mut bytes = std::fs::read(path)
+                .with_context(|| format!("{file_flag} {}", path.display()))
+                .map_err(Failure::bad_input)?;
+            if bytes.last() == Some(&b'\n') {
+                bytes.pop();
+                if bytes.last() == Some(&b'\r') {
+                    bytes.pop();
+                }
+            }
+            Ok(Some(Secret::new(bytes)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+fn read_pem(flag: &str, path: Option<&Path>) -> Result<Option<Vec<u8>>, Failure> {
+    path.map(|p| {
+        std::fs::read(p)
+            .with_context(|| format!("{flag} {}", p.display()))
+            .map_err(Failure::bad_input)
+    })
+    .transpose()
+}
+
+/// The channels `send` was given: e-mail through `--smtp`, SMS and push through `--webhook`,
+/// each checked before anything is claimed (plaintext only to loopback, a long enough
+/// webhook secret, readable CA files). The secrets' environment values are passed in.
+fn channels_of(
+    a: &SendArgs,
+    timeout: Duration,
+    smtp_password_env: Option<std::ffi::OsString>,
+    webhook_secret_env: Option<std::ffi::OsString>,
+) -> Result<Vec<Box<dyn arrears_channels::Channel>>, Failure> {
+    let mut channels: Vec<Box<dyn arrears_channels::Channel>> = Vec::new();
+    if let Some(hp) = &a.smtp {
+        let (host, port) = hp
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+            .ok_or_else(|| bad(format!("--smtp {hp:?}: expected HOST:PORT")))?;
+        let password = secret_from(
+            SMTP_PASSWORD_ENV,
+            smtp_password_env,
+            "--smtp-password-file",
+            a.smtp_password_file.as_deref(),
+        )?;
+        let auth = match (&a.smtp_user, password) {
+            (Some(user), Some(password)) => Some(SmtpAuth {
+                user: user.clone(),
+                password,
+            }),
+            (Some(_), None) => {
+                return Err(bad(format!(
+                    "--smtp-user needs a password: set {SMTP_PASSWORD_ENV} or give --smtp-password-file"
+                )));
+            }
+            (None, Some(_)) => {
+                return Err(bad(format!(
+                    "{SMTP_PASSWORD_ENV} is set but --smtp-user is not"
+                )));
+            }
+            (None, None) => None,
+        };
+        let ch = SmtpChannel::new(&SmtpConfig {
+            host,
+            port,
+            tls: a.smtp_tls.into(),
+            auth,
+            extra_roots_pem: read_pem("--smtp-ca-file", a.smtp_ca_file.as_deref())?,
+            from: a.from.clone(),
+            timeout,
+        })
+        .map_err(|e| bad(format!("--smtp: {e}")))?;
+        channels.push(Box::new(ch));
+    }
+    if let Some(url) = &a.webhook {
+        let secret = secret_from(
+            WEBHOOK_SECRET_ENV,
+            webhook_secret_env,
+            "--webhook-secret-file",
+            a.webhook_secret_file.as_deref(),
+        )?
+        .ok_or_else(|| {
+            bad(format!(
+                "--webhook needs its HMAC secret (at least {} bytes): set {WEBHOOK_SECRET_ENV} or give --webhook-secret-file",
+                arrears_channels::MIN_SECRET_LEN
+            ))
+        })?;
+        let ch = WebhookChannel::new(&WebhookConfig {
+            url: url.clone(),
+            secret,
+            extra_roots_pem: read_pem("--webhook-ca-file", a.webhook_ca_file.as_deref())?,
+            timeout,
+        })
+        .map_err(|e| bad(format!("--webhook: {e}")))?;
+        channels.push(Box::new(ch));
+    }
+    if channels.is_empty() {
+        return Err(bad("give --smtp HOST:PORT and/or --webhook URL"));
+    }
+    Ok(channels)
 }
 
 fn status_cmd(a: &StatusArgs) -> Result<(), Failure> {

@@ -1,15 +1,19 @@
 //! The outbox and the channels through the real binary, on SQLite and PostgreSQL: messages
 //! are queued with `arrears outbox enqueue` and sent with `arrears outbox send --once` (with
-//! a fixed `--now`) to an SMTP sink and a webhook receiver started here, on loopback.
-//!
+//! a fixed `--now`) to an SMTP sink and a webhook receiver started here, on loopback:
+//! plaintext ones (the loopback escape) and TLS ones with a self-signed certificate
+//! (STARTTLS, implicit TLS and AUTH for SMTP; HTTPS for the webhook).
 
 use crate::store::{Backend, TestDb, fresh};
 use crate::{arrears, portfolio, text};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-const SECRET: &str = "gateway-secret";
+/// The webhook's HMAC secret: at least 32 bytes, or `send` refuses it.
+const SECRET: &str = "gateway-secret-of-thirty-two-bytes-or-more";
 const T0: &str = "2026-11-28T15:00:00Z";
 /// Pass the US pack for B1 (New York) at T0: they name the lender, carry the code and the
 /// opt-out.
@@ -125,7 +129,8 @@ fn send(db: &TestDb, now: &str, smtp: Option<&str>, webhook: Option<&str>) -> St
         "collections@lender.example",
     ];
     if let Some(s) = smtp {
-        args.extend(["--smtp", s]);
+        // The plaintext sink is on loopback: the local-relay escape.
+        args.extend(["--smtp", s, "--smtp-tls", "none"]);
     }
     if let Some(w) = webhook {
         args.extend(["--webhook", w]);
@@ -272,8 +277,19 @@ struct Receiver {
 
 impl Receiver {
     fn start(script: &[u16]) -> Receiver {
+        Receiver::start_on(script, None)
+    }
+
+    /// The same over HTTPS with `cert`: a request arrives only over a handshake the client
+    /// accepted.
+    fn start_tls(script: &[u16], cert: &TestCert) -> Receiver {
+        Receiver::start_on(script, Some(cert.server.clone()))
+    }
+
+    fn start_on(script: &[u16], tls: Option<Arc<rustls::ServerConfig>>) -> Receiver {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/sms", l.local_addr().unwrap());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}/sms", l.local_addr().unwrap());
         let hits = Arc::new(Mutex::new(Vec::new()));
         let h = hits.clone();
         let script = script.to_vec();
@@ -281,7 +297,16 @@ impl Receiver {
             for s in l.incoming().flatten() {
                 let n = h.lock().unwrap().len();
                 let status = script.get(n).copied().unwrap_or(200);
-                if let Some(hit) = http_exchange(s, status) {
+                let hit = match &tls {
+                    None => http_exchange(s, status),
+                    Some(cfg) => {
+                        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                        rustls::ServerConnection::new(cfg.clone())
+                            .ok()
+                            .and_then(|c| http_exchange(rustls::StreamOwned::new(c, s), status))
+                    }
+                };
+                if let Some(hit) = hit {
                     h.lock().unwrap().push(hit);
                 }
             }
@@ -307,8 +332,7 @@ impl Receiver {
     }
 }
 
-fn http_exchange(s: TcpStream, status: u16) -> Option<Hit> {
-    let mut w = s.try_clone().ok()?;
+fn http_exchange<S: Read + Write>(s: S, status: u16) -> Option<Hit> {
     let mut r = BufReader::new(s);
     let mut headers = Vec::new();
     loop {
@@ -335,7 +359,7 @@ fn http_exchange(s: TcpStream, status: u16) -> Option<Hit> {
     } else {
         "{\"error\":\"no\"}"
     };
-    let _ = w.write_all(
+    let _ = r.get_mut().write_all(
         format!(
             "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
             answer.len()
@@ -658,4 +682,613 @@ fn a_plan_is_queued_once() {
         "{again}"
     );
     assert_eq!(rows(&db).len(), written);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transport: TLS, AUTH, the loopback escape and the secrets
+// ---------------------------------------------------------------------------------------------
+
+const SMTP_USER: &str = "mailer";
+const SMTP_PASSWORD: &str = "correct horse battery staple";
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`: the sinks' identity, and the
+/// PEM file that `--smtp-ca-file` / `--webhook-ca-file` trust.
+struct TestCert {
+    server: Arc<rustls::ServerConfig>,
+    ca_file: String,
+    _dir: tempfile::TempDir,
+}
+
+fn test_cert() -> TestCert {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let c =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, c.cert.pem()).unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(c.signing_key.serialize_der()));
+    // ring, the provider the channels use (deprecated in rustls 0.23.48 for lacking
+    // post-quantum key exchange, which these tests do not need).
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![c.cert.der().clone()], key)
+        .unwrap();
+    TestCert {
+        server: Arc::new(server),
+        ca_file: ca.to_str().unwrap().to_owned(),
+        _dir: dir,
+    }
+}
+
+/// A file holding `content` and a line break, as `echo` writes it.
+fn secret_file(dir: &tempfile::TempDir, name: &str, content: &str) -> String {
+    let p = dir.path().join(name);
+    std::fs::write(&p, format!("{content}\n")).unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
+/// `arrears outbox send --once` at `now` with `extra` arguments and only the secrets of
+/// `env` in its environment.
+fn send_with(db: &TestDb, now: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_arrears"));
+    c.args([
+        "outbox",
+        "send",
+        "--db",
+        &db.target,
+        "--once",
+        "--now",
+        now,
+        "--backoff-secs",
+        "10",
+        "--from",
+        "collections@lender.example",
+    ])
+    .args(extra)
+    .env_remove("ARREARS_WEBHOOK_SECRET")
+    .env_remove("ARREARS_SMTP_PASSWORD")
+    .env_remove("ARREARS_SMTP_USER");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn send_ok(db: &TestDb, now: &str, extra: &[&str], env: &[(&str, &str)]) -> String {
+    let o = send_with(db, now, extra, env);
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    text(&o.stdout)
+}
+
+/// The `last_error` of the row `key`.
+fn last_error(db: &TestDb, key: &str) -> String {
+    ok(&["outbox", "status", "--db", &db.target, "--rows"])
+        .lines()
+        .map(|l| l.split('\t').map(str::to_owned).collect::<Vec<_>>())
+        .find(|c| c.get(1).map(String::as_str) == Some(key))
+        .and_then(|c| c.get(6).cloned())
+        .unwrap_or_default()
+}
+
+/// How the TLS mail sink starts a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SinkTls {
+    /// Plaintext greeting, `STARTTLS` offered (and required before AUTH and MAIL).
+    StartTls,
+    /// TLS from the first byte.
+    Implicit,
+}
+
+/// One e-mail the TLS sink accepted: over TLS, after AUTH as `user`.
+#[derive(Debug, Clone)]
+struct TlsMail {
+    rcpt: Vec<String>,
+    data: String,
+    user: String,
+    tls: bool,
+}
+
+/// An SMTP server on a loopback port that takes mail only over TLS and only after AUTH
+/// PLAIN with `SMTP_USER` and `SMTP_PASSWORD` (535 otherwise).
+struct TlsSmtpSink {
+    addr: String,
+    mails: Arc<Mutex<Vec<TlsMail>>>,
+    /// The AUTH attempts: (user, accepted).
+    auths: Arc<Mutex<Vec<(String, bool)>>>,
+}
+
+impl TlsSmtpSink {
+    fn start(mode: SinkTls, cert: &TestCert) -> TlsSmtpSink {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let mails = Arc::new(Mutex::new(Vec::new()));
+        let auths = Arc::new(Mutex::new(Vec::new()));
+        let (m, a, cfg) = (mails.clone(), auths.clone(), cert.server.clone());
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                let (m, a, cfg) = (m.clone(), a.clone(), cfg.clone());
+                std::thread::spawn(move || tls_smtp_session(s, mode, cfg, &m, &a));
+            }
+        });
+        TlsSmtpSink { addr, mails, auths }
+    }
+
+    fn mails(&self) -> Vec<TlsMail> {
+        self.mails.lock().unwrap().clone()
+    }
+
+    fn auths(&self) -> Vec<(String, bool)> {
+        self.auths.lock().unwrap().clone()
+    }
+}
+
+/// The sink's connection: plaintext until STARTTLS, or TLS.
+enum Wire {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+}
+
+impl Wire {
+    fn tls(cfg: &Arc<rustls::ServerConfig>, s: TcpStream) -> Option<Wire> {
+        let c = rustls::ServerConnection::new(cfg.clone()).ok()?;
+        Some(Wire::Tls(Box::new(rustls::StreamOwned::new(c, s))))
+    }
+
+    fn say(&mut self, t: &str) -> bool {
+        let b = format!("{t}\r\n");
+        match self {
+            Wire::Plain(s) => s.write_all(b.as_bytes()).and_then(|()| s.flush()).is_ok(),
+            Wire::Tls(s) => s.write_all(b.as_bytes()).and_then(|()| s.flush()).is_ok(),
+        }
+    }
+
+    /// One line without its line break; `None` at the end or on an error (a refused
+    /// handshake). Byte by byte, so nothing past STARTTLS is read in plaintext.
+    fn line(&mut self) -> Option<String> {
+        let mut out = Vec::new();
+        let mut b = [0u8; 1];
+        loop {
+            let n = match self {
+                Wire::Plain(s) => s.read(&mut b).ok()?,
+                Wire::Tls(s) => s.read(&mut b).ok()?,
+            };
+            if n == 0 {
+                return None;
+            }
+            if b[0] == b'\n' {
+                if out.last() == Some(&b'\r') {
+                    out.pop();
+                }
+                return String::from_utf8(out).ok();
+            }
+            out.push(b[0]);
+        }
+    }
+}
+
+fn tls_smtp_session(
+    s: TcpStream,
+    mode: SinkTls,
+    cfg: Arc<rustls::ServerConfig>,
+    mails: &Mutex<Vec<TlsMail>>,
+    auths: &Mutex<Vec<(String, bool)>>,
+) {
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut w = match mode {
+        SinkTls::StartTls => Wire::Plain(s),
+        SinkTls::Implicit => match Wire::tls(&cfg, s) {
+            Some(w) => w,
+            None => return,
+        },
+    };
+    // Over implicit TLS this write drives the handshake: a client that refuses the
+    // certificate ends the session here.
+    if !w.say("220 tls-sink ESMTP") {
+        return;
+    }
+    let mut user: Option<String> = None;
+    let mut rcpt = Vec::new();
+    while let Some(cmd) = w.line() {
+        let up = cmd.to_ascii_uppercase();
+        let tls = matches!(w, Wire::Tls(_));
+        if up.starts_with("EHLO") || up.starts_with("HELO") {
+            w.say(if tls {
+                "250-tls-sink\r\n250 AUTH PLAIN"
+            } else {
+                "250-tls-sink\r\n250 STARTTLS"
+            });
+        } else if up == "STARTTLS" && !tls {
+            w.say("220 go ahead");
+            let Wire::Plain(s) = w else { return };
+            w = match Wire::tls(&cfg, s) {
+                Some(w) => w,
+                None => return,
+            };
+            user = None;
+        } else if let Some(resp) = up.strip_prefix("AUTH PLAIN ") {
+            if !tls {
+                w.say("538 5.7.11 encryption required");
+                continue;
+            }
+            let decoded = data_encoding::BASE64
+                .decode(cmd[cmd.len() - resp.len()..].trim().as_bytes())
+                .unwrap_or_default();
+            let parts: Vec<&[u8]> = decoded.split(|b| *b == 0).collect();
+            let (u, p) = match parts.as_slice() {
+                [_, u, p] => (String::from_utf8_lossy(u).into_owned(), *p),
+                _ => (String::new(), &b""[..]),
+            };
+            let good = u == SMTP_USER && p == SMTP_PASSWORD.as_bytes();
+            auths.lock().unwrap().push((u.clone(), good));
+            if good {
+                user = Some(u);
+                w.say("235 2.7.0 authenticated");
+            } else {
+                w.say("535 5.7.8 bad credentials");
+            }
+        } else if up.starts_with("MAIL FROM:") {
+            if !tls {
+                w.say("530 5.7.0 issue STARTTLS first");
+            } else if user.is_none() {
+                w.say("530 5.7.0 authentication required");
+            } else {
+                rcpt.clear();
+                w.say("250 ok");
+            }
+        } else if up.starts_with("RCPT TO:") {
+            rcpt.push(cmd[8..].trim().to_owned());
+            w.say("250 ok");
+        } else if up == "DATA" {
+            w.say("354 go on");
+            let mut data = String::new();
+            loop {
+                let Some(l) = w.line() else { return };
+                if l == "." {
+                    break;
+                }
+                data.push_str(l.strip_prefix('.').unwrap_or(&l));
+                data.push('\n');
+            }
+            mails.lock().unwrap().push(TlsMail {
+                rcpt: rcpt.clone(),
+                data,
+                user: user.clone().unwrap_or_default(),
+                tls,
+            });
+            w.say("250 queued");
+        } else if up == "QUIT" {
+            w.say("221 bye");
+            return;
+        } else {
+            w.say("250 ok");
+        }
+    }
+}
+
+#[test]
+fn email_goes_through_starttls_and_implicit_tls_after_auth() {
+    let Some(db) = store(Backend::Sqlite) else {
+        return;
+    };
+    let cert = test_cert();
+    let dir = tempfile::tempdir().unwrap();
+
+    // STARTTLS (the submission port), the password from the environment.
+    enqueue(&db, "k-starttls", "email", "m@example.com", MAIL_TEXT);
+    let sink = TlsSmtpSink::start(SinkTls::StartTls, &cert);
+    let out = send_ok(
+        &db,
+        "2026-11-28T15:01:00Z",
+        &[
+            "--smtp",
+            &sink.addr,
+            "--smtp-tls",
+            "starttls",
+            "--smtp-user",
+            SMTP_USER,
+            "--smtp-ca-file",
+            &cert.ca_file,
+        ],
+        &[("ARREARS_SMTP_PASSWORD", SMTP_PASSWORD)],
+    );
+    assert!(out.contains("sent 1,"), "{out}");
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].tls, "the message went over TLS");
+    assert_eq!(mails[0].user, SMTP_USER);
+    assert_eq!(mails[0].rcpt, ["<m@example.com>"]);
+    assert!(
+        mails[0].data.contains("Idempotency-Key: k-starttls"),
+        "{mails:?}"
+    );
+    assert_eq!(sink.auths(), [(SMTP_USER.to_owned(), true)]);
+
+    // Implicit TLS (SMTPS), the password from a file (its line break dropped), the user
+    // from the environment.
+    enqueue(&db, "k-smtps", "email", "m@example.com", MAIL_TEXT);
+    let smtps = TlsSmtpSink::start(SinkTls::Implicit, &cert);
+    let pw = secret_file(&dir, "smtp-password", SMTP_PASSWORD);
+    let out = send_ok(
+        &db,
+        "2026-11-28T15:02:00Z",
+        &[
+            "--smtp",
+            &smtps.addr,
+            "--smtp-tls",
+            "tls",
+            "--smtp-password-file",
+            &pw,
+            "--smtp-ca-file",
+            &cert.ca_file,
+        ],
+        &[("ARREARS_SMTP_USER", SMTP_USER)],
+    );
+    assert!(out.contains("sent 1,"), "{out}");
+    let mails = smtps.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].tls && mails[0].user == SMTP_USER, "{mails:?}");
+    assert!(
+        mails[0].data.contains("Idempotency-Key: k-smtps"),
+        "{mails:?}"
+    );
+    assert!(
+        rows(&db).iter().all(|r| r.1 == "sent" && r.2 == 1),
+        "{:?}",
+        rows(&db)
+    );
+}
+
+/// A server without STARTTLS, a certificate no configured root vouches for, and a refused
+/// password: each attempt fails before the message is handed over, the row is retried
+/// (not sent, not dead), and once the configuration is right it goes out.
+#[test]
+fn smtp_that_is_not_secured_or_not_authenticated_is_retried_and_never_sent_in_plaintext() {
+    let Some(db) = store(Backend::Sqlite) else {
+        return;
+    };
+    let cert = test_cert();
+    enqueue(&db, "k-sec", "email", "m@example.com", MAIL_TEXT);
+    let failed = |n: u32| {
+        assert_eq!(rows(&db), [("k-sec".to_owned(), "failed".to_owned(), n)]);
+    };
+
+    // STARTTLS is required: a server that does not offer it gets nothing.
+    let plain = SmtpSink::start(None);
+    let out = send_ok(
+        &db,
+        "2026-11-28T15:01:00Z",
+        &["--smtp", &plain.addr, "--smtp-tls", "starttls"],
+        &[],
+    );
+    assert!(out.contains("sent 0, retry later 1"), "{out}");
+    assert!(plain.mails().is_empty(), "nothing in plaintext");
+    failed(1);
+    assert!(
+        last_error(&db, "k-sec").contains("STARTTLS"),
+        "{}",
+        last_error(&db, "k-sec")
+    );
+
+    // The sink's self-signed certificate without --smtp-ca-file: not trusted.
+    let smtps = TlsSmtpSink::start(SinkTls::Implicit, &cert);
+    let auth = ["--smtp-user", SMTP_USER];
+    let right = [("ARREARS_SMTP_PASSWORD", SMTP_PASSWORD)];
+    let out = send_ok(
+        &db,
+        "2026-11-28T15:01:10Z",
+        &[&["--smtp", &smtps.addr, "--smtp-tls", "tls"][..], &auth].concat(),
+        &right,
+    );
+    assert!(out.contains("sent 0, retry later 1"), "{out}");
+    failed(2);
+    let e = last_error(&db, "k-sec");
+    assert!(e.to_lowercase().contains("certificate"), "{e}");
+    assert!(
+        smtps.auths().is_empty(),
+        "no password over an untrusted connection"
+    );
+
+    // Trusted, but the wrong password: 535 on AUTH, nothing sent.
+    let trusted = [
+        "--smtp",
+        &smtps.addr,
+        "--smtp-tls",
+        "tls",
+        "--smtp-ca-file",
+        &cert.ca_file,
+    ];
+    let out = send_ok(
+        &db,
+        "2026-11-28T15:01:30Z",
+        &[&trusted[..], &auth].concat(),
+        &[("ARREARS_SMTP_PASSWORD", "wrong password")],
+    );
+    assert!(out.contains("sent 0, retry later 1"), "{out}");
+    failed(3);
+    let e = last_error(&db, "k-sec");
+    assert!(e.contains("AUTH") && e.contains("535"), "{e}");
+    assert_eq!(smtps.auths(), [(SMTP_USER.to_owned(), false)]);
+    assert!(smtps.mails().is_empty());
+
+    // Fixed: the same row goes out.
+    let out = send_ok(
+        &db,
+        "2026-11-28T15:02:10Z",
+        &[&trusted[..], &auth].concat(),
+        &right,
+    );
+    assert!(out.contains("sent 1,"), "{out}");
+    assert_eq!(rows(&db), [("k-sec".to_owned(), "sent".to_owned(), 4)]);
+    assert_eq!(smtps.mails().len(), 1);
+}
+
+#[test]
+fn a_webhook_over_https_is_signed_and_an_untrusted_certificate_gets_nothing() {
+    let Some(db) = store(Backend::Sqlite) else {
+        return;
+    };
+    let cert = test_cert();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = secret_file(&dir, "webhook-secret", SECRET);
+    enqueue(&db, "k-https", "sms", "+12125550100", SMS_TEXT);
+    let gw = Receiver::start_tls(&[], &cert);
+    assert!(gw.url.starts_with("https://"), "{}", gw.url);
+
+    // Without --webhook-ca-file the self-signed certificate is refused: retried, not sent.
+    let out = send_ok(
+        &db,
+        "2026-11-28T15:01:00Z",
+        &["--webhook", &gw.url, "--webhook-secret-file", &secret],
+        &[],
+    );
+    assert!(out.contains("sent 0, retry later 1"), "{out}");
+    assert_eq!(rows(&db), [("k-https".to_owned(), "failed".to_owned(), 1)]);
+    let e = last_error(&db, "k-https");
+    assert!(e.to_lowercase().contains("certificate"), "{e}");
+    assert!(gw.hits().is_empty(), "{:?}", gw.hits());
+
+    // Trusted: delivered once, signed under the file's secret (without its line break).
+    let out = send_ok(
+        &db,
+        "2026-11-28T15:01:10Z",
+        &[
+            "--webhook",
+            &gw.url,
+            "--webhook-secret-file",
+            &secret,
+            "--webhook-ca-file",
+            &cert.ca_file,
+        ],
+        &[],
+    );
+    assert!(out.contains("sent 1,"), "{out}");
+    let hits = gw.hits();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].key.as_deref(), Some("k-https"));
+    assert_eq!(
+        hits[0].signature.as_deref(),
+        Some(arrears_channels::signature(SECRET.as_bytes(), &hits[0].body).as_str())
+    );
+    let v: serde_json::Value = serde_json::from_slice(&hits[0].body).unwrap();
+    assert_eq!(v["text"], SMS_TEXT);
+    assert_eq!(rows(&db), [("k-https".to_owned(), "sent".to_owned(), 2)]);
+}
+
+/// Plaintext beyond loopback, a missing, empty or short webhook secret, a secret from two
+/// places, a password without a user: refused before anything is claimed, with a message
+/// naming the fix; and there is no flag that would put a secret on the command line.
+#[test]
+fn plaintext_off_loopback_and_weak_or_missing_secrets_are_refused_before_any_claim() {
+    let Some(db) = store(Backend::Sqlite) else {
+        return;
+    };
+    enqueue(&db, "k-mail", "email", "m@example.com", MAIL_TEXT);
+    enqueue(&db, "k-sms", "sms", "+12125550100", SMS_TEXT);
+    let dir = tempfile::tempdir().unwrap();
+    let good = secret_file(&dir, "good", SECRET);
+    let short = secret_file(&dir, "short", &SECRET[..31]);
+    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec!["--smtp", "mail.example.com:25", "--smtp-tls", "none"],
+            vec![],
+            "plaintext to \"mail.example.com\" is refused",
+        ),
+        (
+            vec!["--smtp", "10.0.0.1:25", "--smtp-tls", "none"],
+            vec![],
+            "only a loopback host",
+        ),
+        (
+            vec!["--webhook", "http://gw.example/sms"],
+            vec![("ARREARS_WEBHOOK_SECRET", SECRET)],
+            "use an https:// URL",
+        ),
+        (
+            vec!["--webhook", "https://gw.example/sms"],
+            vec![],
+            "needs its HMAC secret",
+        ),
+        (
+            vec!["--webhook", "https://gw.example/sms"],
+            vec![("ARREARS_WEBHOOK_SECRET", "")],
+            "needs its HMAC secret",
+        ),
+        (
+            vec!["--webhook", "https://gw.example/sms"],
+            vec![("ARREARS_WEBHOOK_SECRET", &SECRET[..31])],
+            "is 31 bytes; at least 32",
+        ),
+        (
+            vec![
+                "--webhook",
+                "https://gw.example/sms",
+                "--webhook-secret-file",
+                &short,
+            ],
+            vec![],
+            "is 31 bytes; at least 32",
+        ),
+        (
+            vec![
+                "--webhook",
+                "https://gw.example/sms",
+                "--webhook-secret-file",
+                &good,
+            ],
+            vec![("ARREARS_WEBHOOK_SECRET", SECRET)],
+            "keep one",
+        ),
+        (
+            vec![
+                "--webhook",
+                "https://gw.example/sms",
+                "--webhook-secret",
+                SECRET,
+            ],
+            vec![],
+            "unexpected argument '--webhook-secret'",
+        ),
+        (
+            vec!["--smtp", "127.0.0.1:25", "--smtp-password", SMTP_PASSWORD],
+            vec![],
+            "unexpected argument '--smtp-password'",
+        ),
+        (
+            vec![
+                "--smtp",
+                "127.0.0.1:25",
+                "--smtp-tls",
+                "none",
+                "--smtp-user",
+                "u",
+            ],
+            vec![],
+            "needs a password",
+        ),
+        (
+            vec!["--smtp", "127.0.0.1:25", "--smtp-tls", "none"],
+            vec![("ARREARS_SMTP_PASSWORD", SMTP_PASSWORD)],
+            "--smtp-user is not",
+        ),
+    ];
+    for (args, env, want) in &cases {
+        let o = send_with(&db, "2026-11-28T15:01:00Z", args, env);
+        let err = text(&o.stderr);
+        assert!(!o.status.success(), "{args:?} {env:?} was accepted");
+        assert!(err.contains(want), "{args:?}: wanted {want:?} in {err}");
+        assert!(
+            !err.contains(SECRET) && !err.contains(SMTP_PASSWORD),
+            "{err}"
+        );
+    }
+    assert!(
+        rows(&db).iter().all(|r| r.1 == "pending" && r.2 == 0),
+        "nothing was claimed: {:?}",
+        rows(&db)
+    );
 }

@@ -61,7 +61,7 @@ const EN_LENDER: &str = "Acme Finance";
 const ZH_LENDER: &str = "安信金融";
 /// The built-in strategy's lender name (the plan's messages name it).
 const PLAN_LENDER: &str = "Arrears Demo Lender";
-const WEBHOOK_SECRET: &str = "one-system-secret";
+const WEBHOOK_SECRET: &str = "one-system-webhook-secret-of-32-bytes-at-least";
 /// Clean texts naming the plan's lender, to ask a blocked plan message again.
 const PLAN_ZH_TEXT: &str = "【Arrears Demo Lender】您的账单已逾期，请尽快通过官方App还款，\
                             如已还款请忽略。验证码 K7Q2。回复TD退订";
@@ -2128,6 +2128,9 @@ fn dispatch(
             &gw.url,
             "--smtp",
             &mail.addr,
+            // The sink is plaintext on loopback: the local-relay escape.
+            "--smtp-tls",
+            "none",
         ])
         .env("ARREARS_WEBHOOK_SECRET", WEBHOOK_SECRET)
         .output()
