@@ -23,11 +23,13 @@
 mod allocation;
 mod desk;
 mod facts;
+mod grants;
 mod import;
 mod ingest_pg;
 mod lifecycle;
 mod load;
 mod messages;
+mod migrate;
 mod outbox;
 mod pages;
 mod plan_blocks;
@@ -45,12 +47,14 @@ mod work;
 pub use allocation::{AgentLoad, MAX_MOVES, Move, spread};
 pub use desk::{CALL_NOTE_MAX, CounterOffer, PromiseCancellation, ProposalAnswer, StoredAnswer};
 pub use facts::{FACTS_CHANNEL, FactsChange, FactsWatch};
+pub use grants::{GrantReport, TablePrivileges};
 pub use import::{Conflict, ConflictColumn, ImportReport, TableCounts};
 pub use ingest_pg::{BatchOutcome, DecideAt, QueuedEvent};
 pub use lifecycle::{
     IMPORT_SOURCE, LifecycleCounts, LifecycleError, LifecycleIssue, StoredLoanFacts, Tally,
 };
 pub use messages::{FoundMessage, IndexedMessage, MessageIndexState};
+pub use migrate::MigrationStep;
 pub use outbox::{Enqueued, NewOutboxMessage, OutboxRow, OutboxState, Release};
 pub use pages::{
     ActorActivity, BookInstallment, BookPayment, BookPromise, DisputeNote, LoanBook, NewSession,
@@ -97,6 +101,18 @@ pub enum StoreError {
         target: String,
         source: sqlx::migrate::MigrateError,
     },
+    /// A role that may not alter the tables opened a database whose schema is behind.
+    #[error(
+        "the database schema is at version {applied}, this build needs {needed}: run `arrears db migrate` as the owner role"
+    )]
+    SchemaBehind { applied: i64, needed: i64 },
+    /// A role that may not alter the tables opened a database whose migrations do not match
+    /// this build's (a failed, changed or newer migration).
+    #[error("the database schema of {target} does not match this build: {detail}")]
+    SchemaMismatch { target: String, detail: String },
+    /// `arrears db grant` cannot do what was asked (a bad role name, a role that is the owner).
+    #[error("{0}")]
+    Grant(String),
     #[error("the store failed while {what}: {source}")]
     Db { what: String, source: sqlx::Error },
     /// A statement run through SQLite's C API (the bulk loads) failed on a row.
@@ -165,14 +181,36 @@ pub struct Status {
 impl Store {
     /// Opens (creating an SQLite file if missing) and applies pending migrations, with a
     /// pool of 4 connections (enough for the commands, which run one statement at a time).
+    ///
+    /// On PostgreSQL a database whose schema is current is opened without any DDL, so a role
+    /// that may not alter the tables (the service role of `arrears db grant`) can open it; one
+    /// that is behind is migrated when the connected role owns the tables (or, on a fresh
+    /// database, may create them), and otherwise refused with [`StoreError::SchemaBehind`].
     pub async fn open(target: &DbTarget) -> Result<Store, StoreError> {
         Store::open_with(target, 4).await
+    }
+
+    /// `arrears db migrate`: [`Store::open`], telling `progress` of each migration it
+    /// applies (before and after).
+    pub async fn migrate(
+        target: &DbTarget,
+        progress: &(dyn Fn(MigrationStep) + Sync),
+    ) -> Result<Store, StoreError> {
+        Store::open_inner(target, 4, progress).await
     }
 
     /// [`Store::open`] with a pool of up to `max_connections` (at least 1). The service wants
     /// many on PostgreSQL: concurrent commits share one WAL flush, so commits per second grow
     /// with the connections committing at once. SQLite takes at most 8 (one writer anyway).
     pub async fn open_with(target: &DbTarget, max_connections: u32) -> Result<Store, StoreError> {
+        Store::open_inner(target, max_connections, &|_| {}).await
+    }
+
+    async fn open_inner(
+        target: &DbTarget,
+        max_connections: u32,
+        progress: &(dyn Fn(MigrationStep) + Sync),
+    ) -> Result<Store, StoreError> {
         let max_connections = max_connections.max(1);
         let open_err = |source| StoreError::Open {
             target: target.to_string(),
@@ -197,13 +235,7 @@ impl Store {
                     .connect_with(opts)
                     .await
                     .map_err(open_err)?;
-                SQLITE_MIGRATIONS
-                    .run(&pool)
-                    .await
-                    .map_err(|source| StoreError::Migrate {
-                        target: target.to_string(),
-                        source,
-                    })?;
+                migrate::sqlite(&pool, &SQLITE_MIGRATIONS, target, progress).await?;
                 Pool::Sqlite(pool)
             }
             DbTarget::Postgres(url) => {
@@ -218,13 +250,7 @@ impl Store {
                     .connect_with(opts)
                     .await
                     .map_err(open_err)?;
-                POSTGRES_MIGRATIONS
-                    .run(&pool)
-                    .await
-                    .map_err(|source| StoreError::Migrate {
-                        target: target.to_string(),
-                        source,
-                    })?;
+                migrate::postgres(&pool, &POSTGRES_MIGRATIONS, target, progress).await?;
                 Pool::Postgres(pool)
             }
         };
