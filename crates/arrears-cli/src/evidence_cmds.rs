@@ -3,8 +3,20 @@
 //!
 //! Files: `DIR/lender.key` (the 32-byte secret as hex, mode 0600), `DIR/lender.pub` (the
 //! public key as hex, to publish), the audit log as JSON lines (one `Entry` per line) and
-//! `LOG.head` with the last entry's seq and hash, rewritten after each append, so removing
-//! entries from the end is detected too.
+//! `LOG.head` with the last entry's seq and hash and the count, signed with the lender's key
+//! (`arrears_evidence::head`), rewritten after each append (write-to-temp, fsync, rename).
+//!
+//! Tamper evidence without trusting the files: `audit verify` checks the log against its
+//! signed head with the lender's PUBLIC key from outside the log (`--keys DIR`'s lender.pub
+//! or `--public-key FILE`, named in its output), so a log cut short, an entry rewritten with
+//! the chain and head recomputed, a head signed by another key, a missing head, and a
+//! redaction not signed by the lender each fail. Every writer that has the key (`sign`,
+//! `plan --keys`, `audit delete`, `audit sign-head`) first verifies the log under that key
+//! and then signs the new head; `plan` without `--keys` appends only to a log whose head is
+//! not signed yet, and leaves an unsigned head that `audit verify` reports. `audit
+//! sign-head` is the one way to bring such a log (or one written before heads were signed)
+//! under the signature: the key holder, after review, appends an `audit.sign_head` entry
+//! recording the reason and the previous head, and signs the new head.
 //!
 //! `audit delete` redacts rather than removes (see `arrears_evidence::chain`): when every
 //! selected entry is past its pack's retention it appends one `audit.redaction` entry that
@@ -23,11 +35,14 @@
 use crate::Failure;
 use anyhow::{Context, anyhow};
 use arrears_evidence::chain::{
-    Draft, Entry, Head, REDACTION_KIND, RedactedItem, RedactionData, RedactionRequest,
-    append_salted, redact, redaction_note, redaction_rules, verify,
+    Draft, Entry, Head, REDACTION_KIND, RedactedItem, RedactionData, RedactionRequest, Tamper,
+    append_salted, redact_signed, redaction_note, redaction_rules, verify,
+};
+use arrears_evidence::head::{
+    SIGN_HEAD_KIND, SignedHead, sign_head_draft, unsigned_redactions, verify_vouched,
 };
 use arrears_evidence::signing::{
-    LenderKey, MessageDraft, SignedMessage, normalize_code, verify_message,
+    LenderKey, MessageDraft, PublicKey, SignedMessage, normalize_code, verify_message,
 };
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -92,10 +107,37 @@ pub struct AuditArgs {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum AuditCommand {
-    /// Check the whole chain; reports the first entry altered, removed or reordered.
+    /// Check the whole log against its head signed by the lender: reports the first entry
+    /// altered, removed or reordered, a log cut short, a missing, unsigned or forged head, and
+    /// a redaction the lender did not sign. The public key comes from outside the log.
     Verify {
         #[arg(long, default_value = "audit.jsonl")]
         log: PathBuf,
+        /// Folder with lender.pub, the lender's public key (unless --public-key is given).
+        #[arg(long, default_value = "keys")]
+        keys: PathBuf,
+        /// A file with the lender's public key (hex), e.g. as published.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// Bring a reviewed log under the lender's signature: a log whose head is missing, not
+    /// signed (written before heads were signed, or by `plan` without --keys) or behind the
+    /// log (a writer stopped between the log and the head). Appends an `audit.sign_head`
+    /// entry with the reason, the previous head and a signature for each redaction written
+    /// before redactions were signed, then signs the head. Refused for a log that fails any
+    /// other check, and for one that already verifies.
+    SignHead {
+        #[arg(long, default_value = "audit.jsonl")]
+        log: PathBuf,
+        /// Folder with lender.key.
+        #[arg(long, default_value = "keys")]
+        keys: PathBuf,
+        /// Why the log is being signed (kept in the log), e.g. who reviewed it and how.
+        #[arg(long)]
+        reason: String,
+        /// The instant of the entry (RFC 3339); default now.
+        #[arg(long)]
+        at: Option<String>,
     },
     /// Write one borrower's complete record (decisions, messages with their text, contacts)
     /// as BORROWER.json and a readable BORROWER.html.
@@ -123,6 +165,9 @@ pub enum AuditCommand {
         /// The instant of the deletion (RFC 3339); default now.
         #[arg(long)]
         at: Option<String>,
+        /// Folder with lender.key: the redaction and the new head are signed with it.
+        #[arg(long, default_value = "keys")]
+        keys: PathBuf,
     },
 }
 
@@ -241,8 +286,12 @@ fn hex(b: &[u8]) -> String {
 
 pub(crate) fn load_key(dir: &Path) -> Result<LenderKey, Failure> {
     let path = dir.join("lender.key");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Failure::bad_input(anyhow!(
+            "the lender's key {} cannot be read ({e}): give --keys DIR, the folder `arrears keys init` made",
+            path.display()
+        ))
+    })?;
     let t = text.trim();
     let bytes: Option<Vec<u8>> = (0..t.len())
         .step_by(2)
@@ -338,6 +387,12 @@ fn write_atomically_with(
 }
 
 pub(crate) fn read_head(log: &Path) -> Result<Option<Head>, Failure> {
+    Ok(read_signed_head(log)?.map(|h| h.head()))
+}
+
+/// The head file as written: signed, or (written before heads were signed, or by `plan`
+/// without --keys) only the seq and hash.
+pub(crate) fn read_signed_head(log: &Path) -> Result<Option<SignedHead>, Failure> {
     let p = head_path(log);
     if !p.exists() {
         return Ok(None);
@@ -345,7 +400,68 @@ pub(crate) fn read_head(log: &Path) -> Result<Option<Head>, Failure> {
     let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
     serde_json::from_str(&text)
         .map(Some)
-        .map_err(|e| Failure::bad_input(anyhow!("{}: {e}", p.display())))
+        .map_err(|e| Failure::bad_input(anyhow!("{} is not an audit log head: {e}", p.display())))
+}
+
+/// Writes the head of a log whose last entry is `end` and whose first entry's hash is
+/// `log_id`, signed with the lender's key at the clock's instant (write-to-temp, fsync,
+/// rename).
+pub(crate) fn write_signed_head(
+    log: &Path,
+    key: &LenderKey,
+    log_id: Option<&str>,
+    end: &Head,
+) -> Result<(), Failure> {
+    // The edge may read the clock; the evidence crate never does.
+    #[allow(clippy::disallowed_methods)]
+    let now = jiff::Timestamp::now();
+    write_head(log, &SignedHead::sign(key, log_id, end, end.seq + 1, now))
+}
+
+/// Writes a head as given (write-to-temp, fsync, rename).
+pub(crate) fn write_head(log: &Path, head: &SignedHead) -> Result<(), Failure> {
+    let hp = head_path(log);
+    write_atomically(
+        &hp,
+        serde_json::to_string(head)
+            .context("encoding the head")?
+            .as_bytes(),
+    )
+    .with_context(|| format!("writing {}", hp.display()))?;
+    Ok(())
+}
+
+/// What a writer checks before it changes `log` (read under its exclusive lock): with the
+/// lender's key, that the log verifies under it (signed head included; an empty log
+/// without a head is fine); without one (`plan` without --keys), that the head is not
+/// signed (appending would leave the new entries outside the lender's signature) and the
+/// chain and the unsigned head agree. The error is a sentence to follow "refusing to …: ".
+pub(crate) fn check_before_change(
+    log: &Path,
+    entries: &[Entry],
+    key: Option<&LenderKey>,
+) -> Result<(), Failure> {
+    let head = read_signed_head(log)?;
+    match key {
+        Some(k) => verify_vouched(entries, head.as_ref(), &k.public())
+            .map(|_| ())
+            .map_err(|e| Failure::from(anyhow!("{e}"))),
+        None => match &head {
+            Some(h) if h.is_signed() => Err(Failure::bad_input(anyhow!(
+                "the log's head is signed by the lender, and without the lender's key the new entries could not be vouched for: give --keys DIR"
+            ))),
+            _ => verify(entries, head.as_ref().map(SignedHead::head).as_ref())
+                .map_err(|e| Failure::from(anyhow!("{e}"))),
+        },
+    }
+}
+
+/// Prefixes a writer's refusal with the log and what was refused.
+pub(crate) fn refusing(log: &Path, what: &str, f: Failure) -> Failure {
+    Failure {
+        code: f.code,
+        error: anyhow!("{}: refusing to {what}: {:#}", log.display(), f.error),
+    }
 }
 
 pub fn sign(a: &SignArgs) -> Result<(), Failure> {
@@ -359,12 +475,8 @@ pub fn sign(a: &SignArgs) -> Result<(), Failure> {
     };
     let _lock = LogLock::exclusive(&a.log)?;
     let entries = read_log(&a.log)?;
-    verify(&entries, read_head(&a.log)?.as_ref()).map_err(|e| {
-        anyhow!(
-            "{}: refusing to append to a broken log: {e}",
-            a.log.display()
-        )
-    })?;
+    check_before_change(&a.log, &entries, Some(&key))
+        .map_err(|f| refusing(&a.log, "append to this log", f))?;
     let mut draft = MessageDraft {
         lender: a.lender.clone(),
         borrower_id: a.borrower.clone(),
@@ -398,14 +510,8 @@ pub fn sign(a: &SignArgs) -> Result<(), Failure> {
         serde_json::to_string(&entry).context("encoding the entry")?
     )?;
     f.sync_all()?;
-    let head = Head {
-        seq: entry.seq,
-        hash: entry.hash.clone(),
-    };
-    std::fs::write(
-        head_path(&a.log),
-        serde_json::to_string(&head).context("encoding the head")?,
-    )?;
+    let log_id = entries.first().unwrap_or(&entry).hash.clone();
+    write_signed_head(&a.log, &key, Some(&log_id), &Head::of(&entry))?;
     println!("{}", msg.code);
     Ok(())
 }
@@ -470,42 +576,212 @@ pub fn verify_code(a: &VerifyArgs) -> Result<(), Failure> {
 }
 
 pub fn audit(a: &AuditArgs) -> Result<(), Failure> {
-    let log = match &a.command {
-        AuditCommand::Verify { log } => log,
-        AuditCommand::Export { borrower, log, out } => return export(borrower, log, out),
+    match &a.command {
+        AuditCommand::Verify {
+            log,
+            keys,
+            public_key,
+        } => audit_verify(log, keys, public_key.as_deref()),
+        AuditCommand::SignHead {
+            log,
+            keys,
+            reason,
+            at,
+        } => sign_head(log, keys, reason, at.as_deref()),
+        AuditCommand::Export { borrower, log, out } => export(borrower, log, out),
         AuditCommand::Delete {
             log,
             borrower,
             before,
             at,
-        } => return delete(log, borrower.as_deref(), before.as_deref(), at.as_deref()),
+            keys,
+        } => delete(
+            log,
+            borrower.as_deref(),
+            before.as_deref(),
+            at.as_deref(),
+            keys,
+        ),
+    }
+}
+
+/// The lender's public key for `audit verify`, from outside the log: `--public-key FILE`,
+/// else `KEYS/lender.pub`; with where it came from, for the output.
+fn load_public(keys: &Path, public_key: Option<&Path>) -> Result<(PublicKey, String), Failure> {
+    let (path, source) = match public_key {
+        Some(p) => (p.to_path_buf(), "--public-key"),
+        None => (keys.join("lender.pub"), "the keys directory"),
     };
-    let (entries, head) = read_log_and_head(log)?;
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Failure::bad_input(anyhow!(
+            "no public key to check the log's signed head with: {} cannot be read ({e}); give --keys DIR (holding lender.pub) or --public-key FILE. The key must come from outside the log: one read from the log or its head would prove nothing",
+            path.display()
+        ))
+    })?;
+    let key = PublicKey::from_hex(&text)
+        .map_err(|e| Failure::bad_input(anyhow!("{}: {e}", path.display())))?;
+    Ok((key, format!("{} ({source})", path.display())))
+}
+
+/// Failures that say the log is not (yet) under the lender's signature rather than that it
+/// was changed: an unsigned or lagging head.
+fn not_vouched(t: &Tamper) -> bool {
+    matches!(t, Tamper::UnsignedHead { .. } | Tamper::Unvouched { .. })
+}
+
+fn audit_verify(log: &Path, keys: &Path, public_key: Option<&Path>) -> Result<(), Failure> {
+    let (public, source) = load_public(keys, public_key)?;
+    let (entries, head) = {
+        let _lock = LogLock::shared(log)?;
+        (read_log(log)?, read_signed_head(log)?)
+    };
     let packs = arrears_policy::PackSet::embedded().context("loading the rule packs")?;
-    let checked = verify(&entries, head.as_ref())
-        .map_err(|e| e.to_string())
-        .and_then(|()| check_redaction_retention(&entries, &packs));
+    let checked = verify_vouched(&entries, head.as_ref(), &public)
+        .map_err(|e| (not_vouched(&e), e.to_string()))
+        .and_then(|v| {
+            check_redaction_retention(&entries, &packs)
+                .map(|()| v)
+                .map_err(|e| (false, e))
+        });
     match checked {
-        Ok(()) => {
+        Ok(v) => {
             let redacted = entries.iter().filter(|e| e.is_redacted()).count();
-            if redacted == 0 {
-                println!("ok: {} entries, chain intact", entries.len());
-            } else {
-                println!(
-                    "ok: {} entries, chain intact; {redacted} redacted after their retention",
-                    entries.len()
-                );
+            let mut out = format!("ok: {} entries, chain intact", v.entries);
+            if redacted > 0 {
+                out.push_str(&format!(
+                    "; {redacted} redacted after their retention, by {} redactions signed by the lender",
+                    v.redactions
+                ));
             }
+            match &v.written_at {
+                Some(t) => out.push_str(&format!("; head signed by the lender at {t}")),
+                None => out.push_str("; the log is empty and has no head: nothing to vouch for"),
+            }
+            println!(
+                "{out}
+checked with the lender's public key from {source}"
+            );
             Ok(())
         }
-        Err(e) => {
-            println!("TAMPERED: {e}");
+        Err((unvouched, e)) => {
+            let word = if unvouched {
+                "NOT VOUCHED FOR"
+            } else {
+                "TAMPERED"
+            };
+            println!(
+                "{word}: {e}
+checked with the lender's public key from {source}"
+            );
             Err(Failure {
                 code: 1,
                 error: anyhow!("{}: {e}", log.display()),
             })
         }
     }
+}
+
+/// `audit sign-head` (see `AuditCommand::SignHead`).
+fn sign_head(log: &Path, keys: &Path, reason: &str, at: Option<&str>) -> Result<(), Failure> {
+    let key = load_key(keys)?;
+    let public = key.public();
+    let at = match at {
+        Some(s) => parse_instant("--at", s)?,
+        // The edge may read the clock; the evidence crate never does.
+        #[allow(clippy::disallowed_methods)]
+        None => jiff::Timestamp::now(),
+    };
+    if reason.trim().is_empty() {
+        return Err(Failure::bad_input(anyhow!(
+            "--reason is empty: say who reviewed the log and why it is being signed"
+        )));
+    }
+    let _lock = LogLock::exclusive(log)?;
+    let mut entries = read_log(log)?;
+    let head = read_signed_head(log)?;
+    let refuse = |why: String| {
+        Failure::bad_input(anyhow!(
+            "{}: refusing to sign the head: {why}; nothing was written",
+            log.display()
+        ))
+    };
+    if entries.is_empty() {
+        return Err(refuse("the log is empty".into()));
+    }
+    let state = match verify_vouched(&entries, head.as_ref(), &public) {
+        Ok(v) => {
+            return Err(refuse(format!(
+                "the log already verifies under the lender's key (head signed at {})",
+                v.written_at.unwrap_or_default()
+            )));
+        }
+        Err(
+            e @ (Tamper::NoHead { .. }
+            | Tamper::UnsignedHead { .. }
+            | Tamper::Unvouched { .. }
+            | Tamper::UnsignedRedaction { .. }),
+        ) => e.to_string(),
+        Err(e) => {
+            return Err(refuse(format!(
+                "{e}. sign-head only brings a log whose head is missing, unsigned or behind under the signature; it never vouches for a log that fails any other check"
+            )));
+        }
+    };
+    // What the old head still says must hold: the chain, the entry it names (an unsigned one
+    // included: it is all that stands against a cut-off tail), every redaction's basis.
+    let packs = arrears_policy::PackSet::embedded().context("loading the rule packs")?;
+    verify(&entries, head.as_ref().map(SignedHead::head).as_ref())
+        .map_err(|e| e.to_string())
+        .and_then(|()| check_redaction_retention(&entries, &packs))
+        .map_err(refuse)?;
+    let unsigned = unsigned_redactions(&entries, &public).map_err(|e| refuse(e.to_string()))?;
+    let draft = sign_head_draft(&entries, &key, at, reason, head.as_ref(), &state, &unsigned);
+    let entry = append_entry(entries.last(), draft, &salt_seed()?);
+    entries.push(entry.clone());
+    let log_id = entries.first().map(|e| e.hash.clone());
+    #[allow(clippy::disallowed_methods)]
+    let now = jiff::Timestamp::now();
+    let new_head = SignedHead::sign(
+        &key,
+        log_id.as_deref(),
+        &Head::of(&entry),
+        entry.seq + 1,
+        now,
+    );
+    // Nothing is written unless the result verifies under the key.
+    verify_vouched(&entries, Some(&new_head), &public)
+        .map_err(|e| refuse(format!("the signed log would not verify ({e})")))?;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
+    writeln!(
+        f,
+        "{}",
+        serde_json::to_string(&entry).context("encoding the entry")?
+    )?;
+    f.sync_all()?;
+    write_head(log, &new_head)?;
+    println!(
+        "signed the head of {} at seq {} with the lender's key {}: the audit.sign_head entry seq {} records the reason, the previous head ({state}){}",
+        log.display(),
+        entry.seq,
+        public.hex(),
+        entry.seq,
+        if unsigned.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " and the lender's signatures of the earlier redactions {}",
+                unsigned
+                    .iter()
+                    .map(|s| format!("seq {s}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
+    Ok(())
 }
 
 fn parse_instant(flag: &'static str, s: &str) -> Result<jiff::Timestamp, Failure> {
@@ -786,7 +1062,14 @@ fn delete(
     borrower: Option<&str>,
     before: Option<&str>,
     at: Option<&str>,
+    keys: &Path,
 ) -> Result<(), Failure> {
+    let key = load_key(keys).map_err(|f| {
+        Failure::bad_input(anyhow!(
+            "a deletion is signed with the lender's key, and {:#}; no record was deleted",
+            f.error
+        ))
+    })?;
     let at = match at {
         Some(s) => parse_instant("--at", s)?,
         // The edge may read the clock; the policy and evidence crates never do.
@@ -796,19 +1079,21 @@ fn delete(
     let before_at = before.map(|s| parse_instant("--before", s)).transpose()?;
     let _lock = LogLock::exclusive(log)?;
     let (lines, mut entries): (Vec<String>, Vec<Entry>) = read_log_lines(log)?.into_iter().unzip();
-    verify(&entries, read_head(log)?.as_ref()).map_err(|e| {
+    check_before_change(log, &entries, Some(&key)).map_err(|f| {
         Failure::bad_input(anyhow!(
-            "{}: refusing to change a broken log: {e}; no record was deleted",
-            log.display()
+            "{}: refusing to change this log: {:#}; no record was deleted",
+            log.display(),
+            f.error
         ))
     })?;
     let packs = arrears_policy::PackSet::embedded().context("loading the rule packs")?;
     let stamp = |e: &Entry| arrears_domain::parse::timestamp("at", &e.at).ok();
-    // Records of collection; redaction records and what they already erased are not.
+    // Records of collection; redaction and sign-head records and what was already erased
+    // are not.
     let records = || {
         entries
             .iter()
-            .filter(|e| !e.is_redacted() && e.kind != REDACTION_KIND)
+            .filter(|e| !e.is_redacted() && e.kind != REDACTION_KIND && e.kind != SIGN_HEAD_KIND)
     };
     let selected: Vec<&Entry> = records()
         .filter(|e| borrower.is_none_or(|b| e.borrower_id.as_deref() == Some(b)))
@@ -887,13 +1172,27 @@ fn delete(
     };
     let seed = salt_seed()?;
     let salt = arrears_evidence::chain::salt(&seed, entries.len() as u64);
-    let by = redact(&mut entries, request, Some(&salt)).map_err(|e| {
+    let by = redact_signed(&mut entries, request, Some(&salt), &key).map_err(|e| {
         Failure::bad_input(anyhow!("{}: {e}; no record was deleted", log.display()))
     })?;
-    // Nothing is written unless the result verifies, the redactions judged too.
-    verify(&entries, None)
+    let record = entries
+        .last()
+        .ok_or_else(|| anyhow!("the redacted log is empty"))?;
+    let log_id = entries.first().map(|e| e.hash.clone());
+    // The edge may read the clock; the evidence crate never does.
+    #[allow(clippy::disallowed_methods)]
+    let now = jiff::Timestamp::now();
+    let head = SignedHead::sign(
+        &key,
+        log_id.as_deref(),
+        &Head::of(record),
+        record.seq + 1,
+        now,
+    );
+    // Nothing is written unless the result verifies under the key, the redactions judged too.
+    verify_vouched(&entries, Some(&head), &key.public())
         .map_err(|e| e.to_string())
-        .and_then(|()| check_redaction_retention(&entries, &packs))
+        .and_then(|_| check_redaction_retention(&entries, &packs))
         .map_err(|e| anyhow!("the redacted log would not verify ({e}); no record was deleted"))?;
     let mut out = String::new();
     let changed: std::collections::HashSet<u64> = seqs.iter().copied().chain([by]).collect();
@@ -907,23 +1206,9 @@ fn delete(
     }
     write_atomically(log, out.as_bytes())
         .with_context(|| format!("rewriting {}", log.display()))?;
-    let record = entries
-        .last()
-        .ok_or_else(|| anyhow!("the redacted log is empty"))?;
-    let head = Head {
-        seq: record.seq,
-        hash: record.hash.clone(),
-    };
-    let hp = head_path(log);
-    write_atomically(
-        &hp,
-        serde_json::to_string(&head)
-            .context("encoding the head")?
-            .as_bytes(),
-    )
-    .with_context(|| format!("writing {}", hp.display()))?;
+    write_head(log, &head)?;
     println!(
-        "redacted {} entries ({}) whose retention had passed: their content is erased, the audit.redaction entry seq {by} records it, and the chain still verifies",
+        "redacted {} entries ({}) whose retention had passed: their content is erased, the audit.redaction entry seq {by} records it, signed with the lender's key, and the chain still verifies",
         seqs.len(),
         seqs.iter()
             .map(|s| format!("seq {s}"))

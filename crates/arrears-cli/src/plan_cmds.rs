@@ -15,10 +15,13 @@
 //! `arrears_store::Store::load_portfolio` there, and nothing after it changes.
 
 use crate::Failure;
-use crate::evidence_cmds::{LogLock, head_path, load_key, read_head, read_log, salt_seed};
+use crate::evidence_cmds::{
+    LogLock, check_before_change, load_key, read_log, refusing, salt_seed, write_head,
+    write_signed_head,
+};
 use anyhow::{Context, anyhow};
 use arrears_domain::{Config, Portfolio, Severity};
-use arrears_evidence::chain::{Draft, Entry, Head, verify};
+use arrears_evidence::chain::{Draft, Entry, Head};
 use arrears_evidence::signing::{LenderKey, MessageDraft};
 use arrears_policy::PackSet;
 use arrears_strategy::{
@@ -303,8 +306,8 @@ pub fn plan(a: &PlanArgs) -> Result<(), Failure> {
     // Held to the end of the run: the decisions are chained onto what is read here.
     let _lock = LogLock::exclusive(&log)?;
     let entries = read_log(&log)?;
-    verify(&entries, read_head(&log)?.as_ref())
-        .map_err(|e| anyhow!("{}: refusing to append to a broken log: {e}", log.display()))?;
+    check_before_change(&log, &entries, key.as_ref())
+        .map_err(|f| refusing(&log, "append to this log", f))?;
 
     let mut phases: Vec<(&str, f64)> = Vec::new();
     let mut lap = Instant::now();
@@ -447,7 +450,7 @@ fn print_summary(
     }
     if !signed {
         println!(
-            "\nno --keys: no verification code can be issued, so every message (sms, email, push, letter) is blocked under ALL-IDENTITY; give --keys DIR to sign them"
+            "\nno --keys: no verification code can be issued, so every message (sms, email, push, letter) is blocked under ALL-IDENTITY; give --keys DIR to sign them. The audit log's head is not signed either: `arrears audit verify` will not vouch for it until the key holder runs `arrears audit sign-head`"
         );
     }
     println!("\npolicy: {}", src.policy.origin);
@@ -731,6 +734,7 @@ fn append_decisions(
         .with_context(|| format!("opening {}", log.display()))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
     let mut end: Option<Head> = entries.last().map(Head::of);
+    let mut log_id: Option<String> = entries.first().map(|e| e.hash.clone());
     drop(entries);
     let mut n = 0u64;
     let seed = salt_seed()?;
@@ -758,14 +762,18 @@ fn append_decisions(
         }
         n += lines.count;
         end = lines.end;
+        log_id = log_id.or(lines.first_hash);
     }
     w.flush()?;
     w.get_ref().sync_all()?;
-    if let Some(head) = &end {
-        std::fs::write(
-            head_path(log),
-            serde_json::to_string(head).context("encoding the head")?,
-        )?;
+    // Signed with the lender's key; without one (only onto a log not signed yet, see
+    // `check_before_change`) the head is left unsigned and `audit verify` says so.
+    match (&end, key) {
+        (Some(head), Some(k)) if n > 0 => write_signed_head(log, k, log_id.as_deref(), head)?,
+        (Some(head), None) if n > 0 => {
+            write_head(log, &arrears_evidence::head::SignedHead::unsigned(head))?;
+        }
+        _ => {}
     }
     Ok(n)
 }

@@ -229,6 +229,8 @@ pub struct EncodedLines {
     /// The new end of the chain (unchanged when there was no draft).
     pub end: Option<Head>,
     pub count: u64,
+    /// The hash of the first entry chained here (None when there was no draft).
+    pub first_hash: Option<String>,
 }
 
 /// One draft's content, encoded once for both its digest and its line.
@@ -317,6 +319,7 @@ pub fn append_all_salted_lines(
         pieces,
         end: new_end.or_else(|| end.cloned()),
         count: encoded.len() as u64,
+        first_hash: links.first().map(|(_, h)| h.clone()),
     })
 }
 
@@ -409,6 +412,12 @@ pub struct RedactionData {
     /// redaction entry's `borrower_id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<String>,
+    /// The lender's ed25519 signature (hex) over the redaction (see `redaction_signed_bytes`):
+    /// a redaction is authorised only by the key holder. None in a redaction written before
+    /// redactions were signed (`crate::head::verify_vouched` rejects it unless a later
+    /// `audit.sign_head` entry ratifies it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 impl RedactionData {
@@ -419,6 +428,43 @@ impl RedactionData {
         }
         serde_json::from_value(e.data.clone()).ok()
     }
+}
+
+const REDACTION_SIG_TAG: &[u8] = b"arrears-audit-redaction-sig-v1\n";
+
+/// What a redaction's signature covers: a domain tag and the canonical JSON of
+/// `[seq, at, borrower_id, before, [[seq, content_digest, jurisdiction, rule_id,
+/// last_activity, kept_until], ...]]`, where `seq`, `at` and `borrower_id` are the
+/// `audit.redaction` entry's and each `content_digest` is the digest of the content removed
+/// from the named entry (what its stub keeps). Never the signature itself.
+pub(crate) fn redaction_signed_bytes(
+    seq: u64,
+    at: &str,
+    borrower_id: Option<&str>,
+    data: &RedactionData,
+    digests: &[Option<String>],
+) -> Vec<u8> {
+    let items: Vec<_> = data
+        .entries
+        .iter()
+        .zip(digests)
+        .map(|(it, d)| {
+            (
+                it.seq,
+                d,
+                &it.jurisdiction,
+                &it.rule_id,
+                &it.last_activity,
+                &it.kept_until,
+            )
+        })
+        .collect();
+    let mut out = REDACTION_SIG_TAG.to_vec();
+    // A tuple of strings, options and numbers always serialises.
+    out.extend(
+        serde_json::to_vec(&(seq, at, borrower_id, &data.before, items)).unwrap_or_default(),
+    );
+    out
 }
 
 /// A request to redact entries whose retention has passed (judged by the caller).
@@ -460,11 +506,33 @@ pub enum RedactError {
 /// Redacts the requested entries of a verified log, all or none: appends one
 /// `audit.redaction` entry naming them (with their retention basis) and erases their
 /// content. Returns the redaction entry's seq; the caller rewrites the requested entries and
-/// the new last one. `salt` as in `append_salted`.
+/// the new last one. `salt` as in `append_salted`. The redaction is not signed: use
+/// `redact_signed` for a log whose head is signed (every log the CLI writes).
 pub fn redact(
     entries: &mut Vec<Entry>,
     req: RedactionRequest,
     salt: Option<&[u8; 16]>,
+) -> Result<u64, RedactError> {
+    redact_with(entries, req, salt, None)
+}
+
+/// `redact`, with the redaction record signed by the lender's key: the signature covers the
+/// record's seq and instant, the request's borrower and `before`, and every named entry's
+/// seq, content digest (what was removed) and retention basis.
+pub fn redact_signed(
+    entries: &mut Vec<Entry>,
+    req: RedactionRequest,
+    salt: Option<&[u8; 16]>,
+    key: &crate::signing::LenderKey,
+) -> Result<u64, RedactError> {
+    redact_with(entries, req, salt, Some(key))
+}
+
+fn redact_with(
+    entries: &mut Vec<Entry>,
+    req: RedactionRequest,
+    salt: Option<&[u8; 16]>,
+    key: Option<&crate::signing::LenderKey>,
 ) -> Result<u64, RedactError> {
     if req.items.is_empty() {
         return Err(RedactError::Empty);
@@ -501,10 +569,32 @@ pub fn redact(
             });
         }
     }
-    let data = RedactionData {
+    let mut data = RedactionData {
         entries: req.items,
         before: req.before,
+        signature: None,
     };
+    if let Some(key) = key {
+        let seq = entries.last().map_or(0, |p| p.seq + 1);
+        let digests: Vec<Option<String>> = data
+            .entries
+            .iter()
+            .map(|it| {
+                usize::try_from(it.seq)
+                    .ok()
+                    .and_then(|i| entries.get(i))
+                    .and_then(Entry::content_digest)
+            })
+            .collect();
+        let bytes = redaction_signed_bytes(
+            seq,
+            &req.at.to_string(),
+            req.borrower_id.as_deref(),
+            &data,
+            &digests,
+        );
+        data.signature = Some(key.sign_bytes(&bytes));
+    }
     let draft = Draft {
         at: req.at,
         kind: REDACTION_KIND.into(),
@@ -580,6 +670,41 @@ pub enum Tamper {
     NotErased { index: usize, seq: u64, by: u64 },
     #[error("entry {index} (seq {seq}) is an audit.redaction entry that cannot be read")]
     BadRedaction { index: usize, seq: u64 },
+    #[error(
+        "the log has {entries} entries but no head: the head file is missing, so a log cut short or rewritten cannot be told from a whole one; if this log is genuine, review it and have the key holder run `arrears audit sign-head --keys DIR --reason TEXT`"
+    )]
+    NoHead { entries: u64 },
+    #[error(
+        "the head (seq {seq}) is not signed: it was written before heads were signed, or by `arrears plan` without --keys, so anyone who can write the files could have rewritten the log and its head; after reviewing the log, have the key holder run `arrears audit sign-head --keys DIR --reason TEXT`"
+    )]
+    UnsignedHead { seq: u64 },
+    #[error(
+        "the head's signature does not verify under the lender's public key: the head was written or changed by someone without the lender's key"
+    )]
+    HeadForged,
+    #[error(
+        "the head was signed by another key ({key}), not the lender's ({lender}): it was written by someone without the lender's key"
+    )]
+    HeadOtherKey { key: String, lender: String },
+    #[error(
+        "the head belongs to another log: it names {head_first} as the first entry's hash, this log's is {log_first}"
+    )]
+    OtherLog {
+        head_first: String,
+        log_first: String,
+    },
+    #[error(
+        "{extra} entries after seq {seq}, the last one the signed head vouches for, are not covered by the lender's signature: they were appended without the key, or a writer stopped between writing the log and its head; review them and have the key holder run `arrears audit sign-head --keys DIR --reason TEXT`"
+    )]
+    Unvouched { seq: u64, extra: u64 },
+    #[error(
+        "the audit.redaction entry seq {seq} is not signed by the lender: a redaction must be authorised with the lender's key, so this one may be forged (one written before redactions were signed can be ratified after review by `arrears audit sign-head`)"
+    )]
+    UnsignedRedaction { seq: u64 },
+    #[error(
+        "the audit.redaction entry seq {seq} has a signature that does not verify under the lender's public key: the redaction was forged"
+    )]
+    ForgedRedaction { seq: u64 },
 }
 
 /// Verifies the whole chain (and, given a head, its tail), then that every redaction is
@@ -589,24 +714,7 @@ pub enum Tamper {
 /// illegitimate redaction. Whether `kept_until` is right under the rule packs is for the
 /// caller to judge (the CLI's `audit verify` does).
 pub fn verify(entries: &[Entry], head: Option<&Head>) -> Result<(), Tamper> {
-    let mut prev_hash = GENESIS;
-    for (index, e) in entries.iter().enumerate() {
-        let expected = index as u64;
-        if e.computed_hash() != e.hash || (e.is_redacted() && e.has_content()) {
-            return Err(Tamper::Altered { index, seq: e.seq });
-        }
-        if e.seq != expected {
-            return Err(Tamper::Sequence {
-                index,
-                expected,
-                found: e.seq,
-            });
-        }
-        if e.prev != prev_hash {
-            return Err(Tamper::Link { index, seq: e.seq });
-        }
-        prev_hash = &e.hash;
-    }
+    verify_links(entries)?;
     if let Some(h) = head {
         // The head vouches for the log up to its entry. Entries after it are allowed: an
         // append (or a redaction) writes the log before the head, so a crash in between
@@ -625,7 +733,30 @@ pub fn verify(entries: &[Entry], head: Option<&Head>) -> Result<(), Tamper> {
     verify_redactions(entries)
 }
 
-fn verify_redactions(entries: &[Entry]) -> Result<(), Tamper> {
+/// Every entry's hash, seq and link to the one before it (no head, no redaction rules).
+pub(crate) fn verify_links(entries: &[Entry]) -> Result<(), Tamper> {
+    let mut prev_hash = GENESIS;
+    for (index, e) in entries.iter().enumerate() {
+        let expected = index as u64;
+        if e.computed_hash() != e.hash || (e.is_redacted() && e.has_content()) {
+            return Err(Tamper::Altered { index, seq: e.seq });
+        }
+        if e.seq != expected {
+            return Err(Tamper::Sequence {
+                index,
+                expected,
+                found: e.seq,
+            });
+        }
+        if e.prev != prev_hash {
+            return Err(Tamper::Link { index, seq: e.seq });
+        }
+        prev_hash = &e.hash;
+    }
+    Ok(())
+}
+
+pub(crate) fn verify_redactions(entries: &[Entry]) -> Result<(), Tamper> {
     // seq -> (redaction seq, its at, the item): every entry a redaction record names.
     let mut named: std::collections::HashMap<u64, (u64, &str, RedactedItem)> = Default::default();
     for (index, e) in entries.iter().enumerate() {

@@ -56,6 +56,18 @@ impl LenderKey {
         data_encoding::HEXLOWER.encode(self.key.verifying_key().as_bytes())
     }
 
+    /// The public half, to check what this key signed.
+    pub fn public(&self) -> PublicKey {
+        PublicKey {
+            key: self.key.verifying_key(),
+        }
+    }
+
+    /// An ed25519 signature (hex) over `bytes`, which the caller has domain-separated.
+    pub(crate) fn sign_bytes(&self, bytes: &[u8]) -> String {
+        data_encoding::HEXLOWER.encode(&self.key.sign(bytes).to_bytes())
+    }
+
     /// Signs a message whose text was rendered with `code_for(&draft_identity)`.
     pub fn sign(&self, d: MessageDraft) -> SignedMessage {
         let code = d.code();
@@ -73,6 +85,42 @@ impl LenderKey {
         let sig = self.key.sign(&m.signed_bytes());
         m.signature = data_encoding::HEXLOWER.encode(&sig.to_bytes());
         m
+    }
+}
+
+/// The lender's public key, as published in `lender.pub` (hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    key: VerifyingKey,
+}
+
+impl PublicKey {
+    /// A key from its hex form (surrounding whitespace is ignored).
+    pub fn from_hex(s: &str) -> Result<Self, VerifyError> {
+        let bytes: [u8; 32] = data_encoding::HEXLOWER_PERMISSIVE
+            .decode(s.trim().as_bytes())
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or(VerifyError::BadPublicKey)?;
+        VerifyingKey::from_bytes(&bytes)
+            .map(|key| PublicKey { key })
+            .map_err(|_| VerifyError::BadPublicKey)
+    }
+
+    pub fn hex(&self) -> String {
+        data_encoding::HEXLOWER.encode(self.key.as_bytes())
+    }
+
+    /// Whether `signature` (hex) is this key's signature over `bytes`.
+    pub(crate) fn check(&self, bytes: &[u8], signature: &str) -> Result<(), VerifyError> {
+        let sig: [u8; 64] = data_encoding::HEXLOWER_PERMISSIVE
+            .decode(signature.as_bytes())
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or(VerifyError::BadSignature)?;
+        self.key
+            .verify_strict(bytes, &Signature::from_bytes(&sig))
+            .map_err(|_| VerifyError::Forged)
     }
 }
 

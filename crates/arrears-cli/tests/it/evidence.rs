@@ -70,8 +70,8 @@ fn a_borrower_can_tell_a_genuine_message_from_a_forged_one() {
     let o = verify("ZZZZZ-ZZZZZ");
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stdout).starts_with("NOT ISSUED"));
-    let o = arrears(&["audit", "verify", "--log", l]);
-    assert!(o.status.success());
+    let o = arrears(&["audit", "verify", "--log", l, "--keys", k]);
+    assert!(o.status.success(), "{}", text(&o.stdout));
     assert!(text(&o.stdout).contains("2 entries"));
 
     // Someone edits the amount in the stored record: the signature and the chain both break.
@@ -84,14 +84,14 @@ fn a_borrower_can_tell_a_genuine_message_from_a_forged_one() {
         "{}",
         text(&o.stdout)
     );
-    let o = arrears(&["audit", "verify", "--log", l]);
+    let o = arrears(&["audit", "verify", "--log", l, "--keys", k]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stdout).contains("entry 0"), "{}", text(&o.stdout));
 
     // Removing the last entry is caught by the head.
     let first_line = content.lines().next().unwrap();
     std::fs::write(&log, format!("{first_line}\n")).unwrap();
-    let o = arrears(&["audit", "verify", "--log", l]);
+    let o = arrears(&["audit", "verify", "--log", l, "--keys", k]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         text(&o.stdout).contains("removed from the end"),
@@ -151,12 +151,14 @@ fn signed_log() -> Signed {
     }
 }
 
-fn delete(log: &std::path::Path, sel: &[&str], at: &str) -> std::process::Output {
+fn delete(log: &std::path::Path, keys: &str, sel: &[&str], at: &str) -> std::process::Output {
     let mut args = vec![
         "audit",
         "delete",
         "--log",
         log.to_str().unwrap(),
+        "--keys",
+        keys,
         "--at",
         at,
     ];
@@ -164,8 +166,16 @@ fn delete(log: &std::path::Path, sel: &[&str], at: &str) -> std::process::Output
     arrears(&args)
 }
 
-fn audit_verify(log: &std::path::Path) -> (Option<i32>, String) {
-    let o = arrears(&["audit", "verify", "--log", log.to_str().unwrap()]);
+/// `audit verify` with the public key from the keys directory `keys`.
+fn audit_verify(log: &std::path::Path, keys: &str) -> (Option<i32>, String) {
+    let o = arrears(&[
+        "audit",
+        "verify",
+        "--log",
+        log.to_str().unwrap(),
+        "--keys",
+        keys,
+    ]);
     (o.status.code(), text(&o.stdout))
 }
 
@@ -199,7 +209,7 @@ fn audit_delete_refuses_young_records_and_changes_nothing() {
             "until 2025-01-01T02:00:00Z",
         ),
     ] {
-        let o = delete(&s.log, sel, at);
+        let o = delete(&s.log, &s.keys, sel, at);
         assert_eq!(o.status.code(), Some(2), "{sel:?} at {at}");
         let err = text(&o.stderr);
         assert!(
@@ -209,7 +219,12 @@ fn audit_delete_refuses_young_records_and_changes_nothing() {
         assert_eq!(std::fs::read(&s.log).unwrap(), log_before, "{sel:?}");
         assert_eq!(std::fs::read(head_of(&s.log)).unwrap(), head_before);
     }
-    let o = delete(&s.log, &["--borrower", "B9"], "2040-01-01T00:00:00Z");
+    let o = delete(
+        &s.log,
+        &s.keys,
+        &["--borrower", "B9"],
+        "2040-01-01T00:00:00Z",
+    );
     assert!(o.status.success());
     assert!(text(&o.stdout).contains("nothing to delete"));
     assert_eq!(std::fs::read(&s.log).unwrap(), log_before);
@@ -223,7 +238,12 @@ fn audit_delete_redacts_old_records_and_the_chain_still_verifies() {
         .lines()
         .map(str::to_owned)
         .collect();
-    let o = delete(&s.log, &["--borrower", "B1"], "2026-12-01T00:00:00Z");
+    let o = delete(
+        &s.log,
+        &s.keys,
+        &["--borrower", "B1"],
+        "2026-12-01T00:00:00Z",
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(
         text(&o.stdout).contains("redacted 2 entries (seq 0, seq 1)"),
@@ -269,11 +289,16 @@ fn audit_delete_redacts_old_records_and_the_chain_still_verifies() {
         .collect();
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
 
-    let (code, out) = audit_verify(&s.log);
+    let (code, out) = audit_verify(&s.log, &s.keys);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("4 entries, chain intact; 2 redacted"), "{out}");
     // Nothing left to delete for B1; a second request changes nothing.
-    let o = delete(&s.log, &["--borrower", "B1"], "2026-12-02T00:00:00Z");
+    let o = delete(
+        &s.log,
+        &s.keys,
+        &["--borrower", "B1"],
+        "2026-12-02T00:00:00Z",
+    );
     assert!(text(&o.stdout).contains("nothing to delete"));
     assert_eq!(std::fs::read_to_string(&s.log).unwrap(), after);
 
@@ -350,7 +375,7 @@ fn audit_delete_redacts_old_records_and_the_chain_still_verifies() {
 /// Every edit of a redacted log, as (what, the edit of its lines, what `audit verify` says).
 #[test]
 fn audit_verify_detects_tampering_with_a_redacted_log() {
-    use arrears_evidence::chain::{Entry, redact};
+    use arrears_evidence::chain::{Entry, redact, redact_signed};
     let s = signed_log();
     let young: Vec<Entry> = std::fs::read_to_string(&s.log)
         .unwrap()
@@ -358,9 +383,14 @@ fn audit_verify_detects_tampering_with_a_redacted_log() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert!(
-        delete(&s.log, &["--borrower", "B1"], "2026-12-01T00:00:00Z")
-            .status
-            .success()
+        delete(
+            &s.log,
+            &s.keys,
+            &["--borrower", "B1"],
+            "2026-12-01T00:00:00Z"
+        )
+        .status
+        .success()
     );
     let good = std::fs::read_to_string(&s.log).unwrap();
     let good_head = std::fs::read_to_string(head_of(&s.log)).unwrap();
@@ -441,7 +471,7 @@ fn audit_verify_detects_tampering_with_a_redacted_log() {
         edit(&mut l);
         std::fs::write(&s.log, write(&l)).unwrap();
         std::fs::write(head_of(&s.log), &good_head).unwrap();
-        let (code, out) = audit_verify(&s.log);
+        let (code, out) = audit_verify(&s.log, &s.keys);
         assert_eq!(code, Some(1), "{what}: {out}");
         assert!(
             out.starts_with("TAMPERED") && out.contains(says),
@@ -449,7 +479,8 @@ fn audit_verify_detects_tampering_with_a_redacted_log() {
         );
     }
     // A forger who rebuilds the record and head to redact B2's young entry, claiming its
-    // retention ended: the chain links, but the packs still hold it (CN-RECORDS until 2031).
+    // retention ended: the chain links, but the head is not the lender's. Even with the
+    // lender's key (a careless key holder) the packs still hold it (CN-RECORDS until 2031).
     let mut forged = young.clone();
     let item = arrears_evidence::chain::RedactedItem {
         seq: 2,
@@ -464,14 +495,25 @@ fn audit_verify_detects_tampering_with_a_redacted_log() {
         before: None,
         items: vec![item],
     };
-    assert_eq!(redact(&mut forged, req, None), Ok(3));
+    let mut keyed = forged.clone();
+    assert_eq!(redact(&mut forged, req.clone(), None), Ok(3));
     std::fs::write(&s.log, write(&forged)).unwrap();
     std::fs::write(
         head_of(&s.log),
         format!(r#"{{"seq":3,"hash":"{}"}}"#, forged[3].hash),
     )
     .unwrap();
-    let (code, out) = audit_verify(&s.log);
+    let (code, out) = audit_verify(&s.log, &s.keys);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.starts_with("NOT VOUCHED FOR: the head (seq 3) is not signed"),
+        "{out}"
+    );
+    let key = lender_key(&s.keys);
+    assert_eq!(redact_signed(&mut keyed, req, None, &key), Ok(3));
+    std::fs::write(&s.log, write(&keyed)).unwrap();
+    std::fs::write(head_of(&s.log), signed_head(&key, &keyed)).unwrap();
+    let (code, out) = audit_verify(&s.log, &s.keys);
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("entry 2 (seq 2) was redacted by seq 3")
@@ -481,72 +523,139 @@ fn audit_verify_detects_tampering_with_a_redacted_log() {
     // The untouched redacted log verifies.
     std::fs::write(&s.log, &good).unwrap();
     std::fs::write(head_of(&s.log), &good_head).unwrap();
-    assert_eq!(audit_verify(&s.log).0, Some(0));
+    assert_eq!(audit_verify(&s.log, &s.keys).0, Some(0));
 }
 
+/// A log written before heads were signed (here a v1 log with its unsigned head) is not
+/// vouched for until the key holder signs it with `audit sign-head`, which the log records.
 #[test]
-fn a_v1_log_still_verifies_and_its_entries_cannot_be_redacted() {
+fn a_v1_log_is_signed_by_sign_head_and_its_entries_cannot_be_redacted() {
     let d = tempfile::tempdir().unwrap();
     let log = d.path().join("audit.jsonl");
     std::fs::write(&log, V1_LOG).unwrap();
     std::fs::write(head_of(&log), V1_HEAD).unwrap();
-    let (code, out) = audit_verify(&log);
-    assert_eq!((code, out.trim()), (Some(0), "ok: 2 entries, chain intact"));
+    let keys = d.path().join("keys");
+    let k = keys.to_str().unwrap();
+    assert!(arrears(&["keys", "init", "--dir", k]).status.success());
+    let (code, out) = audit_verify(&log, k);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.starts_with("NOT VOUCHED FOR: the head (seq 1) is not signed")
+            && out.contains("arrears audit sign-head"),
+        "{out}"
+    );
+    // Nothing is appended to, or deleted from, a log the lender has not signed.
+    let o = arrears(&sign_args(
+        k,
+        &log,
+        "B1",
+        "Code {code}.",
+        "2026-11-28T10:00:00Z",
+    ));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("refusing to append") && text(&o.stderr).contains("not signed"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = delete(&log, k, &["--borrower", "B1"], "2026-12-01T00:00:00Z");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("not signed"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), V1_LOG);
+    assert_eq!(std::fs::read_to_string(head_of(&log)).unwrap(), V1_HEAD);
+
+    // The key holder signs it after review; the log records it.
+    let sign_head = |reason: &str| {
+        arrears(&[
+            "audit",
+            "sign-head",
+            "--log",
+            log.to_str().unwrap(),
+            "--keys",
+            k,
+            "--reason",
+            reason,
+            "--at",
+            "2026-12-01T09:00:00Z",
+        ])
+    };
+    let o = sign_head("reviewed against the 2020 backup by A. Auditor");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("audit.sign_head entry seq 2"),
+        "{}",
+        text(&o.stdout)
+    );
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[2]["kind"], "audit.sign_head");
+    assert_eq!(
+        lines[2]["data"]["reason"],
+        "reviewed against the 2020 backup by A. Auditor"
+    );
+    assert_eq!(lines[2]["data"]["previous_head"]["seq"], 1);
+    assert_eq!(lines[2]["data"]["previous_head"]["signed"], false);
+    let (code, out) = audit_verify(&log, k);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.starts_with("ok: 3 entries, chain intact; head signed by the lender at"),
+        "{out}"
+    );
+    // Once is enough: a log that verifies is not signed again.
+    let o = sign_head("again");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("already verifies"),
+        "{}",
+        text(&o.stderr)
+    );
+
     // Past US-RECORDS (3 years after 2020-01-03), but v1 hashes cover the content itself.
-    let o = delete(&log, &["--borrower", "B1"], "2026-12-01T00:00:00Z");
+    let signed = std::fs::read_to_string(&log).unwrap();
+    let o = delete(&log, k, &["--borrower", "B1"], "2026-12-01T00:00:00Z");
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o.stderr);
     assert!(
         err.contains("entry 0 is a v1 entry") && err.contains("no record was deleted"),
         "{err}"
     );
-    assert_eq!(std::fs::read_to_string(&log).unwrap(), V1_LOG);
-    assert_eq!(std::fs::read_to_string(head_of(&log)).unwrap(), V1_HEAD);
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), signed);
     // Still refused for retention first when that applies.
-    let o = delete(&log, &["--borrower", "B1"], "2022-01-01T00:00:00Z");
+    let o = delete(&log, k, &["--borrower", "B1"], "2022-01-01T00:00:00Z");
     assert!(
         text(&o.stderr).contains("US-RECORDS until 2023-01-03T15:00:00Z"),
         "{}",
         text(&o.stderr)
     );
-    // Appending to a v1 log continues it with v2 entries; the mixed log verifies.
-    let keys = d.path().join("keys");
-    assert!(
-        arrears(&["keys", "init", "--dir", keys.to_str().unwrap()])
-            .status
-            .success()
-    );
-    let o = arrears(&[
-        "sign",
-        "--keys",
-        keys.to_str().unwrap(),
-        "--log",
-        log.to_str().unwrap(),
-        "--lender",
-        "Acme",
-        "--borrower",
+    // Appending continues it with v2 entries; the mixed log verifies.
+    let o = arrears(&sign_args(
+        k,
+        &log,
         "B1",
-        "--channel",
-        "sms",
-        "--text",
         "Code {code}.",
-        "--at",
         "2026-11-28T10:00:00Z",
-    ]);
+    ));
     assert!(o.status.success(), "{}", text(&o.stderr));
     let text_now = std::fs::read_to_string(&log).unwrap();
     assert!(text_now.starts_with(V1_LOG));
     assert!(
         text_now
             .lines()
-            .nth(2)
+            .nth(3)
             .unwrap()
-            .starts_with(r#"{"v":2,"seq":2,"#)
+            .starts_with(r#"{"v":2,"seq":3,"#)
     );
-    assert_eq!(
-        audit_verify(&log),
-        (Some(0), "ok: 3 entries, chain intact\n".into())
-    );
+    let (code, out) = audit_verify(&log, k);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("ok: 4 entries, chain intact"), "{out}");
 }
 
 /// `sign` arguments for one message of `borrower` to `log`, signed with the keys in `keys`.
@@ -626,6 +735,8 @@ fn commands_that_change_a_log_wait_for_its_lock() {
         "delete",
         "--log",
         s.log.to_str().unwrap(),
+        "--keys",
+        &s.keys,
         "--borrower",
         "B1",
         "--at",
@@ -650,7 +761,7 @@ fn commands_that_change_a_log_wait_for_its_lock() {
             text(&o.stderr)
         );
     }
-    let (code, out) = audit_verify(&s.log);
+    let (code, out) = audit_verify(&s.log, &s.keys);
     assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("ok: 5 entries") && out.contains("2 redacted"),
@@ -681,10 +792,435 @@ fn messages_signed_at_once_are_all_chained() {
             text(&o.stdout).trim().to_owned()
         })
         .collect();
-    let (code, out) = audit_verify(&s.log);
+    let (code, out) = audit_verify(&s.log, &s.keys);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("ok: 11 entries"), "{out}");
     for c in &codes {
         assert!(verify_code(&s, c).starts_with("GENUINE"), "{c}");
     }
+}
+
+/// The lender's key as `keys init` wrote it (what a key holder, or a test, signs with).
+fn lender_key(keys: &str) -> arrears_evidence::LenderKey {
+    let hex = std::fs::read_to_string(std::path::Path::new(keys).join("lender.key")).unwrap();
+    let seed: Vec<u8> = (0..64)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex.trim()[i..i + 2], 16).unwrap())
+        .collect();
+    arrears_evidence::LenderKey::from_seed(seed.try_into().unwrap())
+}
+
+/// The head file `key` would sign over `entries`.
+fn signed_head(key: &arrears_evidence::LenderKey, entries: &[arrears_evidence::Entry]) -> String {
+    let last = entries.last().unwrap();
+    serde_json::to_string(&arrears_evidence::SignedHead::sign(
+        key,
+        Some(&entries[0].hash),
+        &arrears_evidence::Head::of(last),
+        last.seq + 1,
+        "2026-12-01T00:00:00Z".parse().unwrap(),
+    ))
+    .unwrap()
+}
+
+fn entries_of(log: &std::path::Path) -> Vec<arrears_evidence::Entry> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn lines_of(es: &[arrears_evidence::Entry]) -> String {
+    es.iter()
+        .map(|e| serde_json::to_string(e).unwrap() + "\n")
+        .collect()
+}
+
+/// `audit verify` takes the lender's public key from outside the log, and says where from.
+#[test]
+fn audit_verify_needs_the_public_key_from_outside_the_log() {
+    let s = signed_log();
+    let l = s.log.to_str().unwrap();
+    let o = arrears(&["audit", "verify", "--log", l, "--keys", "/no/such/keys"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("no public key") && err.contains("--public-key FILE"),
+        "{err}"
+    );
+    let (code, out) = audit_verify(&s.log, &s.keys);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("ok: 3 entries, chain intact; head signed by the lender at")
+            && out.contains(&format!(
+                "public key from {}/lender.pub (the keys directory)",
+                s.keys
+            )),
+        "{out}"
+    );
+    let published = s.log.parent().unwrap().join("published.pub");
+    std::fs::copy(std::path::Path::new(&s.keys).join("lender.pub"), &published).unwrap();
+    let o = arrears(&[
+        "audit",
+        "verify",
+        "--log",
+        l,
+        "--public-key",
+        published.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("published.pub (--public-key)"),
+        "{}",
+        text(&o.stdout)
+    );
+    // Another lender's public key: the head is not theirs.
+    let other = s.log.parent().unwrap().join("other");
+    assert!(
+        arrears(&["keys", "init", "--dir", other.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let (code, out) = audit_verify(&s.log, other.to_str().unwrap());
+    assert_eq!(code, Some(1));
+    assert!(out.contains("signed by another key"), "{out}");
+}
+
+/// Whoever can write the files but has not the lender's key cannot truncate the log,
+/// rewrite an entry (recomputing the chain and the head), forge a redaction or drop the head
+/// unnoticed; each failure says what it is, and writers refuse such a log.
+#[test]
+fn tamper_evidence_holds_without_trusting_the_files() {
+    use arrears_evidence::chain::{RedactedItem, RedactionRequest, redact};
+    let s = signed_log();
+    let good = std::fs::read_to_string(&s.log).unwrap();
+    let good_head = std::fs::read_to_string(head_of(&s.log)).unwrap();
+    let entries = entries_of(&s.log);
+    let attacker = arrears_evidence::LenderKey::from_seed([3; 32]);
+
+    // The message text of entry 1 rewritten, its hash and every later one recomputed.
+    let mut rewritten = entries.clone();
+    let mut data = rewritten[1].data.clone();
+    data["text"] = "Acme: 8000.00 CNY overdue.".into();
+    rewritten[1].data = data;
+    rewritten[1].hash = rewritten[1].computed_hash();
+    rewritten[2].prev = rewritten[1].hash.clone();
+    rewritten[2].hash = rewritten[2].computed_hash();
+    assert_eq!(arrears_evidence::verify(&rewritten, None), Ok(()));
+    let unsigned_head = format!(r#"{{"seq":2,"hash":"{}"}}"#, rewritten[2].hash);
+    // B1's 2020 messages (past retention) redacted without the lender's key.
+    let mut redacted = entries.clone();
+    let req = RedactionRequest {
+        at: "2026-12-01T00:00:00Z".parse().unwrap(),
+        borrower_id: Some("B1".into()),
+        before: None,
+        items: (0..2)
+            .map(|seq| RedactedItem {
+                seq,
+                jurisdiction: None,
+                rule_id: Some("CN-RECORDS".into()),
+                last_activity: "2020-06-01T02:00:00Z".into(),
+                kept_until: "2025-06-01T02:00:00Z".into(),
+            })
+            .collect(),
+    };
+    redact(&mut redacted, req, None).unwrap();
+    let key = lender_key(&s.keys);
+
+    // (what, log, head (None: removed), first word, what the output names)
+    let cases: Vec<(&str, String, Option<String>, &str, &str)> = vec![
+        (
+            "truncated",
+            good.lines().take(2).map(|l| format!("{l}\n")).collect(),
+            Some(good_head.clone()),
+            "TAMPERED",
+            "the log ends at seq Some(1) but its head says seq 2: entries were removed from the end",
+        ),
+        (
+            "rewritten, genuine head kept",
+            lines_of(&rewritten),
+            Some(good_head.clone()),
+            "TAMPERED",
+            "entry seq 2 is not the entry the head names",
+        ),
+        (
+            "rewritten, head recomputed without a signature",
+            lines_of(&rewritten),
+            Some(unsigned_head),
+            "NOT VOUCHED FOR",
+            "the head (seq 2) is not signed",
+        ),
+        (
+            "rewritten, head signed by another key",
+            lines_of(&rewritten),
+            Some(signed_head(&attacker, &rewritten)),
+            "TAMPERED",
+            "the head was signed by another key",
+        ),
+        (
+            "head edited after signing",
+            good.clone(),
+            Some(good_head.replace("\"count\":3", "\"count\":4")),
+            "TAMPERED",
+            "the head's signature does not verify under the lender's public key",
+        ),
+        (
+            "head removed",
+            good.clone(),
+            None,
+            "TAMPERED",
+            "the log has 3 entries but no head",
+        ),
+        (
+            "redaction forged, head signed by another key",
+            lines_of(&redacted),
+            Some(signed_head(&attacker, &redacted)),
+            "TAMPERED",
+            "the head was signed by another key",
+        ),
+        (
+            // As if the key holder had signed a head over it: the redaction itself is not the
+            // lender's, so the consistent chain and head do not save it.
+            "redaction forged, chain and head agree",
+            lines_of(&redacted),
+            Some(signed_head(&key, &redacted)),
+            "TAMPERED",
+            "the audit.redaction entry seq 3 is not signed by the lender",
+        ),
+    ];
+    for (what, log, head, word, says) in cases {
+        std::fs::write(&s.log, &log).unwrap();
+        match &head {
+            Some(h) => std::fs::write(head_of(&s.log), h).unwrap(),
+            None => std::fs::remove_file(head_of(&s.log)).unwrap(),
+        }
+        let (code, out) = audit_verify(&s.log, &s.keys);
+        assert_eq!(code, Some(1), "{what}: {out}");
+        assert!(
+            out.starts_with(&format!("{word}: ")) && out.contains(says),
+            "{what}: {out}"
+        );
+        // No writer builds on it.
+        let o = arrears(&sign_args(&s.keys, &s.log, "B3", "Code {code}.", LATER));
+        assert_eq!(o.status.code(), Some(1), "{what}");
+        assert!(
+            text(&o.stderr).contains("refusing to append"),
+            "{what}: {}",
+            text(&o.stderr)
+        );
+        assert_eq!(std::fs::read_to_string(&s.log).unwrap(), log, "{what}");
+    }
+    // The genuine log, and a genuine redaction of it, verify.
+    std::fs::write(&s.log, &good).unwrap();
+    std::fs::write(head_of(&s.log), &good_head).unwrap();
+    assert_eq!(audit_verify(&s.log, &s.keys).0, Some(0));
+    let o = delete(
+        &s.log,
+        &s.keys,
+        &["--borrower", "B1"],
+        "2026-12-01T00:00:00Z",
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let record = &entries_of(&s.log)[3];
+    assert_eq!(record.kind, "audit.redaction");
+    assert_eq!(record.data["signature"].as_str().map(str::len), Some(128));
+    let (code, out) = audit_verify(&s.log, &s.keys);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("2 redacted after their retention, by 1 redactions signed by the lender"),
+        "{out}"
+    );
+    // A deletion needs the lender's key.
+    let o = delete(
+        &s.log,
+        "/no/such/keys",
+        &["--borrower", "B2"],
+        "2040-01-01T00:00:00Z",
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("signed with the lender's key")
+            && text(&o.stderr).contains("no record was deleted"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+/// A head left behind by a writer that stopped between the log and the head (or entries
+/// appended without the key) is reported; the key holder's sign-head, after review, covers
+/// them, and a redaction written before redactions were signed is ratified there.
+#[test]
+fn sign_head_covers_a_lagging_head_and_ratifies_an_old_redaction() {
+    use arrears_evidence::chain::{RedactedItem, RedactionRequest, redact};
+    let s = signed_log();
+    let old_head = std::fs::read_to_string(head_of(&s.log)).unwrap();
+    let o = arrears(&sign_args(&s.keys, &s.log, "B3", "Code {code}.", LATER));
+    assert!(o.status.success());
+    std::fs::write(head_of(&s.log), &old_head).unwrap();
+    let (code, out) = audit_verify(&s.log, &s.keys);
+    assert_eq!(code, Some(1));
+    assert!(
+        out.starts_with(
+            "NOT VOUCHED FOR: 1 entries after seq 2, the last one the signed head vouches for"
+        ),
+        "{out}"
+    );
+    // A redaction as the code before signed redactions wrote it, with its unsigned head.
+    let mut es = entries_of(&s.log);
+    let req = RedactionRequest {
+        at: "2026-12-01T00:00:00Z".parse().unwrap(),
+        borrower_id: Some("B1".into()),
+        before: None,
+        items: vec![RedactedItem {
+            seq: 0,
+            jurisdiction: None,
+            rule_id: Some("CN-RECORDS".into()),
+            last_activity: "2020-06-01T02:00:00Z".into(),
+            kept_until: "2025-06-01T02:00:00Z".into(),
+        }],
+    };
+    assert_eq!(redact(&mut es, req, None), Ok(4));
+    std::fs::write(&s.log, lines_of(&es)).unwrap();
+    std::fs::write(
+        head_of(&s.log),
+        format!(r#"{{"seq":4,"hash":"{}"}}"#, es[4].hash),
+    )
+    .unwrap();
+    let o = arrears(&[
+        "audit",
+        "sign-head",
+        "--log",
+        s.log.to_str().unwrap(),
+        "--keys",
+        &s.keys,
+        "--reason",
+        "head lagged after a crash; entry 3 checked against the outbox",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("signatures of the earlier redactions seq 4"),
+        "{}",
+        text(&o.stdout)
+    );
+    let (code, out) = audit_verify(&s.log, &s.keys);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("by 1 redactions signed by the lender"),
+        "{out}"
+    );
+    // A rewritten log is never signed: sign-head refuses what fails any other check.
+    let good = std::fs::read_to_string(&s.log).unwrap();
+    std::fs::write(&s.log, good.replacen("B2", "B7", 1)).unwrap();
+    let o = arrears(&[
+        "audit",
+        "sign-head",
+        "--log",
+        s.log.to_str().unwrap(),
+        "--keys",
+        &s.keys,
+        "--reason",
+        "x",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("was altered") && text(&o.stderr).contains("nothing was written"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+/// `plan` signs the head with `--keys`; without them it leaves an unsigned head (said in its
+/// summary), which `audit verify` does not vouch for and a keyed plan refuses to build on;
+/// once the key holder has signed it, a plan without the key refuses the signed log.
+#[test]
+fn plan_signs_the_head_with_its_key_and_never_appends_unsigned_to_a_signed_log() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("p");
+    let o = arrears(&[
+        "generate",
+        "--loans",
+        "60",
+        "--seed",
+        "5",
+        "--out",
+        p.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let keys = d.path().join("keys");
+    let k = keys.to_str().unwrap();
+    assert!(arrears(&["keys", "init", "--dir", k]).status.success());
+    let plan = |log: &std::path::Path, as_of: &str, keys: Option<&str>| {
+        let out = d.path().join(format!("out-{as_of}"));
+        let mut args = vec![
+            "plan",
+            "--as-of",
+            as_of,
+            "--portfolio",
+            p.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--log",
+            log.to_str().unwrap(),
+        ];
+        if let Some(k) = keys {
+            args.extend(["--keys", k]);
+        }
+        arrears(&args)
+    };
+    // With the key: a signed head that verifies.
+    let signed = d.path().join("signed.jsonl");
+    let o = plan(&signed, "2026-11-28", Some(k));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let (code, out) = audit_verify(&signed, k);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("head signed by the lender"), "{out}");
+    let head: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(head_of(&signed)).unwrap()).unwrap();
+    assert_eq!(head["count"], entries_of(&signed).len());
+    // Without the key the signed log is refused, and left as it was.
+    let before = std::fs::read_to_string(&signed).unwrap();
+    let o = plan(&signed, "2026-11-29", None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("head is signed by the lender")
+            && text(&o.stderr).contains("give --keys DIR"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&signed).unwrap(), before);
+
+    // Without the key on a new log: an unsigned head, said in the summary.
+    let unsigned = d.path().join("unsigned.jsonl");
+    let o = plan(&unsigned, "2026-11-28", None);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("head is not signed either"),
+        "{}",
+        text(&o.stdout)
+    );
+    let (code, out) = audit_verify(&unsigned, k);
+    assert_eq!(code, Some(1));
+    assert!(out.starts_with("NOT VOUCHED FOR: the head"), "{out}");
+    let o = plan(&unsigned, "2026-11-29", Some(k));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("not signed"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = arrears(&[
+        "audit",
+        "sign-head",
+        "--log",
+        unsigned.to_str().unwrap(),
+        "--keys",
+        k,
+        "--reason",
+        "plan of 2026-11-28 run without --keys; checked against its actions.csv",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = plan(&unsigned, "2026-11-29", Some(k));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(audit_verify(&unsigned, k).0, Some(0));
 }

@@ -191,7 +191,14 @@ fn a_signed_plan_is_complete_within_hours_verifiable_and_logged() {
         text(&o.stdout).starts_with("GENUINE")
             && text(&o.stdout).contains(&sms["verification_code"])
     );
-    let o = arrears(&["audit", "verify", "--log", log.to_str().unwrap()]);
+    let o = arrears(&[
+        "audit",
+        "verify",
+        "--log",
+        log.to_str().unwrap(),
+        "--keys",
+        &k,
+    ]);
     assert!(o.status.success(), "{}", text(&o.stdout));
     let messages = actions
         .iter()
@@ -218,7 +225,14 @@ fn a_signed_plan_is_complete_within_hours_verifiable_and_logged() {
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(text(&o.stdout).is_empty());
-    let o = arrears(&["audit", "verify", "--log", log.to_str().unwrap()]);
+    let o = arrears(&[
+        "audit",
+        "verify",
+        "--log",
+        log.to_str().unwrap(),
+        "--keys",
+        &k,
+    ]);
     assert!(o.status.success(), "{}", text(&o.stdout));
 }
 
@@ -425,6 +439,8 @@ fn audit_export_writes_the_borrowers_record_escaped_and_delete_keeps_the_retenti
             "delete",
             "--log",
             log.to_str().unwrap(),
+            "--keys",
+            &k,
             "--borrower",
             who,
             "--at",
@@ -440,6 +456,8 @@ fn audit_export_writes_the_borrowers_record_escaped_and_delete_keeps_the_retenti
         "delete",
         "--log",
         log.to_str().unwrap(),
+        "--keys",
+        &k,
         "--before",
         "2027-01-01T00:00:00Z",
         "--at",
@@ -454,6 +472,8 @@ fn audit_export_writes_the_borrowers_record_escaped_and_delete_keeps_the_retenti
         "delete",
         "--log",
         log.to_str().unwrap(),
+        "--keys",
+        &k,
         "--borrower",
         "B1",
         "--at",
@@ -469,7 +489,14 @@ fn audit_export_writes_the_borrowers_record_escaped_and_delete_keeps_the_retenti
     assert!(after.contains("\"L2\""));
     assert!(after.contains("US-RECORDS"));
     assert_eq!(before.lines().count() + 1, after.lines().count());
-    let o = arrears(&["audit", "verify", "--log", log.to_str().unwrap()]);
+    let o = arrears(&[
+        "audit",
+        "verify",
+        "--log",
+        log.to_str().unwrap(),
+        "--keys",
+        &k,
+    ]);
     assert!(o.status.success(), "{}", text(&o.stdout));
 }
 

@@ -1596,6 +1596,8 @@ fn verification_reports_genuine_forged_and_unconfigured() {
         "delete",
         "--log",
         l2,
+        "--keys",
+        k,
         "--borrower",
         "B1",
         "--at",

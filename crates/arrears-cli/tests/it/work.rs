@@ -833,6 +833,8 @@ fn the_audit_export_is_what_arrears_audit_export_writes() {
                 "delete",
                 "--log",
                 log.to_str().unwrap(),
+                "--keys",
+                keys.to_str().unwrap(),
                 "--borrower",
                 "B1",
                 "--at",
