@@ -31,7 +31,7 @@ enum OutboxCommand {
     /// (`--borrower … --channel … --text …`), after checking each over the store.
     Enqueue(Box<EnqueueArgs>),
     /// Send what is due: e-mail through `--smtp`, SMS and push through `--webhook`.
-    Send(SendArgs),
+    Send(Box<SendArgs>),
     /// Rows per state, the next due instant, and with `--rows` every row.
     Status(StatusArgs),
 }

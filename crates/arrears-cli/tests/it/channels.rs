@@ -1192,7 +1192,9 @@ fn plaintext_off_loopback_and_weak_or_missing_secrets_are_refused_before_any_cla
     let dir = tempfile::tempdir().unwrap();
     let good = secret_file(&dir, "good", SECRET);
     let short = secret_file(&dir, "short", &SECRET[..31]);
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    // (arguments, environment, what the error says)
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec!["--smtp", "mail.example.com:25", "--smtp-tls", "none"],
             vec![],
