@@ -534,6 +534,8 @@ async fn own_loan(
     tag = "contacts",
     request_body = CheckRequest,
     responses(
+        (status = 413, description = "A body larger than the service accepts (`body_too_large`)", body = ErrorBody),
+        (status = 415, description = "A body not sent as `Content-Type: application/json` (`unsupported_media_type`)", body = ErrorBody),
         (status = 200, description = "The decision", body = CheckResponse),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
@@ -1127,6 +1129,8 @@ fn answer_ingested(
     tag = "contacts",
     request_body = ContactRequest,
     responses(
+        (status = 413, description = "A body larger than the service accepts (`body_too_large`)", body = ErrorBody),
+        (status = 415, description = "A body not sent as `Content-Type: application/json` (`unsupported_media_type`)", body = ErrorBody),
         (status = 201, description = "Recorded (status `recorded`), or recorded as a violation of the rules it names (status `recorded_violation`)", body = Recorded),
         (status = 200, description = "The same contact was recorded before", body = Recorded),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
@@ -1166,6 +1170,8 @@ pub async fn record_contact(
     tag = "events",
     request_body = EventRequest,
     responses(
+        (status = 413, description = "A body larger than the service accepts (`body_too_large`)", body = ErrorBody),
+        (status = 415, description = "A body not sent as `Content-Type: application/json` (`unsupported_media_type`)", body = ErrorBody),
         (status = 201, description = "Recorded", body = Recorded),
         (status = 200, description = "Already recorded with the same body; nothing changed", body = Recorded),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
@@ -1452,6 +1458,9 @@ pub struct LoginResponse {
     tag = "access",
     request_body = LoginRequest,
     responses(
+        (status = 400, description = "Malformed JSON (`malformed_json`)", body = ErrorBody),
+        (status = 413, description = "A body larger than the service accepts (`body_too_large`)", body = ErrorBody),
+        (status = 415, description = "A body not sent as `Content-Type: application/json` (`unsupported_media_type`)", body = ErrorBody),
         (status = 200, description = "The password is right", body = LoginResponse),
         (status = 401, description = "Unknown user or wrong password", body = ErrorBody),
         (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody),

@@ -843,6 +843,8 @@ pub const MAX_INSTALLMENTS: usize = 120;
     tag = "work",
     request_body = PlanRequest,
     responses(
+        (status = 413, description = "A body larger than the service accepts (`body_too_large`)", body = ErrorBody),
+        (status = 415, description = "A body not sent as `Content-Type: application/json` (`unsupported_media_type`)", body = ErrorBody),
         (status = 201, description = "Recorded", body = Recorded),
         (status = 200, description = "The same plan was recorded before", body = Recorded),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
@@ -933,6 +935,9 @@ pub async fn create_plan(
     params(("plan_id" = String, Path, description = "The plan")),
     request_body = PlanStatusRequest,
     responses(
+        (status = 400, description = "Malformed JSON (`malformed_json`)", body = ErrorBody),
+        (status = 413, description = "A body larger than the service accepts (`body_too_large`)", body = ErrorBody),
+        (status = 415, description = "A body not sent as `Content-Type: application/json` (`unsupported_media_type`)", body = ErrorBody),
         (status = 201, description = "Recorded", body = Recorded),
         (status = 200, description = "The same change was recorded before", body = Recorded),
         (status = 401, description = "No or unknown token", body = ErrorBody),
@@ -1067,6 +1072,9 @@ pub async fn loan_plans(
     tag = "work",
     request_body = PlacementRequest,
     responses(
+        (status = 400, description = "Malformed JSON (`malformed_json`)", body = ErrorBody),
+        (status = 413, description = "A body larger than the service accepts (`body_too_large`)", body = ErrorBody),
+        (status = 415, description = "A body not sent as `Content-Type: application/json` (`unsupported_media_type`)", body = ErrorBody),
         (status = 201, description = "Recorded", body = Recorded),
         (status = 200, description = "The same placement was recorded before", body = Recorded),
         (status = 401, description = "No or unknown token", body = ErrorBody),
@@ -1125,6 +1133,9 @@ pub async fn create_placement(
     params(("placement_id" = String, Path, description = "The placement")),
     request_body = RecallRequest,
     responses(
+        (status = 400, description = "Malformed JSON (`malformed_json`)", body = ErrorBody),
+        (status = 413, description = "A body larger than the service accepts (`body_too_large`)", body = ErrorBody),
+        (status = 415, description = "A body not sent as `Content-Type: application/json` (`unsupported_media_type`)", body = ErrorBody),
         (status = 201, description = "Recorded", body = Recorded),
         (status = 200, description = "The same recall was recorded before", body = Recorded),
         (status = 401, description = "No or unknown token", body = ErrorBody),
@@ -1223,6 +1234,9 @@ pub async fn loan_placements(
     tag = "work",
     request_body = LegalCaseRequest,
     responses(
+        (status = 400, description = "Malformed JSON (`malformed_json`)", body = ErrorBody),
+        (status = 413, description = "A body larger than the service accepts (`body_too_large`)", body = ErrorBody),
+        (status = 415, description = "A body not sent as `Content-Type: application/json` (`unsupported_media_type`)", body = ErrorBody),
         (status = 201, description = "Recorded", body = Recorded),
         (status = 200, description = "The same case was recorded before", body = Recorded),
         (status = 401, description = "No or unknown token", body = ErrorBody),
@@ -1275,6 +1289,9 @@ pub async fn create_legal_case(
     params(("case_id" = String, Path, description = "The case")),
     request_body = LegalStatusRequest,
     responses(
+        (status = 400, description = "Malformed JSON (`malformed_json`)", body = ErrorBody),
+        (status = 413, description = "A body larger than the service accepts (`body_too_large`)", body = ErrorBody),
+        (status = 415, description = "A body not sent as `Content-Type: application/json` (`unsupported_media_type`)", body = ErrorBody),
         (status = 201, description = "Recorded", body = Recorded),
         (status = 200, description = "The same update was recorded before", body = Recorded),
         (status = 401, description = "No or unknown token", body = ErrorBody),
@@ -1404,6 +1421,9 @@ pub async fn loan_legal_cases(
     tag = "work",
     request_body = WriteOffRequest,
     responses(
+        (status = 400, description = "Malformed JSON (`malformed_json`)", body = ErrorBody),
+        (status = 413, description = "A body larger than the service accepts (`body_too_large`)", body = ErrorBody),
+        (status = 415, description = "A body not sent as `Content-Type: application/json` (`unsupported_media_type`)", body = ErrorBody),
         (status = 201, description = "Recorded", body = Recorded),
         (status = 200, description = "The same write-off was recorded before", body = Recorded),
         (status = 401, description = "No or unknown token", body = ErrorBody),
@@ -1667,6 +1687,7 @@ async fn log_borrowers<'a>(
     tag = "work",
     params(PlanPage),
     responses(
+        (status = 400, description = "A query string that cannot be read (`bad_query`)", body = ErrorBody),
         (status = 200, description = "A page of the plan", body = PlanResponse),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 409, description = "A cursor of a plan made earlier (`stale_cursor`)", body = ErrorBody),
@@ -1715,6 +1736,7 @@ pub async fn get_plan(
     tag = "work",
     params(("queue" = String, Path, description = "The queue, as the strategy names it"), PlanPage),
     responses(
+        (status = 400, description = "A query string that cannot be read (`bad_query`)", body = ErrorBody),
         (status = 200, description = "A page of the call tasks of the queue", body = QueueResponse),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 409, description = "A cursor of a plan made earlier (`stale_cursor`)", body = ErrorBody),
