@@ -10,6 +10,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod daily;
+mod db_cmds;
 mod demo_cmds;
 mod display;
 mod evidence_cmds;
@@ -43,8 +44,9 @@ enum Command {
     /// Run the daily delinquency run as of a business date, over a portfolio folder
     /// (`--portfolio`) or over the store (`--db`, writing the date's snapshot).
     Run(daily::RunArgs),
-    /// The store's schema: `db migrate` applies pending migrations, `db status` shows them.
-    Db(store_cmds::DbArgs),
+    /// The store's schema: `db migrate` applies pending migrations, `db status` shows them,
+    /// `db grant --role R` gives PostgreSQL's service role what the service needs.
+    Db(db_cmds::DbArgs),
     /// Load a portfolio or a daily feed into the store (idempotent, one transaction).
     Import(store_cmds::ImportArgs),
     /// Portfolio reports between two dates from the store's history (CSV + report.html).
@@ -187,7 +189,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Run(a) => daily::run(&a),
-        Command::Db(a) => store_cmds::db(&a),
+        Command::Db(a) => db_cmds::db(&a),
         Command::Import(a) => store_cmds::import(&a),
         Command::Report(a) => store_cmds::report(&a),
         Command::History(a) => store_cmds::history(&a),
