@@ -8,11 +8,14 @@
 //!   built the same way from a portfolio folder and from the store;
 //! - [`contact`]: parse a contact once (`ContactSpec`) and decide it (pre-contact check,
 //!   recording a reported contact, enqueueing a message, re-checking at send time);
+//! - [`access`]: the borrower's ways into the portal (a sign-in code they ask for, a link staff
+//!   send), through the outbox to the borrower's own phone or e-mail only;
 //! - [`plan`]: plan the day over a portfolio, with the independent plan checker.
 //!
 //! The crate does no I/O of its own but through the store it is handed; time enters as
 //! arguments.
 
+pub mod access;
 pub mod contact;
 pub mod context;
 pub mod plan;

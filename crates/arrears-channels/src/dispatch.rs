@@ -221,6 +221,9 @@ impl Dispatcher<'_> {
         if row.message.expires_at.is_some_and(|e| e < now) {
             return Ok(Release::Expired);
         }
+        if arrears_policy::is_access_purpose(&row.message.purpose) {
+            return self.work_access(row, now).await;
+        }
         let proposed = match proposal(row) {
             Ok(p) => p,
             Err(e) => {
@@ -289,6 +292,77 @@ impl Dispatcher<'_> {
             },
             Err(SendError::Permanent(e)) => Release::Dead { error: e },
         })
+    }
+
+    /// A way into the portal: not a collection contact, so not judged by the packs, but its
+    /// message is written again from the stored secret by `arrears_policy::access_message`
+    /// over the borrower's facts now (still their own target, not deceased) before it goes.
+    async fn work_access(&self, row: &OutboxRow, now: Timestamp) -> Result<Release, DispatchError> {
+        let m = &row.message;
+        let refused = |reason: String| Ok(Release::Blocked { reason });
+        let Some(secret) = arrears_policy::AccessSecret::of(&m.purpose, &m.verification_code)
+        else {
+            return refused("not a portal sign-in message".into());
+        };
+        let (Ok(kind), Some(Ok(target)), Ok(language)) = (
+            arrears_policy::Channel::parse(&m.channel),
+            m.target.as_deref().map(arrears_policy::Target::parse),
+            arrears_policy::Language::parse(&m.language),
+        ) else {
+            return Ok(Release::Dead {
+                error: "stored sign-in message does not read back".into(),
+            });
+        };
+        let Some(bc) = self.store.borrower_contacts(&m.borrower_id).await? else {
+            return refused("the borrower is no longer stored".into());
+        };
+        let facts = arrears_app::from_store(&bc).facts;
+        let message = match arrears_policy::access_message(
+            &facts,
+            kind,
+            &target,
+            &secret,
+            language,
+            &m.lender_name,
+        ) {
+            Ok(msg) => msg,
+            Err(e) => return refused(format!("refused at send time: {e}")),
+        };
+        let Some(channel) = self.channel_for(kind) else {
+            return Ok(Release::Retry {
+                retry_at: now
+                    .saturating_add(self.backoff.delay(row.attempts))
+                    .unwrap_or(now),
+                error: "no channel configured".into(),
+            });
+        };
+        let outgoing = Outgoing {
+            outbox_id: row.outbox_id,
+            subject: Some(message.subject().to_owned()),
+            lender_name: m.lender_name.clone(),
+            verification_code: String::new(),
+            language: m.language.clone(),
+        };
+        Ok(
+            match channel
+                .send_access(&message, &outgoing, &m.idempotency_key)
+                .await
+            {
+                Ok(()) => Release::Sent { at: now },
+                Err(SendError::Retryable(e)) if row.attempts < self.backoff.max_attempts => {
+                    Release::Retry {
+                        retry_at: now
+                            .saturating_add(self.backoff.delay(row.attempts))
+                            .unwrap_or(now),
+                        error: e,
+                    }
+                }
+                Err(SendError::Retryable(e)) => Release::Dead {
+                    error: format!("gave up after {} attempts: {e}", row.attempts),
+                },
+                Err(SendError::Permanent(e)) => Release::Dead { error: e },
+            },
+        )
     }
 }
 

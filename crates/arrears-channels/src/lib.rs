@@ -78,6 +78,24 @@ pub trait Channel: Send + Sync + std::fmt::Debug {
         message: &'a Outgoing,
         idempotency_key: &'a str,
     ) -> SendFuture<'a>;
+
+    /// Delivers a way into the portal (a sign-in code or a one-time link) that
+    /// `arrears_policy::access_message` wrote for the borrower's own target: `message.text()`
+    /// to `message.target()`, with `message.subject()` as an e-mail's subject. A channel that
+    /// does not carry them refuses (permanently).
+    fn send_access<'a>(
+        &'a self,
+        message: &'a arrears_policy::AccessMessage,
+        outgoing: &'a Outgoing,
+        idempotency_key: &'a str,
+    ) -> SendFuture<'a> {
+        let _ = (message, outgoing, idempotency_key);
+        Box::pin(async {
+            Err(SendError::Permanent(
+                "this channel does not carry portal sign-in messages".into(),
+            ))
+        })
+    }
 }
 
 /// The vetted text of a written contact, or a permanent error.

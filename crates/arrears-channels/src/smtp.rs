@@ -205,7 +205,18 @@ impl SmtpChannel {
         m: &Outgoing,
         key: &str,
     ) -> Result<Message, SendError> {
-        let to = match contact.target() {
+        self.build_to(contact.target(), text_of(contact)?, m, key)
+    }
+
+    /// The e-mail of `text` to `target` (which must be an e-mail address).
+    fn build_to(
+        &self,
+        target: Option<&Target>,
+        text: &str,
+        m: &Outgoing,
+        key: &str,
+    ) -> Result<Message, SendError> {
+        let to = match target {
             Some(Target::Email(addr)) => addr,
             _ => {
                 return Err(SendError::Permanent(
@@ -220,15 +231,18 @@ impl SmtpChannel {
             .subject
             .clone()
             .unwrap_or_else(|| format!("A message from {}", m.lender_name));
-        Message::builder()
+        let mut b = Message::builder()
             .message_id(Some(self.message_id(m.outbox_id)))
             .from(Mailbox::new(Some(m.lender_name.clone()), self.from.clone()))
             .to(Mailbox::new(None, to))
             .subject(subject)
-            .header(IdempotencyKeyHeader(key.to_owned()))
-            .header(VerificationCodeHeader(m.verification_code.clone()))
-            .header(ContentType::TEXT_PLAIN)
-            .body(text_of(contact)?.to_owned())
+            .header(IdempotencyKeyHeader(key.to_owned()));
+        // A portal sign-in message is not a signed collection message: it has no code.
+        if !m.verification_code.is_empty() {
+            b = b.header(VerificationCodeHeader(m.verification_code.clone()));
+        }
+        b.header(ContentType::TEXT_PLAIN)
+            .body(text.to_owned())
             .map_err(|e| SendError::Permanent(format!("building the e-mail: {e}")))
     }
 }
@@ -320,6 +334,33 @@ impl Channel for SmtpChannel {
                 )));
             }
             let email = self.build(contact, message, idempotency_key)?;
+            tokio::time::timeout(self.timeout, self.deliver(&email))
+                .await
+                .map_err(|_| {
+                    SendError::Retryable(format!("SMTP: no answer in {:?}", self.timeout))
+                })?
+        })
+    }
+
+    fn send_access<'a>(
+        &'a self,
+        access: &'a arrears_policy::AccessMessage,
+        message: &'a Outgoing,
+        idempotency_key: &'a str,
+    ) -> SendFuture<'a> {
+        Box::pin(async move {
+            if !self.carries(access.channel()) {
+                return Err(SendError::Permanent(format!(
+                    "SMTP does not carry {}",
+                    access.channel()
+                )));
+            }
+            let email = self.build_to(
+                Some(access.target()),
+                access.text(),
+                message,
+                idempotency_key,
+            )?;
             tokio::time::timeout(self.timeout, self.deliver(&email))
                 .await
                 .map_err(|_| {

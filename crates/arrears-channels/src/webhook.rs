@@ -212,6 +212,38 @@ impl Channel for WebhookChannel {
             self.post(body, idempotency_key).await
         })
     }
+
+    fn send_access<'a>(
+        &'a self,
+        access: &'a arrears_policy::AccessMessage,
+        message: &'a Outgoing,
+        idempotency_key: &'a str,
+    ) -> SendFuture<'a> {
+        Box::pin(async move {
+            if access.channel() != arrears_policy::Channel::Sms {
+                return Err(SendError::Permanent(format!(
+                    "the webhook does not carry a sign-in message by {}",
+                    access.channel()
+                )));
+            }
+            let v = serde_json::json!({
+                "idempotency_key": idempotency_key,
+                "outbox_id": message.outbox_id,
+                "channel": access.channel().code(),
+                "kind": "portal_sign_in",
+                "borrower_id": access.borrower_id().as_str(),
+                "loan_id": null,
+                "to": access.target().as_str(),
+                "text": access.text(),
+                "language": message.language,
+                "lender": message.lender_name,
+                "verification_code": "",
+            });
+            let body = serde_json::to_vec(&v)
+                .map_err(|e| SendError::Permanent(format!("encoding: {e}")))?;
+            self.post(body, idempotency_key).await
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! `arrears portal link` (a borrower's one-time portal link: the code is printed once and
-//! stored hashed) and `arrears assign` (which agent works a loan; agents see only their
+//! `arrears portal link` (a borrower's one-time portal link, sent through the outbox to the
+//! borrower's own e-mail or phone like the staff page's; `--print` shows it to an operator
+//! who holds the database instead, with an access-log entry) and `arrears assign` (which agent works a loan; agents see only their
 //! loans on the account pages).
 
 use crate::Failure;
@@ -15,11 +16,19 @@ pub struct PortalArgs {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum PortalCommand {
-    /// Print a borrower's portal link with a one-time code (single use; only its hash is
-    /// stored).
+    /// Send a borrower a portal link with a one-time code (single use; only its hash is
+    /// stored) through the outbox to their own e-mail address, else phone; `--print` prints
+    /// it instead.
     Link {
         #[arg(long)]
         borrower: String,
+        /// Print the link here instead of sending it (for an operator who holds the database,
+        /// as the demo does); the access log records that it was shown.
+        #[arg(long)]
+        print: bool,
+        /// The lender's name in the message (default: the stored lender policy's).
+        #[arg(long)]
+        lender: Option<String>,
         /// The service's address as borrowers reach it.
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         base_url: String,
@@ -78,14 +87,70 @@ fn service_failure(e: ServiceError) -> Failure {
 pub fn portal(a: &PortalArgs) -> Result<(), Failure> {
     let PortalCommand::Link {
         borrower,
+        print,
+        lender,
         base_url,
         valid_hours,
         db,
     } = &a.command;
-    let (link, expires) = issue_portal_link(db, borrower, base_url, *valid_hours)?;
-    println!("{link}");
-    eprintln!(
-        "portal link for borrower {borrower:?}: works once, until {expires}; it is shown only now."
+    if *print {
+        let (link, expires) = issue_portal_link(db, borrower, base_url, *valid_hours)?;
+        println!("{link}");
+        eprintln!(
+            "portal link for borrower {borrower:?}: works once, until {expires}; it is shown only now, and the access log records that it was shown."
+        );
+        return Ok(());
+    }
+    let (code, hash) = arrears_server::pages::new_portal_code()
+        .map_err(|e| anyhow!("reading the OS random source: {e}"))?;
+    let base = arrears_server::base_url::BaseUrl::parse(base_url)
+        .map_err(|e| Failure::bad_input(anyhow!("--base-url: {e}")))?;
+    let sent = runtime()?.block_on(async {
+        let store = open(db).await?;
+        let lender = match lender {
+            Some(l) => l.clone(),
+            None => {
+                let today = now().to_zoned(jiff::tz::TimeZone::UTC).date();
+                match arrears_app::rules::in_store(&store, today).await {
+                    Ok(p) if p.lender.is_some() => p.lender.map(|l| l.name).unwrap_or_default(),
+                    _ => arrears_strategy::Strategy::parse(arrears_strategy::DEFAULT_STRATEGY)
+                        .map(|s| s.lender_name)
+                        .unwrap_or_default(),
+                }
+            }
+        };
+        let sent = arrears_app::access::send_portal_link(
+            &store,
+            borrower,
+            base.as_str(),
+            &code,
+            &hash,
+            "cli",
+            &lender,
+            jiff::SignedDuration::from_hours(*valid_hours),
+            now(),
+        )
+        .await
+        .map_err(|e| match e {
+            arrears_app::access::AccessError::Store(s) => Failure::from(anyhow!(s)),
+            other => Failure::bad_input(anyhow!(other)),
+        })?;
+        store
+            .log_access(&arrears_store::Access {
+                at: now(),
+                actor: "cli".to_owned(),
+                action: "portal.link_sent".to_owned(),
+                borrower_id: Some(borrower.clone()),
+                loan_id: None,
+            })
+            .await
+            .map_err(|e| Failure::from(anyhow!(e)))?;
+        store.close().await;
+        Ok::<_, Failure>(sent)
+    })?;
+    println!(
+        "portal link for borrower {borrower:?} queued in the outbox (row {}) to their {} {}; `arrears outbox send` delivers it",
+        sent.outbox_id, sent.channel, sent.masked_target
     );
     Ok(())
 }
@@ -110,6 +175,16 @@ pub fn issue_portal_link(
             .create_portal_code(&hash, borrower, "cli", at, expires)
             .await
             .map_err(service_failure)?;
+        store
+            .log_access(&arrears_store::Access {
+                at,
+                actor: "cli".to_owned(),
+                action: "portal.link_shown_to_operator".to_owned(),
+                borrower_id: Some(borrower.to_owned()),
+                loan_id: None,
+            })
+            .await
+            .map_err(|e| Failure::from(anyhow!(e)))?;
         store.close().await;
         Ok((arrears_server::pages::portal_link(base_url, &code), expires))
     })

@@ -78,6 +78,11 @@ pub struct ServeArgs {
     /// address is read from `X-Forwarded-For`; from any other peer it is the peer's.
     #[arg(long = "trusted-proxy", value_name = "IP")]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The service's public address, e.g. https://collect.example.com: portal links sent to
+    /// borrowers are written under it, and an https:// address makes cookies Secure.
+    /// Default: http:// and the address listened on.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -279,8 +284,34 @@ pub fn serve_on(
     let rt = runtime()?;
     rt.block_on(async {
         let store = open_with(&a.db, a.db_connections).await?;
+        let listener = match listener {
+            Some(l) => {
+                l.set_nonblocking(true)
+                    .context("setting up the bound listener")?;
+                tokio::net::TcpListener::from_std(l).context("setting up the bound listener")?
+            }
+            None => tokio::net::TcpListener::bind(a.listen)
+                .await
+                .with_context(|| format!("listening on {}", a.listen))?,
+        };
+        let addr = listener.local_addr().context("reading the bound address")?;
+        // Portal links are written under the configured public address, never the request's
+        // Host header; an https:// one makes the cookies Secure.
+        let base = match &a.base_url {
+            Some(u) => arrears_server::base_url::BaseUrl::parse(u)
+                .map_err(|e| Failure::bad_input(anyhow!("--base-url: {e}")))?,
+            None => arrears_server::base_url::BaseUrl::of_listener(addr),
+        };
+        if !base.is_https() && !addr.ip().is_loopback() {
+            tracing::warn!(
+                base_url = %base,
+                "the service is reachable beyond this machine but its base URL is not https://: \
+                 put it behind TLS and pass --base-url https://…, or cookies are not Secure"
+            );
+        }
         let state = AppState::new(store.clone(), evidence)
             .map_err(|e| anyhow!(e))?
+            .with_base_url(base)
             .with_facts_capacity(a.facts_cache)
             .with_event_writers(a.event_writers as usize)
             .with_limits(a.limits());
@@ -308,17 +339,6 @@ pub fn serve_on(
                 seen,
             );
         }
-        let listener = match listener {
-            Some(l) => {
-                l.set_nonblocking(true)
-                    .context("setting up the bound listener")?;
-                tokio::net::TcpListener::from_std(l).context("setting up the bound listener")?
-            }
-            None => tokio::net::TcpListener::bind(a.listen)
-                .await
-                .with_context(|| format!("listening on {}", a.listen))?,
-        };
-        let addr = listener.local_addr().context("reading the bound address")?;
         // The signal handlers are in place before the address is printed (a first poll
         // registers them): a Ctrl-C or SIGTERM right after it is a graceful shutdown too.
         let mut signal = Box::pin(arrears_server::shutdown_signal());

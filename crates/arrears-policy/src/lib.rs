@@ -69,6 +69,7 @@
 //! records to that person's numbers and addresses. Breathing-space dates are the last day of
 //! the moratorium, inclusive. History dated after `at` is ignored.
 
+mod access;
 mod cadence;
 mod content;
 mod engine;
@@ -81,6 +82,10 @@ mod params;
 mod policy;
 mod rule;
 
+pub use access::{
+    ACCESS_CODE, ACCESS_LINK, AccessMessage, AccessRefusal, AccessSecret, CODE_MINUTES,
+    access_message, is_access_purpose,
+};
 pub use cadence::{
     ChannelLimits, ContactLimit, Counted, LimitScope, LimitWindow, QuietPeriod,
     max_contacts_per_window,

@@ -13,6 +13,7 @@
 pub mod access;
 pub mod api;
 pub mod auth;
+pub mod base_url;
 pub mod batcher;
 pub mod day_plans;
 pub mod error;
@@ -111,6 +112,8 @@ struct Inner {
     /// Buckets, stages and the business zone of the pages' plans and dashboard.
     config: arrears_domain::Config,
     plans: workbench::PlanCache,
+    /// The service's public address (`--base-url`): portal links and `Secure` cookies.
+    base_url: Option<base_url::BaseUrl>,
 }
 
 /// The policies of one plan day: the version in force, and the next one with its first
@@ -200,6 +203,7 @@ impl AppState {
                 facts: Arc::new(facts_cache::FactsCache::new(DEFAULT_FACTS_CAPACITY)),
                 config: arrears_domain::Config::default(),
                 plans: workbench::PlanCache::default(),
+                base_url: None,
             }),
         })
     }
@@ -333,6 +337,25 @@ impl AppState {
     /// The day's plans of `/v1/plan` and `/v1/queues`.
     pub fn api_plans(&self) -> &day_plans::DayPlans<work::SharedPlan> {
         &self.inner.api_plans
+    }
+
+    /// [`AppState`] with the service's public address (portal links are written under it;
+    /// an `https://` one makes cookies `Secure`).
+    pub fn with_base_url(self, base_url: base_url::BaseUrl) -> AppState {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.base_url = Some(base_url);
+                AppState {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => AppState { inner },
+        }
+    }
+
+    /// The service's public address, when configured.
+    pub fn base_url(&self) -> Option<&base_url::BaseUrl> {
+        self.inner.base_url.as_ref()
     }
 
     /// [`AppState`] with these bounds (the login limiter and the password-check limit are

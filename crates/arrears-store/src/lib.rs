@@ -34,6 +34,7 @@ mod outbox;
 mod pages;
 mod plan_blocks;
 mod policies;
+mod portal_sign_in;
 mod preferences;
 mod schema;
 mod service;
@@ -55,7 +56,8 @@ pub use lifecycle::{
 };
 pub use messages::{FoundMessage, IndexedMessage, MessageIndexState};
 pub use migrate::MigrationStep;
-pub use outbox::{Enqueued, NewOutboxMessage, OutboxRow, OutboxState, Release};
+pub use outbox::{Enqueued, NewOutboxMessage, OutboxRow, OutboxState, Release, WITHHELD};
+pub use portal_sign_in::{NewSignInCode, SignInIssued, SignInRedeemed, sign_in_digest};
 pub use pages::{
     ActorActivity, BookInstallment, BookPayment, BookPromise, DisputeNote, LoanBook, NewSession,
     RIGHT_PARTY_OUTCOMES, Session, SessionOwner,

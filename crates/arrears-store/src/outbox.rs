@@ -16,6 +16,13 @@ use crate::sql::{Cell, Dialect, Tx, Ty, json_array};
 use crate::{Store, StoreError};
 use jiff::Timestamp;
 
+/// The outbox purposes of the borrower's ways into the portal (a sign-in code, a one-time
+/// link): not contacts, so a sent one is not recorded in `contacts` and its secret is not kept.
+const ACCESS: &str = "'access_code', 'access_link'";
+
+/// What a final access row's body says instead of the credential it carried.
+pub const WITHHELD: &str = "[a portal sign-in message; its code is not kept]";
+
 /// A message to store in the outbox: the fields of the permitted contact and of the
 /// decision that allowed it, as plain values (the store does not know the engine).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,84 +307,9 @@ impl Store {
     /// its decision fields are written in one transaction; nothing is sent here.
     pub async fn enqueue(&self, m: &NewOutboxMessage) -> Result<Enqueued, StoreError> {
         let mut tx = self.begin().await?;
-        let d = tx.dialect();
-        let cols = [
-            "idempotency_key",
-            "borrower_id",
-            "loan_id",
-            "channel",
-            "party",
-            "target",
-            "purpose",
-            "agency_id",
-            "language",
-            "lender_name",
-            "verification_code",
-            "subject",
-            "body",
-            "decided_at",
-            "jurisdiction",
-            "pack_version",
-            "policy",
-            "enqueued_at",
-            "expires_at",
-            "not_before",
-            "next_attempt_at",
-        ];
-        let params: Vec<String> = cols
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let ty = if c.ends_with("_at") || *c == "not_before" {
-                    Ty::Ts
-                } else {
-                    Ty::Text
-                };
-                d.param(i + 1, ty)
-            })
-            .collect();
-        let n = tx
-            .exec(
-                "queueing a message",
-                &format!(
-                    "INSERT INTO outbox ({}) VALUES ({}) ON CONFLICT (idempotency_key) DO NOTHING",
-                    cols.join(", "),
-                    params.join(", ")
-                ),
-                &[
-                    text(&m.idempotency_key),
-                    text(&m.borrower_id),
-                    opt_text(m.loan_id.as_deref()),
-                    text(&m.channel),
-                    text(&m.party),
-                    opt_text(m.target.as_deref()),
-                    text(&m.purpose),
-                    opt_text(m.agency_id.as_deref()),
-                    text(&m.language),
-                    text(&m.lender_name),
-                    text(&m.verification_code),
-                    opt_text(m.subject.as_deref()),
-                    text(&m.body),
-                    ts(m.decided_at),
-                    text(&m.jurisdiction),
-                    text(&m.pack_version),
-                    opt_text(m.policy.as_deref()),
-                    ts(m.enqueued_at),
-                    opt_ts(m.expires_at),
-                    ts(m.not_before),
-                    ts(m.not_before),
-                ],
-            )
-            .await?;
-        let id = id_of_key(&mut tx, &m.idempotency_key)
-            .await?
-            .ok_or_else(|| StoreError::Internal("a queued message has no row".into()))?;
+        let queued = enqueue_in(&mut tx, m).await?;
         tx.commit().await?;
-        Ok(if n == 1 {
-            Enqueued::Queued(id)
-        } else {
-            Enqueued::AlreadyQueued(id)
-        })
+        Ok(queued)
     }
 
     /// Takes up to `limit` rows of the given channels due at `now` (pending or failed with
@@ -456,7 +388,8 @@ impl Store {
                     "marking a message sent",
                     &format!(
                         "UPDATE outbox SET state = 'sent', sent_at = {}, \
-                         contact_id = 'outbox-' || CAST(outbox_id AS TEXT){done} {mine}",
+                         contact_id = CASE WHEN purpose IN ({ACCESS}) THEN NULL \
+                         ELSE 'outbox-' || CAST(outbox_id AS TEXT) END{done} {mine}",
                         d.param(3, Ty::Ts)
                     ),
                     &[id.clone(), w, ts(*at)],
@@ -512,6 +445,19 @@ impl Store {
         if n == 0 {
             return Ok(false);
         }
+        if !matches!(how, Release::Retry { .. } | Release::Defer { .. }) {
+            // A sign-in code or portal link is a credential: once its row is final, the
+            // code is not kept (the row still says what was sent, when and to whom).
+            tx.exec(
+                "withholding a sent credential",
+                &format!(
+                    "UPDATE outbox SET verification_code = '', body = $2 \
+                     WHERE outbox_id = $1 AND purpose IN ({ACCESS})"
+                ),
+                &[id.clone(), text(WITHHELD)],
+            )
+            .await?;
+        }
         if let Release::Sent { at } = how {
             tx.exec(
                 "recording a sent message as a contact",
@@ -520,6 +466,7 @@ impl Store {
                      at, outcome, target, party, agency_id) \
                      SELECT contact_id, borrower_id, loan_id, channel, 'outbound', {}, 'sent', \
                      target, party, agency_id FROM outbox WHERE outbox_id = $1 \
+                     AND contact_id IS NOT NULL \
                      ON CONFLICT (contact_id) DO NOTHING",
                     d.param(2, Ty::Ts)
                 ),
@@ -617,4 +564,86 @@ impl Store {
             .and_then(|t| t.parse::<Timestamp>().ok());
         Ok((counts, next))
     }
+}
+
+/// [`Store::enqueue`] inside the caller's transaction (a sign-in code and its message are
+/// stored together).
+pub(crate) async fn enqueue_in(tx: &mut Tx, m: &NewOutboxMessage) -> Result<Enqueued, StoreError> {
+    let d = tx.dialect();
+    let cols = [
+        "idempotency_key",
+        "borrower_id",
+        "loan_id",
+        "channel",
+        "party",
+        "target",
+        "purpose",
+        "agency_id",
+        "language",
+        "lender_name",
+        "verification_code",
+        "subject",
+        "body",
+        "decided_at",
+        "jurisdiction",
+        "pack_version",
+        "policy",
+        "enqueued_at",
+        "expires_at",
+        "not_before",
+        "next_attempt_at",
+    ];
+    let params: Vec<String> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let ty = if c.ends_with("_at") || *c == "not_before" {
+                Ty::Ts
+            } else {
+                Ty::Text
+            };
+            d.param(i + 1, ty)
+        })
+        .collect();
+    let n = tx
+        .exec(
+            "queueing a message",
+            &format!(
+                "INSERT INTO outbox ({}) VALUES ({}) ON CONFLICT (idempotency_key) DO NOTHING",
+                cols.join(", "),
+                params.join(", ")
+            ),
+            &[
+                text(&m.idempotency_key),
+                text(&m.borrower_id),
+                opt_text(m.loan_id.as_deref()),
+                text(&m.channel),
+                text(&m.party),
+                opt_text(m.target.as_deref()),
+                text(&m.purpose),
+                opt_text(m.agency_id.as_deref()),
+                text(&m.language),
+                text(&m.lender_name),
+                text(&m.verification_code),
+                opt_text(m.subject.as_deref()),
+                text(&m.body),
+                ts(m.decided_at),
+                text(&m.jurisdiction),
+                text(&m.pack_version),
+                opt_text(m.policy.as_deref()),
+                ts(m.enqueued_at),
+                opt_ts(m.expires_at),
+                ts(m.not_before),
+                ts(m.not_before),
+            ],
+        )
+        .await?;
+    let id = id_of_key(tx, &m.idempotency_key)
+        .await?
+        .ok_or_else(|| StoreError::Internal("a queued message has no row".into()))?;
+    Ok(if n == 1 {
+        Enqueued::Queued(id)
+    } else {
+        Enqueued::AlreadyQueued(id)
+    })
 }

@@ -1294,3 +1294,99 @@ fn plaintext_off_loopback_and_weak_or_missing_secrets_are_refused_before_any_cla
         rows(&db)
     );
 }
+
+/// A portal sign-in code and a staff-issued portal link go through the outbox like any
+/// message, but as what they are: sent at 03:00 in the borrower's zone (the hours rule is for
+/// collection contacts, and the borrower asked), to the borrower's own phone and e-mail with
+/// the fixed text, not recorded as contacts, and their codes not kept once sent.
+#[test]
+fn portal_sign_in_messages_are_sent_to_the_borrower_and_not_kept() {
+    on_both(|db| {
+        // 03:00 in New York: a collection SMS would be refused (US-HOURS).
+        let night: jiff::Timestamp = "2026-11-28T08:00:00Z".parse().unwrap();
+        let (rt, store) = crate::store::open_store(&db.target);
+        let asked = rt
+            .block_on(arrears_app::access::request_sign_in_code(
+                &store,
+                "212 555 0100",
+                "482913",
+                &"ab".repeat(32),
+                "Acme Lending",
+                night,
+            ))
+            .unwrap();
+        assert!(
+            matches!(asked, arrears_app::access::SignInRequest::Queued { .. }),
+            "{asked:?}"
+        );
+        // A staff link through `arrears portal link` (no --print): queued, never printed.
+        let out = ok(&[
+            "portal",
+            "link",
+            "--borrower",
+            "B1",
+            "--base-url",
+            "https://collect.example.com",
+            "--lender",
+            "Acme Lending",
+            "--db",
+            &db.target,
+        ]);
+        assert!(out.contains("queued in the outbox"), "{out}");
+        assert!(out.contains("m•••@example.com"), "{out}");
+        assert!(!out.contains("code="), "{out}");
+        let before = contacts(db);
+
+        let sink = SmtpSink::start(None);
+        let gw = Receiver::start(&[]);
+        let out = send(db, "2026-11-28T08:01:00Z", Some(&sink.addr), Some(&gw.url));
+        assert!(out.contains("sent 1,"), "the code goes at night: {out}");
+        let hits = gw.hits();
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        let v: serde_json::Value = serde_json::from_slice(&hits[0].body).unwrap();
+        assert_eq!(v["to"], "+12125550100");
+        assert_eq!(v["kind"], "portal_sign_in");
+        let sms = v["text"].as_str().unwrap();
+        assert!(
+            sms.contains("482913") && sms.starts_with("Acme Lending:"),
+            "{sms}"
+        );
+        assert_eq!(
+            hits[0].signature.as_deref(),
+            Some(arrears_channels::signature(SECRET.as_bytes(), &hits[0].body).as_str())
+        );
+
+        // The link was queued on the wall clock: send after it.
+        #[allow(clippy::disallowed_methods)]
+        let later = jiff::Timestamp::now()
+            .saturating_add(jiff::SignedDuration::from_mins(1))
+            .unwrap()
+            .to_string();
+        let out = send(db, &later, Some(&sink.addr), Some(&gw.url));
+        assert!(out.contains("sent 1,"), "{out}");
+        let mails = sink.mails();
+        assert_eq!(mails.len(), 1, "{mails:?}");
+        assert_eq!(mails[0].rcpt, ["<m@example.com>"]);
+        // Undo quoted-printable: soft line breaks and the `=` of `code=`.
+        let data = mails[0]
+            .data
+            .replace("=\r\n", "")
+            .replace("=3D", "=")
+            .replace("\r\n", "\n");
+        assert!(
+            data.contains("https://collect.example.com/portal/enter?code="),
+            "{data}"
+        );
+        assert!(!data.contains("X-Verification-Code"), "{data}");
+
+        // Not contacts, and the codes are gone from the outbox.
+        assert_eq!(contacts(db), before, "sign-in messages are not contacts");
+        let rows = rt.block_on(store.outbox_rows()).unwrap();
+        assert_eq!(rows.len(), 2);
+        for r in &rows {
+            assert_eq!(r.state, arrears_store::OutboxState::Sent, "{r:?}");
+            assert_eq!(r.message.body, arrears_store::WITHHELD);
+            assert_eq!(r.message.verification_code, "");
+        }
+    });
+}

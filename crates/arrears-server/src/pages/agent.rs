@@ -5,14 +5,12 @@
 //! promise cancellations are in `desk`). Every time is shown in the viewer's zone
 //! ([`Ctx::viewer_zone`]) with the borrower's local time beside it where it matters.
 
-use super::PORTAL_CODE_VALID;
 use super::desk::{DeskWords, RetryPage, answer_for_staff, desk_words, plan_shortfall, reason_of};
 use super::shared::{
     Chrome, ContactView, CsrfOnly, Ctx, DateQuery, DebtView, LifecycleView, MessagePage,
     book_payments, business_date, contact_views, csrf_refused, debt_view, failed, forbidden, form,
     format_minor, holds, internal, is_manager, lifecycle_view, loan_currencies, log_access,
-    message, new_portal_code, not_found, parse_major, portal_link, random_hex, redirect, render,
-    time_beside, time_for,
+    message, not_found, parse_major, random_hex, redirect, render, time_beside, time_for,
 };
 use super::texts::{Lang, Texts, label, rule_words};
 use crate::api::{self, ContactRequest};
@@ -1360,7 +1358,8 @@ async fn record_promise(
     .await
 }
 
-/// A staff user issues a one-time portal link for the loan's borrower.
+/// A staff user sends the loan's borrower a one-time portal link: it goes through the
+/// outbox to the borrower's own e-mail or phone; the page says where (masked), never the link.
 pub(super) async fn issue_link(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -1375,34 +1374,22 @@ pub(super) async fn issue_link(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let Ok((code, hash)) = new_portal_code() else {
-        return internal(&ctx, "no randomness");
-    };
-    let at = now();
-    let expires = at.saturating_add(PORTAL_CODE_VALID).unwrap_or(at);
-    if let Err(e) = state
-        .store()
-        .create_portal_code(
-            &hash,
-            &borrower_id,
-            &format!("user:{username}"),
-            at,
-            expires,
-        )
-        .await
-    {
-        return internal(&ctx, e);
-    }
-    let base = format!("http://{}", ctx.host.as_deref().unwrap_or("localhost"));
+    let said =
+        match super::sign_in::send_link(&state, &ctx, &borrower_id, &format!("user:{username}"))
+            .await
+        {
+            Ok(s) => s,
+            Err(refused) => return refused,
+        };
     render(
         &ctx,
         StatusCode::OK,
         &MessagePage {
             chrome: ctx.chrome(),
             title: ctx.t().portal_link,
-            text: ctx.t().link_issued.to_owned(),
+            text: said,
             rule_ids: Vec::new(),
-            link: Some(portal_link(&base, &code)),
+            link: None,
             back: Some(format!("/accounts/{}", loan.as_str())),
         },
     )

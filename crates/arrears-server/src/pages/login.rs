@@ -146,7 +146,7 @@ pub(super) async fn login_submit(
         return internal(&ctx, e);
     }
     let mut res = redirect("/");
-    if let Some(c) = session_cookie(&id, STAFF_SESSION) {
+    if let Some(c) = session_cookie(&id, STAFF_SESSION, ctx.secure) {
         res.headers_mut().append(header::SET_COOKIE, c);
     }
     res
@@ -163,24 +163,24 @@ pub(super) async fn logout(State(state): State<AppState>, ctx: Ctx, body: Bytes)
         return internal(&ctx, e);
     }
     let was_staff = ctx.staff().is_some();
+    let secure = ctx.secure;
     let mut res = if was_staff {
         redirect("/login")
     } else {
         let c = Ctx {
             session: None,
             path: ctx.path.clone(),
-            host: None,
             ..ctx
         };
         return {
             let mut r = message(&c, StatusCode::OK, c.t().app, c.t().signed_out, None);
-            if let Some(v) = session_cookie("", SignedDuration::ZERO) {
+            if let Some(v) = session_cookie("", SignedDuration::ZERO, secure) {
                 r.headers_mut().append(header::SET_COOKIE, v);
             }
             r
         };
     };
-    if let Some(v) = session_cookie("", SignedDuration::ZERO) {
+    if let Some(v) = session_cookie("", SignedDuration::ZERO, secure) {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
     res

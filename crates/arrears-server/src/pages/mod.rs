@@ -13,8 +13,10 @@
 //!   sees only the loans assigned to them; supervisors, compliance and admins see all.
 //! - The manager dashboard adds a compliance view: the contacts recorded as violations over
 //!   the 30 UTC days to the business date, by rule, by day, and the latest listed.
-//! - Borrowers reach the portal through a link with a one-time code: the first visit
-//!   exchanges it (once) for a session bound to that borrower, which shows what they owe, the
+//! - Borrowers reach the portal at `/portal` with their own phone number or e-mail address
+//!   and a six-digit code sent to it through the outbox (`sign_in`), or through a one-time
+//!   link staff send the same way (never shown to staff): the first visit exchanges the link's
+//!   code (once) for a session bound to that borrower, which shows what they owe, the
 //!   contacts made to them, what is on record about them (their preferences, payment plans,
 //!   the buyer of a sold debt, open credit disputes, notices), message verification, a
 //!   dispute form (the `dispute_opened` event of the API) and how to complain.
@@ -30,7 +32,8 @@
 //! `login` (staff sign-in and sign-out), `agent` (the queue and the account page with its
 //! forms), `desk` (the account page's answers to plan proposals and promise
 //! cancellations), `supervisor` (the manager dashboard with its compliance view),
-//! `portal` (the borrower portal) and `verify` (the public verify page, no login, answered
+//! `portal` (the borrower portal), `sign_in` (the borrower's way in: codes and links through
+//! the outbox) and `verify` (the public verify page, no login, answered
 //! from the store's index of issued messages).
 
 mod agent;
@@ -38,12 +41,14 @@ mod desk;
 mod login;
 mod portal;
 mod shared;
+mod sign_in;
 mod supervisor;
 mod texts;
 mod verify;
 
 pub use portal::PLAN_NOTE_MAX;
 pub use shared::{format_minor, new_portal_code, parse_major, portal_link, random_hex};
+pub use sign_in::{SIGN_IN_TRIES_PER_CLIENT, SignInLimiter};
 pub use texts::{Lang, Texts};
 pub use verify::{VERIFY_LOOKUPS_ALLOWED, VERIFY_WINDOW, VerifyLimiter};
 
@@ -76,6 +81,7 @@ pub const DISPUTE_TEXT_MAX: usize = 4000;
 
 /// The pages' routes (merged into [`crate::app`]).
 pub fn routes() -> Router<AppState> {
+    let sign_in_limiter = std::sync::Arc::new(SignInLimiter::default());
     Router::new()
         .route("/", get(home))
         .route("/login", get(login_page).post(login_submit))
@@ -109,6 +115,15 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/accounts/{loan_id}/promises/{promise_id}/cancel",
             post(cancel_promise),
+        )
+        .route("/portal", get(sign_in::sign_in_page))
+        .route(
+            "/portal/code",
+            post(sign_in::request_code).layer(axum::Extension(sign_in_limiter.clone())),
+        )
+        .route(
+            "/portal/sign-in",
+            post(sign_in::sign_in).layer(axum::Extension(sign_in_limiter)),
         )
         .route("/portal/enter", get(portal_enter).post(portal_exchange))
         .route("/portal/b/{borrower_id}", get(portal_page))

@@ -91,7 +91,7 @@ pub(super) async fn portal_exchange(
     {
         Ok(Some(borrower)) => {
             let mut res = redirect(&format!("/portal/b/{borrower}"));
-            if let Some(c) = session_cookie(&id, PORTAL_SESSION) {
+            if let Some(c) = session_cookie(&id, PORTAL_SESSION, ctx.secure) {
                 res.headers_mut().append(header::SET_COOKIE, c);
             }
             res
@@ -596,42 +596,31 @@ pub(super) async fn portal_page(
 
 /// What verifying a code found: the message and whether its signature holds.
 enum Verified {
-    Genuine(arrears_evidence::SignedMessage),
+    Genuine(Box<arrears_store::IndexedMessage>),
     NotGenuine,
     NotIssued,
     Unavailable,
 }
 
-/// Looks a code up in the audit log, as `GET /v1/verify/{code}` does.
+/// Looks a code up in the store's index of issued messages (as `GET /v1/verify/{code}` and
+/// the public `/verify` page do; no request reads the audit log) and checks its signature.
 async fn verify_message(state: &AppState, code: &str) -> Result<Verified, String> {
-    use arrears_evidence::{Entry, SignedMessage, signing::normalize_code};
+    use arrears_evidence::signing::normalize_code;
     let Some(ev) = state.evidence() else {
         return Ok(Verified::Unavailable);
     };
     let code = normalize_code(code);
-    let log = ev.audit_log.clone();
-    let text = tokio::task::spawn_blocking(move || std::fs::read_to_string(&log))
+    let found = state
+        .store()
+        .issued_message(&code)
         .await
         .map_err(|e| e.to_string())?;
-    let text = match text {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e.to_string()),
-    };
-    let found = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
-        .filter(|e| e.kind == "message")
-        .find_map(|e| {
-            let m: SignedMessage = serde_json::from_value(e.data).ok()?;
-            (m.code == code).then_some(m)
-        });
     Ok(match found {
         None => Verified::NotIssued,
-        Some(m) => match arrears_evidence::verify_message(&ev.public_key_hex, &m) {
-            Ok(()) => Verified::Genuine(m),
-            Err(_) => Verified::NotGenuine,
-        },
+        Some(f) if crate::message_index::verified(&ev.public_key_hex, &f.message) => {
+            Verified::Genuine(Box::new(f.message))
+        }
+        Some(_) => Verified::NotGenuine,
     })
 }
 
@@ -901,7 +890,22 @@ pub(super) async fn portal_preferences(
     let saved = state.store().set_contact_preferences(&b, &prefs).await;
     state.facts().invalidate(&b);
     match saved {
-        Ok(true) => redirect(&format!("/portal/b/{b}?done=preferences")),
+        Ok(true) => {
+            // A portal change is on record (the `preferences` rows, source `portal`) and in
+            // the access log.
+            if let Err(e) = log_access(
+                &state,
+                format!("portal:{b}"),
+                "portal.preferences_set",
+                &b,
+                None,
+            )
+            .await
+            {
+                return internal(&ctx, e);
+            }
+            redirect(&format!("/portal/b/{b}?done=preferences"))
+        }
         Ok(false) => not_found(&ctx),
         Err(e) => internal(&ctx, e),
     }
@@ -990,7 +994,20 @@ pub(super) async fn portal_plan(
         created_at: now(),
     };
     match state.store().add_plan_proposal(&new).await {
-        Ok(true) => redirect(&format!("/portal/b/{b}?done=plan")),
+        Ok(true) => {
+            if let Err(e) = log_access(
+                &state,
+                format!("portal:{b}"),
+                "portal.plan_proposed",
+                &b,
+                Some(&loan_id),
+            )
+            .await
+            {
+                return internal(&ctx, e);
+            }
+            redirect(&format!("/portal/b/{b}?done=plan"))
+        }
         Ok(false) => bad().await,
         Err(e) => internal(&ctx, e),
     }

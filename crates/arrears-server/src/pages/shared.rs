@@ -163,7 +163,8 @@ pub(crate) struct Ctx {
     pub(super) path: String,
     pub(super) session: Option<(String, Session)>,
     pub(super) ip: std::net::IpAddr,
-    pub(super) host: Option<String>,
+    /// The service is reached over TLS (an `https://` base URL): cookies are `Secure`.
+    pub(super) secure: bool,
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -239,11 +240,9 @@ impl FromRequestParts<AppState> for Ctx {
             path: switch_base(parts),
             session,
             ip,
-            host: parts
-                .headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned),
+            secure: state
+                .base_url()
+                .is_some_and(crate::base_url::BaseUrl::is_https),
         })
     }
 }
@@ -334,8 +333,9 @@ pub(super) fn render(ctx: &Ctx, status: StatusCode, page: &impl Template) -> Res
     };
     if ctx.set_lang
         && let Ok(v) = HeaderValue::from_str(&format!(
-            "lang={}; Path=/; Max-Age=31536000; SameSite=Lax",
-            ctx.lang.code()
+            "lang={}; Path=/; Max-Age=31536000; SameSite=Lax{}",
+            ctx.lang.code(),
+            if ctx.secure { "; Secure" } else { "" }
         ))
     {
         res.headers_mut().append(header::SET_COOKIE, v);
@@ -353,10 +353,17 @@ pub(super) fn redirect(to: &str) -> Response {
     res
 }
 
-pub(super) fn session_cookie(id: &str, max_age: SignedDuration) -> Option<HeaderValue> {
+/// The session cookie: HttpOnly, SameSite=Lax, and `Secure` when the service is reached
+/// over TLS (`secure`, from an `https://` base URL).
+pub(super) fn session_cookie(
+    id: &str,
+    max_age: SignedDuration,
+    secure: bool,
+) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
-        max_age.as_secs()
+        "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        max_age.as_secs(),
+        if secure { "; Secure" } else { "" }
     ))
     .ok()
 }
@@ -432,7 +439,7 @@ pub(super) fn failed(lang: Lang) -> Response {
         path: "/?".into(),
         session: None,
         ip: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-        host: None,
+        secure: false,
     };
     message(
         &ctx,

@@ -726,7 +726,10 @@ fn browser_a_borrower_opts_out_of_sms_and_gets_none() {
             "--webhook",
             &gateway.url,
         ])
-        .env("ARREARS_WEBHOOK_SECRET", "pages-gateway-secret-of-32-bytes-at-least")
+        .env(
+            "ARREARS_WEBHOOK_SECRET",
+            "pages-gateway-secret-of-32-bytes-at-least",
+        )
         .output()
         .unwrap();
     let sent = text(&o.stdout);
