@@ -1463,6 +1463,7 @@ pub struct LoginResponse {
         (status = 415, description = "A body not sent as `Content-Type: application/json` (`unsupported_media_type`)", body = ErrorBody),
         (status = 200, description = "The password is right", body = LoginResponse),
         (status = 401, description = "Unknown user or wrong password", body = ErrorBody),
+        (status = 422, description = "A body without the fields and types this route takes (`invalid_body`)", body = ErrorBody),
         (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody),
         (status = 503, description = "Every password-check slot is taken; see Retry-After", body = ErrorBody),
     )

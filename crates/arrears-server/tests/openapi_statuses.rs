@@ -126,3 +126,19 @@ async fn an_unreadable_plan_or_queue_query_is_a_documented_400() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_login_body_of_the_wrong_shape_is_a_documented_422() {
+    let (_dir, state, _token) = state().await;
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("[null, null]"))
+        .unwrap();
+    let (s, body) = status(&state, req).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["code"], "invalid_body");
+    let doc = arrears_server::openapi();
+    assert!(doc["paths"]["/v1/login"]["post"]["responses"]["422"].is_object());
+}
