@@ -57,12 +57,12 @@ pub use lifecycle::{
 pub use messages::{FoundMessage, IndexedMessage, MessageIndexState};
 pub use migrate::MigrationStep;
 pub use outbox::{Enqueued, NewOutboxMessage, OutboxRow, OutboxState, Release, WITHHELD};
-pub use portal_sign_in::{NewSignInCode, SignInIssued, SignInRedeemed, sign_in_digest};
 pub use pages::{
     ActorActivity, BookInstallment, BookPayment, BookPromise, DisputeNote, LoanBook, NewSession,
     RIGHT_PARTY_OUTCOMES, Session, SessionOwner,
 };
 pub use policies::StoredPolicy;
+pub use portal_sign_in::{NewSignInCode, SignInIssued, SignInRedeemed, sign_in_digest};
 pub use preferences::{ContactPreferences, NewPlanProposal, PREFERENCE_CHANNELS, PlanProposal};
 pub use service::{
     Access, BorrowerContacts, BorrowerFlag, EventMeta, Ingested, NewContact, ServiceError,
