@@ -119,6 +119,11 @@ pub enum AuditCommand {
         /// A file with the lender's public key (hex), e.g. as published.
         #[arg(long)]
         public_key: Option<PathBuf>,
+        /// A copy of an earlier head of this log kept apart from it (another host, the day's
+        /// report; repeatable): the log must still hold the entry it names. Catches a log
+        /// rolled back to an older copy with its older signed head.
+        #[arg(long = "anchor", value_name = "HEAD_FILE")]
+        anchors: Vec<PathBuf>,
     },
     /// Bring a reviewed log under the lender's signature: a log whose head is missing, not
     /// signed (written before heads were signed, or by `plan` without --keys) or behind the
@@ -581,7 +586,8 @@ pub fn audit(a: &AuditArgs) -> Result<(), Failure> {
             log,
             keys,
             public_key,
-        } => audit_verify(log, keys, public_key.as_deref()),
+            anchors,
+        } => audit_verify(log, keys, public_key.as_deref(), anchors),
         AuditCommand::SignHead {
             log,
             keys,
@@ -629,14 +635,33 @@ fn not_vouched(t: &Tamper) -> bool {
     matches!(t, Tamper::UnsignedHead { .. } | Tamper::Unvouched { .. })
 }
 
-fn audit_verify(log: &Path, keys: &Path, public_key: Option<&Path>) -> Result<(), Failure> {
+fn audit_verify(
+    log: &Path,
+    keys: &Path,
+    public_key: Option<&Path>,
+    anchors: &[PathBuf],
+) -> Result<(), Failure> {
     let (public, source) = load_public(keys, public_key)?;
+    let mut kept = Vec::with_capacity(anchors.len());
+    for a in anchors {
+        let text = std::fs::read_to_string(a)
+            .with_context(|| format!("reading the anchor {}", a.display()))?;
+        let h: SignedHead = serde_json::from_str(&text).map_err(|e| {
+            Failure::bad_input(anyhow!("{} is not an audit log head: {e}", a.display()))
+        })?;
+        kept.push(h);
+    }
     let (entries, head) = {
         let _lock = LogLock::shared(log)?;
         (read_log(log)?, read_signed_head(log)?)
     };
     let packs = arrears_policy::PackSet::embedded().context("loading the rule packs")?;
     let checked = verify_vouched(&entries, head.as_ref(), &public)
+        .and_then(|v| {
+            kept.iter()
+                .try_for_each(|a| arrears_evidence::check_anchor(&entries, a, &public))
+                .map(|()| v)
+        })
         .map_err(|e| (not_vouched(&e), e.to_string()))
         .and_then(|v| {
             check_redaction_retention(&entries, &packs)
@@ -656,6 +681,12 @@ fn audit_verify(log: &Path, keys: &Path, public_key: Option<&Path>) -> Result<()
             match &v.written_at {
                 Some(t) => out.push_str(&format!("; head signed by the lender at {t}")),
                 None => out.push_str("; the log is empty and has no head: nothing to vouch for"),
+            }
+            if !kept.is_empty() {
+                out.push_str(&format!(
+                    "; the log still holds what {} anchor(s) kept apart name",
+                    kept.len()
+                ));
             }
             println!(
                 "{out}

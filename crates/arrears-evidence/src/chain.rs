@@ -705,6 +705,10 @@ pub enum Tamper {
         "the audit.redaction entry seq {seq} has a signature that does not verify under the lender's public key: the redaction was forged"
     )]
     ForgedRedaction { seq: u64 },
+    #[error(
+        "the log no longer holds the entry the anchor signed at {written_at} names (seq {seq}): it was rolled back to an older copy, or rewritten, since that head was kept"
+    )]
+    RolledBack { seq: u64, written_at: String },
 }
 
 /// Verifies the whole chain (and, given a head, its tail), then that every redaction is

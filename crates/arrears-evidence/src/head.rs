@@ -137,6 +137,34 @@ impl SignedHead {
     }
 }
 
+/// Checks the log against an anchor: a copy of an earlier signed head kept apart from the log
+/// (another host, the day's report). A log replaced by an older copy together with its older
+/// signed head verifies on its own (the signature proves the pair is the lender's, not that it
+/// is the latest); against a later anchor it does not. The anchor must be signed by `public`'s
+/// key, be a head of this log, and name an entry the log still holds, with that hash.
+pub fn check_anchor(
+    entries: &[Entry],
+    anchor: &SignedHead,
+    public: &PublicKey,
+) -> Result<(), Tamper> {
+    anchor.check(public)?;
+    if let (Some(id), Some(first)) = (&anchor.log_id, entries.first())
+        && *id != first.hash
+    {
+        return Err(Tamper::OtherLog {
+            head_first: id.clone(),
+            log_first: first.hash.clone(),
+        });
+    }
+    match entries.iter().find(|e| e.seq == anchor.seq) {
+        Some(e) if e.hash == anchor.hash => Ok(()),
+        _ => Err(Tamper::RolledBack {
+            seq: anchor.seq,
+            written_at: anchor.written_at.clone().unwrap_or_default(),
+        }),
+    }
+}
+
 /// What a log that verified under the lender's key holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vouched {
@@ -397,6 +425,50 @@ mod tests {
 
     fn pk() -> PublicKey {
         lender().public()
+    }
+
+    #[test]
+    fn an_anchor_kept_apart_catches_a_rollback_to_an_older_signed_pair() {
+        let long = log(8);
+        let anchor = head_by(&lender(), &long[..6]);
+        // The log grew past the anchor: fine.
+        assert_eq!(check_anchor(&long, &anchor, &pk()), Ok(()));
+        assert_eq!(check_anchor(&long[..6], &anchor, &pk()), Ok(()));
+        // Rolled back to an older copy with its own genuine signed head: that pair verifies
+        // alone, but not against the anchor.
+        let old = &long[..4];
+        assert!(verify_vouched(old, Some(&head_by(&lender(), old)), &pk()).is_ok());
+        assert_eq!(
+            check_anchor(old, &anchor, &pk()),
+            Err(Tamper::RolledBack {
+                seq: 5,
+                written_at: at(10_000).to_string()
+            })
+        );
+        // Rewritten from before the anchor's entry: its hash is not the anchored one.
+        let mut other = long[..3].to_vec();
+        for i in 10..15 {
+            let e = append(other.last(), draft(i));
+            other.push(e);
+        }
+        assert!(matches!(
+            check_anchor(&other, &anchor, &pk()),
+            Err(Tamper::RolledBack { seq: 5, .. })
+        ));
+        // An anchor signed by someone else, or of another log, proves nothing.
+        assert!(matches!(
+            check_anchor(&long, &head_by(&attacker(), &long[..6]), &pk()),
+            Err(Tamper::HeadOtherKey { .. })
+        ));
+        let foreign: Vec<Entry> = (20..28).fold(Vec::new(), |mut l, i| {
+            let e = append(l.last(), draft(i));
+            l.push(e);
+            l
+        });
+        assert!(matches!(
+            check_anchor(&foreign, &anchor, &pk()),
+            Err(Tamper::OtherLog { .. })
+        ));
     }
 
     #[test]

@@ -21,5 +21,5 @@ pub use chain::{
     Draft, Entry, Head, RedactError, RedactedItem, RedactionData, RedactionRequest, Tamper, append,
     append_salted, redact, redact_signed, verify,
 };
-pub use head::{SignedHead, Vouched, verify_vouched};
+pub use head::{SignedHead, Vouched, check_anchor, verify_vouched};
 pub use signing::{LenderKey, MessageDraft, PublicKey, SignedMessage, VerifyError, verify_message};

@@ -1224,3 +1224,62 @@ fn plan_signs_the_head_with_its_key_and_never_appends_unsigned_to_a_signed_log()
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(audit_verify(&unsigned, k).0, Some(0));
 }
+
+/// A log rolled back to an older copy together with its older signed head verifies on its
+/// own (both are the lender's); against a head kept apart since (`--anchor`), it does not.
+#[test]
+fn an_anchor_kept_apart_catches_a_log_rolled_back_with_its_old_head() {
+    let s = signed_log();
+    // The state after three messages, as an attacker might keep it.
+    let old_log = std::fs::read(&s.log).unwrap();
+    let old_head = std::fs::read(head_of(&s.log)).unwrap();
+    let o = arrears(&sign_args(
+        &s.keys,
+        &s.log,
+        "B2",
+        "Acme: 20.00 CNY overdue. Code {code}.",
+        "2026-11-29T10:00:00+08:00",
+    ));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // The day's head, copied apart from the log.
+    let apart = tempfile::tempdir().unwrap();
+    let anchor = apart.path().join("head-2026-11-29.json");
+    std::fs::copy(head_of(&s.log), &anchor).unwrap();
+    let with_anchor = |log: &std::path::Path| {
+        let o = arrears(&[
+            "audit",
+            "verify",
+            "--log",
+            log.to_str().unwrap(),
+            "--keys",
+            &s.keys,
+            "--anchor",
+            anchor.to_str().unwrap(),
+        ]);
+        (o.status.code(), text(&o.stdout))
+    };
+    let (code, out) = with_anchor(&s.log);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("1 anchor(s)"), "{out}");
+
+    // Rolled back: the older pair is genuine on its own, but not against the anchor.
+    std::fs::write(&s.log, &old_log).unwrap();
+    std::fs::write(head_of(&s.log), &old_head).unwrap();
+    let (code, out) = audit_verify(&s.log, &s.keys);
+    assert_eq!(code, Some(0), "the older pair alone verifies: {out}");
+    let (code, out) = with_anchor(&s.log);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.starts_with("TAMPERED:") && out.contains("rolled back") && out.contains("seq 3"),
+        "{out}"
+    );
+
+    // An anchor forged by someone without the key is refused, not trusted.
+    let forged = std::fs::read_to_string(&anchor)
+        .unwrap()
+        .replace("\"seq\":3", "\"seq\":2");
+    std::fs::write(&anchor, forged).unwrap();
+    let (code, out) = with_anchor(&s.log);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.starts_with("TAMPERED:"), "{out}");
+}
