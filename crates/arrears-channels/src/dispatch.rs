@@ -277,7 +277,14 @@ impl Dispatcher<'_> {
             language: row.message.language.clone(),
         };
         let key = &row.message.idempotency_key;
-        Ok(match channel.send(&permitted, &outgoing, key).await {
+        let sent = channel.send(&permitted, &outgoing, key).await;
+        Ok(self.after_send(sent, row, now))
+    }
+
+    /// What a send's result makes of its row: sent, retried with backoff (until the last
+    /// attempt), or dead.
+    fn after_send(&self, sent: Result<(), SendError>, row: &OutboxRow, now: Timestamp) -> Release {
+        match sent {
             Ok(()) => Release::Sent { at: now },
             Err(SendError::Retryable(e)) if row.attempts < self.backoff.max_attempts => {
                 Release::Retry {
@@ -291,7 +298,7 @@ impl Dispatcher<'_> {
                 error: format!("gave up after {} attempts: {e}", row.attempts),
             },
             Err(SendError::Permanent(e)) => Release::Dead { error: e },
-        })
+        }
     }
 
     /// A way into the portal: not a collection contact, so not judged by the packs, but its
@@ -343,26 +350,10 @@ impl Dispatcher<'_> {
             verification_code: String::new(),
             language: m.language.clone(),
         };
-        Ok(
-            match channel
-                .send_access(&message, &outgoing, &m.idempotency_key)
-                .await
-            {
-                Ok(()) => Release::Sent { at: now },
-                Err(SendError::Retryable(e)) if row.attempts < self.backoff.max_attempts => {
-                    Release::Retry {
-                        retry_at: now
-                            .saturating_add(self.backoff.delay(row.attempts))
-                            .unwrap_or(now),
-                        error: e,
-                    }
-                }
-                Err(SendError::Retryable(e)) => Release::Dead {
-                    error: format!("gave up after {} attempts: {e}", row.attempts),
-                },
-                Err(SendError::Permanent(e)) => Release::Dead { error: e },
-            },
-        )
+        let sent = channel
+            .send_access(&message, &outgoing, &m.idempotency_key)
+            .await;
+        Ok(self.after_send(sent, row, now))
     }
 }
 
