@@ -147,6 +147,27 @@ pub fn digest(text: &str) -> String {
         .collect()
 }
 
+/// The lender's name as messages and pages give it: the policy's `[lender]` name, else the
+/// default strategy's (`lender_name`). The one answer for the portal, the sign-in messages and
+/// `arrears portal link`.
+pub fn lender_name(policy: &EffectivePolicy) -> String {
+    match &policy.lender {
+        Some(l) => l.name.clone(),
+        None => default_lender_name(),
+    }
+}
+
+/// The default strategy's lender name (parsed once).
+pub fn default_lender_name() -> String {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        arrears_strategy::Strategy::parse(arrears_strategy::DEFAULT_STRATEGY)
+            .map(|s| s.lender_name)
+            .unwrap_or_default()
+    })
+    .clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +201,29 @@ mod tests {
         );
         assert!(matches!(err, RulesError::Policy { .. }));
         assert_eq!(digest("x").len(), 64);
+    }
+
+    #[test]
+    fn the_lender_is_named_by_the_policy_else_by_the_default_strategy() {
+        let mut p = EffectivePolicy {
+            packs: PackSet::embedded().unwrap(),
+            origin: PolicyOrigin::Floors,
+            name: None,
+            lender: None,
+        };
+        let default = arrears_strategy::Strategy::parse(arrears_strategy::DEFAULT_STRATEGY)
+            .unwrap()
+            .lender_name;
+        assert!(!default.is_empty());
+        assert_eq!(lender_name(&p), default);
+        p.lender = Some(LenderContact {
+            name: "好借金融".into(),
+            phone: None,
+            email: None,
+            hours: None,
+            payment: None,
+            payment_url: None,
+        });
+        assert_eq!(lender_name(&p), "好借金融");
     }
 }

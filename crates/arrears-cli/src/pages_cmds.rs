@@ -111,12 +111,10 @@ pub fn portal(a: &PortalArgs) -> Result<(), Failure> {
             Some(l) => l.clone(),
             None => {
                 let today = now().to_zoned(jiff::tz::TimeZone::UTC).date();
-                match arrears_app::rules::in_store(&store, today).await {
-                    Ok(p) if p.lender.is_some() => p.lender.map(|l| l.name).unwrap_or_default(),
-                    _ => arrears_strategy::Strategy::parse(arrears_strategy::DEFAULT_STRATEGY)
-                        .map(|s| s.lender_name)
-                        .unwrap_or_default(),
-                }
+                arrears_app::rules::in_store(&store, today)
+                    .await
+                    .map(|p| arrears_app::rules::lender_name(&p))
+                    .unwrap_or_else(|_| arrears_app::rules::default_lender_name())
             }
         };
         let sent = arrears_app::access::send_portal_link(

@@ -501,12 +501,7 @@ async fn portal(
         .map(|c| c.hotline.as_str());
     let complaint = complaint_link(hotline, bc.borrower.jurisdiction.country());
     let lender_contact = policy.lender.clone();
-    let lender = match &lender_contact {
-        Some(c) => c.name.clone(),
-        None => crate::workbench::default_strategy()
-            .map(|s| s.lender_name.clone())
-            .unwrap_or_default(),
-    };
+    let lender = arrears_app::rules::lender_name(&policy);
     let lender_tel = lender_contact
         .as_ref()
         .and_then(|c| c.phone.as_deref())

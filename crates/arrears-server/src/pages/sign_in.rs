@@ -168,15 +168,9 @@ fn limited(
     })
 }
 
-/// The lender's name as messages give it: the policy's `[lender]` name, else the default
-/// strategy's.
+/// The lender's name as messages give it (`arrears_app::rules::lender_name`).
 pub(super) fn lender_name(state: &AppState) -> String {
-    match &state.policy().lender {
-        Some(c) => c.name.clone(),
-        None => crate::workbench::default_strategy()
-            .map(|s| s.lender_name.clone())
-            .unwrap_or_default(),
-    }
+    arrears_app::rules::lender_name(&state.policy())
 }
 
 /// Six decimal digits, uniform (rejection sampling: no modulo bias).
