@@ -53,7 +53,7 @@ pub enum SignInRequest {
     NotATarget,
     /// No borrower has it on record, or more than one does (the code could reach the wrong
     /// person).
-    NotOnRecord { matches: usize },
+    NotOnRecord,
     /// The borrower already asked for [`CODES_PER_HOUR`] codes in the past hour.
     TooMany { borrower_id: String },
     /// The rules of the way in refused (a deceased borrower, an attorney's address).
@@ -249,31 +249,14 @@ pub async fn request_sign_in_code(
     lender: &str,
     now: Timestamp,
 ) -> Result<SignInRequest, AccessError> {
-    let candidates = target_candidates(typed);
-    if candidates.is_empty() {
+    if target_candidates(typed).is_empty() {
         return Ok(SignInRequest::NotATarget);
     }
-    let mut found: Option<(String, Target)> = None;
-    for t in &candidates {
-        let ids = store.borrowers_with_target(t.as_str()).await?;
-        match ids.as_slice() {
-            [] => continue,
-            [one] => {
-                found = Some((one.clone(), t.clone()));
-                break;
-            }
-            more => {
-                return Ok(SignInRequest::NotOnRecord {
-                    matches: more.len(),
-                });
-            }
-        }
-    }
-    let Some((borrower_id, target)) = found else {
-        return Ok(SignInRequest::NotOnRecord { matches: 0 });
+    let Some((borrower_id, target)) = borrower_of(store, typed).await? else {
+        return Ok(SignInRequest::NotOnRecord);
     };
     let Some(bc) = store.borrower_contacts(&borrower_id).await? else {
-        return Ok(SignInRequest::NotOnRecord { matches: 0 });
+        return Ok(SignInRequest::NotOnRecord);
     };
     let facts = crate::from_store(&bc).facts;
     let channel = match target {

@@ -4,8 +4,7 @@
 //! alters the schema; `db status` shows the version and what the store holds.
 
 use crate::Failure;
-use crate::store_cmds::{self, DbOpt, parse_target};
-use anyhow::Context;
+use crate::store_cmds::{self, DbOpt, parse_target, runtime};
 use arrears_store::{MigrationStep, Store, StoreError};
 use std::io::Write;
 use std::sync::Mutex;
@@ -37,15 +36,6 @@ pub struct GrantArgs {
     /// The service role: the role `arrears serve --db postgres://ROLE@…` connects as.
     #[arg(long)]
     pub role: String,
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-        .map_err(Failure::from)
 }
 
 /// A target that does not parse or a grant that cannot be made as asked is bad input;

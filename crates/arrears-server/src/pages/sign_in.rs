@@ -223,7 +223,7 @@ pub(super) async fn request_code(
             Some((borrower_id, "portal.code_refused_too_many"))
         }
         SignInRequest::Refused { borrower_id, .. } => Some((borrower_id, "portal.code_refused")),
-        SignInRequest::NotATarget | SignInRequest::NotOnRecord { .. } => None,
+        SignInRequest::NotATarget | SignInRequest::NotOnRecord => None,
     };
     if let Some((b, action)) = logged
         && let Err(e) = super::shared::log_access(
@@ -245,7 +245,7 @@ fn outcome_kind(o: &SignInRequest) -> &'static str {
     match o {
         SignInRequest::Queued { .. } => "queued",
         SignInRequest::NotATarget => "not_a_target",
-        SignInRequest::NotOnRecord { .. } => "not_on_record",
+        SignInRequest::NotOnRecord => "not_on_record",
         SignInRequest::TooMany { .. } => "too_many",
         SignInRequest::Refused { .. } => "refused",
     }
