@@ -152,6 +152,15 @@ impl MessageDraft {
     }
 }
 
+/// Crockford's base 32 (no I, L, O, U), built once: a plan derives a code for every message.
+static CODE_ALPHABET: std::sync::LazyLock<
+    Result<data_encoding::Encoding, data_encoding::SpecificationError>,
+> = std::sync::LazyLock::new(|| {
+    let mut s = data_encoding::Specification::new();
+    s.symbols.push_str("0123456789ABCDEFGHJKMNPQRSTVWXYZ");
+    s.encoding()
+});
+
 fn code_of(
     lender: &str,
     borrower: &str,
@@ -162,12 +171,7 @@ fn code_of(
 ) -> String {
     let body = serde_json::json!(["arrears-code-v1", lender, borrower, loan, channel, at, seq]);
     let h = Sha256::digest(body.to_string().as_bytes());
-    let spec = {
-        let mut s = data_encoding::Specification::new();
-        s.symbols.push_str("0123456789ABCDEFGHJKMNPQRSTVWXYZ");
-        s.encoding()
-    };
-    let enc = match spec {
+    let enc = match &*CODE_ALPHABET {
         Ok(e) => e.encode(&h[..7]),
         Err(_) => data_encoding::HEXUPPER.encode(&h[..5]),
     };

@@ -326,19 +326,28 @@ pub fn plan(input: &PlanInput<'_>, codes: &dyn CodeIssuer) -> Plan {
     let by_borrower = loans_by_borrower(input.portfolio);
     let prior = prior_index(input.prior_actions);
     let stage_mins: Vec<u32> = input.stages.ranges().iter().map(|r| r.1).collect();
+    // Borrowers in chunks, each chunk planned into one `Plan`: one small plan per borrower
+    // would allocate (and the kernel zero) room for several actions for every borrower with
+    // one, most of it never used. Chunks keep the borrowers' order.
+    const CHUNK: usize = 1024;
     let parts: Vec<Plan> = by_borrower
-        .par_iter()
+        .par_chunks(CHUNK)
         .enumerate()
-        .map(|(bi, loans)| {
+        .map(|(ci, chunk)| {
             let mut out = Plan::default();
-            if let Some(b) = input.borrowers.get(bi) {
-                plan_borrower(input, codes, b, loans, &prior, &stage_mins, &mut out);
+            for (k, loans) in chunk.iter().enumerate() {
+                if let Some(b) = input.borrowers.get(ci * CHUNK + k) {
+                    plan_borrower(input, codes, b, loans, &prior, &stage_mins, &mut out);
+                }
             }
             out
         })
         .collect();
     let mut plan = Plan {
         as_of: Some(input.as_of),
+        actions: Vec::with_capacity(parts.iter().map(|p| p.actions.len()).sum()),
+        blocked: Vec::with_capacity(parts.iter().map(|p| p.blocked.len()).sum()),
+        proposals: Vec::with_capacity(parts.iter().map(|p| p.proposals.len()).sum()),
         ..Plan::default()
     };
     for p in parts {

@@ -411,6 +411,11 @@ impl Lexicon {
             .collect()
     }
 
+    /// Unique per parsed lexicon (0: the empty default).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
     /// The indexes of the terms found in `text`, in order.
     fn scan_terms(&self, text: &str, language: Language) -> Vec<usize> {
         let folded = fold(text);

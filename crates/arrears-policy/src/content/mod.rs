@@ -311,8 +311,118 @@ pub(crate) struct Vetting<'a> {
     pub complaint_hotline: Option<&'a str>,
 }
 
+/// What one `vet` was asked, owned, so a thread can remember its last answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct VetKey {
+    lexicon: u64,
+    language: Language,
+    binding: Binding,
+    text: String,
+    /// Lender name, agency name, verification code, opt-out required.
+    identity: Option<(String, Option<String>, Option<String>, bool)>,
+    limited_content: bool,
+    locate: bool,
+    time_barred: bool,
+    no_pay_in_full_pressure: bool,
+    complaint_hotline: Option<String>,
+}
+
+impl VetKey {
+    fn new(
+        lex: &Lexicon,
+        text: &str,
+        language: Language,
+        binding: Binding,
+        ask: &Vetting<'_>,
+    ) -> VetKey {
+        VetKey {
+            lexicon: lex.id(),
+            language,
+            binding,
+            text: text.to_owned(),
+            identity: ask.identity.map(|i| {
+                (
+                    i.lender_name.to_owned(),
+                    i.agency_name.map(str::to_owned),
+                    i.verification_code.map(str::to_owned),
+                    i.opt_out_required,
+                )
+            }),
+            limited_content: ask.limited_content,
+            locate: ask.locate,
+            time_barred: ask.time_barred,
+            no_pay_in_full_pressure: ask.no_pay_in_full_pressure,
+            complaint_hotline: ask.complaint_hotline.map(str::to_owned),
+        }
+    }
+
+    /// The same question, compared field by field without building a key.
+    fn asks(
+        &self,
+        lex: &Lexicon,
+        text: &str,
+        language: Language,
+        binding: Binding,
+        ask: &Vetting<'_>,
+    ) -> bool {
+        let identity_same = match (&self.identity, &ask.identity) {
+            (None, None) => true,
+            (Some((lender, agency, code, opt_out)), Some(i)) => {
+                lender == i.lender_name
+                    && agency.as_deref() == i.agency_name
+                    && code.as_deref() == i.verification_code
+                    && *opt_out == i.opt_out_required
+            }
+            _ => false,
+        };
+        self.lexicon == lex.id()
+            && self.language == language
+            && self.binding == binding
+            && self.text == text
+            && identity_same
+            && self.limited_content == ask.limited_content
+            && self.locate == ask.locate
+            && self.time_barred == ask.time_barred
+            && self.no_pay_in_full_pressure == ask.no_pay_in_full_pressure
+            && self.complaint_hotline.as_deref() == ask.complaint_hotline
+    }
+}
+
 /// Every violation of one message, found with a single scan of the text.
+///
+/// A message is vetted several times in a row with the same question (the planner's check at
+/// its instant and at its window's end, the checker's two): each thread remembers its last
+/// question and answer. The key is everything the answer depends on, so a remembered answer
+/// is the vetting's own.
 pub(crate) fn vet(
+    lex: &Lexicon,
+    text: &str,
+    language: Language,
+    binding: Binding,
+    ask: &Vetting<'_>,
+) -> Vec<ContentViolation> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(VetKey, Vec<ContentViolation>)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let remembered = LAST.with_borrow(|last| match last {
+        Some((key, answer)) if key.asks(lex, text, language, binding, ask) => Some(answer.clone()),
+        _ => None,
+    });
+    if let Some(answer) = remembered {
+        return answer;
+    }
+    let answer = vet_uncached(lex, text, language, binding, ask);
+    LAST.with_borrow_mut(|last| {
+        *last = Some((
+            VetKey::new(lex, text, language, binding, ask),
+            answer.clone(),
+        ));
+    });
+    answer
+}
+
+fn vet_uncached(
     lex: &Lexicon,
     text: &str,
     language: Language,
@@ -372,6 +482,63 @@ pub(crate) fn vet(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    const TEXTS: [&str; 4] = [
+        "Acme Finance: 120.00 is due. Code K7Q2MX. Reply STOP to opt out.",
+        "Acme Finance: a summons has been issued by the court. Code K7Q2MX.",
+        "【Acme Finance】您的账单已逾期，验证码K7Q2MX，回复TD退订。投诉热线12378",
+        "Pay in full today or we tell your family. Code K7Q2MX.",
+    ];
+
+    proptest! {
+        /// Whatever sequence of questions a thread asks, the remembered answer is the one a
+        /// fresh vetting gives: no field of the question is left out of the key.
+        #[test]
+        fn a_remembered_vetting_is_the_vettings_own(
+            asks in proptest::collection::vec(
+                (0..4usize, any::<bool>(), any::<bool>(), 0..3usize, any::<[bool; 6]>()),
+                1..24,
+            )
+        ) {
+            let lex = Lexicon::embedded().expect("embedded lexicon");
+            for (t, zh, filed, who, flags) in asks {
+                let text = TEXTS[t];
+                let language = if zh { Language::ZhCn } else { Language::En };
+                let binding = Binding {
+                    legal_case_status: filed.then_some(LegalStatus::Filed),
+                    visit_scheduled: flags[5],
+                };
+                let identity = match who {
+                    0 => None,
+                    1 => Some(Identity {
+                        lender_name: "Acme Finance",
+                        agency_name: None,
+                        verification_code: Some("K7Q2MX"),
+                        opt_out_required: flags[0],
+                    }),
+                    _ => Some(Identity {
+                        lender_name: "Other Lender",
+                        agency_name: Some("Acme Finance"),
+                        verification_code: None,
+                        opt_out_required: flags[0],
+                    }),
+                };
+                let ask = Vetting {
+                    identity,
+                    limited_content: flags[1],
+                    locate: flags[2],
+                    time_barred: flags[3],
+                    no_pay_in_full_pressure: flags[4],
+                    complaint_hotline: flags[5].then_some("12378"),
+                };
+                let fresh = vet_uncached(lex, text, language, binding, &ask);
+                prop_assert_eq!(vet(lex, text, language, binding, &ask), fresh.clone());
+                // Asked again at once: answered from memory, still the same.
+                prop_assert_eq!(vet(lex, text, language, binding, &ask), fresh);
+            }
+        }
+    }
 
     #[test]
     fn legal_words_need_a_matching_case() {
