@@ -16,6 +16,7 @@
 //! arguments.
 
 pub mod access;
+pub mod bureau;
 pub mod contact;
 pub mod context;
 pub mod plan;

@@ -21,6 +21,7 @@
 //! strings: no live database or offline cache is needed to build.
 
 mod allocation;
+mod bureau;
 mod desk;
 mod facts;
 mod grants;
@@ -46,6 +47,7 @@ mod violations;
 mod work;
 
 pub use allocation::{AgentLoad, MAX_MOVES, Move, spread};
+pub use bureau::{BureauLineRecord, BureauRecordError};
 pub use desk::{CALL_NOTE_MAX, CounterOffer, PromiseCancellation, ProposalAnswer, StoredAnswer};
 pub use facts::{FACTS_CHANNEL, FactsChange, FactsWatch};
 pub use grants::{GrantReport, TablePrivileges};
