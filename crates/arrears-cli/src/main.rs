@@ -9,6 +9,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod bureau_cmds;
 mod daily;
 mod db_cmds;
 mod demo_cmds;
@@ -92,6 +93,9 @@ enum Command {
     Assign(pages_cmds::AssignArgs),
     /// The outbox of permitted messages: queue a plan's messages, send them (SMTP, webhook), status.
     Outbox(outbox_cmds::OutboxArgs),
+    /// Credit-bureau files for a month: `bureau report --month YYYY-MM` (Metro 2 and CSV),
+    /// `bureau outcome` (how a resolved credit dispute ended).
+    Bureau(bureau_cmds::BureauArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -212,6 +216,7 @@ fn main() -> ExitCode {
         Command::Assign(a) => pages_cmds::assign(&a),
         Command::Outbox(a) => outbox_cmds::outbox(&a),
         Command::Policy(a) => lender_policy::policy(&a),
+        Command::Bureau(a) => bureau_cmds::bureau(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

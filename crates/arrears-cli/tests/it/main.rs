@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the report
 
 mod bad_input;
+mod bureau;
 mod cases;
 mod channels;
 mod cli;

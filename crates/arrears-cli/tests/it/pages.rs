@@ -4,6 +4,7 @@
 //! through chromedriver (fantoccini).
 
 mod agent_desk;
+mod bureau;
 mod desk_answers;
 mod lifecycle;
 mod portal;

@@ -40,6 +40,7 @@ mod agent;
 mod desk;
 mod login;
 mod portal;
+mod portal_bureau;
 mod shared;
 mod sign_in;
 mod supervisor;
@@ -129,6 +130,10 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/b/{borrower_id}", get(portal_page))
         .route("/portal/b/{borrower_id}/verify", get(portal_verify))
         .route("/portal/b/{borrower_id}/dispute", post(portal_dispute))
+        .route(
+            "/portal/b/{borrower_id}/credit-dispute",
+            post(portal_bureau::portal_credit_dispute),
+        )
         .route("/portal/b/{borrower_id}/cease", post(portal_cease))
         .route(
             "/portal/b/{borrower_id}/preferences",

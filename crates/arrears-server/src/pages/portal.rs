@@ -351,6 +351,8 @@ struct PortalPage {
     /// The payment plans they proposed, newest first, each with our answer in words.
     proposals: Vec<PortalProposal>,
     proposals_title: &'static str,
+    /// What the bureau files said about the borrower.
+    bureau: super::portal_bureau::BureauView,
 }
 
 /// A plan the borrower proposed, and what we answered.
@@ -369,7 +371,7 @@ struct PortalProposal {
 /// another borrower's path). The refusal is the handler's answer at once, so its size does
 /// not matter.
 #[allow(clippy::result_large_err)]
-fn portal_form<T: serde::de::DeserializeOwned>(
+pub(super) fn portal_form<T: serde::de::DeserializeOwned>(
     ctx: &Ctx,
     borrower_id: &str,
     body: &Bytes,
@@ -511,7 +513,12 @@ async fn portal(
                 .collect::<String>()
         })
         .filter(|t| !t.is_empty());
+    let bureau = match super::portal_bureau::view(state, ctx.lang, &bc).await {
+        Ok(v) => v,
+        Err(e) => return internal(ctx, e),
+    };
     let page = PortalPage {
+        bureau,
         chrome: ctx.chrome(),
         w,
         lender,
@@ -573,6 +580,7 @@ pub(super) async fn portal_page(
         Some("cease") => Some(t.cease_recorded),
         Some("preferences") => Some(t.prefs_saved),
         Some("plan") => Some(t.proposal_recorded),
+        Some("credit_dispute") => Some(super::portal_bureau::recorded(ctx.lang)),
         _ => None,
     };
     portal(

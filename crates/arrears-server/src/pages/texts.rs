@@ -942,6 +942,17 @@ pub(super) fn label(lang: Lang, code: &str) -> String {
         "judgment" => ("Judgment", "已判决"),
         "enforcement" => ("Enforcement", "强制执行"),
         "closed" => ("Closed", "已结案"),
+        "bureau_current" => ("Current", "正常"),
+        "bureau_late_30" => ("30 days late", "逾期30天以上"),
+        "bureau_late_60" => ("60 days late", "逾期60天以上"),
+        "bureau_late_90" => ("90 days late", "逾期90天以上"),
+        "bureau_late_120" => ("120 days late", "逾期120天以上"),
+        "bureau_late_150" => ("150 days late", "逾期150天以上"),
+        "bureau_late_180" => ("180 days late or more", "逾期180天以上"),
+        "bureau_charged_off" => ("Charged off", "已核销"),
+        "bureau_paid" => ("Paid", "已结清"),
+        "bureau_sold" => ("Sold or transferred", "已转让"),
+        "bureau_disputed" => ("Disputed by you", "您已提出异议"),
         other => return other.to_owned(),
     };
     match lang {
