@@ -10,7 +10,8 @@
 //!   recording a reported contact, enqueueing a message, re-checking at send time);
 //! - [`access`]: the borrower's ways into the portal (a sign-in code they ask for, a link staff
 //!   send), through the outbox to the borrower's own phone or e-mail only;
-//! - [`plan`]: plan the day over a portfolio, with the independent plan checker.
+//! - [`plan`]: plan the day over a portfolio, with the independent plan checker;
+//! - [`sale`]: debt sale: the sale tape, pricing and recording a sale, the assignment notices.
 //!
 //! The crate does no I/O of its own but through the store it is handed; time enters as
 //! arguments.
@@ -21,6 +22,7 @@ pub mod contact;
 pub mod context;
 pub mod plan;
 pub mod rules;
+pub mod sale;
 
 pub use contact::{ContactSpec, SpecError, decide};
 pub use context::{DecisionContext, from_store};

@@ -21,6 +21,7 @@ mod outbox_cmds;
 mod pages_cmds;
 mod plan_cmds;
 mod policy_cmds;
+mod sale_cmds;
 mod server_cmds;
 mod store_cmds;
 
@@ -96,6 +97,9 @@ enum Command {
     /// Credit-bureau files for a month: `bureau report --month YYYY-MM` (Metro 2 and CSV),
     /// `bureau outcome` (how a resolved credit dispute ended).
     Bureau(bureau_cmds::BureauArgs),
+    /// Debt sale: `sale tape` selects loans into a sale tape, `sale record` records a sale of
+    /// a tape's loans (and queues the signed assignment notices), `sale notices` queues them.
+    Sale(sale_cmds::SaleArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -217,6 +221,7 @@ fn main() -> ExitCode {
         Command::Outbox(a) => outbox_cmds::outbox(&a),
         Command::Policy(a) => lender_policy::policy(&a),
         Command::Bureau(a) => bureau_cmds::bureau(&a),
+        Command::Sale(a) => sale_cmds::sale(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

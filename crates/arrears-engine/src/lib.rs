@@ -7,6 +7,7 @@
 mod days;
 mod loan;
 mod promise;
+pub mod sale;
 mod summary;
 
 pub use days::{BookingClock, date_from_epoch_day, epoch_day};

@@ -13,6 +13,7 @@ mod error;
 pub mod extensions;
 pub mod feed;
 pub mod read;
+pub mod sale_tape;
 mod source;
 pub mod write;
 

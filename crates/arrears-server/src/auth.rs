@@ -422,6 +422,7 @@ pub const ROUTE_SCOPES: &[(&str, &str, Scope)] = &[
         "/v1/borrowers/{borrower_id}/audit-export",
         Scope::Read,
     ),
+    ("POST", "/v1/sales", Scope::Admin),
 ];
 
 /// The scope a route needs (HEAD as GET).

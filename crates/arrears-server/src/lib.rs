@@ -21,6 +21,7 @@ pub mod facts_cache;
 pub mod message_index;
 pub mod metrics;
 pub mod pages;
+pub mod sale;
 pub mod work;
 pub mod workbench;
 
@@ -680,7 +681,8 @@ fn routers() -> (
         .routes(routes!(work::loan_write_offs))
         .routes(routes!(work::get_plan))
         .routes(routes!(work::get_queue))
-        .routes(routes!(work::audit_export));
+        .routes(routes!(work::audit_export))
+        .routes(routes!(sale::record_sale));
     let public = OpenApiRouter::new()
         .routes(routes!(api::login))
         .routes(routes!(healthz))

@@ -37,6 +37,7 @@ mod plan_blocks;
 mod policies;
 mod portal_sign_in;
 mod preferences;
+mod sale;
 mod schema;
 mod service;
 mod snapshot;
@@ -70,6 +71,7 @@ pub use service::{
     Access, BorrowerContacts, BorrowerFlag, EventMeta, Ingested, NewContact, ServiceError,
     ServiceEvent, StoredContact, StoredUser,
 };
+pub use sale::{NewDebtSale, NewSaleLoan, SaleRecorded, StoredDebtSale, lifecycle_sale_id};
 pub use snapshot::{LoanEvent, SnapshotReport, SnapshotRow};
 pub use target::{DbTarget, TargetError};
 pub use violations::{Violation, ViolationCount};

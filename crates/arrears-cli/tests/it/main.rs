@@ -14,6 +14,7 @@ mod one_system;
 mod pages;
 mod plan;
 mod policy;
+mod sale;
 mod server;
 mod store;
 mod work;

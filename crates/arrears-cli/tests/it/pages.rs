@@ -8,6 +8,7 @@ mod bureau;
 mod desk_answers;
 mod lifecycle;
 mod portal;
+mod sale;
 mod sign_in;
 mod supervisor;
 mod verify;

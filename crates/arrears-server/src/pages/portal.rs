@@ -112,6 +112,9 @@ struct VerifyView {
 struct LoanView {
     loan_id: String,
     debt: Option<PortalDebt>,
+    /// Who owns the debt since when, once it is sold (the latest sale on record): the
+    /// buyer and the sale's business date (the date of `sold_at` in the business zone).
+    owner: Option<(String, String)>,
 }
 
 /// What the borrower owes on one loan, in the loan's currency and in plain words.
@@ -435,6 +438,16 @@ async fn portal(
             Ok(s) => loans.push(LoanView {
                 loan_id: l.as_str().to_owned(),
                 debt: s.last().map(|s| portal_debt(w, s)),
+                owner: bc
+                    .lifecycle
+                    .sales
+                    .iter()
+                    .filter(|x| x.loan_id == *l)
+                    .max_by_key(|x| x.sold_at)
+                    .map(|x| {
+                        let day = state.config().business_tz.date_of(x.sold_at);
+                        (x.buyer.to_string(), day.to_string())
+                    }),
             }),
             Err(e) => return internal(ctx, e),
         }
