@@ -359,6 +359,17 @@ fn bad_input_is_refused_with_the_reason() {
 
 #[test]
 fn the_store_records_each_month_once_and_corrects_after_a_favourable_resolution() {
+    for b in [
+        crate::store::Backend::Sqlite,
+        crate::store::Backend::Postgres,
+    ] {
+        if let Some(db) = crate::store::fresh(b) {
+            store_month_by_month(&db.target);
+        }
+    }
+}
+
+fn store_month_by_month(db: &str) {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("p");
     let g = generate(&p, "300", "9");
@@ -372,8 +383,6 @@ fn the_store_records_each_month_once_and_corrects_after_a_favourable_resolution(
         ));
     }
     std::fs::write(p.join("notices.csv"), notices).unwrap();
-    let db = d.path().join("s.db");
-    let db = db.to_str().unwrap();
     ok(&["import", "--portfolio", p.to_str().unwrap(), "--db", db]);
 
     let report = |month: &str| {
