@@ -123,9 +123,11 @@ pub struct PlannedAction {
     pub sequence: u64,
     /// The rules that moved it from the plan instant to `not_before`, if any.
     pub deferred_by: Vec<RuleId>,
-    permit: PermittedContact,
+    /// Boxed, as is `proposed`: a plan holds hundreds of thousands of actions, moved as the
+    /// plan is put together; the two contacts would more than double each action's size.
+    permit: Box<PermittedContact>,
     /// The contact exactly as the engine was asked about it.
-    proposed: ProposedContact,
+    proposed: Box<ProposedContact>,
 }
 
 impl PlannedAction {
@@ -701,8 +703,8 @@ fn plan_borrower(
             issued_at: at,
             sequence,
             deferred_by,
-            permit,
-            proposed,
+            permit: Box::new(permit),
+            proposed: Box::new(proposed),
         });
     }
 }
