@@ -67,11 +67,11 @@ pub use pages::{
 pub use policies::StoredPolicy;
 pub use portal_sign_in::{NewSignInCode, SignInIssued, SignInRedeemed, sign_in_digest};
 pub use preferences::{ContactPreferences, NewPlanProposal, PREFERENCE_CHANNELS, PlanProposal};
+pub use sale::{NewDebtSale, NewSaleLoan, SaleRecorded, StoredDebtSale, lifecycle_sale_id};
 pub use service::{
     Access, BorrowerContacts, BorrowerFlag, EventMeta, Ingested, NewContact, ServiceError,
     ServiceEvent, StoredContact, StoredUser,
 };
-pub use sale::{NewDebtSale, NewSaleLoan, SaleRecorded, StoredDebtSale, lifecycle_sale_id};
 pub use snapshot::{LoanEvent, SnapshotReport, SnapshotRow};
 pub use target::{DbTarget, TargetError};
 pub use violations::{Violation, ViolationCount};

@@ -383,7 +383,16 @@ fn store_month_by_month(db: &str) {
         ));
     }
     std::fs::write(p.join("notices.csv"), notices).unwrap();
-    ok(&["import", "--portfolio", p.to_str().unwrap(), "--db", db]);
+    let rejects = p.join("import-rejects.csv");
+    ok(&[
+        "import",
+        "--portfolio",
+        p.to_str().unwrap(),
+        "--db",
+        db,
+        "--rejects",
+        rejects.to_str().unwrap(),
+    ]);
 
     let report = |month: &str| {
         let out = d.path().join(format!("o{month}"));
@@ -441,7 +450,16 @@ fn store_month_by_month(db: &str) {
         ),
     )
     .unwrap();
-    ok(&["import", "--portfolio", feed.to_str().unwrap(), "--db", db]);
+    let rejects = feed.join("import-rejects.csv");
+    ok(&[
+        "import",
+        "--portfolio",
+        feed.to_str().unwrap(),
+        "--db",
+        db,
+        "--rejects",
+        rejects.to_str().unwrap(),
+    ]);
     let o = arrears(&[
         "bureau",
         "outcome",
