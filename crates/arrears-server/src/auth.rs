@@ -338,7 +338,7 @@ pub enum Scope {
     /// Reading: accounts, a loan's work records, the day's plan and queues, message
     /// verification, a borrower's audit export.
     Read,
-    /// Administration. No `/v1` route needs it yet; it is kept apart so that future
+    /// Administration: recording a debt sale (`POST /v1/sales`). Kept apart so that
     /// administrative routes are not open to every working token.
     Admin,
 }
