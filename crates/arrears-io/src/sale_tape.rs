@@ -4,6 +4,7 @@
 //! folder's `sales.csv` (the file mode's lifecycle table the plan honours).
 
 use crate::IoError;
+use crate::write::{PARQUET_BATCH, write_err, write_parquet};
 use arrears_domain::lifecycle::{NOTICE_KINDS, SaleRow};
 use arrears_domain::{Config, Portfolio};
 use arrears_engine::epoch_day;
@@ -12,7 +13,6 @@ use arrow::array::{Array, ArrayRef, Date32Array, Int64Array, RecordBatch, String
 use arrow::datatypes::{DataType, Field, Schema};
 use jiff::civil::Date;
 use rayon::prelude::*;
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -47,13 +47,6 @@ pub const TAPE_COLUMNS: [&str; 25] = [
 ];
 
 const _: () = assert!(NOTICE_KINDS.len() == 6);
-
-fn write_err(path: &Path, e: impl std::fmt::Display) -> IoError {
-    IoError::Write {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    }
-}
 
 fn ints(r: &TapeRow) -> [i64; 6] {
     [
@@ -137,8 +130,6 @@ pub fn tape_schema() -> Schema {
     )
 }
 
-const PARQUET_BATCH: usize = 262_144;
-
 /// `sale_tape.parquet`, record batches built in parallel, Snappy.
 pub fn write_tape_parquet(
     path: &Path,
@@ -147,21 +138,7 @@ pub fn write_tape_parquet(
     as_of: Date,
     config: &Config,
 ) -> Result<(), IoError> {
-    use parquet::arrow::ArrowWriter;
-    use parquet::basic::Compression;
-    use parquet::file::properties::WriterProperties;
     let schema = Arc::new(tape_schema());
-    let file = std::fs::File::create(path).map_err(|e| IoError::io(path, e))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(1 << 20))
-        .build();
-    let mut w = ArrowWriter::try_new(
-        std::io::BufWriter::with_capacity(1 << 22, file),
-        schema.clone(),
-        Some(props),
-    )
-    .map_err(|e| write_err(path, e))?;
     let as_of_day = epoch_day(as_of);
     let batches: Vec<Result<RecordBatch, IoError>> = rows
         .par_chunks(PARQUET_BATCH)
@@ -225,14 +202,7 @@ pub fn write_tape_parquet(
             RecordBatch::try_new(schema.clone(), cols).map_err(|e| write_err(path, e))
         })
         .collect();
-    for b in batches {
-        w.write(&b?).map_err(|e| write_err(path, e))?;
-    }
-    w.into_inner()
-        .map_err(|e| write_err(path, e))?
-        .flush()
-        .map_err(|e| IoError::io(path, e))?;
-    Ok(())
+    write_parquet(path, schema, batches)
 }
 
 /// The loan ids of a tape (`.csv` or `.parquet`, by extension), in file order. A row without

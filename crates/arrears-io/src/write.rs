@@ -56,7 +56,7 @@ pub fn loan_order(p: &Portfolio) -> Vec<u32> {
     order
 }
 
-fn write_err(path: &Path, e: impl std::fmt::Display) -> IoError {
+pub(crate) fn write_err(path: &Path, e: impl std::fmt::Display) -> IoError {
     IoError::Write {
         path: path.to_owned(),
         reason: e.to_string(),
@@ -141,7 +141,39 @@ pub fn accounts_schema() -> Schema {
     )
 }
 
-const PARQUET_BATCH: usize = 262_144;
+/// Rows per record batch of the Parquet files written here.
+pub(crate) const PARQUET_BATCH: usize = 262_144;
+
+/// Writes record batches, built beforehand and in order, as one Snappy-compressed Parquet file
+/// (row groups of up to 2^20 rows). The first failed batch is the error.
+pub(crate) fn write_parquet(
+    path: &Path,
+    schema: Arc<Schema>,
+    batches: Vec<Result<RecordBatch, IoError>>,
+) -> Result<(), IoError> {
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::Compression;
+    use parquet::file::properties::WriterProperties;
+    let file = std::fs::File::create(path).map_err(|e| IoError::io(path, e))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(1 << 20))
+        .build();
+    let mut w = ArrowWriter::try_new(
+        std::io::BufWriter::with_capacity(1 << 22, file),
+        schema,
+        Some(props),
+    )
+    .map_err(|e| write_err(path, e))?;
+    for b in batches {
+        w.write(&b?).map_err(|e| write_err(path, e))?;
+    }
+    w.into_inner()
+        .map_err(|e| write_err(path, e))?
+        .flush()
+        .map_err(|e| IoError::io(path, e))?;
+    Ok(())
+}
 
 /// `accounts.parquet`, built in record batches (in parallel) and written with Snappy.
 pub fn write_accounts_parquet(
@@ -152,21 +184,7 @@ pub fn write_accounts_parquet(
     as_of: Date,
     config: &Config,
 ) -> Result<(), IoError> {
-    use parquet::arrow::ArrowWriter;
-    use parquet::basic::Compression;
-    use parquet::file::properties::WriterProperties;
     let schema = Arc::new(accounts_schema());
-    let file = std::fs::File::create(path).map_err(|e| IoError::io(path, e))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(1 << 20))
-        .build();
-    let mut w = ArrowWriter::try_new(
-        std::io::BufWriter::with_capacity(1 << 22, file),
-        schema.clone(),
-        Some(props),
-    )
-    .map_err(|e| write_err(path, e))?;
     let as_of_day = epoch_day(as_of);
     let batches: Vec<Result<RecordBatch, IoError>> = order
         .par_chunks(PARQUET_BATCH)
@@ -222,14 +240,7 @@ pub fn write_accounts_parquet(
             RecordBatch::try_new(schema.clone(), cols).map_err(|e| write_err(path, e))
         })
         .collect();
-    for b in batches {
-        w.write(&b?).map_err(|e| write_err(path, e))?;
-    }
-    w.into_inner()
-        .map_err(|e| write_err(path, e))?
-        .flush()
-        .map_err(|e| IoError::io(path, e))?;
-    Ok(())
+    write_parquet(path, schema, batches)
 }
 
 /// `rejects.csv`: file, line, column, severity, reason, detail.
