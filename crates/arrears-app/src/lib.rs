@@ -11,7 +11,13 @@
 //! - [`access`]: the borrower's ways into the portal (a sign-in code they ask for, a link staff
 //!   send), through the outbox to the borrower's own phone or e-mail only;
 //! - [`plan`]: plan the day over a portfolio, with the independent plan checker;
-//! - [`sale`]: debt sale: the sale tape, pricing and recording a sale, the assignment notices.
+//! - [`legal`]: the court path: referrals, cases, enforcement measures, costs and the legal
+//!   letters bound to the real case;
+//! - [`agency`]: collection agencies: parties, placement and its notice, who may see a loan,
+//!   placement and recall files, reported activity, remittance with commission;
+//! - [`sale`]: debt sale: the sale tape, pricing and recording a sale, the assignment notices;
+//! - [`settle`]: write-offs a supervisor approves under their own login, and settlements
+//!   (offer within the lender's limits, acceptance, the daily review: paid or lapsed).
 //!
 //! The crate does no I/O of its own but through the store it is handed; time enters as
 //! arguments.
@@ -25,6 +31,7 @@ pub mod rules;
 pub mod sale;
 
 pub use contact::{ContactSpec, SpecError, decide};
+pub mod settle;
 pub use context::{DecisionContext, from_store};
 pub use plan::{DayPlan, PlanRequest, plan_day};
 pub use rules::{EffectivePolicy, PolicyOrigin, RulesError};

@@ -5,7 +5,7 @@
 //! may only make them stricter (a looser value is refused when the policy is set, and again
 //! when it is used).
 
-use arrears_policy::{LenderContact, PackError, PackSet, Policy, PolicyError};
+use arrears_policy::{LenderContact, PackError, PackSet, Policy, PolicyError, SettlementLimit};
 use arrears_store::{Store, StoreError, StoredPolicy};
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -59,6 +59,8 @@ pub struct EffectivePolicy {
     pub name: Option<String>,
     /// Who the lender is to its borrowers (the policy's `[lender]`), when it says.
     pub lender: Option<LenderContact>,
+    /// The most a settlement may forgive, by stage and dpd (`[[settlement]]`; empty: none).
+    pub settlement: Vec<SettlementLimit>,
 }
 
 /// The embedded packs tightened by `text` (none: the floors). `origin` names the text in
@@ -85,6 +87,10 @@ fn effective(packs: PackSet, origin: PolicyOrigin, policy: Option<Policy>) -> Ef
         packs,
         origin,
         name: policy.as_ref().map(|p| p.name().to_owned()),
+        settlement: policy
+            .as_ref()
+            .map(|p| p.settlement_limits().to_vec())
+            .unwrap_or_default(),
         lender: policy.and_then(|p| p.lender().cloned()),
     }
 }
@@ -210,6 +216,7 @@ mod tests {
             origin: PolicyOrigin::Floors,
             name: None,
             lender: None,
+            settlement: Vec::new(),
         };
         let default = arrears_strategy::Strategy::parse(arrears_strategy::DEFAULT_STRATEGY)
             .unwrap()

@@ -24,6 +24,7 @@ mod policy_cmds;
 mod sale_cmds;
 mod server_cmds;
 mod store_cmds;
+mod settle_cmds;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -106,6 +107,15 @@ enum Command {
 struct ConvertArgs {
     /// Folder with the CSV tables.
     #[arg(long)]
+    /// Collection agencies: `agency add|list`, `place`, `notice` (the signed CN-AGENCY notice),
+    /// `placement-file`, `recall`, `recall-expired`, `import` (activity), `remittance`.
+    Agency(agency_cmds::AgencyArgs),
+    /// Write-offs a supervisor approves: `write-off proposals` (the plan's), `write-off
+    /// approve|reject ID --reason R --user U --password-stdin`.
+    WriteOff(settle_cmds::WriteOffArgs),
+    /// Settlements: `settlement offer|accept|withdraw|list|review`, within the lender's
+    /// policy limits by stage and dpd.
+    Settlement(settle_cmds::SettlementArgs),
     portfolio: PathBuf,
     /// Folder for the Parquet tables.
     #[arg(long)]
@@ -229,6 +239,9 @@ fn main() -> ExitCode {
             eprintln!("error: {:#}", f.error);
             ExitCode::from(f.code)
         }
+        Command::Agency(a) => agency_cmds::agency(&a),
+        Command::WriteOff(a) => settle_cmds::write_off(&a),
+        Command::Settlement(a) => settle_cmds::settlement(&a),
     }
 }
 

@@ -103,7 +103,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 /// Store errors about what the user gave (a target that does not parse, a feed folder that
 /// is not one) are bad input; the rest are runtime errors.
-fn store_failure(e: StoreError) -> Failure {
+pub(crate) fn store_failure(e: StoreError) -> Failure {
     match e {
         StoreError::Target(_) | StoreError::Feed(_) => Failure::bad_input(e),
         other => Failure::from(other),
@@ -114,7 +114,7 @@ pub fn parse_target(s: &str) -> Result<DbTarget, Failure> {
     DbTarget::parse(s).map_err(|e| Failure::bad_input(anyhow!("--db: {e}")))
 }
 
-async fn open(db: &DbOpt) -> Result<Store, Failure> {
+pub(crate) async fn open(db: &DbOpt) -> Result<Store, Failure> {
     let target = parse_target(&db.db)?;
     Store::open(&target).await.map_err(store_failure)
 }
@@ -485,13 +485,26 @@ pub fn run_from_store(a: &RunArgs, db: &str) -> Result<(), Failure> {
     let states =
         arrears_engine::run_day(&read.portfolio, a.as_of, &config).map_err(Failure::from)?;
     pb.set_message("writing the snapshot");
-    let snap = rt.block_on(async {
+    let (snap, reviewed) = rt.block_on(async {
         let r = store
             .write_snapshot(a.as_of, &read.portfolio, &states, &config)
             .await
             .map_err(store_failure);
+        // The day's settlements follow its snapshot: paid ones close their loan with the
+        // remainder written off, unpaid or unaccepted ones lapse (docs/settlement.md).
+        let reviewed = match r {
+            Ok(_) => arrears_app::settle::review_settlements(
+                &store,
+                a.as_of,
+                &config.business_tz,
+                crate::outbox_cmds::wall_clock(),
+            )
+            .await
+            .map_err(|e| Failure::from(anyhow!("reviewing settlements: {e}"))),
+            Err(_) => Ok(Vec::new()),
+        };
         store.close().await;
-        r
+        Ok::<_, Failure>((r?, reviewed?))
     })?;
     let summary_json = match &a.out {
         Some(out) => {
@@ -524,6 +537,27 @@ pub fn run_from_store(a: &RunArgs, db: &str) -> Result<(), Failure> {
             },
             snap.events
         );
+        for r in &reviewed {
+            match r {
+                arrears_app::settle::Reviewed::Paid {
+                    settlement_id,
+                    on,
+                    written_off,
+                } => println!(
+                    "  settlement {settlement_id} paid on {on}; the loan is closed{}",
+                    written_off
+                        .as_ref()
+                        .map(|w| format!(
+                            ", {} minor units written off ({})",
+                            w.amount_minor, w.write_off_id
+                        ))
+                        .unwrap_or_default()
+                ),
+                arrears_app::settle::Reviewed::Lapsed { settlement_id, on } => {
+                    println!("  settlement {settlement_id} lapsed on {on}; nothing was forgiven")
+                }
+            }
+        }
     }
     Ok(())
 }

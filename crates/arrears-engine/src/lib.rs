@@ -9,6 +9,7 @@ mod loan;
 mod promise;
 pub mod sale;
 mod summary;
+pub mod settlement;
 
 pub use days::{BookingClock, date_from_epoch_day, epoch_day};
 pub use loan::{AccountState, AccountStatus, LoanFacts, evaluate_loan};

@@ -115,7 +115,7 @@ pub use params::{
     LocateParams, OptOutParams, PermittedNoticesParams, RecordsParams, RetentionAnchor,
     UsCreditParams, ValidationParams, VisitParams,
 };
-pub use policy::{LenderContact, Policy, PolicyError};
+pub use policy::{LenderContact, Policy, PolicyError, SettlementLimit, settlement_limit_for};
 pub use rule::{RuleId, Scope, UnknownRuleId};
 
 /// Parses `HH:MM` or `HH:MM:SS` into a local time (for agreed contact hours and test data).

@@ -25,7 +25,20 @@
 //! hours = "Monday to Friday, 09:00-18:00 Eastern"
 //! payment = "Bank transfer to Acme Consumer Finance, account 000123456, routing 021000021"
 //! payment_url = "https://pay.acme.example"
+//!
+//! [[settlement]]           # the most a settlement may forgive, by stage and days past due
+//! min_dpd = 91
+//! max_discount_bps = 2000
+//! [[settlement]]
+//! stage = "bad_debt"       # optional: only loans in this stage
+//! min_dpd = 181
+//! max_discount_bps = 5000
+//! max_instalments = 6      # a discounted plan of up to 6 monthly payments (default 1)
 //! ```
+//!
+//! Settlement limits are lender data too: without a `[[settlement]]` row that matches a loan
+//! no settlement may be offered on it. Of the rows that match (dpd at least `min_dpd`, the
+//! stage if named) the largest discount applies.
 //!
 //! The `[lender]` table is optional and every field but `name` may be left out; it carries no
 //! rule parameter, so it neither tightens nor loosens a pack.
@@ -204,6 +217,77 @@ pub struct Policy {
     overrides: BTreeMap<RuleId, toml::Table>,
     /// Statute of limitations in years, by jurisdiction code (`US`, `US-NY`).
     limitation_years: BTreeMap<String, u32>,
+    /// The most a settlement may forgive, by stage and dpd (`[[settlement]]`).
+    settlement: Vec<SettlementLimit>,
+}
+
+/// One row of the lender's settlement limits: loans at `min_dpd` or more days past due (and,
+/// when `stage` is set, in that stage) may be settled at up to `max_discount_bps` off, in up
+/// to `max_instalments` monthly payments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementLimit {
+    pub stage: Option<String>,
+    pub min_dpd: u32,
+    pub max_discount_bps: u32,
+    pub max_instalments: u32,
+}
+
+/// The limit that applies to a loan: of the rows that match its stage and dpd, the largest
+/// discount (and, of those, the most instalments). `None`: no settlement may be offered.
+pub fn settlement_limit_for<'a>(
+    limits: &'a [SettlementLimit],
+    stage: &str,
+    dpd: u32,
+) -> Option<&'a SettlementLimit> {
+    limits
+        .iter()
+        .filter(|l| dpd >= l.min_dpd && l.stage.as_deref().is_none_or(|s| s == stage))
+        .max_by_key(|l| (l.max_discount_bps, l.max_instalments))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettlementLimit {
+    stage: Option<String>,
+    min_dpd: i64,
+    max_discount_bps: i64,
+    max_instalments: Option<i64>,
+}
+
+impl RawSettlementLimit {
+    fn parse(self, n: usize) -> Result<SettlementLimit, PolicyError> {
+        let bad = |message: String| PolicyError::Syntax {
+            message: format!("[[settlement]] row {n}: {message}"),
+        };
+        let min_dpd = u32::try_from(self.min_dpd)
+            .ok()
+            .filter(|d| *d <= 36_500)
+            .ok_or_else(|| bad(format!("min_dpd = {} is not 0 to 36500 days", self.min_dpd)))?;
+        let max_discount_bps = u32::try_from(self.max_discount_bps)
+            .ok()
+            .filter(|b| (1..10_000).contains(b))
+            .ok_or_else(|| {
+                bad(format!(
+                    "max_discount_bps = {} is not 1 to 9999 (a whole discount is a write-off)",
+                    self.max_discount_bps
+                ))
+            })?;
+        let n_inst = self.max_instalments.unwrap_or(1);
+        let max_instalments = u32::try_from(n_inst)
+            .ok()
+            .filter(|k| (1..=60).contains(k))
+            .ok_or_else(|| bad(format!("max_instalments = {n_inst} is not 1 to 60")))?;
+        let stage = match self.stage {
+            Some(s) if s.trim().is_empty() => return Err(bad("stage is empty".into())),
+            other => other.map(|s| s.trim().to_owned()),
+        };
+        Ok(SettlementLimit {
+            stage,
+            min_dpd,
+            max_discount_bps,
+            max_instalments,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -215,6 +299,8 @@ struct RawPolicy {
     #[serde(default)]
     limitation_years: BTreeMap<String, i64>,
     lender: Option<RawLender>,
+    #[serde(default)]
+    settlement: Vec<RawSettlementLimit>,
 }
 
 #[derive(Deserialize)]
@@ -268,12 +354,19 @@ impl Policy {
             limitation_years.insert(j.as_str().to_owned(), y);
         }
         let lender = raw.lender.map(RawLender::parse).transpose()?;
+        let settlement = raw
+            .settlement
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.parse(i + 1))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Policy {
             name: raw.policy.name,
             lender,
             approved_agencies,
             overrides,
             limitation_years,
+            settlement,
         })
     }
 
@@ -288,6 +381,11 @@ impl Policy {
     /// The lender's name and contact details for borrowers (`[lender]`), if given.
     pub fn lender(&self) -> Option<&LenderContact> {
         self.lender.as_ref()
+    }
+
+    /// The lender's settlement limits (`[[settlement]]`), in file order.
+    pub fn settlement_limits(&self) -> &[SettlementLimit] {
+        &self.settlement
     }
 
     /// The rules this policy overrides.
@@ -499,6 +597,69 @@ mod tests {
                     && msg.contains(field)
                     && msg.contains(pack_value)
                     && msg.contains(proposed)
+            );
+        }
+    }
+
+    #[test]
+    fn settlement_limits_are_read_checked_and_the_largest_matching_applies() {
+        let p = Policy::parse(
+            "[policy]\nname = \"acme\"\n[[settlement]]\nmin_dpd = 91\nmax_discount_bps = 2000\n\
+             [[settlement]]\nstage = \"bad_debt\"\nmin_dpd = 181\nmax_discount_bps = 5000\nmax_instalments = 6\n",
+        )
+        .unwrap();
+        let l = p.settlement_limits();
+        assert_eq!(l.len(), 2);
+        assert_eq!(settlement_limit_for(l, "mid", 60), None);
+        assert_eq!(
+            settlement_limit_for(l, "late", 120)
+                .unwrap()
+                .max_discount_bps,
+            2000
+        );
+        assert_eq!(
+            settlement_limit_for(l, "late", 120)
+                .unwrap()
+                .max_instalments,
+            1
+        );
+        let bad = settlement_limit_for(l, "bad_debt", 200).unwrap();
+        assert_eq!((bad.max_discount_bps, bad.max_instalments), (5000, 6));
+        // A row naming a stage does not apply to another stage.
+        assert_eq!(
+            settlement_limit_for(l, "late", 200)
+                .unwrap()
+                .max_discount_bps,
+            2000
+        );
+        assert!(
+            Policy::parse("[policy]\nname = \"x\"\n")
+                .unwrap()
+                .settlement_limits()
+                .is_empty()
+        );
+        for (row, says) in [
+            (
+                "min_dpd = 1\nmax_discount_bps = 10000",
+                "max_discount_bps = 10000",
+            ),
+            ("min_dpd = 1\nmax_discount_bps = 0", "max_discount_bps = 0"),
+            ("min_dpd = -1\nmax_discount_bps = 100", "min_dpd = -1"),
+            (
+                "min_dpd = 1\nmax_discount_bps = 100\nmax_instalments = 0",
+                "max_instalments = 0",
+            ),
+            (
+                "min_dpd = 1\nmax_discount_bps = 100\nstage = \" \"",
+                "stage is empty",
+            ),
+        ] {
+            let e = Policy::parse(&format!("[policy]\nname = \"x\"\n[[settlement]]\n{row}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("[[settlement]] row 1") && e.contains(says),
+                "{row}: {e}"
             );
         }
     }

@@ -73,7 +73,7 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 
 /// A PHC string no password matches, verified when a login names an unknown user so that the
 /// answer takes as long as for a known one.
-pub(crate) fn dummy_hash() -> &'static str {
+pub fn dummy_hash() -> &'static str {
     static H: OnceLock<String> = OnceLock::new();
     H.get_or_init(|| hash_password("no password is this one").unwrap_or_default())
 }
@@ -443,6 +443,14 @@ const TOKEN_CACHE_MAX: usize = 10_000;
 /// Live tokens recently found in the store, by hash: the name, the scopes and when it was
 /// looked up. Unknown tokens are never cached (each costs a lookup, and never a false yes).
 #[derive(Debug)]
+    ("GET", "/v1/write-off-proposals", Scope::Read),
+    ("POST", "/v1/settlements", Scope::Work),
+    ("POST", "/v1/settlements/{settlement_id}/accept", Scope::Work),
+    ("GET", "/v1/loans/{loan_id}/settlements", Scope::Read),
+    ("POST", "/v1/agencies", Scope::Admin),
+    ("GET", "/v1/agencies", Scope::Read),
+    ("GET", "/v1/agency/loans", Scope::Read),
+    ("POST", "/v1/agency/activity", Scope::Events),
 pub struct TokenCache {
     ttl: Duration,
     live: Mutex<HashMap<String, (String, Grant, Instant)>>,

@@ -24,6 +24,7 @@ pub mod pages;
 pub mod sale;
 pub mod work;
 pub mod workbench;
+pub mod settle;
 
 use arrears_policy::PackSet;
 use arrears_store::Store;
@@ -192,6 +193,7 @@ impl AppState {
                         lender: None,
                     }),
                     versions: Vec::new(),
+                        settlement: Vec::new(),
                 })),
                 metrics: metrics::Metrics::default(),
                 evidence,
@@ -682,7 +684,14 @@ fn routers() -> (
         .routes(routes!(work::get_plan))
         .routes(routes!(work::get_queue))
         .routes(routes!(work::audit_export))
-        .routes(routes!(sale::record_sale));
+        .routes(routes!(sale::record_sale))
+        .routes(routes!(settle::write_off_proposals))
+        .routes(routes!(settle::offer_settlement))
+        .routes(routes!(settle::accept_settlement))
+        .routes(routes!(settle::loan_settlements))
+        .routes(routes!(agency::add_agency, agency::list_agencies))
+        .routes(routes!(agency::agency_loans))
+        .routes(routes!(agency::report_activity));
     let public = OpenApiRouter::new()
         .routes(routes!(api::login))
         .routes(routes!(healthz))

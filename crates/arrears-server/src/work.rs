@@ -743,7 +743,7 @@ pub(crate) fn meta<'a>(key: &'a str, kind: &'a str, b: &'a Body, actor: &'a Acto
 }
 
 /// The loan's borrower (404 when there is no such loan), with the read logged.
-async fn read_loan(
+pub(crate) async fn read_loan(
     state: &AppState,
     actor: &Actor,
     action: &str,

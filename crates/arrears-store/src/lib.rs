@@ -42,6 +42,7 @@ mod schema;
 mod service;
 mod snapshot;
 mod sql;
+mod settle;
 mod sqlite_raw;
 mod target;
 mod violations;
@@ -84,6 +85,11 @@ pub use work::{
 use sql::{Dialect, Tx, Ty};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+pub use settle::{
+    NewSettlement, NewWriteOffProposal, REJECTION_QUIET_DAYS, SettlementEvent, SettlementsOf,
+    StoredSettlement, WriteOffDecision, WriteOffDecisionView, WriteOffProposalView, WrittenOff,
+    settlement_transition_allowed,
+};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };

@@ -245,21 +245,29 @@ fn corrupt(table: &'static str, column: &'static str, v: &str) -> StoreError {
     }
 }
 
-fn get_ts(table: &'static str, column: &'static str, c: &Cell) -> Result<Timestamp, StoreError> {
+pub(crate) fn get_ts(
+    table: &'static str,
+    column: &'static str,
+    c: &Cell,
+) -> Result<Timestamp, StoreError> {
     let s = c.text().unwrap_or_default();
     s.parse().map_err(|_| corrupt(table, column, s))
 }
 
-fn get_date(table: &'static str, column: &'static str, c: &Cell) -> Result<Date, StoreError> {
+pub(crate) fn get_date(
+    table: &'static str,
+    column: &'static str,
+    c: &Cell,
+) -> Result<Date, StoreError> {
     let s = c.text().unwrap_or_default();
     s.parse().map_err(|_| corrupt(table, column, s))
 }
 
-fn get_text(c: &Cell) -> String {
+pub(crate) fn get_text(c: &Cell) -> String {
     c.text().unwrap_or_default().to_owned()
 }
 
-fn not_found(what: &'static str, id: &str) -> WorkError {
+pub(crate) fn not_found(what: &'static str, id: &str) -> WorkError {
     WorkError::NotFound {
         what,
         id: id.to_owned(),
@@ -324,7 +332,7 @@ async fn loan_of(
 
 /// Locks the loan's borrower; NotFound when there is no such loan. It writes, so that on
 /// SQLite the transaction holds the write lock before it reads anything.
-async fn lock(tx: &mut Tx, loan_id: &str) -> Result<(), WorkError> {
+pub(crate) async fn lock(tx: &mut Tx, loan_id: &str) -> Result<(), WorkError> {
     if lock_loan_borrower(tx, loan_id).await? {
         Ok(())
     } else {
@@ -333,7 +341,7 @@ async fn lock(tx: &mut Tx, loan_id: &str) -> Result<(), WorkError> {
 }
 
 /// The loan's payments, each with the instant its reversal was received (if any).
-async fn payment_moves(tx: &mut Tx, loan_id: &str) -> Result<Vec<PaymentMove>, StoreError> {
+pub(crate) async fn payment_moves(tx: &mut Tx, loan_id: &str) -> Result<Vec<PaymentMove>, StoreError> {
     let d = tx.dialect();
     let rows = tx
         .fetch_all(

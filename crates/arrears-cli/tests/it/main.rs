@@ -18,6 +18,7 @@ mod sale;
 mod server;
 mod store;
 mod work;
+mod settle;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -10,6 +10,7 @@ mod lifecycle;
 mod portal;
 mod sale;
 mod sign_in;
+mod settle;
 mod supervisor;
 mod verify;
 

@@ -632,7 +632,7 @@ fn channel_views(
 
 /// The loan and its borrower when the staff user may work it: 404 for no such loan, 403 for
 /// an agent's unassigned loan, a redirect to the login page without a staff session.
-async fn staff_loan(
+pub(super) async fn staff_loan(
     state: &AppState,
     ctx: &Ctx,
     loan_id: &str,

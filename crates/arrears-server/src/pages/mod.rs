@@ -41,6 +41,8 @@ mod desk;
 mod login;
 mod portal;
 mod portal_bureau;
+mod portal_legal;
+mod settle;
 mod shared;
 mod sign_in;
 mod supervisor;
@@ -145,5 +147,15 @@ pub fn routes() -> Router<AppState> {
             get(verify::verify_page).layer(axum::Extension(std::sync::Arc::new(
                 VerifyLimiter::default(),
             ))),
+        .route("/write-offs", get(settle::write_offs_page))
+        .route("/write-offs/{proposal_id}", post(settle::decide_write_off))
+        .route("/accounts/{loan_id}/settlement", get(settle::settlement_page))
+        .route("/accounts/{loan_id}/settlements", post(settle::offer))
+        .route("/settlements/{id}/accept", post(settle::staff_accept))
+        .route("/settlements/{id}/withdraw", post(settle::staff_withdraw))
+        .route(
+            "/portal/b/{borrower_id}/settlements/{id}/accept",
+            post(settle::portal_accept),
+        )
         )
 }

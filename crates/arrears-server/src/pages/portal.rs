@@ -356,6 +356,10 @@ struct PortalPage {
     proposals_title: &'static str,
     /// What the bureau files said about the borrower.
     bureau: super::portal_bureau::BureauView,
+    /// The borrower's court cases (docs/legal.md).
+    legal: super::portal_legal::LegalView,
+    /// Settlement offers on their loans (docs/settlement.md).
+    settlements: super::settle::PortalSettlements,
 }
 
 /// A plan the borrower proposed, and what we answered.
@@ -530,8 +534,19 @@ async fn portal(
         Ok(v) => v,
         Err(e) => return internal(ctx, e),
     };
+    let legal = match super::portal_legal::view(state, ctx.lang, borrower_id).await {
+        Ok(v) => v,
+        Err(e) => return internal(ctx, e),
+    };
+    let settlements =
+        match super::settle::view_for_borrower(state, ctx.lang, borrower_id).await {
+            Ok(v) => v,
+            Err(e) => return internal(ctx, e),
+        };
     let page = PortalPage {
         bureau,
+        legal,
+        settlements,
         chrome: ctx.chrome(),
         w,
         lender,
@@ -594,6 +609,7 @@ pub(super) async fn portal_page(
         Some("preferences") => Some(t.prefs_saved),
         Some("plan") => Some(t.proposal_recorded),
         Some("credit_dispute") => Some(super::portal_bureau::recorded(ctx.lang)),
+        Some("settlement") => Some(super::settle::accepted_notice(ctx.lang)),
         _ => None,
     };
     portal(

@@ -1,0 +1,281 @@
+//! Write-off approvals and settlements on the pages, against the real server (SQLite and
+//! PostgreSQL; docs/settlement.md): the plan of the store proposes write-offs; the page
+//! `/write-offs` is for managers (an agent gets 403), a decision needs the session's CSRF
+//! token and a reason, and an approval is recorded as the signed-in supervisor; an agent
+//! offers a settlement of their own loan within the policy's limit (beyond it 422, another
+//! agent's loan 403); the borrower sees the offer on the portal and accepts it (another
+//! borrower cannot); the API lists it.
+
+use super::{PASSWORD, csrf, element, get, login, portal_session, post, run_on};
+use crate::server::{add_user, ok, spawn_app};
+use crate::store::{Backend, fresh};
+use crate::text;
+
+/// `GET path` with a bearer token; the JSON answer (200 asserted).
+fn get_json(base: &str, token: &str, path: &str) -> serde_json::Value {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent
+        .get(format!("{base}{path}"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .expect("answered");
+    let status = r.status().as_u16();
+    let raw = r.body_mut().read_to_string().unwrap();
+    assert_eq!(status, 200, "{path}: {raw}");
+    serde_json::from_str(&raw).unwrap()
+}
+
+const POLICY: &str = "[policy]
+name = \"acme-pages\"
+[[settlement]]
+min_dpd = 30
+max_discount_bps = 3000
+max_instalments = 3
+";
+
+#[test]
+fn a_supervisor_approves_a_write_off_and_a_borrower_accepts_a_settlement() {
+    for b in [Backend::Sqlite, Backend::Postgres] {
+        let Some(db) = fresh(b) else { continue };
+        let work = tempfile::tempdir().unwrap();
+        let policy = work.path().join("policy.toml");
+        std::fs::write(&policy, POLICY).unwrap();
+        ok(&[
+            "policy",
+            "set",
+            policy.to_str().unwrap(),
+            "--effective-from",
+            "2026-01-01",
+            "--db",
+            &db.target,
+        ]);
+        let s = spawn_app(db, &[]);
+        for (user, role) in [("alice", "agent"), ("bob", "agent"), ("sue", "supervisor")] {
+            let o = add_user(&s.db.target, user, role, PASSWORD);
+            assert!(o.status.success(), "{}", text(&o.stderr));
+        }
+        ok(&[
+            "assign",
+            "--loan",
+            "L1",
+            "--agent",
+            "alice",
+            "--db",
+            &s.db.target,
+        ]);
+        ok(&[
+            "assign",
+            "--loan",
+            "L2",
+            "--agent",
+            "bob",
+            "--db",
+            &s.db.target,
+        ]);
+        // L1 and L2 (100000 USD due 2026-10-01, US-NY) are past the US charge-off threshold
+        // of 120 days on 2027-03-01: the plan with the store proposes both for write-off.
+        run_on(&s, "2027-03-01");
+        ok(&[
+            "plan",
+            "--as-of",
+            "2027-03-01",
+            "--db",
+            &s.db.target,
+            "--out",
+            work.path().join("plan").to_str().unwrap(),
+            "--log",
+            work.path().join("plan.jsonl").to_str().unwrap(),
+        ]);
+
+        let alice = login(&s, "alice");
+        assert_eq!(get(&s, "/write-offs", Some(&alice)).status, 403);
+        let sue = login(&s, "sue");
+        let page = get(&s, "/write-offs", Some(&sue));
+        assert_eq!(page.status, 200, "{}", page.body);
+        let open = element(&page.body, "table", "open-proposals");
+        let row_of = |table: &str, loan: &str| -> String {
+            table
+                .split("<tr")
+                .find(|r| r.contains(&format!("data-loan=\"{loan}\"")))
+                .unwrap_or_else(|| panic!("{loan} in {table}"))
+                .to_owned()
+        };
+        let l2 = row_of(open, "L2");
+        assert!(
+            l2.contains("$1,000.00") || l2.contains("1,000.00") || l2.contains("1000.00"),
+            "{l2}"
+        );
+        let proposal = l2
+            .split("data-proposal=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        let path = format!("/write-offs/{proposal}");
+        // No CSRF token: refused; no reason: refused; an agent's session: refused.
+        let p = post(
+            &s,
+            &path,
+            Some(&sue),
+            &[("decision", "approve"), ("reason", "x")],
+        );
+        assert_eq!(p.status, 403, "{}", p.body);
+        let p = post(
+            &s,
+            &path,
+            Some(&sue),
+            &[
+                ("csrf", &csrf(&page)),
+                ("decision", "approve"),
+                ("reason", " "),
+            ],
+        );
+        assert_eq!(p.status, 422, "{}", p.body);
+        let alice_page = get(&s, "/", Some(&alice));
+        let p = post(
+            &s,
+            &path,
+            Some(&alice),
+            &[
+                ("csrf", &csrf(&alice_page)),
+                ("decision", "approve"),
+                ("reason", "x"),
+            ],
+        );
+        assert_eq!(p.status, 403, "{}", p.body);
+        let p = post(
+            &s,
+            &path,
+            Some(&sue),
+            &[
+                ("csrf", &csrf(&page)),
+                ("decision", "approve"),
+                ("reason", "no contact for 150 days"),
+            ],
+        );
+        assert_eq!(p.status, 303, "{}", p.body);
+        let after = get(&s, "/write-offs", Some(&sue));
+        let decided = element(&after.body, "table", "decided-proposals");
+        assert!(
+            decided.contains("Approved · sue") && decided.contains("no contact for 150 days"),
+            "{decided}"
+        );
+        let p = post(
+            &s,
+            &path,
+            Some(&sue),
+            &[
+                ("csrf", &csrf(&page)),
+                ("decision", "reject"),
+                ("reason", "again"),
+            ],
+        );
+        assert_eq!(p.status, 409, "decided once: {}", p.body);
+        // The API lists the decision, written off by component.
+        let reader = ok(&[
+            "tokens",
+            "create",
+            "--name",
+            "reader",
+            "--scope",
+            "read",
+            "--db",
+            &s.db.target,
+        ])
+        .trim()
+        .to_owned();
+        let api = get_json(&s.base, &reader, "/v1/write-off-proposals");
+        let mine = api["proposals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["proposal_id"] == proposal.as_str())
+            .unwrap()
+            .clone();
+        assert_eq!(mine["decision"], "approved", "{api}");
+        assert_eq!(mine["decided_by"], "sue");
+        assert_eq!(mine["principal_minor"], "100000");
+
+        // A settlement of L1: the limit is shown; beyond it 422; bob may not touch L1.
+        let sp = get(&s, "/accounts/L1/settlement", Some(&alice));
+        assert_eq!(sp.status, 200, "{}", sp.body);
+        assert!(sp.body.contains("3000 bps"), "{}", sp.body);
+        let offer = |cookie: &str, page: &super::Page, bps: &str| {
+            post(
+                &s,
+                "/accounts/L1/settlements",
+                Some(cookie),
+                &[
+                    ("csrf", &csrf(page)),
+                    ("discount_bps", bps),
+                    ("instalments", "1"),
+                    ("first_due", "2099-06-15"),
+                    ("accept_by", "2099-06-01"),
+                ],
+            )
+        };
+        assert_eq!(offer(&alice, &sp, "3500").status, 422);
+        let bob = login(&s, "bob");
+        let bob_page = get(&s, "/", Some(&bob));
+        assert_eq!(offer(&bob, &bob_page, "1000").status, 403);
+        let p = offer(&alice, &sp, "2500");
+        assert_eq!(p.status, 303, "{}", p.body);
+        let listed = get(&s, "/accounts/L1/settlement", Some(&alice));
+        let table = element(&listed.body, "table", "settlements");
+        assert!(
+            table.contains("$750.00") || table.contains("750.00"),
+            "{table}"
+        );
+        let id = table
+            .split("data-settlement=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+
+        // The borrower sees it and accepts it; another borrower cannot.
+        let b2 = portal_session(&s, "B2");
+        let b2_page = get(&s, "/portal/b/B2", Some(&b2));
+        let p = post(
+            &s,
+            &format!("/portal/b/B2/settlements/{id}/accept"),
+            Some(&b2),
+            &[("csrf", &csrf(&b2_page))],
+        );
+        assert_eq!(p.status, 403, "{}", p.body);
+        let b1 = portal_session(&s, "B1");
+        let portal = get(&s, "/portal/b/B1", Some(&b1));
+        let offers = element(&portal.body, "table", "portal-settlements");
+        assert!(
+            offers.contains("Accept this offer") && offers.contains("750.00"),
+            "{offers}"
+        );
+        let p = post(
+            &s,
+            &format!("/portal/b/B1/settlements/{id}/accept"),
+            Some(&b1),
+            &[("csrf", &csrf(&portal))],
+        );
+        assert_eq!(p.status, 303, "{}", p.body);
+        let portal = get(&s, "/portal/b/B1?done=settlement", Some(&b1));
+        let offers = element(&portal.body, "table", "portal-settlements");
+        assert!(
+            offers.contains("Accepted") && !offers.contains("Accept this offer"),
+            "{offers}"
+        );
+        let api = get_json(&s.base, &reader, "/v1/loans/L1/settlements");
+        assert_eq!(api["settlements"][0]["status"], "accepted", "{api}");
+        assert_eq!(api["settlements"][0]["amount_minor"], "75000", "{api}");
+        assert_eq!(
+            api["settlements"][0]["events"][0]["actor"], "borrower:B1",
+            "{api}"
+        );
+    }
+}
