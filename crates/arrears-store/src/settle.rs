@@ -958,7 +958,7 @@ async fn events_of(tx: &mut Tx, id: &str) -> Result<Vec<SettlementEvent>, StoreE
         "accepted" => 0,
         _ => 1,
     };
-    out.sort_by(|a, b| (a.at, rank(&a.event)).cmp(&(b.at, rank(&b.event))));
+    out.sort_by_key(|e| (e.at, rank(&e.event)));
     Ok(out)
 }
 
