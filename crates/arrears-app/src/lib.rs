@@ -26,6 +26,7 @@ pub mod access;
 pub mod bureau;
 pub mod contact;
 pub mod context;
+pub mod legal;
 pub mod plan;
 pub mod rules;
 pub mod sale;

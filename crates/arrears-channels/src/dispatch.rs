@@ -232,6 +232,23 @@ impl Dispatcher<'_> {
                 });
             }
         };
+        // A legal letter goes only while the real record it is bound to still matches
+        // (docs/legal.md): a case closed or filed since it was queued stops it.
+        if let Some(r) = arrears_app::legal::letter_still_matches(
+            self.store,
+            &row.message.idempotency_key,
+            row.message.loan_id.as_deref(),
+        )
+        .await?
+        {
+            return Ok(Release::Blocked {
+                reason: format!(
+                    "refused at send time by {}: {}",
+                    r.rule_ids.join(" "),
+                    r.detail
+                ),
+            });
+        }
         let Some(bc) = self
             .store
             .borrower_contacts(&row.message.borrower_id)

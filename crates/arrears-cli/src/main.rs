@@ -16,15 +16,16 @@ mod demo_cmds;
 mod display;
 mod evidence_cmds;
 mod generate;
+mod legal_cmds;
 mod lender_policy;
 mod outbox_cmds;
 mod pages_cmds;
 mod plan_cmds;
 mod policy_cmds;
 mod sale_cmds;
+mod settle_cmds;
 mod server_cmds;
 mod store_cmds;
-mod settle_cmds;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -73,6 +74,10 @@ enum Command {
     Plan(plan_cmds::PlanArgs),
     /// Collection strategy files: check one, or show the default.
     Strategy(plan_cmds::StrategyArgs),
+    /// The court path: `legal referrals|approve|reject` (the plan's referral proposals, a
+    /// supervisor's decision), `legal file|judgment|enforcement|close`, `legal
+    /// measure|measure-status|cost|show`, `legal letter` (signed, bound to the real case).
+    Legal(legal_cmds::LegalArgs),
     /// The lender's signing key pair.
     Keys(evidence_cmds::KeysArgs),
     /// Issue a signed message with a verification code into the audit log.
@@ -101,12 +106,6 @@ enum Command {
     /// Debt sale: `sale tape` selects loans into a sale tape, `sale record` records a sale of
     /// a tape's loans (and queues the signed assignment notices), `sale notices` queues them.
     Sale(sale_cmds::SaleArgs),
-}
-
-#[derive(clap::Args, Debug)]
-struct ConvertArgs {
-    /// Folder with the CSV tables.
-    #[arg(long)]
     /// Collection agencies: `agency add|list`, `place`, `notice` (the signed CN-AGENCY notice),
     /// `placement-file`, `recall`, `recall-expired`, `import` (activity), `remittance`.
     Agency(agency_cmds::AgencyArgs),
@@ -116,6 +115,12 @@ struct ConvertArgs {
     /// Settlements: `settlement offer|accept|withdraw|list|review`, within the lender's
     /// policy limits by stage and dpd.
     Settlement(settle_cmds::SettlementArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ConvertArgs {
+    /// Folder with the CSV tables.
+    #[arg(long)]
     portfolio: PathBuf,
     /// Folder for the Parquet tables.
     #[arg(long)]
@@ -217,6 +222,7 @@ fn main() -> ExitCode {
         Command::Rules(a) => policy_cmds::rules(&a),
         Command::Plan(a) => plan_cmds::plan(&a),
         Command::Strategy(a) => plan_cmds::strategy(&a),
+        Command::Legal(a) => legal_cmds::legal(&a),
         Command::Keys(a) => evidence_cmds::keys(&a),
         Command::Sign(a) => evidence_cmds::sign(&a),
         Command::Verify(a) => evidence_cmds::verify_code(&a),
@@ -232,6 +238,9 @@ fn main() -> ExitCode {
         Command::Policy(a) => lender_policy::policy(&a),
         Command::Bureau(a) => bureau_cmds::bureau(&a),
         Command::Sale(a) => sale_cmds::sale(&a),
+        Command::Agency(a) => agency_cmds::agency(&a),
+        Command::WriteOff(a) => settle_cmds::write_off(&a),
+        Command::Settlement(a) => settle_cmds::settlement(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -239,9 +248,6 @@ fn main() -> ExitCode {
             eprintln!("error: {:#}", f.error);
             ExitCode::from(f.code)
         }
-        Command::Agency(a) => agency_cmds::agency(&a),
-        Command::WriteOff(a) => settle_cmds::write_off(&a),
-        Command::Settlement(a) => settle_cmds::settlement(&a),
     }
 }
 

@@ -373,11 +373,13 @@ pub fn plan(a: &PlanArgs) -> Result<(), Failure> {
     phase("audit_log", &mut phases);
     let s = planned.summary();
     if let Some(db) = &src.db {
+        // The legal_review actions become referral proposals for a supervisor (docs/legal.md).
+        crate::legal_cmds::record_proposals(db, a.as_of, planned, a.quiet)?;
         crate::store_cmds::record_plan_blocks(db, a.as_of, &s.blocked_by_rule)?;
-    }
-    let summary = serde_json::json!({
         // The write-off proposals wait for a supervisor's decision (docs/settlement.md).
         crate::settle_cmds::record_write_off_proposals(db, a.as_of, &planned.proposals)?;
+    }
+    let summary = serde_json::json!({
         "as_of": a.as_of.to_string(),
         "strategy": {"name": strategy.name, "version": strategy.version},
         "packs": packs.iter().map(|pk| serde_json::json!({"jurisdiction": pk.jurisdiction().as_str(), "version": pk.version(), "policy": pk.policy()})).collect::<Vec<_>>(),

@@ -488,14 +488,60 @@ fn notices(a: &NoticesArgs) -> Result<(), Failure> {
 
 /// The lender's key over the notices: each code from `arrears-evidence` over the message's
 /// identity and a sequence past the log's end; each queued notice signed and kept for the log.
-struct EvidenceSigner<'a> {
+pub(crate) struct EvidenceSigner<'a> {
     key: &'a LenderKey,
     next_sequence: u64,
     issued: Vec<(NoticeDraft, u64)>,
     signed: Vec<Draft>,
 }
 
-impl EvidenceSigner<'_> {
+impl<'a> EvidenceSigner<'a> {
+    /// A signer whose first code takes the sequence `next_sequence` (the log's length).
+    pub(crate) fn new(key: &'a LenderKey, next_sequence: u64) -> EvidenceSigner<'a> {
+        EvidenceSigner {
+            key,
+            next_sequence,
+            issued: Vec::new(),
+            signed: Vec::new(),
+        }
+    }
+
+    /// Appends the signed messages to the log after `entries` (read under its lock) and
+    /// signs the new head; how many were appended.
+    pub(crate) fn append_to(
+        self,
+        log: &Path,
+        entries: &[arrears_evidence::chain::Entry],
+    ) -> Result<usize, Failure> {
+        let n = self.signed.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        let seed = salt_seed()?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening {}", log.display()))?;
+        let mut last = entries.last().cloned();
+        let mut first_hash = entries.first().map(|e| e.hash.clone());
+        for d in self.signed {
+            let e = append_entry(last.as_ref(), d, &seed);
+            writeln!(
+                f,
+                "{}",
+                serde_json::to_string(&e).context("encoding the entry")?
+            )?;
+            first_hash = first_hash.or_else(|| Some(e.hash.clone()));
+            last = Some(e);
+        }
+        f.sync_all()?;
+        if let Some(e) = &last {
+            write_signed_head(log, self.key, first_hash.as_deref(), &Head::of(e))?;
+        }
+        Ok(n)
+    }
+
     fn draft(d: &NoticeDraft, sequence: u64, text: String) -> MessageDraft {
         MessageDraft {
             lender: d.lender.clone(),
@@ -556,12 +602,7 @@ async fn queue_notices(
     let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
     let policy = crate::lender_policy::resolve(policy, Some(store), today, None).await?;
     let lender = arrears_app::rules::lender_name(&policy);
-    let mut signer = EvidenceSigner {
-        key: &key,
-        next_sequence: entries.len() as u64,
-        issued: Vec::new(),
-        signed: Vec::new(),
-    };
+    let mut signer = EvidenceSigner::new(&key, entries.len() as u64);
     let report = arrears_app::sale::queue_assignment_notices(
         store,
         sale_id,
@@ -572,30 +613,7 @@ async fn queue_notices(
     )
     .await
     .map_err(bad)?;
-    if !signer.signed.is_empty() {
-        let seed = salt_seed()?;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .with_context(|| format!("opening {}", log.display()))?;
-        let mut last = entries.last().cloned();
-        let mut first_hash = entries.first().map(|e| e.hash.clone());
-        for d in signer.signed {
-            let e = append_entry(last.as_ref(), d, &seed);
-            writeln!(
-                f,
-                "{}",
-                serde_json::to_string(&e).context("encoding the entry")?
-            )?;
-            first_hash = first_hash.or_else(|| Some(e.hash.clone()));
-            last = Some(e);
-        }
-        f.sync_all()?;
-        if let Some(e) = &last {
-            write_signed_head(log, &key, first_hash.as_deref(), &Head::of(e))?;
-        }
-    }
+    signer.append_to(log, &entries)?;
     println!(
         "assignment notices of {sale_id}: {} queued, {} queued before, {} refused, {} without e-mail or phone",
         report.queued.len(),

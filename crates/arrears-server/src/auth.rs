@@ -413,6 +413,17 @@ pub const ROUTE_SCOPES: &[(&str, &str, Scope)] = &[
     ("POST", "/v1/legal-cases", Scope::Work),
     ("POST", "/v1/legal-cases/{case_id}/status", Scope::Work),
     ("GET", "/v1/loans/{loan_id}/legal-cases", Scope::Read),
+    ("GET", "/v1/legal-referrals", Scope::Read),
+    (
+        "POST",
+        "/v1/legal-referrals/{referral_id}/decision",
+        Scope::Work,
+    ),
+    ("POST", "/v1/legal-referrals/{referral_id}/case", Scope::Work),
+    ("GET", "/v1/legal-cases/{case_id}", Scope::Read),
+    ("POST", "/v1/legal-cases/{case_id}/measures", Scope::Work),
+    ("POST", "/v1/legal-measures/{measure_id}/status", Scope::Work),
+    ("POST", "/v1/legal-cases/{case_id}/costs", Scope::Work),
     ("POST", "/v1/write-offs", Scope::Work),
     ("GET", "/v1/loans/{loan_id}/write-offs", Scope::Read),
     ("GET", "/v1/plan", Scope::Read),
@@ -423,6 +434,14 @@ pub const ROUTE_SCOPES: &[(&str, &str, Scope)] = &[
         Scope::Read,
     ),
     ("POST", "/v1/sales", Scope::Admin),
+    ("GET", "/v1/write-off-proposals", Scope::Read),
+    ("POST", "/v1/settlements", Scope::Work),
+    ("POST", "/v1/settlements/{settlement_id}/accept", Scope::Work),
+    ("GET", "/v1/loans/{loan_id}/settlements", Scope::Read),
+    ("POST", "/v1/agencies", Scope::Admin),
+    ("GET", "/v1/agencies", Scope::Read),
+    ("GET", "/v1/agency/loans", Scope::Read),
+    ("POST", "/v1/agency/activity", Scope::Events),
 ];
 
 /// The scope a route needs (HEAD as GET).
@@ -443,14 +462,6 @@ const TOKEN_CACHE_MAX: usize = 10_000;
 /// Live tokens recently found in the store, by hash: the name, the scopes and when it was
 /// looked up. Unknown tokens are never cached (each costs a lookup, and never a false yes).
 #[derive(Debug)]
-    ("GET", "/v1/write-off-proposals", Scope::Read),
-    ("POST", "/v1/settlements", Scope::Work),
-    ("POST", "/v1/settlements/{settlement_id}/accept", Scope::Work),
-    ("GET", "/v1/loans/{loan_id}/settlements", Scope::Read),
-    ("POST", "/v1/agencies", Scope::Admin),
-    ("GET", "/v1/agencies", Scope::Read),
-    ("GET", "/v1/agency/loans", Scope::Read),
-    ("POST", "/v1/agency/activity", Scope::Events),
 pub struct TokenCache {
     ttl: Duration,
     live: Mutex<HashMap<String, (String, Grant, Instant)>>,

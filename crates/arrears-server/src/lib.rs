@@ -18,13 +18,14 @@ pub mod batcher;
 pub mod day_plans;
 pub mod error;
 pub mod facts_cache;
+pub mod legal;
 pub mod message_index;
 pub mod metrics;
 pub mod pages;
 pub mod sale;
+pub mod settle;
 pub mod work;
 pub mod workbench;
-pub mod settle;
 
 use arrears_policy::PackSet;
 use arrears_store::Store;
@@ -191,9 +192,9 @@ impl AppState {
                         origin: arrears_app::PolicyOrigin::Floors,
                         name: None,
                         lender: None,
+                        settlement: Vec::new(),
                     }),
                     versions: Vec::new(),
-                        settlement: Vec::new(),
                 })),
                 metrics: metrics::Metrics::default(),
                 evidence,
@@ -679,6 +680,13 @@ fn routers() -> (
         .routes(routes!(work::create_legal_case))
         .routes(routes!(work::update_legal_case))
         .routes(routes!(work::loan_legal_cases))
+        .routes(routes!(legal::list_referrals))
+        .routes(routes!(legal::decide_referral))
+        .routes(routes!(legal::file_case))
+        .routes(routes!(legal::case_file))
+        .routes(routes!(legal::record_measure))
+        .routes(routes!(legal::update_measure))
+        .routes(routes!(legal::record_cost))
         .routes(routes!(work::create_write_off))
         .routes(routes!(work::loan_write_offs))
         .routes(routes!(work::get_plan))

@@ -233,6 +233,12 @@ pub struct LegalStatusRequest {
     /// With a judgment: what the court awarded, minor units.
     #[serde(default)]
     pub amount_awarded_minor: Option<i64>,
+    /// With a judgment: its date (YYYY-MM-DD; needs `amount_awarded_minor`).
+    #[serde(default)]
+    pub judgment_on: Option<String>,
+    /// With closed: how the case ended, satisfied, withdrawn or terminated (docs/legal.md).
+    #[serde(default)]
+    pub outcome: Option<String>,
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -552,7 +558,7 @@ fn query_as_of(q: Option<&str>) -> Result<Option<String>, ApiError> {
 }
 
 /// The first value of `name` in a query string (400 `bad_query` when it cannot be read).
-fn query_value(q: Option<&str>, name: &str) -> Result<Option<String>, ApiError> {
+pub(crate) fn query_value(q: Option<&str>, name: &str) -> Result<Option<String>, ApiError> {
     let Some(q) = q else { return Ok(None) };
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).map_err(|e| {
         ApiError::new(
@@ -683,7 +689,7 @@ fn decide_escalation(
 }
 
 /// Answers what the store made of a write.
-fn answer(
+pub(crate) fn answer(
     outcome: Ingested<Denied>,
     id: &str,
     denied_code: &'static str,
@@ -1343,11 +1349,53 @@ pub async fn update_legal_case(
     };
     let b = body_of(&raw);
     let key = format!("legal_status:{case_id}:{}", req.status);
-    let out = state
-        .store()
-        .update_legal_case(&meta(&key, "legal_status", &b, &actor), &case_id, &u)
-        .await
-        .map_err(work_error)?;
+    // A judgment with its date, or a closing with its outcome, is the court path's step
+    // (`arrears_store::CaseStep`, docs/legal.md); the rest as before.
+    let step = match (req.status.as_str(), &req.judgment_on, &req.outcome) {
+        ("judgment", Some(on), None) => Some(arrears_store::CaseStep::Judgment {
+            amount_awarded_minor: awarded.ok_or_else(|| {
+                ApiError::invalid(
+                    "invalid_field",
+                    "Field amount_awarded_minor: a judgment with its date names the amount awarded.",
+                )
+            })?,
+            judgment_on: date("judgment_on", on)?,
+        }),
+        ("closed", None, Some(o)) => {
+            if !arrears_store::CASE_OUTCOMES.contains(&o.as_str()) {
+                return Err(ApiError::invalid(
+                    "invalid_field",
+                    format!(
+                        "Field outcome: {o:?} is not one of {}.",
+                        arrears_store::CASE_OUTCOMES.join(", ")
+                    ),
+                ));
+            }
+            Some(arrears_store::CaseStep::Closed {
+                outcome: Some(o.clone()),
+            })
+        }
+        (_, None, None) => None,
+        _ => {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                "Field judgment_on goes with a judgment, outcome with closed.",
+            ));
+        }
+    };
+    let m = meta(&key, "legal_status", &b, &actor);
+    let out = match step {
+        Some(step) => state
+            .store()
+            .advance_case(&m, &case_id, &step, u.at, u.note.as_deref())
+            .await
+            .map_err(work_error)?,
+        None => state
+            .store()
+            .update_legal_case(&m, &case_id, &u)
+            .await
+            .map_err(work_error)?,
+    };
     answer(never(out), &case_id, "denied", "update")
 }
 

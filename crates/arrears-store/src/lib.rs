@@ -27,6 +27,7 @@ mod facts;
 mod grants;
 mod import;
 mod ingest_pg;
+mod legal;
 mod lifecycle;
 mod load;
 mod messages;
@@ -40,9 +41,9 @@ mod preferences;
 mod sale;
 mod schema;
 mod service;
+mod settle;
 mod snapshot;
 mod sql;
-mod settle;
 mod sqlite_raw;
 mod target;
 mod violations;
@@ -55,6 +56,12 @@ pub use facts::{FACTS_CHANNEL, FactsChange, FactsWatch};
 pub use grants::{GrantReport, TablePrivileges};
 pub use import::{Conflict, ConflictColumn, ImportReport, TableCounts};
 pub use ingest_pg::{BatchOutcome, DecideAt, QueuedEvent};
+pub use legal::{
+    CASE_OUTCOMES, COST_KINDS, CaseFile, CaseStep, FiledCase, MEASURE_KINDS, MEASURE_STATUSES,
+    MeasureStatus, NewCost, NewMeasure, ProposalsRecorded, ReferralDecision, ReferralProposal,
+    StoredCost, StoredMeasure, StoredReferral, measure_allowed_at, measure_transition_allowed,
+    referral_id,
+};
 pub use lifecycle::{
     IMPORT_SOURCE, LifecycleCounts, LifecycleError, LifecycleIssue, StoredLoanFacts, Tally,
 };
@@ -82,14 +89,14 @@ pub use work::{
     StoredWriteOff, WorkError, WorkMeta, case_transition_allowed, plan_transition_allowed,
 };
 
-use sql::{Dialect, Tx, Ty};
-use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 pub use settle::{
     NewSettlement, NewWriteOffProposal, REJECTION_QUIET_DAYS, SettlementEvent, SettlementsOf,
     StoredSettlement, WriteOffDecision, WriteOffDecisionView, WriteOffProposalView, WrittenOff,
     settlement_transition_allowed,
 };
+use sql::{Dialect, Tx, Ty};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };

@@ -275,7 +275,10 @@ pub(crate) fn not_found(what: &'static str, id: &str) -> WorkError {
 }
 
 /// Replay or conflict, when the key is stored; otherwise records it in `tx`.
-async fn claim<E>(tx: &mut Tx, meta: &WorkMeta<'_>) -> Result<Option<Ingested<E>>, StoreError> {
+pub(crate) async fn claim<E>(
+    tx: &mut Tx,
+    meta: &WorkMeta<'_>,
+) -> Result<Option<Ingested<E>>, StoreError> {
     let rows = tx
         .fetch_all(
             "looking up a request",
@@ -313,7 +316,7 @@ async fn claim<E>(tx: &mut Tx, meta: &WorkMeta<'_>) -> Result<Option<Ingested<E>
 }
 
 /// The row's loan (`SELECT loan_id FROM table WHERE col = $1`).
-async fn loan_of(
+pub(crate) async fn loan_of(
     tx: &mut Tx,
     table: &str,
     col: &str,
@@ -385,7 +388,10 @@ async fn plan_status_in(tx: &mut Tx, plan_id: &str) -> Result<Option<String>, St
     Ok(rows.first().map(|r| get_text(&r[0])))
 }
 
-async fn case_status_in(tx: &mut Tx, case_id: &str) -> Result<Option<String>, StoreError> {
+pub(crate) async fn case_status_in(
+    tx: &mut Tx,
+    case_id: &str,
+) -> Result<Option<String>, StoreError> {
     let rows = tx
         .fetch_all(
             "reading a case's status",
@@ -423,7 +429,7 @@ async fn insert_plan_status(
     .map(|_| ())
 }
 
-async fn insert_case_update(
+pub(crate) async fn insert_case_update(
     tx: &mut Tx,
     d: Dialect,
     case_id: &str,
@@ -450,7 +456,10 @@ async fn insert_case_update(
 }
 
 /// The borrower's facts and history, for a compliance check inside the write.
-async fn facts_of_loan(tx: &mut Tx, loan_id: &str) -> Result<BorrowerContacts, WorkError> {
+pub(crate) async fn facts_of_loan(
+    tx: &mut Tx,
+    loan_id: &str,
+) -> Result<BorrowerContacts, WorkError> {
     let owner = loan_owner(tx, loan_id)
         .await?
         .ok_or_else(|| not_found("loan", loan_id))?;
@@ -460,7 +469,7 @@ async fn facts_of_loan(tx: &mut Tx, loan_id: &str) -> Result<BorrowerContacts, W
 }
 
 impl Store {
-    async fn row_loan(
+    pub(crate) async fn row_loan(
         &self,
         table: &str,
         col: &str,

@@ -114,7 +114,7 @@ fn enqueue(db: &TestDb, key: &str, channel: &str, target: &str, body: &str) -> S
     ])
 }
 
-fn send(db: &TestDb, now: &str, smtp: Option<&str>, webhook: Option<&str>) -> String {
+pub(crate) fn send(db: &TestDb, now: &str, smtp: Option<&str>, webhook: Option<&str>) -> String {
     let mut args = vec![
         "outbox",
         "send",
@@ -145,7 +145,7 @@ fn send(db: &TestDb, now: &str, smtp: Option<&str>, webhook: Option<&str>) -> St
 }
 
 /// `outbox status --rows`: (key, state, attempts) per row.
-fn rows(db: &TestDb) -> Vec<(String, String, u32)> {
+pub(crate) fn rows(db: &TestDb) -> Vec<(String, String, u32)> {
     ok(&["outbox", "status", "--db", &db.target, "--rows"])
         .lines()
         .skip_while(|l| !l.starts_with("outbox_id\t"))
@@ -270,13 +270,13 @@ struct Hit {
 
 /// An HTTP receiver on a free loopback port that answers the statuses of `script` in order,
 /// then 200, and keeps every request; a real gateway would drop a repeated key.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     hits: Arc<Mutex<Vec<Hit>>>,
 }
 
 impl Receiver {
-    fn start(script: &[u16]) -> Receiver {
+    pub(crate) fn start(script: &[u16]) -> Receiver {
         Receiver::start_on(script, None)
     }
 
@@ -319,7 +319,7 @@ impl Receiver {
     }
 
     /// The keys the gateway delivered (2xx), each once: what dedupe by key leaves.
-    fn delivered_keys(&self) -> Vec<String> {
+    pub(crate) fn delivered_keys(&self) -> Vec<String> {
         let mut k: Vec<String> = self
             .hits()
             .into_iter()
@@ -766,7 +766,7 @@ fn send_ok(db: &TestDb, now: &str, extra: &[&str], env: &[(&str, &str)]) -> Stri
 }
 
 /// The `last_error` of the row `key`.
-fn last_error(db: &TestDb, key: &str) -> String {
+pub(crate) fn last_error(db: &TestDb, key: &str) -> String {
     ok(&["outbox", "status", "--db", &db.target, "--rows"])
         .lines()
         .map(|l| l.split('\t').map(str::to_owned).collect::<Vec<_>>())

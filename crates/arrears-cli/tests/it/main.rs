@@ -9,6 +9,7 @@ mod channels;
 mod cli;
 mod demo;
 mod evidence;
+mod legal;
 mod lifecycle_rules;
 mod one_system;
 mod pages;
@@ -16,9 +17,9 @@ mod plan;
 mod policy;
 mod sale;
 mod server;
+mod settle;
 mod store;
 mod work;
-mod settle;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

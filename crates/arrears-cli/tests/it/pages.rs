@@ -6,11 +6,12 @@
 mod agent_desk;
 mod bureau;
 mod desk_answers;
+mod legal;
 mod lifecycle;
 mod portal;
 mod sale;
-mod sign_in;
 mod settle;
+mod sign_in;
 mod supervisor;
 mod verify;
 

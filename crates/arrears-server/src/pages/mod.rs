@@ -69,7 +69,10 @@ use portal::{
     portal_cease, portal_dispute, portal_enter, portal_exchange, portal_page, portal_plan,
     portal_preferences, portal_verify,
 };
-use supervisor::{allocation_page, assign_by_rule, bulk_assign, dashboard, queue_page, rebalance};
+use supervisor::{
+    allocation_page, assign_by_rule, bulk_assign, dashboard, decide_referral, queue_page,
+    rebalance, referrals_page,
+};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "arrears_session";
@@ -95,6 +98,8 @@ pub fn routes() -> Router<AppState> {
         .route("/allocation", get(allocation_page))
         .route("/allocation/rule", post(assign_by_rule))
         .route("/allocation/rebalance", post(rebalance))
+        .route("/referrals", get(referrals_page))
+        .route("/referrals/{referral_id}", post(decide_referral))
         .route("/accounts", get(open_account))
         .route("/accounts/{loan_id}", get(account_page))
         .route("/accounts/{loan_id}/calls", post(log_call))
@@ -142,11 +147,6 @@ pub fn routes() -> Router<AppState> {
             post(portal_preferences),
         )
         .route("/portal/b/{borrower_id}/plan", post(portal_plan))
-        .route(
-            "/verify",
-            get(verify::verify_page).layer(axum::Extension(std::sync::Arc::new(
-                VerifyLimiter::default(),
-            ))),
         .route("/write-offs", get(settle::write_offs_page))
         .route("/write-offs/{proposal_id}", post(settle::decide_write_off))
         .route("/accounts/{loan_id}/settlement", get(settle::settlement_page))
@@ -157,5 +157,10 @@ pub fn routes() -> Router<AppState> {
             "/portal/b/{borrower_id}/settlements/{id}/accept",
             post(settle::portal_accept),
         )
+        .route(
+            "/verify",
+            get(verify::verify_page).layer(axum::Extension(std::sync::Arc::new(
+                VerifyLimiter::default(),
+            ))),
         )
 }

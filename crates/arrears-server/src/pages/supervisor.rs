@@ -10,9 +10,11 @@
 //! are `queue.rs`; the pages' own strings are `words.rs`.
 
 mod queue;
+mod referrals;
 mod words;
 
 pub(super) use queue::{allocation_page, assign_by_rule, bulk_assign, queue_page, rebalance};
+pub(super) use referrals::{decide_referral, referrals_page};
 
 use super::shared::{
     Chrome, Ctx, DateQuery, book_payments, business_date, forbidden, format_minor, internal,
