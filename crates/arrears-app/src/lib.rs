@@ -27,6 +27,7 @@ pub mod bureau;
 pub mod contact;
 pub mod context;
 pub mod legal;
+pub mod late;
 pub mod plan;
 pub mod rules;
 pub mod sale;

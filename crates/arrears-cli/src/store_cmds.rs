@@ -676,8 +676,18 @@ pub fn report(a: &ReportArgs) -> Result<(), Failure> {
             .collect(),
     };
     let report = arrears_report::build(&h).map_err(Failure::from)?;
+    // The late stage: settlements, the legal pipeline, recovery by route, the agency league.
+    let facts = rt.block_on(async {
+        let store = open(&a.db).await?;
+        let f = arrears_app::late::late_facts(&store, a.from, a.to)
+            .await
+            .map_err(store_failure);
+        store.close().await;
+        f
+    })?;
+    let late = arrears_report::build_late(&facts).map_err(Failure::from)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let files = arrears_report::write(&report, &a.out).map_err(Failure::from)?;
+    let files = arrears_report::write_with(&report, Some(&late), &a.out).map_err(Failure::from)?;
     println!(
         "Report {} to {} over {} snapshot dates:",
         a.from,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::chart::{self, Bar, Cell};
-use crate::{Dimension, Pct, Report, Table};
+use crate::{Dimension, LateReport, Pct, Report, Table};
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(text: &str) -> String {
@@ -42,6 +42,11 @@ p.note{color:#555;font-size:.9em}";
 
 /// The whole page.
 pub fn render_html(report: &Report) -> String {
+    render_html_with(report, None)
+}
+
+/// The whole page, with the late-stage sections when `late` is given.
+pub fn render_html_with(report: &Report, late: Option<&LateReport>) -> String {
     let title = format!("Arrears report {} to {}", report.from, report.to);
     let mut page = String::new();
     page.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
@@ -97,6 +102,9 @@ pub fn render_html(report: &Report) -> String {
         &cure_chart(report),
         &[(report.periods_table(), None)],
     );
+    if let Some(late) = late {
+        late_sections(&mut page, late);
+    }
     page.push_str("</body>\n</html>\n");
     page
 }
@@ -336,4 +344,115 @@ fn cure_chart(report: &Report) -> String {
         &bars,
         100,
     )
+}
+
+/// The late stage: settlements and the legal pipeline by status (counts, all currencies),
+/// recovery by route and the agency league (amounts, one chart per currency).
+fn late_sections(page: &mut String, late: &LateReport) {
+    let [settlements, legal, routes, league] = late.tables();
+    let count_bars = |rows: &[crate::StatusRow]| -> Vec<Bar> {
+        let mut by: Vec<(String, u64)> = Vec::new();
+        for r in rows {
+            match by.iter_mut().find(|(s, _)| *s == r.0) {
+                Some(x) => x.1 = x.1.saturating_add(r.2),
+                None => by.push((r.0.clone(), r.2)),
+            }
+        }
+        by.into_iter()
+            .map(|(label, n)| Bar {
+                label,
+                value: Some(u128::from(n)),
+                shown: n.to_string(),
+            })
+            .collect()
+    };
+    section(
+        page,
+        "settlements",
+        "Settlements by status",
+        &chart::bars(
+            "settlements",
+            "Settlements per status, all currencies",
+            "settlements",
+            &count_bars(&late.settlements),
+            1,
+        ),
+        &[(settlements, None)],
+    );
+    section(
+        page,
+        "legal-pipeline",
+        "Legal pipeline",
+        &chart::bars(
+            "legal_pipeline",
+            "Referrals and cases per status, all currencies",
+            "cases",
+            &count_bars(&late.legal),
+            1,
+        ),
+        &[(legal, None)],
+    );
+    let currencies: Vec<String> = {
+        let mut c: Vec<String> = late
+            .routes
+            .iter()
+            .map(|r| r.1.clone())
+            .chain(late.league.iter().map(|r| r.1.clone()))
+            .collect();
+        c.sort();
+        c.dedup();
+        c
+    };
+    let mut route_svg = String::new();
+    let mut league_svg = String::new();
+    for cur in &currencies {
+        let rb: Vec<Bar> = late
+            .routes
+            .iter()
+            .filter(|r| &r.1 == cur)
+            .map(|r| Bar {
+                label: r.0.clone(),
+                value: u128::try_from(r.3).ok(),
+                shown: r.3.to_string(),
+            })
+            .collect();
+        route_svg.push_str(&chart::hbars(
+            &format!("recovery_{cur}"),
+            &format!("Recovered by route, {cur} minor units"),
+            "recovered",
+            &rb,
+            1,
+        ));
+        let lb: Vec<Bar> = late
+            .league
+            .iter()
+            .filter(|r| &r.1 == cur)
+            .map(|r| Bar {
+                label: r.0.clone(),
+                value: u128::try_from(r.3).ok(),
+                shown: r.3.to_string(),
+            })
+            .collect();
+        league_svg.push_str(&chart::hbars(
+            &format!("league_{cur}"),
+            &format!("Recovered per agency, {cur} minor units"),
+            "recovered",
+            &lb,
+            1,
+        ));
+    }
+    section(
+        page,
+        "recovery-by-route",
+        "Recovery by route",
+        &route_svg,
+        &[(routes, None)],
+    );
+    section(
+        page,
+        "agency-league",
+        "Agency league table",
+        &league_svg,
+        &[(league, None)],
+    );
 }

@@ -26,6 +26,7 @@
 mod build;
 mod chart;
 mod html;
+mod late;
 mod pct;
 mod table;
 
@@ -35,7 +36,11 @@ use jiff::civil::Date;
 
 pub use build::build;
 pub use chart::{Bar, bars, hbars, titled_bars};
-pub use html::render_html;
+pub use html::{render_html, render_html_with};
+pub use late::{
+    AgencyFact, CaseFact, LateFacts, LateReport, LeagueRow, RouteFact, RouteRow, SettlementFact,
+    StatusRow, build_late,
+};
 pub use pct::Pct;
 pub use table::Table;
 
@@ -284,6 +289,16 @@ pub const FILES: [&str; 5] = [
 /// Writes the four CSVs and `report.html` into `dir` (created if missing) and returns their
 /// paths in the order of [`FILES`]. Existing files of those names are replaced.
 pub fn write(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    write_with(report, None, dir)
+}
+
+/// [`write()`] with the late-stage tables (`settlements.csv`, `legal_pipeline.csv`,
+/// `recovery_by_route.csv`, `agency_league.csv`) and their sections in `report.html`.
+pub fn write_with(
+    report: &Report,
+    late: Option<&LateReport>,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Io {
         path: dir.to_path_buf(),
         source,
@@ -294,8 +309,15 @@ pub fn write(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
         table.write_csv(&path)?;
         paths.push(path);
     }
+    if let Some(late) = late {
+        for table in late.tables() {
+            let path = dir.join(table.file);
+            table.write_csv(&path)?;
+            paths.push(path);
+        }
+    }
     let path = dir.join("report.html");
-    std::fs::write(&path, render_html(report)).map_err(|source| ReportError::Io {
+    std::fs::write(&path, render_html_with(report, late)).map_err(|source| ReportError::Io {
         path: path.clone(),
         source,
     })?;

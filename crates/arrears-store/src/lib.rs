@@ -28,6 +28,7 @@ mod grants;
 mod import;
 mod ingest_pg;
 mod legal;
+mod late;
 mod lifecycle;
 mod load;
 mod messages;
@@ -61,6 +62,7 @@ pub use legal::{
     MeasureStatus, NewCost, NewMeasure, ProposalsRecorded, ReferralDecision, ReferralProposal,
     StoredCost, StoredMeasure, StoredReferral, measure_allowed_at, measure_transition_allowed,
     referral_id,
+pub use late::{AgencyCounts, CaseMoney, RoutedPayment, SoldLoan};
 };
 pub use lifecycle::{
     IMPORT_SOURCE, LifecycleCounts, LifecycleError, LifecycleIssue, StoredLoanFacts, Tally,

@@ -351,6 +351,36 @@ fn end_to_end(b: Backend) {
         last3.contains("delinquent") && last3.contains("56.00"),
         "10600 - 5000 still owed: {last3}"
     );
+    // The report's late stage: settlements by status, the period's recoveries by route.
+    let rep = work.path().join("report");
+    ok(&[
+        "report",
+        "--from",
+        "2026-12-01",
+        "--to",
+        "2026-12-11",
+        "--db",
+        &db,
+        "--out",
+        rep.to_str().unwrap(),
+    ]);
+    let csv = |f: &str| std::fs::read_to_string(rep.join(f)).unwrap();
+    let st = csv("settlements.csv");
+    assert!(
+        st.lines().any(|l| l == "paid,CNY,1,10600,8480,2120,2120")
+            && st.lines().any(|l| l == "lapsed,CNY,1,10600,9540,1060,0"),
+        "{st}"
+    );
+    let routes = csv("recovery_by_route.csv");
+    assert!(
+        routes.lines().any(|l| l == "in_house,CNY,2,13480"),
+        "{routes}"
+    );
+    let html = csv("report.html");
+    assert!(
+        html.contains("Settlements by status") && html.contains("Recovery by route"),
+        "the late-stage sections"
+    );
     // A second review changes nothing.
     let again = ok(&["settlement", "review", "--as-of", "2026-12-11", "--db", &db]);
     assert!(again.starts_with("0 settlements decided"), "{again}");

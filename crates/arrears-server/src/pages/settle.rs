@@ -824,3 +824,155 @@ pub(super) async fn portal_accept(
         Err(e) => refused(&ctx, e, back),
     }
 }
+
+/// A status row as shown: status, currency, count, four amounts in words.
+pub(super) type ShownRow = (String, String, u64, String, String, String, String);
+/// A league row as shown.
+pub(super) type ShownLeague = (String, String, u64, String, String, u64, u64);
+
+/// The dashboard's late-stage panel (issues 14 and 15): settlements and the legal pipeline by
+/// status, recovery by route and the agency league of the 30 UTC days to the business date,
+/// from the same facts and tables as `report.html` (`arrears_app::late`).
+pub(super) struct LateView {
+    pub period: String,
+    pub settlement_chart: String,
+    pub legal_chart: String,
+    pub route_chart: String,
+    pub league_chart: String,
+    /// (status, currency, count, amount, discount) of the settlements.
+    pub settlements: Vec<(String, String, u64, String, String)>,
+    /// (status, currency, cases, claimed, awarded, recovered, costs).
+    pub legal: Vec<ShownRow>,
+    /// (route, currency, loans, recovered).
+    pub routes: Vec<(String, String, u64, String)>,
+    /// (agency, currency, placed, recovered, commission, complaints, violations).
+    pub league: Vec<ShownLeague>,
+}
+
+/// The late-stage panel for the 30 days to `as_of`.
+pub(super) async fn late_view(
+    state: &AppState,
+    as_of: jiff::civil::Date,
+) -> Result<LateView, String> {
+    let from = as_of
+        .checked_sub(jiff::Span::new().days(29))
+        .unwrap_or(as_of);
+    let facts = arrears_app::late::late_facts(state.store(), from, as_of)
+        .await
+        .map_err(|e| e.to_string())?;
+    let late = arrears_report::build_late(&facts).map_err(|e| e.to_string())?;
+    let counts = |rows: &[arrears_report::StatusRow]| -> Vec<arrears_report::Bar> {
+        let mut by: Vec<(String, u64)> = Vec::new();
+        for r in rows {
+            match by.iter_mut().find(|(s, _)| *s == r.0) {
+                Some(x) => x.1 = x.1.saturating_add(r.2),
+                None => by.push((r.0.clone(), r.2)),
+            }
+        }
+        by.into_iter()
+            .map(|(label, n)| arrears_report::Bar {
+                label,
+                value: Some(u128::from(n)),
+                shown: n.to_string(),
+            })
+            .collect()
+    };
+    let money_bars = |rows: Vec<(String, i64, String)>| -> Vec<arrears_report::Bar> {
+        rows.into_iter()
+            .map(|(label, v, shown)| arrears_report::Bar {
+                label,
+                value: u128::try_from(v).ok(),
+                shown,
+            })
+            .collect()
+    };
+    Ok(LateView {
+        period: format!("{from} → {as_of}"),
+        settlement_chart: arrears_report::titled_bars(
+            "late_settlements",
+            "Settlements by status",
+            "settlements",
+            &counts(&late.settlements),
+            1,
+        ),
+        legal_chart: arrears_report::titled_bars(
+            "late_legal",
+            "Legal pipeline by status",
+            "cases",
+            &counts(&late.legal),
+            1,
+        ),
+        route_chart: arrears_report::hbars(
+            "late_routes",
+            "Recovered by route",
+            "recovered",
+            &money_bars(
+                late.routes
+                    .iter()
+                    .map(|r| (format!("{} {}", r.0, r.1), r.3, format_minor(r.3, &r.1)))
+                    .collect(),
+            ),
+            1,
+        ),
+        league_chart: arrears_report::hbars(
+            "late_league",
+            "Recovered per agency",
+            "recovered",
+            &money_bars(
+                late.league
+                    .iter()
+                    .map(|r| (format!("{} {}", r.0, r.1), r.3, format_minor(r.3, &r.1)))
+                    .collect(),
+            ),
+            1,
+        ),
+        settlements: late
+            .settlements
+            .iter()
+            .map(|r| {
+                (
+                    r.0.clone(),
+                    r.1.clone(),
+                    r.2,
+                    format_minor(r.4, &r.1),
+                    format_minor(r.5, &r.1),
+                )
+            })
+            .collect(),
+        legal: late
+            .legal
+            .iter()
+            .map(|r| {
+                (
+                    r.0.clone(),
+                    r.1.clone(),
+                    r.2,
+                    format_minor(r.3, &r.1),
+                    format_minor(r.4, &r.1),
+                    format_minor(r.5, &r.1),
+                    format_minor(r.6, &r.1),
+                )
+            })
+            .collect(),
+        routes: late
+            .routes
+            .iter()
+            .map(|r| (r.0.clone(), r.1.clone(), r.2, format_minor(r.3, &r.1)))
+            .collect(),
+        league: late
+            .league
+            .iter()
+            .map(|r| {
+                (
+                    r.0.clone(),
+                    r.1.clone(),
+                    r.2,
+                    format_minor(r.3, &r.1),
+                    format_minor(r.4, &r.1),
+                    r.5,
+                    r.6,
+                )
+            })
+            .collect(),
+    })
+}

@@ -102,6 +102,8 @@ struct DashboardPage {
     arms: Vec<ArmView>,
     arm_chart: String,
     compliance: ComplianceView,
+    /// Settlements, the legal pipeline, recovery by route, the agency league.
+    late: super::settle::LateView,
 }
 
 /// A contact recorded although a rule forbade it.
@@ -649,7 +651,12 @@ pub(super) async fn dashboard(
         ),
     };
     let snapshot_date = latest.map(|(d, _)| d.to_string()).unwrap_or_default();
+    let late = match super::settle::late_view(&state, as_of).await {
+        Ok(v) => v,
+        Err(e) => return internal(&ctx, e),
+    };
     let page = DashboardPage {
+        late,
         chrome: ctx.chrome(),
         w,
         times: time_zone_note(w, &viewer),

@@ -277,5 +277,18 @@ fn a_supervisor_approves_a_write_off_and_a_borrower_accepts_a_settlement() {
             api["settlements"][0]["events"][0]["actor"], "borrower:B1",
             "{api}"
         );
+        // The dashboard's late stage counts the accepted settlement.
+        let dash = get(&s, "/dashboard", Some(&sue));
+        assert_eq!(dash.status, 200, "{}", dash.body);
+        let late = element(&dash.body, "table", "late-settlements");
+        let row = late
+            .split("<tr")
+            .find(|r| r.contains("data-status=\"accepted\""))
+            .unwrap_or_else(|| panic!("{late}"));
+        assert!(
+            row.contains("<td class=\"count\">1</td>") && row.contains("750.00"),
+            "{row}"
+        );
+        assert!(dash.body.contains("late_settlements"), "the chart is drawn");
     }
 }
