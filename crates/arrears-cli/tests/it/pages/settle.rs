@@ -292,3 +292,183 @@ fn a_supervisor_approves_a_write_off_and_a_borrower_accepts_a_settlement() {
         assert!(dash.body.contains("late_settlements"), "the chart is drawn");
     }
 }
+
+/// Headless Chromium (issue 15's browser acceptance): a supervisor approves a referral and a
+/// write-off on their pages; the borrower, in the portal, accepts a settlement offer and sees
+/// the lines the month's credit-bureau file said about them.
+#[test]
+fn browser_a_supervisor_approves_a_referral_and_a_write_off_and_a_borrower_settles() {
+    let Some(s) = super::setup(Backend::Sqlite, &[]) else {
+        return;
+    };
+    let t = s.db.target.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap().to_owned();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[policy]\nname = \"browser-late\"\n[limitation_years]\nUS = 6\n\
+         [[settlement]]\nmin_dpd = 91\nmax_discount_bps = 2000\n",
+    )
+    .unwrap();
+    ok(&[
+        "policy",
+        "set",
+        &format!("{d}/policy.toml"),
+        "--effective-from",
+        "2020-01-01",
+        "--db",
+        &t,
+    ]);
+    // B1 was told their loans are reported to credit bureaus.
+    let feed = crate::portfolio(&[
+        (
+            "payments.csv",
+            "payment_id,loan_id,received_at,amount_minor\n",
+        ),
+        (
+            "notices.csv",
+            "notice_id,borrower_id,loan_id,kind,sent_at,channel\n\
+             NB1,B1,,credit_reporting,2026-09-01T15:00:00Z,letter\n",
+        ),
+    ]);
+    super::import_feed(&s, feed.path());
+    // 2027-02-01: L1 and L2 are 123 days past due: the plans propose both for legal review
+    // (after the final notice the day before) and, past US-CHARGEOFF, for write-off.
+    run_on(&s, "2027-02-01");
+    ok(&["keys", "init", "--dir", &format!("{d}/keys")]);
+    for on in ["2027-01-31", "2027-02-01"] {
+        ok(&[
+            "plan",
+            "--as-of",
+            on,
+            "--db",
+            &t,
+            "--keys",
+            &format!("{d}/keys"),
+            "--log",
+            &format!("{d}/audit.jsonl"),
+            "--out",
+            &format!("{d}/plan-{on}"),
+        ]);
+    }
+    let proposals = ok(&["write-off", "proposals", "--db", &t]);
+    let wo = proposals
+        .lines()
+        .find(|l| l.contains("loan L2 "))
+        .unwrap_or_else(|| panic!("{proposals}"))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    // The month's bureau file, and an agent's settlement offer on L1 (20% off).
+    ok(&[
+        "bureau",
+        "report",
+        "--month",
+        "2027-01",
+        "--db",
+        &t,
+        "--out",
+        &format!("{d}/bureau"),
+    ]);
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_arrears"))
+        .args([
+            "settlement",
+            "offer",
+            "--loan",
+            "L1",
+            "--discount-bps",
+            "2000",
+            "--first-due",
+            "2099-03-01",
+            "--accept-by",
+            "2099-02-20",
+            "--id",
+            "S-L1",
+            "--user",
+            "alice",
+            "--password-stdin",
+            "--db",
+            &t,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let _ = c
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{PASSWORD}\n").as_bytes());
+    }
+    let o = c.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // The server reloads the lender's policy every 5 seconds.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let (link, _) = super::portal_link(&s, "B1");
+    let wo2 = wo.clone();
+    super::in_browser(&s, move |c, s| {
+        Box::pin(async move {
+            use super::{click, cmd, css_text_until, sign_in, type_in};
+            sign_in(c, s, "sue").await?;
+            // The referral of L1: approved with a reason.
+            c.goto(&format!("{}/referrals", s.base))
+                .await
+                .map_err(cmd)?;
+            let row = "tr[data-referral=\"LR-2027-02-01-L1\"]";
+            type_in(
+                c,
+                &format!("{row} input.reason"),
+                "judgment likely, assets known",
+            )
+            .await?;
+            click(c, &format!("{row} button.approve")).await?;
+            css_text_until(c, "#decided-referrals", |t| {
+                t.contains("judgment likely, assets known")
+            })
+            .await?;
+            // The write-off of L2: approved with a reason.
+            c.goto(&format!("{}/write-offs", s.base))
+                .await
+                .map_err(cmd)?;
+            let row = format!("tr[data-proposal=\"{wo2}\"]");
+            type_in(c, &format!("{row} input.reason"), "uncollectable, 123 days").await?;
+            click(c, &format!("{row} button.approve")).await?;
+            css_text_until(c, "#decided-proposals", |t| {
+                t.contains("Approved · sue") && t.contains("uncollectable, 123 days")
+            })
+            .await?;
+            // The borrower accepts the settlement and reads their credit report lines.
+            c.goto(&link).await.map_err(cmd)?;
+            click(c, "#continue").await?;
+            css_text_until(c, "#portal-settlements", |t| {
+                t.contains("Accept this offer")
+            })
+            .await?;
+            click(c, "tr[data-settlement=\"S-L1\"] button.accept-settlement").await?;
+            css_text_until(c, "#portal-settlements", |t| {
+                t.contains("Accepted") && !t.contains("Accept this offer")
+            })
+            .await?;
+            css_text_until(c, "#bureau-lines", |t| {
+                t.contains("2027-01") && t.contains("L1")
+            })
+            .await?;
+            Ok(())
+        })
+    });
+    // What the browser did is on record.
+    let all = ok(&["write-off", "proposals", "--all", "--db", &t]);
+    assert!(
+        all.contains("approved by sue: uncollectable, 123 days"),
+        "{all}"
+    );
+    let list = ok(&["settlement", "list", "--loan", "L1", "--db", &t]);
+    assert!(
+        list.contains("accepted on") && list.contains("borrower:B1"),
+        "{list}"
+    );
+}
