@@ -23,17 +23,18 @@
 //! arguments.
 
 pub mod access;
+pub mod agency;
 pub mod bureau;
 pub mod contact;
 pub mod context;
-pub mod legal;
 pub mod late;
+pub mod legal;
 pub mod plan;
 pub mod rules;
 pub mod sale;
+pub mod settle;
 
 pub use contact::{ContactSpec, SpecError, decide};
-pub mod settle;
 pub use context::{DecisionContext, from_store};
 pub use plan::{DayPlan, PlanRequest, plan_day};
 pub use rules::{EffectivePolicy, PolicyOrigin, RulesError};

@@ -9,6 +9,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod agency_cmds;
 mod bureau_cmds;
 mod daily;
 mod db_cmds;

@@ -119,6 +119,10 @@ pub enum TokensCommand {
         /// export), admin.
         #[arg(long = "scope", value_enum, required = true)]
         scopes: Vec<ScopeArg>,
+        /// Bind the token to one agency: it then sees and works only the loans with a live
+        /// placement with that agency (docs/agency.md).
+        #[arg(long)]
+        agency: Option<String>,
         #[command(flatten)]
         db: DbOpt,
     },
@@ -199,6 +203,10 @@ pub enum UsersCommand {
         /// (default: the lender's business zone).
         #[arg(long, value_name = "ZONE")]
         zone: Option<String>,
+        /// Bind the user to one agency (role agent only): the pages show them only the loans
+        /// with a live placement with that agency (docs/agency.md).
+        #[arg(long)]
+        agency: Option<String>,
         #[command(flatten)]
         db: DbOpt,
     },
@@ -367,7 +375,12 @@ pub fn tokens(a: &TokensArgs) -> Result<(), Failure> {
     let rt = runtime()?;
     rt.block_on(async {
         match &a.command {
-            TokensCommand::Create { name, scopes, db } => {
+            TokensCommand::Create {
+                name,
+                scopes,
+                agency,
+                db,
+            } => {
                 arrears_domain::types::ContactId::check("--name", name)
                     .map_err(|e| Failure::bad_input(anyhow!("--name: {}", e.detail)))?;
                 let mut codes: Vec<&str> = scopes.iter().map(|s| s.scope().code()).collect();
@@ -375,10 +388,28 @@ pub fn tokens(a: &TokensArgs) -> Result<(), Failure> {
                 codes.dedup();
                 let store = open(db).await?;
                 let (token, hash) = auth::new_token().map_err(|e| anyhow!("{e}"))?;
-                store
-                    .create_token(name, &hash, &codes, now())
-                    .await
-                    .map_err(service_failure)?;
+                match agency {
+                    None => store
+                        .create_token(name, &hash, &codes, now())
+                        .await
+                        .map_err(service_failure)?,
+                    Some(agency) => {
+                        if store.agency(agency).await.map_err(|e| anyhow!(e))?.is_none() {
+                            return Err(Failure::bad_input(anyhow!(
+                                "there is no agency {agency:?}; add it with `arrears agency add`"
+                            )));
+                        }
+                        let made = store
+                            .create_agency_token(name, &hash, &codes, agency, now())
+                            .await
+                            .map_err(|e| anyhow!(e))?;
+                        if !made {
+                            return Err(Failure::bad_input(anyhow!(
+                                "a live token is named {name:?}"
+                            )));
+                        }
+                    }
+                }
                 store.close().await;
                 println!("{token}");
                 eprintln!(
@@ -389,9 +420,15 @@ pub fn tokens(a: &TokensArgs) -> Result<(), Failure> {
             TokensCommand::List { db } => {
                 let store = open(db).await?;
                 let live = store.live_tokens().await.map_err(|e| anyhow!(e))?;
+                let bound = store.agency_tokens().await.map_err(|e| anyhow!(e))?;
                 store.close().await;
                 for (name, scopes, by) in live {
-                    println!("{name}\t{}\t{by}", scopes.join(","));
+                    match bound.iter().find(|(n, _)| *n == name) {
+                        Some((_, agency)) => {
+                            println!("{name}\t{}\t{by}\tagency:{agency}", scopes.join(","));
+                        }
+                        None => println!("{name}\t{}\t{by}", scopes.join(",")),
+                    }
                 }
             }
             TokensCommand::Revoke { name, db } => {
@@ -417,6 +454,7 @@ pub fn users(a: &UsersArgs) -> Result<(), Failure> {
         role,
         password_stdin: _,
         zone,
+        agency,
         db,
     } = &a.command;
     check_username(username)?;
@@ -432,7 +470,10 @@ pub fn users(a: &UsersArgs) -> Result<(), Failure> {
         .context("reading the password from standard input")?;
     let password = input.strip_suffix('\n').unwrap_or(&input);
     let password = password.strip_suffix('\r').unwrap_or(password);
-    add_user(db, username, *role, password)?;
+    match agency {
+        None => add_user(db, username, *role, password)?,
+        Some(agency) => add_agency_user(db, username, *role, agency, password)?,
+    }
     if let Some(z) = zone {
         let rt = runtime()?;
         rt.block_on(async {
@@ -458,6 +499,53 @@ fn check_username(username: &str) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+/// `arrears users add --agency A`: an agent bound to one agency.
+fn add_agency_user(
+    db: &DbOpt,
+    username: &str,
+    role: Role,
+    agency: &str,
+    password: &str,
+) -> Result<(), Failure> {
+    check_username(username)?;
+    if !matches!(role, Role::Agent) {
+        return Err(Failure::bad_input(anyhow!(
+            "an agency's user has the role agent (they work the agency's placed loans)"
+        )));
+    }
+    if password.chars().count() < 12 {
+        return Err(Failure::bad_input(anyhow!(
+            "the password must have at least 12 characters"
+        )));
+    }
+    let hash = auth::hash_password(password).map_err(|e| anyhow!("hashing the password: {e}"))?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let store = open(db).await?;
+        if store
+            .agency(agency)
+            .await
+            .map_err(|e| anyhow!(e))?
+            .is_none()
+        {
+            return Err(Failure::bad_input(anyhow!(
+                "there is no agency {agency:?}; add it with `arrears agency add`"
+            )));
+        }
+        let added = store
+            .add_agency_user(username, &hash, agency, now())
+            .await
+            .map_err(|e| anyhow!(e))?;
+        store.close().await;
+        if !added {
+            return Err(Failure::bad_input(anyhow!(
+                "the username {username:?} is taken"
+            )));
+        }
+        Ok(())
+    })
 }
 
 /// `arrears users add` after its password is read: the checks, the argon2id hash, the row.

@@ -4,12 +4,13 @@
 //! units. It is a pure function: no I/O, no clock, the same inputs give the same output, and
 //! the loans are independent so they are computed in parallel.
 
+pub mod agency;
 mod days;
 mod loan;
 mod promise;
 pub mod sale;
-mod summary;
 pub mod settlement;
+mod summary;
 
 pub use days::{BookingClock, date_from_epoch_day, epoch_day};
 pub use loan::{AccountState, AccountStatus, LoanFacts, evaluate_loan};

@@ -12,6 +12,7 @@ pub mod convert;
 mod error;
 pub mod extensions;
 pub mod feed;
+pub mod placement_file;
 pub mod read;
 pub mod sale_tape;
 mod source;

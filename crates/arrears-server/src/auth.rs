@@ -338,7 +338,8 @@ pub enum Scope {
     /// Reading: accounts, a loan's work records, the day's plan and queues, message
     /// verification, a borrower's audit export.
     Read,
-    /// Administration: recording a debt sale (`POST /v1/sales`). Kept apart so that
+    /// Administration: recording a debt sale (`POST /v1/sales`), adding an agency
+    /// (`POST /v1/agencies`). Kept apart so that
     /// administrative routes are not open to every working token.
     Admin,
 }
@@ -419,10 +420,18 @@ pub const ROUTE_SCOPES: &[(&str, &str, Scope)] = &[
         "/v1/legal-referrals/{referral_id}/decision",
         Scope::Work,
     ),
-    ("POST", "/v1/legal-referrals/{referral_id}/case", Scope::Work),
+    (
+        "POST",
+        "/v1/legal-referrals/{referral_id}/case",
+        Scope::Work,
+    ),
     ("GET", "/v1/legal-cases/{case_id}", Scope::Read),
     ("POST", "/v1/legal-cases/{case_id}/measures", Scope::Work),
-    ("POST", "/v1/legal-measures/{measure_id}/status", Scope::Work),
+    (
+        "POST",
+        "/v1/legal-measures/{measure_id}/status",
+        Scope::Work,
+    ),
     ("POST", "/v1/legal-cases/{case_id}/costs", Scope::Work),
     ("POST", "/v1/write-offs", Scope::Work),
     ("GET", "/v1/loans/{loan_id}/write-offs", Scope::Read),
@@ -436,7 +445,11 @@ pub const ROUTE_SCOPES: &[(&str, &str, Scope)] = &[
     ("POST", "/v1/sales", Scope::Admin),
     ("GET", "/v1/write-off-proposals", Scope::Read),
     ("POST", "/v1/settlements", Scope::Work),
-    ("POST", "/v1/settlements/{settlement_id}/accept", Scope::Work),
+    (
+        "POST",
+        "/v1/settlements/{settlement_id}/accept",
+        Scope::Work,
+    ),
     ("GET", "/v1/loans/{loan_id}/settlements", Scope::Read),
     ("POST", "/v1/agencies", Scope::Admin),
     ("GET", "/v1/agencies", Scope::Read),
@@ -459,13 +472,17 @@ pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
 /// The cache forgets everything when it holds more than this many tokens.
 const TOKEN_CACHE_MAX: usize = 10_000;
 
-/// Live tokens recently found in the store, by hash: the name, the scopes and when it was
-/// looked up. Unknown tokens are never cached (each costs a lookup, and never a false yes).
+/// Live tokens recently found in the store, by hash: the name, the scopes, the agency the
+/// token is bound to (none: the lender's own) and when it was looked up. Unknown tokens are
+/// never cached (each costs a lookup, and never a false yes).
 #[derive(Debug)]
 pub struct TokenCache {
     ttl: Duration,
-    live: Mutex<HashMap<String, (String, Grant, Instant)>>,
+    live: Mutex<HashMap<String, CachedToken>>,
 }
+
+/// What the cache keeps of a live token: name, scopes, agency, when it was looked up.
+type CachedToken = (String, Grant, Option<String>, Instant);
 
 impl Default for TokenCache {
     fn default() -> TokenCache {
@@ -482,7 +499,7 @@ impl TokenCache {
         }
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, (String, Grant, Instant)>) -> T) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, CachedToken>) -> T) -> T {
         let mut g = match self.live.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -493,19 +510,44 @@ impl TokenCache {
     /// The token's name and scopes if it was found live less than the cache's ttl before
     /// `now`.
     pub fn get(&self, hash: &str, now: Instant) -> Option<(String, Grant)> {
+        self.get_bound(hash, now).map(|(n, g, _)| (n, g))
+    }
+
+    /// The token's name, scopes and agency if it was found live less than the ttl before
+    /// `now`.
+    pub fn get_bound(&self, hash: &str, now: Instant) -> Option<(String, Grant, Option<String>)> {
         self.with(|m| {
             m.get(hash)
-                .filter(|(_, _, at)| now.saturating_duration_since(*at) < self.ttl)
-                .map(|(name, grant, _)| (name.clone(), grant.clone()))
+                .filter(|(_, _, _, at)| now.saturating_duration_since(*at) < self.ttl)
+                .map(|(name, grant, agency, _)| (name.clone(), grant.clone(), agency.clone()))
         })
     }
 
     pub fn put(&self, hash: &str, name: &str, grant: &Grant, now: Instant) {
+        self.put_bound(hash, name, grant, None, now);
+    }
+
+    pub fn put_bound(
+        &self,
+        hash: &str,
+        name: &str,
+        grant: &Grant,
+        agency: Option<&str>,
+        now: Instant,
+    ) {
         self.with(|m| {
             if m.len() >= TOKEN_CACHE_MAX {
                 m.clear();
             }
-            m.insert(hash.to_owned(), (name.to_owned(), grant.clone(), now));
+            m.insert(
+                hash.to_owned(),
+                (
+                    name.to_owned(),
+                    grant.clone(),
+                    agency.map(str::to_owned),
+                    now,
+                ),
+            );
         });
     }
 }
@@ -535,18 +577,20 @@ pub async fn require_token(
         return Err(ApiError::unauthorized());
     }
     let hash = sha256_hex(token.as_bytes());
-    let (name, grant) = match state.tokens().get(&hash, Instant::now()) {
+    let (name, grant, agency) = match state.tokens().get_bound(&hash, Instant::now()) {
         Some(found) => found,
         None => {
-            let (name, scopes) = state
+            let (name, scopes, agency) = state
                 .store()
-                .token(&hash)
+                .token_grant(&hash)
                 .await
                 .map_err(ApiError::internal)?
                 .ok_or_else(ApiError::unauthorized)?;
             let grant = Grant::from_names(&scopes);
-            state.tokens().put(&hash, &name, &grant, Instant::now());
-            (name, grant)
+            state
+                .tokens()
+                .put_bound(&hash, &name, &grant, agency.as_deref(), Instant::now());
+            (name, grant, agency)
         }
     };
     let route = req
@@ -567,6 +611,12 @@ pub async fn require_token(
     grant.require(needed)?;
     req.extensions_mut().insert(Actor(name));
     req.extensions_mut().insert(grant);
+    // A token bound to an agency works only the loans placed with it (`agency.rs`).
+    if let Some(agency) = agency {
+        req = crate::agency::gate(&state, &agency, req).await?;
+        req.extensions_mut()
+            .insert(crate::agency::AgencyBound(agency));
+    }
     Ok(next.run(req).await)
 }
 

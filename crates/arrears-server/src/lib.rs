@@ -11,6 +11,7 @@
 //! engine is handed the instant.
 
 pub mod access;
+pub mod agency;
 pub mod api;
 pub mod auth;
 pub mod base_url;

@@ -20,6 +20,7 @@
 //! the crate is written once against plain cells. Queries are run-time `sqlx::query`
 //! strings: no live database or offline cache is needed to build.
 
+mod agency;
 mod allocation;
 mod bureau;
 mod desk;
@@ -27,8 +28,8 @@ mod facts;
 mod grants;
 mod import;
 mod ingest_pg;
-mod legal;
 mod late;
+mod legal;
 mod lifecycle;
 mod load;
 mod messages;
@@ -50,6 +51,10 @@ mod target;
 mod violations;
 mod work;
 
+pub use agency::{
+    ActivityRecorded, AgencyAdded, AgencyPlacement, LoanPaymentRow, NewActivity, NewAgency,
+    StoredAgency,
+};
 pub use allocation::{AgentLoad, MAX_MOVES, Move, spread};
 pub use bureau::{BureauLineRecord, BureauRecordError};
 pub use desk::{CALL_NOTE_MAX, CounterOffer, PromiseCancellation, ProposalAnswer, StoredAnswer};
@@ -57,12 +62,12 @@ pub use facts::{FACTS_CHANNEL, FactsChange, FactsWatch};
 pub use grants::{GrantReport, TablePrivileges};
 pub use import::{Conflict, ConflictColumn, ImportReport, TableCounts};
 pub use ingest_pg::{BatchOutcome, DecideAt, QueuedEvent};
+pub use late::{AgencyCounts, CaseMoney, RoutedPayment, SoldLoan};
 pub use legal::{
     CASE_OUTCOMES, COST_KINDS, CaseFile, CaseStep, FiledCase, MEASURE_KINDS, MEASURE_STATUSES,
     MeasureStatus, NewCost, NewMeasure, ProposalsRecorded, ReferralDecision, ReferralProposal,
     StoredCost, StoredMeasure, StoredReferral, measure_allowed_at, measure_transition_allowed,
     referral_id,
-pub use late::{AgencyCounts, CaseMoney, RoutedPayment, SoldLoan};
 };
 pub use lifecycle::{
     IMPORT_SOURCE, LifecycleCounts, LifecycleError, LifecycleIssue, StoredLoanFacts, Tally,
@@ -82,6 +87,11 @@ pub use service::{
     Access, BorrowerContacts, BorrowerFlag, EventMeta, Ingested, NewContact, ServiceError,
     ServiceEvent, StoredContact, StoredUser,
 };
+pub use settle::{
+    NewSettlement, NewWriteOffProposal, REJECTION_QUIET_DAYS, SettlementEvent, SettlementsOf,
+    StoredSettlement, WriteOffDecision, WriteOffDecisionView, WriteOffProposalView, WrittenOff,
+    settlement_transition_allowed,
+};
 pub use snapshot::{LoanEvent, SnapshotReport, SnapshotRow};
 pub use target::{DbTarget, TargetError};
 pub use violations::{Violation, ViolationCount};
@@ -91,11 +101,6 @@ pub use work::{
     StoredWriteOff, WorkError, WorkMeta, case_transition_allowed, plan_transition_allowed,
 };
 
-pub use settle::{
-    NewSettlement, NewWriteOffProposal, REJECTION_QUIET_DAYS, SettlementEvent, SettlementsOf,
-    StoredSettlement, WriteOffDecision, WriteOffDecisionView, WriteOffProposalView, WrittenOff,
-    settlement_transition_allowed,
-};
 use sql::{Dialect, Tx, Ty};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the report
 
+mod agency;
 mod bad_input;
 mod bureau;
 mod cases;

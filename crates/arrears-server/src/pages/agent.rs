@@ -121,7 +121,8 @@ pub(super) async fn home(
         return redirect("/login");
     };
     let store = state.store();
-    let loans = match store.assigned_loans(username).await {
+    // An agency's user: the loans placed with the agency now; staff: those assigned.
+    let loans = match crate::agency::page_loans(&state, username).await {
         Ok(l) => l,
         Err(e) => return internal(&ctx, e),
     };
@@ -653,6 +654,13 @@ pub(super) async fn staff_loan(
         Err(e) => return Err(internal(ctx, e)),
     };
     if role == "agent" {
+        // An agency's user works only the loans placed with the agency, at this instant.
+        match crate::agency::page_may_work(state, username, loan.as_str()).await {
+            Ok(Some(true)) => return Ok((username.to_owned(), loan, borrower)),
+            Ok(Some(false)) => return Err(forbidden(ctx)),
+            Ok(None) => {}
+            Err(e) => return Err(internal(ctx, e)),
+        }
         match state.store().assignee(loan.as_str()).await {
             Ok(Some(a)) if a == username => {}
             Ok(_) => return Err(forbidden(ctx)),
@@ -1214,7 +1222,8 @@ pub(super) async fn log_call(
         party: None,
         at: now().to_string(),
         outcome: outcome.clone(),
-        agency_id: None,
+        // An agency's user calls as the agency: the contact counts as the agency's.
+        agency_id: state.store().user_agency(&username).await.ok().flatten(),
         text: None,
         lender: None,
         code: None,
