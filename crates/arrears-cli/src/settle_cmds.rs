@@ -269,11 +269,12 @@ fn print_settlement(s: &StoredSettlement) {
         .map(|(d, a)| format!("{} on {d}", m(*a)))
         .collect();
     println!(
-        "{}  loan {}  {}  pay {} of {} ({} bps off, limit {} bps) as {}; accept by {}; offered by {} at {dpd} dpd ({stage})",
+        "{}  loan {}  {}  pay {} ({} minor units) of {} ({} bps off, limit {} bps) as {}; accept by {}; offered by {} at {dpd} dpd ({stage})",
         s.settlement_id,
         s.loan_id,
         s.status(),
         m(s.amount_minor),
+        s.amount_minor,
         m(s.outstanding_minor),
         s.discount_bps,
         s.limit_bps,

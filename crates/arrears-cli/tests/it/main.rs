@@ -10,6 +10,7 @@ mod channels;
 mod cli;
 mod demo;
 mod evidence;
+mod late_scenario;
 mod legal;
 mod lifecycle_rules;
 mod one_system;
