@@ -24,8 +24,8 @@ mod pages_cmds;
 mod plan_cmds;
 mod policy_cmds;
 mod sale_cmds;
-mod settle_cmds;
 mod server_cmds;
+mod settle_cmds;
 mod store_cmds;
 
 use anyhow::Context;

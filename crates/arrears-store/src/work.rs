@@ -344,7 +344,10 @@ pub(crate) async fn lock(tx: &mut Tx, loan_id: &str) -> Result<(), WorkError> {
 }
 
 /// The loan's payments, each with the instant its reversal was received (if any).
-pub(crate) async fn payment_moves(tx: &mut Tx, loan_id: &str) -> Result<Vec<PaymentMove>, StoreError> {
+pub(crate) async fn payment_moves(
+    tx: &mut Tx,
+    loan_id: &str,
+) -> Result<Vec<PaymentMove>, StoreError> {
     let d = tx.dialect();
     let rows = tx
         .fetch_all(

@@ -149,7 +149,10 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/b/{borrower_id}/plan", post(portal_plan))
         .route("/write-offs", get(settle::write_offs_page))
         .route("/write-offs/{proposal_id}", post(settle::decide_write_off))
-        .route("/accounts/{loan_id}/settlement", get(settle::settlement_page))
+        .route(
+            "/accounts/{loan_id}/settlement",
+            get(settle::settlement_page),
+        )
         .route("/accounts/{loan_id}/settlements", post(settle::offer))
         .route("/settlements/{id}/accept", post(settle::staff_accept))
         .route("/settlements/{id}/withdraw", post(settle::staff_withdraw))

@@ -538,11 +538,10 @@ async fn portal(
         Ok(v) => v,
         Err(e) => return internal(ctx, e),
     };
-    let settlements =
-        match super::settle::view_for_borrower(state, ctx.lang, borrower_id).await {
-            Ok(v) => v,
-            Err(e) => return internal(ctx, e),
-        };
+    let settlements = match super::settle::view_for_borrower(state, ctx.lang, borrower_id).await {
+        Ok(v) => v,
+        Err(e) => return internal(ctx, e),
+    };
     let page = PortalPage {
         bureau,
         legal,
