@@ -283,8 +283,16 @@ fn the_account_page_and_the_portal_show_the_lifecycle_facts() {
             notices.contains("Validation notice") && notices.contains("Credit reporting notice"),
             "{notices}"
         );
-        // Nothing the borrower should not see: agencies and court cases stay with the staff.
-        assert!(!pb.contains("AG2") && !pb.contains("LC1"), "{pb}");
+        // Agencies stay with the staff; the borrower sees their real court case (docs/legal.md),
+        // court and case number as recorded, and nothing more of it.
+        assert!(!pb.contains("AG2"), "{pb}");
+        let cases = element(pb, "table", "legal-cases");
+        assert!(
+            cases.contains("NY Civil Court")
+                && cases.contains("2026-CV-1")
+                && cases.contains("Filed with the court"),
+            "{cases}"
+        );
         let zh = get(s, "/portal/b/B1?lang=zh-CN", Some(&b1));
         for words in [
             "关于您的记录",
