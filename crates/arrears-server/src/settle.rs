@@ -212,7 +212,11 @@ fn json(s: &StoredSettlement) -> SettlementJson {
     request_body = SettlementRequest,
     responses(
         (status = 201, description = "Offered", body = SettlementJson),
+        (status = 400, description = "Malformed JSON (`malformed_json`)", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "The token may not offer on this loan", body = ErrorBody),
+        (status = 413, description = "A body larger than the service accepts (`body_too_large`)", body = ErrorBody),
+        (status = 415, description = "A body not sent as `Content-Type: application/json` (`unsupported_media_type`)", body = ErrorBody),
         (status = 404, description = "Unknown loan (`unknown_loan`)", body = ErrorBody),
         (status = 409, description = "Another settlement is live, the id is taken, or the loan is not open", body = ErrorBody),
         (status = 422, description = "Outside the lender's limits or a bad value (`invalid_value`, `invalid_body`)", body = ErrorBody),
