@@ -11,44 +11,17 @@
 //! balance left on the review date; a lapsed settlement forgives nothing; summed over the
 //! portfolio, what was written off equals the balances those snapshots held.
 
-use crate::server::add_user;
+use crate::server::{add_user, ok};
 use crate::store::{Backend, fresh};
 use crate::{arrears, text};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 const PASSWORD: &str = "a long enough secret";
 
-fn ok(args: &[&str]) -> String {
-    let o = arrears(args);
-    assert!(
-        o.status.success(),
-        "arrears {}\nstdout: {}\nstderr: {}",
-        args.join(" "),
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    text(&o.stdout)
-}
-
 /// `arrears ARGS` as a staff user (password on standard input): (success, stdout, stderr).
 fn as_user(args: &[&str]) -> (bool, String, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_arrears"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = c
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes());
-    let o = c.wait_with_output().unwrap();
-    (o.status.success(), text(&o.stdout), text(&o.stderr))
+    crate::arrears_with_stdin(args, PASSWORD)
 }
 
 fn accounts(dir: &Path) -> BTreeMap<String, BTreeMap<String, String>> {

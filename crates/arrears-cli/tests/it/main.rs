@@ -33,6 +33,25 @@ pub fn arrears(args: &[&str]) -> Output {
         .expect("the arrears binary runs")
 }
 
+/// `arrears ARGS` with `line` (and a newline) on standard input, e.g. a password for
+/// `--password-stdin`: (success, stdout, stderr).
+pub fn arrears_with_stdin(args: &[&str], line: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut c = Command::new(env!("CARGO_BIN_EXE_arrears"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the arrears binary runs");
+    // A refused argument ends the command before it reads: the pipe may be closed.
+    if let Some(mut stdin) = c.stdin.take() {
+        let _ = stdin.write_all(format!("{line}\n").as_bytes());
+    }
+    let o = c.wait_with_output().expect("the arrears binary ends");
+    (o.status.success(), text(&o.stdout), text(&o.stderr))
+}
+
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")

@@ -7,40 +7,13 @@
 //! daily run closes it paid (remainder written off by component, money conserved to the
 //! minor unit) or lets it lapse (nothing forgiven).
 
-use crate::server::add_user;
+use crate::server::{add_user, ok};
 use crate::store::{Backend, fresh};
-use crate::{arrears, portfolio, text};
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-fn ok(args: &[&str]) -> String {
-    let o = arrears(args);
-    assert!(
-        o.status.success(),
-        "arrears {}\nstdout: {}\nstderr: {}",
-        args.join(" "),
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    text(&o.stdout)
-}
+use crate::{portfolio, text};
 
 /// `arrears ARGS` with `password` on standard input: (success, stdout, stderr).
 fn as_user(args: &[&str], password: &str) -> (bool, String, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_arrears"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = c
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes());
-    let o = c.wait_with_output().unwrap();
-    (o.status.success(), text(&o.stdout), text(&o.stderr))
+    crate::arrears_with_stdin(args, password)
 }
 
 // Four CN loans of 10000 principal + 500 interest + 100 fee, no penalty. On 2026-12-01:

@@ -371,8 +371,8 @@ fn browser_a_supervisor_approves_a_referral_and_a_write_off_and_a_borrower_settl
         "--out",
         &format!("{d}/bureau"),
     ]);
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_arrears"))
-        .args([
+    let (done, _, err) = crate::arrears_with_stdin(
+        &[
             "settlement",
             "offer",
             "--loan",
@@ -390,22 +390,10 @@ fn browser_a_supervisor_approves_a_referral_and_a_write_off_and_a_borrower_settl
             "--password-stdin",
             "--db",
             &t,
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let _ = c
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{PASSWORD}\n").as_bytes());
-    }
-    let o = c.wait_with_output().unwrap();
-    assert!(o.status.success(), "{}", text(&o.stderr));
+        ],
+        PASSWORD,
+    );
+    assert!(done, "{err}");
     // The server reloads the lender's policy every 5 seconds.
     std::thread::sleep(std::time::Duration::from_secs(6));
     let (link, _) = super::portal_link(&s, "B1");
