@@ -4,6 +4,7 @@
 //! agency's placements, recoveries, complaints and violations. A period is the UTC days
 //! `from..=to`.
 
+use arrears_engine::agency::{CommissionBps, commission};
 use arrears_report::{AgencyFact, CaseFact, LateFacts, RouteFact, SettlementFact};
 use arrears_store::{SettlementsOf, Store, StoreError};
 use jiff::civil::Date;
@@ -88,7 +89,13 @@ pub async fn late_facts(store: &Store, from: Date, to: Date) -> Result<LateFacts
         if currencies.is_empty() {
             currencies.insert(String::new());
         }
+        // The store holds 0..=10000 (a CHECK); anything else would earn no commission.
+        let bps = CommissionBps::new(i64::from(a.commission_bps)).ok();
         for (i, cur) in currencies.into_iter().enumerate() {
+            let recovered = by_agency
+                .get(&(a.agency_id.clone(), cur.clone()))
+                .copied()
+                .unwrap_or(0);
             agencies.push(AgencyFact {
                 placed: a
                     .placed
@@ -96,14 +103,12 @@ pub async fn late_facts(store: &Store, from: Date, to: Date) -> Result<LateFacts
                     .filter(|(c, _)| *c == cur)
                     .map(|(_, n)| *n)
                     .sum(),
-                recovered_minor: by_agency
-                    .get(&(a.agency_id.clone(), cur.clone()))
-                    .copied()
-                    .unwrap_or(0),
+                recovered_minor: recovered,
+                // Rounded once per agency and currency (the remittance rounds per placement).
+                commission_minor: bps.map_or(0, |b| commission(recovered, b)),
                 complaints: if i == 0 { a.complaints } else { 0 },
                 violations: if i == 0 { a.violations } else { 0 },
                 agency_id: a.agency_id.clone(),
-                commission_bps: a.commission_bps,
                 currency: cur,
             });
         }

@@ -38,13 +38,10 @@ impl CommissionBps {
 /// even, in i128 so no product wraps. Odd in `recovered`: `commission(−r) == −commission(r)`.
 pub fn commission(recovered_minor: i64, bps: CommissionBps) -> i64 {
     let negative = recovered_minor < 0;
-    let num = i128::from(recovered_minor).abs() * i128::from(bps.get());
-    let (q, r) = (num / 10_000, num % 10_000);
-    let rounded = match (2 * r).cmp(&10_000) {
-        std::cmp::Ordering::Less => q,
-        std::cmp::Ordering::Greater => q + 1,
-        std::cmp::Ordering::Equal => q + (q & 1),
-    };
+    let rounded = crate::loan::round_half_even(
+        i128::from(recovered_minor).abs() * i128::from(bps.get()),
+        10_000,
+    );
     // |rounded| <= |recovered| because bps <= 10000, so it fits in i64.
     let c = i64::try_from(rounded).unwrap_or(i64::MAX);
     if negative { -c } else { c }

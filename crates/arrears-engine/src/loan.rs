@@ -154,7 +154,9 @@ impl Waterfall<'_> {
     }
 }
 
-fn round_half_even(num: i128, den: i128) -> i128 {
+/// `num / den` rounded half to even (`den > 0`): the one rounding of the engine, used by the
+/// penalty, the sale price, the settlement discount and the agency commission.
+pub(crate) fn round_half_even(num: i128, den: i128) -> i128 {
     let (q, r) = (num / den, num % den);
     match (2 * r).cmp(&den) {
         std::cmp::Ordering::Less => q,

@@ -59,13 +59,8 @@ pub fn price_loan(face_minor: i64, bps: PriceBps) -> Priced {
             loss_minor: face_minor,
         };
     }
-    let num = i128::from(face_minor) * i128::from(bps.get());
-    let (q, r) = (num / 10_000, num % 10_000);
-    let price = match (2 * r).cmp(&10_000) {
-        std::cmp::Ordering::Less => q,
-        std::cmp::Ordering::Greater => q + 1,
-        std::cmp::Ordering::Equal => q + (q & 1),
-    };
+    let price =
+        crate::loan::round_half_even(i128::from(face_minor) * i128::from(bps.get()), 10_000);
     // Proven: 0 <= price <= face because bps <= 10000 and face > 0.
     let price_minor = i64::try_from(price).unwrap_or(face_minor);
     Priced {

@@ -30,20 +30,6 @@ pub struct Components {
 }
 
 impl Components {
-    /// The components of an account state: principal not repaid, interest and fees due and
-    /// unpaid, penalty accrued and unpaid (the face value of `sale::face_of`).
-    pub fn of(s: &crate::AccountState) -> Components {
-        Components {
-            principal_minor: s.outstanding_principal_minor.max(0),
-            interest_minor: s.overdue_interest_minor.max(0),
-            fee_minor: s.overdue_fee_minor.max(0),
-            penalty_minor: s
-                .penalty_accrued_minor
-                .saturating_sub(s.penalty_paid_minor)
-                .max(0),
-        }
-    }
-
     /// Their sum; `None` when it does not fit 64 bits (never wrapped).
     pub fn total(&self) -> Option<i64> {
         let t = i128::from(self.principal_minor)
@@ -56,13 +42,8 @@ impl Components {
 
 /// `round_half_even(v × bps / 10000)` for `v >= 0`, `0 <= bps <= 10000`.
 pub fn bps_of(v: i64, bps: u32) -> i64 {
-    let num = i128::from(v.max(0)) * i128::from(bps.min(10_000));
-    let (q, r) = (num / 10_000, num % 10_000);
-    let rounded = match (2 * r).cmp(&10_000) {
-        std::cmp::Ordering::Less => q,
-        std::cmp::Ordering::Greater => q + 1,
-        std::cmp::Ordering::Equal => q + (q & 1),
-    };
+    let rounded =
+        crate::loan::round_half_even(i128::from(v.max(0)) * i128::from(bps.min(10_000)), 10_000);
     // Proven: 0 <= rounded <= v because bps <= 10000.
     i64::try_from(rounded).unwrap_or(v)
 }
@@ -144,17 +125,6 @@ pub fn progress(
     }
     SettlementProgress::Open {
         paid_minor: filled.iter().map(|f| f.paid_minor).sum(),
-    }
-}
-
-/// How a paid settlement's remainder is forgiven by component: the balances left on the day
-/// it was paid, all of them (the write-off that closes the loan).
-pub fn remainder(left: Components) -> Components {
-    Components {
-        principal_minor: left.principal_minor.max(0),
-        interest_minor: left.interest_minor.max(0),
-        fee_minor: left.fee_minor.max(0),
-        penalty_minor: left.penalty_minor.max(0),
     }
 }
 

@@ -346,26 +346,29 @@ fn cure_chart(report: &Report) -> String {
     )
 }
 
+/// One bar per status of late-stage rows: its count summed over currencies, in row order
+/// (`report.html` and the dashboard draw the same bars).
+pub fn status_bars(rows: &[crate::StatusRow]) -> Vec<Bar> {
+    let mut by: Vec<(String, u64)> = Vec::new();
+    for r in rows {
+        match by.iter_mut().find(|(s, _)| *s == r.0) {
+            Some(x) => x.1 = x.1.saturating_add(r.2),
+            None => by.push((r.0.clone(), r.2)),
+        }
+    }
+    by.into_iter()
+        .map(|(label, n)| Bar {
+            label,
+            value: Some(u128::from(n)),
+            shown: n.to_string(),
+        })
+        .collect()
+}
+
 /// The late stage: settlements and the legal pipeline by status (counts, all currencies),
 /// recovery by route and the agency league (amounts, one chart per currency).
 fn late_sections(page: &mut String, late: &LateReport) {
     let [settlements, legal, routes, league] = late.tables();
-    let count_bars = |rows: &[crate::StatusRow]| -> Vec<Bar> {
-        let mut by: Vec<(String, u64)> = Vec::new();
-        for r in rows {
-            match by.iter_mut().find(|(s, _)| *s == r.0) {
-                Some(x) => x.1 = x.1.saturating_add(r.2),
-                None => by.push((r.0.clone(), r.2)),
-            }
-        }
-        by.into_iter()
-            .map(|(label, n)| Bar {
-                label,
-                value: Some(u128::from(n)),
-                shown: n.to_string(),
-            })
-            .collect()
-    };
     section(
         page,
         "settlements",
@@ -374,7 +377,7 @@ fn late_sections(page: &mut String, late: &LateReport) {
             "settlements",
             "Settlements per status, all currencies",
             "settlements",
-            &count_bars(&late.settlements),
+            &status_bars(&late.settlements),
             1,
         ),
         &[(settlements, None)],
@@ -387,7 +390,7 @@ fn late_sections(page: &mut String, late: &LateReport) {
             "legal_pipeline",
             "Referrals and cases per status, all currencies",
             "cases",
-            &count_bars(&late.legal),
+            &status_bars(&late.legal),
             1,
         ),
         &[(legal, None)],

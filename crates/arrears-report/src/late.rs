@@ -1,8 +1,8 @@
 //! The late stage (issues 14 and 15): settlements, the legal pipeline, recovery by route and
 //! the agency league table, built from facts the store gathers ([`LateFacts`]) into
 //! [`LateReport`] tables: `settlements.csv`, `legal_pipeline.csv`, `recovery_by_route.csv`,
-//! `agency_league.csv`. Pure: sums in `i128` checked back into `i64`, one row per currency,
-//! commission rounded half to even once per agency and currency.
+//! `agency_league.csv`. Pure: sums in `i128` checked back into `i64`, one row per currency;
+//! the commission is the engine's (`arrears_engine::agency::commission`), given in the facts.
 
 use std::collections::BTreeMap;
 
@@ -50,7 +50,9 @@ pub struct RouteFact {
 pub struct AgencyFact {
     pub agency_id: String,
     pub currency: String,
-    pub commission_bps: u32,
+    /// Its commission on `recovered_minor` (`arrears_engine::agency::commission`, rounded
+    /// half to even once per agency and currency).
+    pub commission_minor: i64,
     /// Loans placed with it up to the period's end.
     pub placed: u64,
     /// Payments received on its loans while they were placed with it, in the period.
@@ -76,8 +78,8 @@ pub type StatusRow = (String, String, u64, i64, i64, i64, i64);
 pub type RouteRow = (String, String, u64, i64);
 /// A league row: (agency, currency, placed, recovered, commission, complaints, violations).
 pub type LeagueRow = (String, String, u64, i64, i64, u64, u64);
-/// An agency's running totals: commission bps, placed, recovered, complaints, violations.
-type AgencyAcc = (u32, u64, i128, u64, u64);
+/// An agency's running totals: commission, placed, recovered, complaints, violations.
+type AgencyAcc = (i128, u64, i128, u64, u64);
 
 /// The late-stage tables, each in a fixed order (so the same facts give the same bytes).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -114,19 +116,6 @@ fn rank(order: &[&str], s: &str) -> usize {
 
 fn fit(v: i128, what: &'static str) -> Result<i64, ReportError> {
     i64::try_from(v).map_err(|_| ReportError::Overflow { what })
-}
-
-/// `round_half_even(v × bps / 10000)`, v >= 0.
-fn commission(v: i64, bps: u32) -> i64 {
-    let num = i128::from(v.max(0)) * i128::from(bps.min(10_000));
-    let (q, r) = (num / 10_000, num % 10_000);
-    let c = match (2 * r).cmp(&10_000) {
-        std::cmp::Ordering::Less => q,
-        std::cmp::Ordering::Greater => q + 1,
-        std::cmp::Ordering::Equal => q + (q & 1),
-    };
-    // Proven: 0 <= c <= v.
-    i64::try_from(c).unwrap_or(v)
 }
 
 /// Aggregates the facts.
@@ -193,7 +182,7 @@ pub fn build_late(f: &LateFacts) -> Result<LateReport, ReportError> {
         let e = g
             .entry((x.agency_id.clone(), x.currency.clone()))
             .or_default();
-        e.0 = x.commission_bps;
+        e.0 += i128::from(x.commission_minor);
         e.1 += x.placed;
         e.2 += i128::from(x.recovered_minor);
         e.3 += x.complaints;
@@ -219,14 +208,13 @@ pub fn build_late(f: &LateFacts) -> Result<LateReport, ReportError> {
     for ((_, route, cur), (n, v)) in r {
         out.routes.push((route, cur, n, fit(v, "recovery totals")?));
     }
-    for ((agency, cur), (bps, placed, rec, complaints, violations)) in g {
-        let rec = fit(rec, "agency recoveries")?;
+    for ((agency, cur), (commission, placed, rec, complaints, violations)) in g {
         out.league.push((
             agency,
             cur,
             placed,
-            rec,
-            commission(rec, bps),
+            fit(rec, "agency recoveries")?,
+            fit(commission, "agency commissions")?,
             complaints,
             violations,
         ));
@@ -381,7 +369,7 @@ mod tests {
                 AgencyFact {
                     agency_id: "AG-1".into(),
                     currency: "CNY".into(),
-                    commission_bps: 1_250,
+                    commission_minor: 376,
                     placed: 4,
                     recovered_minor: 3_004,
                     complaints: 1,
@@ -390,7 +378,7 @@ mod tests {
                 AgencyFact {
                     agency_id: "AG-2".into(),
                     currency: "CNY".into(),
-                    commission_bps: 1_500,
+                    commission_minor: 1_500,
                     placed: 3,
                     recovered_minor: 9_999,
                     complaints: 0,
@@ -418,8 +406,7 @@ mod tests {
             r.routes.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
             vec!["in_house", "agency:AG-1", "sale"]
         );
-        // League by recovered, most first; commission half-even once:
-        // 9999 × 1500 / 10000 = 1499.85 → 1500; 3004 × 1250 / 10000 = 375.5 → 376 (even).
+        // League by recovered, most first, with each agency's commission as given.
         assert_eq!(r.league[0].0, "AG-2");
         assert_eq!(r.league[0].4, 1_500);
         assert_eq!(r.league[1].4, 376);
@@ -429,13 +416,5 @@ mod tests {
             vec!["AG-1", "CNY", "4", "3004", "376", "1", "2"]
         );
         assert_eq!(t[1].rows[0][0], "judgment");
-    }
-
-    #[test]
-    fn commission_rounds_half_to_even() {
-        assert_eq!(commission(3_004, 1_250), 376);
-        assert_eq!(commission(3_012, 1_250), 376); // 376.5 → 376
-        assert_eq!(commission(0, 1_000), 0);
-        assert_eq!(commission(100, 10_000), 100);
     }
 }

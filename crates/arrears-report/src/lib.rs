@@ -36,7 +36,7 @@ use jiff::civil::Date;
 
 pub use build::build;
 pub use chart::{Bar, bars, hbars, titled_bars};
-pub use html::{render_html, render_html_with};
+pub use html::{render_html, render_html_with, status_bars};
 pub use late::{
     AgencyFact, CaseFact, LateFacts, LateReport, LeagueRow, RouteFact, RouteRow, SettlementFact,
     StatusRow, build_late,

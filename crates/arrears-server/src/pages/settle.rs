@@ -428,6 +428,24 @@ pub(super) async fn decide_write_off(
     }
 }
 
+/// What a settlement asks instead of what is owed: `750.00 USD / 1,000.00 USD`.
+fn amount_words(s: &StoredSettlement) -> String {
+    format!(
+        "{} / {}",
+        format_minor(s.amount_minor, &s.currency),
+        format_minor(s.outstanding_minor, &s.currency)
+    )
+}
+
+/// Its payments: `750.00 USD · 2099-06-15; …`.
+fn schedule_words(s: &StoredSettlement) -> String {
+    s.instalments
+        .iter()
+        .map(|(d, a)| format!("{} · {d}", format_minor(*a, &s.currency)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 struct SettlementRow {
     id: String,
     status_code: String,
@@ -444,17 +462,8 @@ fn rows(w: &'static Words, list: &[StoredSettlement]) -> Vec<SettlementRow> {
             id: s.settlement_id.clone(),
             status_code: s.status().to_owned(),
             status: status_words(w, s.status()),
-            amount: format!(
-                "{} / {}",
-                format_minor(s.amount_minor, &s.currency),
-                format_minor(s.outstanding_minor, &s.currency)
-            ),
-            schedule: s
-                .instalments
-                .iter()
-                .map(|(d, a)| format!("{} · {d}", format_minor(*a, &s.currency)))
-                .collect::<Vec<_>>()
-                .join("; "),
+            amount: amount_words(s),
+            schedule: schedule_words(s),
             accept_by: s.accept_by.to_string(),
             open: s.status() == "offered",
         })
@@ -757,17 +766,8 @@ pub(super) async fn view_for_borrower(
             loan: s.loan_id.clone(),
             status_code: s.status().to_owned(),
             status: status_words(w, s.status()),
-            amount: format!(
-                "{} / {}",
-                format_minor(s.amount_minor, &s.currency),
-                format_minor(s.outstanding_minor, &s.currency)
-            ),
-            schedule: s
-                .instalments
-                .iter()
-                .map(|(d, a)| format!("{} · {d}", format_minor(*a, &s.currency)))
-                .collect::<Vec<_>>()
-                .join("; "),
+            amount: amount_words(s),
+            schedule: schedule_words(s),
             accept_by: s.accept_by.to_string(),
             open: s.status() == "offered",
         })
@@ -861,22 +861,6 @@ pub(super) async fn late_view(
         .await
         .map_err(|e| e.to_string())?;
     let late = arrears_report::build_late(&facts).map_err(|e| e.to_string())?;
-    let counts = |rows: &[arrears_report::StatusRow]| -> Vec<arrears_report::Bar> {
-        let mut by: Vec<(String, u64)> = Vec::new();
-        for r in rows {
-            match by.iter_mut().find(|(s, _)| *s == r.0) {
-                Some(x) => x.1 = x.1.saturating_add(r.2),
-                None => by.push((r.0.clone(), r.2)),
-            }
-        }
-        by.into_iter()
-            .map(|(label, n)| arrears_report::Bar {
-                label,
-                value: Some(u128::from(n)),
-                shown: n.to_string(),
-            })
-            .collect()
-    };
     let money_bars = |rows: Vec<(String, i64, String)>| -> Vec<arrears_report::Bar> {
         rows.into_iter()
             .map(|(label, v, shown)| arrears_report::Bar {
@@ -892,14 +876,14 @@ pub(super) async fn late_view(
             "late_settlements",
             "Settlements by status",
             "settlements",
-            &counts(&late.settlements),
+            &arrears_report::status_bars(&late.settlements),
             1,
         ),
         legal_chart: arrears_report::titled_bars(
             "late_legal",
             "Legal pipeline by status",
             "cases",
-            &counts(&late.legal),
+            &arrears_report::status_bars(&late.legal),
             1,
         ),
         route_chart: arrears_report::hbars(
